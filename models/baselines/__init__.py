@@ -1,0 +1,114 @@
+"""Step 3: the baseline recommenders (ALS, BPR, LMF, item-kNN, most-popular).
+
+Each class implements :class:`models.base.Recommender` on a users x items CSR train matrix
+(implicit 0.7 orientation). :func:`make_recommender` builds one by name; the CLI and the app
+list hyperparameters with :data:`DEFAULT_PARAMS` and :func:`describe_params`.
+
+Example:
+    >>> model = make_recommender("als", seed=0, factors=32).fit(train)
+    >>> items, scores = model.recommend(users, n=10, exclude=train)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import (
+    BAD_EXCLUDE,
+    BAD_ITEMS,
+    BAD_N,
+    BAD_SEED,
+    BAD_TRAIN,
+    BAD_USERS,
+    EMPTY_TRAIN,
+    NONFINITE_TRAIN,
+    NOT_FITTED,
+    TOO_MANY_ITEMS,
+    BaselineRecommender,
+    UseGpu,
+)
+from ._device import BAD_USE_GPU, NO_CUDA, resolve_device
+from ._knn import ItemKNN
+from ._mf import ALS, BPR, FIT_FAILED, LMF
+from ._params import (
+    BAD_PARAM,
+    DEFAULT_PARAMS,
+    MODEL_NAMES,
+    UNKNOWN_MODEL,
+    UNKNOWN_PARAM,
+    ModelName,
+    ParamInfo,
+    check_model_name,
+    describe_params,
+    resolve_params,
+)
+from ._pop import MostPopular
+
+__all__ = [
+    "ALS",
+    "BPR",
+    "LMF",
+    "ItemKNN",
+    "MostPopular",
+    "BaselineRecommender",
+    "ModelName",
+    "MODEL_NAMES",
+    "DEFAULT_PARAMS",
+    "ParamInfo",
+    "UseGpu",
+    "describe_params",
+    "make_recommender",
+    "resolve_device",
+    # message templates (for tests and callers that match errors)
+    "UNKNOWN_MODEL",
+    "UNKNOWN_PARAM",
+    "BAD_PARAM",
+    "BAD_USE_GPU",
+    "NO_CUDA",
+    "FIT_FAILED",
+    "BAD_TRAIN",
+    "EMPTY_TRAIN",
+    "NONFINITE_TRAIN",
+    "TOO_MANY_ITEMS",
+    "NOT_FITTED",
+    "BAD_USERS",
+    "BAD_ITEMS",
+    "BAD_N",
+    "BAD_SEED",
+    "BAD_EXCLUDE",
+]
+
+_CLASSES: dict[str, type[BaselineRecommender]] = {
+    "als": ALS,
+    "bpr": BPR,
+    "lmf": LMF,
+    "itemknn": ItemKNN,
+    "pop": MostPopular,
+}
+
+
+def make_recommender(
+    name: ModelName, *, seed: int = 0, use_gpu: UseGpu = "auto", **params: Any
+) -> BaselineRecommender:
+    """Build an unfitted baseline by name.
+
+    Args:
+        name: ``"als"``, ``"bpr"``, ``"lmf"``, ``"itemknn"`` or ``"pop"`` (case-insensitive).
+        seed: random seed for factor initialisation and sampling.
+        use_gpu: ``"auto"`` (implicit's CUDA classes when available, ALS/BPR only),
+            ``True`` (require a GPU) or ``False``.
+        **params: hyperparameters overriding :data:`DEFAULT_PARAMS` ``[name]``; numbers may
+            be given as strings. ``model.params`` round-trips: ``make_recommender(name,
+            **model.params)`` rebuilds the same model.
+
+    Returns:
+        The model; call ``fit(train)`` next.
+
+    Raises:
+        AnalysisError: unknown name or parameter, bad value, or ``use_gpu=True`` without
+            CUDA. Messages follow :data:`UNKNOWN_MODEL`, :data:`UNKNOWN_PARAM`,
+            :data:`BAD_PARAM`, :data:`NO_CUDA`.
+    """
+    key = check_model_name(name)
+    resolve_params(key, params)  # reports unknown parameters before any keyword error
+    return _CLASSES[key](seed=seed, use_gpu=use_gpu, **params)

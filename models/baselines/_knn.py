@@ -1,0 +1,75 @@
+"""Item-item nearest neighbours on implicit 0.7.3 (cosine or BM25 similarity)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+from implicit.utils import ParameterWarning
+
+from models.base import Progress
+
+from ._base import BaselineRecommender, UseGpu, report
+from ._device import resolve_device
+
+__all__ = ["ItemKNN"]
+
+
+class ItemKNN(BaselineRecommender):
+    """Item-based kNN: ``score(u, j) = sum_i train[u, i] * S[i, j]``, i.e. ``train[u] @ S``.
+
+    ``S`` (n_items x n_items, sparse) keeps the ``K`` most similar items of each item:
+    cosine between item columns (``similarity="cosine"``) or the dot product of BM25-weighted
+    columns (``"bm25"``, with ``K1``/``B``). This equals the scores of implicit's own
+    ``recommend``. Users without train interactions score 0 for every item (so their list
+    is the lowest item indices); items never seen have no neighbours and score 0.
+    CPU only (``use_gpu`` is accepted for a uniform interface) and deterministic.
+    """
+
+    name = "itemknn"
+
+    def __init__(
+        self,
+        *,
+        similarity: Literal["cosine", "bm25"] = "cosine",
+        K: int = 100,
+        K1: float = 1.2,
+        B: float = 0.75,
+        num_threads: int = 0,
+        seed: int = 0,
+        use_gpu: UseGpu = "auto",
+    ) -> None:
+        params = dict(similarity=similarity, K=K, K1=K1, B=B, num_threads=num_threads)
+        super().__init__(params, seed, use_gpu)
+        resolve_device(use_gpu, self.name, has_gpu_version=False)
+        self._train: sp.csr_matrix | None = None
+        self._similarity: sp.csr_matrix | None = None
+
+    @property
+    def similarity(self) -> sp.csr_matrix | None:
+        """(n_items, n_items) CSR item-item similarity after fit."""
+        return self._similarity
+
+    def _fit(self, train: sp.csr_matrix, progress: Progress | None) -> None:
+        p = self.params
+        report(progress, 0.0, f"{self.name}: computing {p['similarity']} similarities")
+        if p["similarity"] == "bm25":
+            model: Any = BM25Recommender(
+                K=p["K"], K1=p["K1"], B=p["B"], num_threads=p["num_threads"]
+            )
+        else:
+            model = CosineRecommender(K=p["K"], num_threads=p["num_threads"])
+        with warnings.catch_warnings():  # implicit converts its own COO weights to CSR
+            warnings.simplefilter("ignore", ParameterWarning)
+            model.fit(train, show_progress=False)
+        self._similarity = sp.csr_matrix(model.similarity, dtype=np.float64)
+        self._train = train
+        self.device = "cpu"
+        report(progress, 1.0, f"{self.name}: done")
+
+    def _score_rows(self, users: np.ndarray) -> np.ndarray:
+        rows = self._train[users] @ self._similarity
+        return rows.toarray().astype(np.float32)

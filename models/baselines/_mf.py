@@ -1,0 +1,233 @@
+"""Matrix-factorisation baselines on implicit 0.7.3: ALS, BPR, LMF.
+
+Score of user u for item i: ``user_factors[u] @ item_factors[i]``. For BPR and LMF implicit
+stores the biases as extra factor columns (BPR: item bias column, user column fixed to 1;
+LMF: user and item bias columns), so this one dot product equals implicit's own
+``recommend`` scores for all three models.
+
+GPU: when ``implicit.gpu.HAS_CUDA`` and ``use_gpu`` is ``"auto"`` or ``True``, ALS and BPR
+fit with implicit's CUDA classes and the factors are copied back with ``to_cpu()``, so
+everything after ``fit`` is CPU numpy. LMF has no GPU version and always fits on the CPU.
+``use_gpu=True`` without CUDA raises :class:`AnalysisError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import implicit.cpu.als
+import implicit.cpu.bpr
+import implicit.cpu.lmf
+import implicit.gpu.als
+import implicit.gpu.bpr
+import numpy as np
+import scipy.sparse as sp
+from implicit.recommender_base import ModelFitError
+from threadpoolctl import threadpool_limits
+
+from analysis.errors import AnalysisError
+from models.base import Progress
+
+from ._base import BaselineRecommender, UseGpu, report
+from ._device import resolve_device
+
+__all__ = ["ALS", "BPR", "LMF", "FIT_FAILED"]
+
+FIT_FAILED = (
+    "Model {name!r} diverged while fitting ({error}): lower learning_rate or raise regularization."
+)
+
+
+class _ImplicitMF(BaselineRecommender):
+    """Common fit/score code of the implicit factor models."""
+
+    _has_gpu_version = True
+
+    def __init__(self, params: dict[str, Any], seed: int, use_gpu: UseGpu) -> None:
+        super().__init__(params, seed, use_gpu)
+        resolve_device(use_gpu, self.name, self._has_gpu_version)  # fail early
+        self._user_factors: np.ndarray | None = None
+        self._item_factors: np.ndarray | None = None
+
+    @property
+    def item_factors(self) -> np.ndarray | None:
+        return self._item_factors
+
+    @property
+    def user_factors(self) -> np.ndarray | None:
+        return self._user_factors
+
+    def _build(self, gpu: bool) -> Any:
+        raise NotImplementedError
+
+    def _fit(self, train: sp.csr_matrix, progress: Progress | None) -> None:
+        gpu = resolve_device(self.use_gpu, self.name, self._has_gpu_version)
+        total = int(self.params["iterations"])
+        device = "gpu" if gpu else "cpu"
+        report(progress, 0.0, f"{self.name}: fitting on {device}")
+        last = [0.0]
+
+        def callback(iteration: int, *_: Any) -> None:
+            last[0] = (iteration + 1) / total
+            report(progress, last[0], f"{self.name}: iteration {iteration + 1}/{total}")
+
+        # implicit asks for single-threaded BLAS; its own kernels use num_threads cores
+        with threadpool_limits(1, "blas"):
+            model = self._build(gpu)
+            try:
+                model.fit(train, show_progress=False, callback=callback)
+            except ModelFitError as exc:
+                raise AnalysisError(FIT_FAILED.format(name=self.name, error=exc)) from exc
+        if gpu:
+            model = model.to_cpu()
+        self._user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self._item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self.device = device
+        if last[0] < 1.0:
+            report(progress, 1.0, f"{self.name}: done")
+
+    def _score_rows(self, users: np.ndarray) -> np.ndarray:
+        return self._user_factors[users] @ self._item_factors.T
+
+    def _candidate_cells(self, n_candidates: int) -> int:
+        return n_candidates * self._item_factors.shape[1]  # gathered (b, c, f) item factors
+
+    def _score_candidates(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return np.einsum("bf,bcf->bc", self._user_factors[users], self._item_factors[items])
+
+
+class ALS(_ImplicitMF):
+    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008), ``implicit.als``.
+
+    Observed (u, i) cells have preference 1 and confidence ``alpha * value`` (implicit's
+    convention; Hu et al. write ``1 + alpha * value``); unobserved cells have preference 0
+    and confidence 1. Deterministic for a given seed (CG solver per row).
+    Users without train interactions get all-zero factors, hence all-zero scores.
+    """
+
+    name = "als"
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 2.0,
+        iterations: int = 15,
+        num_threads: int = 0,
+        seed: int = 0,
+        use_gpu: UseGpu = "auto",
+    ) -> None:
+        params = dict(
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            num_threads=num_threads,
+        )
+        super().__init__(params, seed, use_gpu)
+
+    def _build(self, gpu: bool) -> Any:
+        p = self.params
+        common = dict(
+            factors=p["factors"],
+            regularization=p["regularization"],
+            alpha=p["alpha"],
+            iterations=p["iterations"],
+            random_state=self.seed,
+        )
+        if gpu:
+            return implicit.gpu.als.AlternatingLeastSquares(**common)
+        return implicit.cpu.als.AlternatingLeastSquares(num_threads=p["num_threads"], **common)
+
+
+class BPR(_ImplicitMF):
+    """Bayesian Personalized Ranking (Rendle et al. 2009), ``implicit.bpr``.
+
+    Values are treated as binary. Hogwild SGD: reproducible only with ``num_threads=1``
+    (or on the GPU). Users without train interactions keep zero factors and a bias weight
+    of 1, so they are ranked by the learned item bias.
+    """
+
+    name = "bpr"
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        learning_rate: float = 0.05,
+        regularization: float = 0.01,
+        iterations: int = 100,
+        verify_negative_samples: bool = True,
+        num_threads: int = 0,
+        seed: int = 0,
+        use_gpu: UseGpu = "auto",
+    ) -> None:
+        params = dict(
+            factors=factors,
+            learning_rate=learning_rate,
+            regularization=regularization,
+            iterations=iterations,
+            verify_negative_samples=verify_negative_samples,
+            num_threads=num_threads,
+        )
+        super().__init__(params, seed, use_gpu)
+
+    def _build(self, gpu: bool) -> Any:
+        p = self.params
+        common = dict(
+            factors=p["factors"],
+            learning_rate=p["learning_rate"],
+            regularization=p["regularization"],
+            iterations=p["iterations"],
+            verify_negative_samples=p["verify_negative_samples"],
+            random_state=self.seed,
+        )
+        if gpu:
+            return implicit.gpu.bpr.BayesianPersonalizedRanking(**common)
+        return implicit.cpu.bpr.BayesianPersonalizedRanking(num_threads=p["num_threads"], **common)
+
+
+class LMF(_ImplicitMF):
+    """Logistic Matrix Factorization (Johnson 2014), ``implicit.lmf`` (CPU only).
+
+    Defaults are implicit's own. Users without train interactions are scored by their
+    (random initial) factors plus the learned item biases.
+    """
+
+    name = "lmf"
+    _has_gpu_version = False
+
+    def __init__(
+        self,
+        *,
+        factors: int = 30,
+        learning_rate: float = 1.0,
+        regularization: float = 0.6,
+        iterations: int = 30,
+        neg_prop: int = 30,
+        num_threads: int = 0,
+        seed: int = 0,
+        use_gpu: UseGpu = "auto",
+    ) -> None:
+        params = dict(
+            factors=factors,
+            learning_rate=learning_rate,
+            regularization=regularization,
+            iterations=iterations,
+            neg_prop=neg_prop,
+            num_threads=num_threads,
+        )
+        super().__init__(params, seed, use_gpu)
+
+    def _build(self, gpu: bool) -> Any:
+        p = self.params
+        return implicit.cpu.lmf.LogisticMatrixFactorization(
+            factors=p["factors"],
+            learning_rate=p["learning_rate"],
+            regularization=p["regularization"],
+            iterations=p["iterations"],
+            neg_prop=p["neg_prop"],
+            num_threads=p["num_threads"],
+            random_state=self.seed,
+        )
