@@ -1,0 +1,569 @@
+"""Input formats for ingest: find, sniff and open a file (or frame) as a DuckDB relation.
+
+Private helper of :mod:`analysis.ingest`. A :class:`Source` is one table to read (the
+interactions, a users file or an items file): a label for messages, the SQL ``FROM`` clause
+that reads it through DuckDB (``read_csv`` / ``read_parquet`` / a registered DataFrame), and
+what the error path needs to point at a row (the path, delimiter, encoding, header).
+
+Formats: ``csv`` (``,``), ``tsv`` (tab), ``parquet``, and MovieLens 100K / 1M given as a folder
+or a ``.zip`` (``u.data``/``u.item``/``u.user``; ``ratings.dat``/``movies.dat``/``users.dat``
+with ``::``; latin-1). Generic CSV/TSV files must have a header line; ``.gz`` compression is
+read transparently. CSV files are read with ``all_varchar`` so that ids keep their text (a
+column is stored as integers only when every value is a plain integer) and a bad value is
+reported by :mod:`analysis.ingest` with its row instead of failing inside DuckDB.
+
+SQL string literals (paths, delimiters) are escaped by :func:`sql_str`, since table functions
+in a view cannot take bound parameters.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pandas as pd
+
+from analysis.errors import AnalysisError
+
+Format = Literal["auto", "csv", "tsv", "parquet", "movielens"]
+FORMATS = ("auto", "csv", "tsv", "parquet", "movielens")
+
+NOT_FOUND = "{file}: no such file or folder; check the path."
+UNSUPPORTED_EXTENSION = (
+    "{file}: unsupported file type {ext!r}; give a .csv, .tsv or .parquet file, or a MovieLens "
+    "folder or .zip (or name the format with fmt=..., CLI --format)."
+)
+UNKNOWN_FORMAT = "Unknown format {fmt!r}; use one of auto, csv, tsv, parquet, movielens."
+EMPTY_FILE = "{file}: the file is empty; give a file with a header line and data rows."
+NO_DATA_ROWS = "{file}: the file has a header line but no data rows."
+BINARY_FILE = (
+    "{file}: this is a binary file ({what}), not a text CSV/TSV; give a .csv, .tsv or "
+    ".parquet file."
+)
+BAD_ENCODING = (
+    "{file}: row {row} is not valid UTF-8 (byte 0x{byte:02x} at character {pos}); "
+    "re-save the file as UTF-8."
+)
+WRONG_DELIMITER = (
+    "{file}: only one column was found with delimiter {delim!r}, but the header contains "
+    "{suggest!r}; the file seems {suggest_name}-separated: pass delimiter={suggest!r} "
+    "(CLI --delimiter) or re-save it with {delim_name}s."
+)
+DUPLICATE_HEADER = (
+    "{file}: the header repeats the column name(s) {names} (names are compared "
+    "case-insensitively); rename them so that every column is unique."
+)
+RAGGED_ROW = (
+    "{file}: row {row} has {n} field(s) but the header has {expected}; check the quoting and "
+    "the delimiter on that row."
+)
+NOT_MOVIELENS = (
+    "{file}: this folder/zip holds no MovieLens files (u.data or ratings.dat); give a "
+    ".csv/.tsv/.parquet file or a MovieLens 100K/1M folder or zip."
+)
+UNREADABLE = "{file}: could not be read as {fmt} ({detail}); check that the file is intact."
+
+_BINARY_MAGIC = {
+    b"\x89PNG": "PNG image",
+    b"\xff\xd8\xff": "JPEG image",
+    b"GIF8": "GIF image",
+    b"%PDF": "PDF document",
+    b"PK\x03\x04": "zip archive (an .xlsx workbook is one: export it as CSV)",
+    b"\x1f\x8b": "gzip archive (name it .csv.gz)",
+    b"SQLite format 3": "SQLite database",
+    b"DUCK": "DuckDB database",
+}
+_TEXT_EXT = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": None, ".dat": None, "": None}
+_PARQUET_EXT = {".parquet", ".pq", ".parq"}
+_DELIMS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal (single quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+@dataclass
+class Source:
+    """One readable table.
+
+    Attributes:
+        label: how messages name it (the file path, ``ml-100k/u.data`` or ``DataFrame``).
+        from_sql: SQL table expression reading it (``read_csv(...)``, a view name).
+        kind: ``"csv"`` (text, error rows found by scanning the file), ``"parquet"`` or
+            ``"frame"`` (error rows found with a row-number column).
+        columns: column names in file order.
+        path: the file (text / parquet) or ``None`` for frames.
+        delimiter, encoding, header, quoting: how the text file is laid out.
+        frame: the DataFrame for ``kind == "frame"``.
+        fixed_mapping: for MovieLens, the known column roles.
+        value_kind: for MovieLens, ``"explicit"``.
+    """
+
+    label: str
+    from_sql: str
+    kind: Literal["csv", "parquet", "frame"]
+    columns: list[str]
+    path: Path | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    header: bool = True
+    quoting: bool = True
+    frame: pd.DataFrame | None = None
+    fixed_mapping: dict = field(default_factory=dict)
+
+    def row_label(self, position: int) -> str:
+        """Human row number for a 0-based data-row position (parquet and frames)."""
+        if self.kind == "frame":
+            return f"{position} (0-based position)"
+        return str(position + 1)
+
+
+@dataclass
+class Inputs:
+    """What :func:`open_inputs` resolved: the interactions and optional side tables."""
+
+    interactions: Source
+    users: Source | None
+    items: Source | None
+    source_text: str
+    movielens: str | None = None  # "100k" / "1m"
+
+
+# -- sniffing ------------------------------------------------------------------------------
+
+
+def _read_head(path: Path, n: int = 65536) -> bytes:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            return f.read(n)
+    except (OSError, EOFError) as exc:
+        raise AnalysisError(UNREADABLE.format(file=path, fmt="text", detail=exc)) from exc
+
+
+def _binary_kind(head: bytes) -> str | None:
+    for magic, what in _BINARY_MAGIC.items():
+        if head.startswith(magic):
+            return what
+    if b"\x00" in head[:8192]:
+        return "it contains NUL bytes"
+    return None
+
+
+def _ext(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def resolve_format(path: Path, fmt: str) -> str:
+    """The concrete format of ``path``: ``csv``, ``tsv``, ``parquet`` or ``movielens``.
+
+    Raises:
+        AnalysisError: missing path, unknown format, unsupported extension.
+    """
+    if fmt not in FORMATS:
+        raise AnalysisError(UNKNOWN_FORMAT.format(fmt=fmt))
+    if not path.exists():
+        raise AnalysisError(NOT_FOUND.format(file=path))
+    if fmt != "auto":
+        return fmt
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        return "movielens"
+    ext = _ext(path)
+    if ext in _PARQUET_EXT:
+        return "parquet"
+    if ext not in _TEXT_EXT:
+        raise AnalysisError(UNSUPPORTED_EXTENSION.format(file=path, ext=ext))
+    head = _read_head(path, 8)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    return _TEXT_EXT[ext] or "csv"
+
+
+def _decode_header(path: Path, head: bytes, encoding: str) -> str:
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if encoding.lower().replace("-", "") == "utf8":
+        first = first.removeprefix(b"\xef\xbb\xbf")
+        try:
+            return first.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AnalysisError(
+                BAD_ENCODING.format(file=path, row=1, byte=first[exc.start], pos=exc.start + 1)
+            ) from exc
+    return first.decode(encoding, errors="replace")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The most frequent of ``, \\t ; |`` in a header line (``,`` when none occurs)."""
+    counts = {d: header_line.count(d) for d in _DELIMS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def text_source(
+    path: Path,
+    fmt: str,
+    *,
+    delimiter: str | None = None,
+    label: str | None = None,
+    all_varchar: bool = True,
+    id_column_hint: Callable[[list[str]], str | None] | None = None,
+) -> Source:
+    """A CSV/TSV file with a header line, checked for the common ways such files go wrong.
+
+    Args:
+        path: the file (``.gz`` allowed).
+        fmt: ``csv``, ``tsv`` or ``csv`` for unknown text extensions.
+        delimiter: override; default ``,`` for csv, tab for tsv, sniffed for ``.txt``/``.dat``.
+        label: name for messages (default: the path).
+        all_varchar: read every column as text (interactions); ``False`` lets DuckDB type the
+            columns (users/items attribute tables), except the id column from ``id_column_hint``.
+        id_column_hint: picks the id column (kept as text) from the header names.
+
+    Raises:
+        AnalysisError: empty, binary, bad UTF-8 header, one column with another delimiter
+            in sight, duplicate header names, no data rows.
+    """
+    label = label or str(path)
+    head = _read_head(path)
+    if not head.strip():
+        raise AnalysisError(EMPTY_FILE.format(file=label))
+    what = _binary_kind(head)
+    if what:
+        raise AnalysisError(BINARY_FILE.format(file=label, what=what))
+    header_line = _decode_header(Path(label), head, "utf-8")
+    if delimiter is None:
+        ext = _ext(path)
+        if fmt == "tsv":
+            delimiter = "\t"
+        elif ext in (".txt", ".dat", ""):
+            delimiter = sniff_delimiter(header_line)
+        else:
+            delimiter = ","
+    names = _split_header(header_line, delimiter)
+    if len(names) == 1:
+        others = [d for d in _DELIMS if d != delimiter and d in header_line]
+        if others:
+            suggest = max(others, key=header_line.count)
+            raise AnalysisError(
+                WRONG_DELIMITER.format(
+                    file=label,
+                    delim=delimiter,
+                    suggest=suggest,
+                    suggest_name=_DELIMS[suggest],
+                    delim_name=_DELIMS.get(delimiter, "delimiter"),
+                )
+            )
+    lowered: dict[str, int] = {}
+    for n in names:
+        lowered[n.strip().lower()] = lowered.get(n.strip().lower(), 0) + 1
+    dups = [n for n, c in lowered.items() if c > 1]
+    if dups:
+        raise AnalysisError(DUPLICATE_HEADER.format(file=label, names=", ".join(map(repr, dups))))
+    rest = head.split(b"\n", 1)[1] if b"\n" in head else b""
+    if not rest.strip():
+        raise AnalysisError(NO_DATA_ROWS.format(file=label))
+    opts = [
+        f"delim={sql_str(delimiter)}",
+        "header=true",
+        "quote='\"'",
+        "escape='\"'",
+        "encoding='utf-8'",
+        "skip=0",
+        "sample_size=20480",
+    ]
+    if all_varchar:
+        opts.append("all_varchar=true")
+    elif id_column_hint is not None:
+        id_col = id_column_hint(names)
+        if id_col is not None:
+            opts.append(f"types={{{sql_str(id_col)}: 'VARCHAR'}}")
+    from_sql = f"read_csv({sql_str(path)}, {', '.join(opts)})"
+    src = Source(label=label, from_sql=from_sql, kind="csv", columns=names, path=path,
+                 delimiter=delimiter)
+    try:
+        with duckdb.connect() as con:
+            cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {from_sql}").fetchall()]
+    except duckdb.Error as exc:
+        raise diagnose_text_failure(src, exc) from exc
+    if len(cols) != len(names):  # the sniffer saw another layout: find the odd row
+        raise diagnose_text_failure(src, ValueError(f"{len(cols)} columns, header {len(names)}"))
+    return Source(
+        label=label, from_sql=from_sql, kind="csv", columns=cols, path=path,
+        delimiter=delimiter, encoding="utf-8", header=True, quoting=True,
+    )  # fmt: skip
+
+
+def _split_header(line: str, delimiter: str) -> list[str]:
+    if len(delimiter) == 1:
+        row = next(csv.reader([line], delimiter=delimiter, quotechar='"'), [])
+    else:
+        row = line.split(delimiter)
+    return [c.strip() for c in row]
+
+
+def parquet_source(path: Path, label: str | None = None) -> Source:
+    """A Parquet file.
+
+    Raises:
+        AnalysisError: the file is not valid Parquet.
+    """
+    label = label or str(path)
+    if path.stat().st_size == 0:
+        raise AnalysisError(EMPTY_FILE.format(file=label))
+    from_sql = f"read_parquet({sql_str(path)})"
+    try:
+        with duckdb.connect() as con:
+            cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {from_sql}").fetchall()]
+    except duckdb.Error as exc:
+        raise AnalysisError(
+            UNREADABLE.format(file=label, fmt="Parquet", detail=str(exc).splitlines()[0])
+        ) from exc
+    return Source(label=label, from_sql=from_sql, kind="parquet", columns=cols, path=path)
+
+
+def frame_source(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, view: str) -> Source:
+    """A pandas DataFrame registered on ``con`` as ``view``.
+
+    Raises:
+        AnalysisError: duplicate column names.
+    """
+    names = [str(c) for c in frame.columns]
+    lowered = pd.Series([n.strip().lower() for n in names])
+    dups = sorted(set(lowered[lowered.duplicated()]))
+    if dups:
+        raise AnalysisError(
+            DUPLICATE_HEADER.format(file="DataFrame", names=", ".join(map(repr, dups)))
+        )
+    frame = frame.set_axis(names, axis=1).reset_index(drop=True)
+    con.register(view, frame)
+    return Source(
+        label="DataFrame", from_sql=sql_ident(view), kind="frame", columns=names, frame=frame
+    )
+
+
+# -- MovieLens -----------------------------------------------------------------------------
+
+_ML_FILES = {
+    "100k": ("u.data", "u.item", "u.user"),
+    "1m": ("ratings.dat", "movies.dat", "users.dat"),
+}
+
+
+@contextmanager
+def movielens_folder(path: Path) -> Iterator[tuple[Path, str, str]]:
+    """Yield ``(folder, variant, label_prefix)`` for a MovieLens folder or zip.
+
+    A zip is extracted (only the needed files) into a temporary folder for the duration.
+
+    Raises:
+        AnalysisError: neither ``u.data`` nor ``ratings.dat`` is inside.
+    """
+    import tempfile
+
+    if path.is_dir():
+        for variant, names in _ML_FILES.items():
+            for cand in (path, *sorted(p for p in path.iterdir() if p.is_dir())):
+                if (cand / names[0]).is_file():
+                    yield cand, variant, str(cand)
+                    return
+        raise AnalysisError(NOT_MOVIELENS.format(file=path))
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise AnalysisError(UNREADABLE.format(file=path, fmt="zip", detail=exc)) from exc
+    with zf, tempfile.TemporaryDirectory(prefix="weakspot_ml_") as tmp:
+        members = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
+        for variant, names in _ML_FILES.items():
+            if names[0] in members:
+                for n in names:
+                    if n in members:
+                        target = Path(tmp) / n
+                        with zf.open(members[n]) as src, open(target, "wb") as dst:
+                            dst.write(src.read())
+                yield Path(tmp), variant, f"{path}:{Path(members[names[0]]).parent}"
+                return
+        raise AnalysisError(NOT_MOVIELENS.format(file=path))
+
+
+def movielens_sources(folder: Path, variant: str, prefix: str) -> tuple[Source, str, str]:
+    """The ratings source plus SQL ``SELECT`` statements for the items and users tables.
+
+    The items query yields ``item_id, title, genres, ...``; the users query
+    ``user_id, age, gender, occupation, zip``. Either is ``""`` when its file is absent.
+    """
+    def label(n: str) -> str:
+        return f"{prefix.rstrip('/')}/{n}"
+
+    ratings_name, items_name, users_name = _ML_FILES[variant]
+    delim = "\t" if variant == "100k" else "::"
+    rpath = folder / ratings_name
+    cols = ["user_id", "item_id", "rating", "timestamp"]
+    spec = ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in cols)
+    ratings = Source(
+        label=label(ratings_name),
+        from_sql=(
+            f"read_csv({sql_str(rpath)}, delim={sql_str(delim)}, header=false, quote='', "
+            f"escape='', encoding='latin-1', auto_detect=false, columns={{{spec}}})"
+        ),
+        kind="csv", columns=cols, path=rpath, delimiter=delim, encoding="latin-1",
+        header=False, quoting=False,
+        fixed_mapping={"user": "user_id", "item": "item_id", "rating": "rating",
+                       "timestamp": "timestamp"},
+    )  # fmt: skip
+    items_sql = users_sql = ""
+    ipath, upath = folder / items_name, folder / users_name
+    if ipath.is_file() and variant == "100k":
+        flags = [f"g{k}" for k in range(len(ML100K_GENRES))]
+        icols = ["item_id", "title", "release_date", "video_release_date", "imdb_url", *flags]
+        ispec = ", ".join(
+            f"{sql_str(c)}: '{'INTEGER' if c in flags or c == 'item_id' else 'VARCHAR'}'"
+            for c in icols
+        )
+        genre_expr = ", ".join(
+            f"CASE WHEN g{k} = 1 THEN {sql_str(g)} END" for k, g in enumerate(ML100K_GENRES)
+        )
+        items_sql = (
+            f"SELECT CAST(item_id AS BIGINT) AS item_id, title, "
+            f"nullif(concat_ws('|', {genre_expr}), '') AS genres, release_date, imdb_url "
+            f"FROM read_csv({sql_str(ipath)}, delim='|', header=false, quote='', escape='', "
+            f"encoding='latin-1', auto_detect=false, columns={{{ispec}}})"
+        )
+    elif ipath.is_file():
+        items_sql = (
+            f"SELECT CAST(item_id AS BIGINT) AS item_id, title, genres "
+            f"FROM read_csv({sql_str(ipath)}, delim='::', header=false, quote='', escape='', "
+            f"encoding='latin-1', auto_detect=false, "
+            f"columns={{'item_id': 'BIGINT', 'title': 'VARCHAR', 'genres': 'VARCHAR'}})"
+        )
+    if upath.is_file():
+        order = (
+            ["user_id", "age", "gender", "occupation", "zip"]
+            if variant == "100k"
+            else ["user_id", "gender", "age", "occupation", "zip"]
+        )
+        types = {"user_id": "BIGINT", "age": "INTEGER", "gender": "VARCHAR",
+                 "occupation": "VARCHAR", "zip": "VARCHAR"}  # fmt: skip
+        uspec = ", ".join(f"{sql_str(c)}: '{types[c]}'" for c in order)
+        udelim = "|" if variant == "100k" else "::"
+        users_sql = (
+            f"SELECT user_id, age, gender, occupation, zip "
+            f"FROM read_csv({sql_str(upath)}, delim={sql_str(udelim)}, header=false, quote='', "
+            f"escape='', encoding='latin-1', auto_detect=false, columns={{{uspec}}})"
+        )
+    return ratings, items_sql, users_sql
+
+
+# -- error path: find the row ---------------------------------------------------------------
+
+
+def iter_text_rows(src: Source) -> Iterator[tuple[int, list[str]]]:
+    """``(row number as in the file, fields)`` for every data row of a text source.
+
+    Row numbers count the header line as row 1 (so the first data row of a file with a
+    header is row 2), as a text editor shows them.
+
+    Raises:
+        AnalysisError: a line is not valid in the source's encoding.
+    """
+    if src.path is None:
+        raise ValueError("iter_text_rows needs a file source")
+    opener = gzip.open if src.path.suffix.lower() == ".gz" else open
+    with opener(src.path, "rb") as fb:
+        raw_lines = _checked_lines(fb, src)
+        if src.quoting and len(src.delimiter) == 1:
+            reader = csv.reader(raw_lines, delimiter=src.delimiter, quotechar='"')
+            if src.header:
+                next(reader, None)
+            for fields in reader:
+                if fields:
+                    yield reader.line_num, fields
+        else:
+            for lineno, line in enumerate(raw_lines, start=1):
+                if src.header and lineno == 1:
+                    continue
+                line = line.rstrip("\r\n")
+                if line:
+                    yield lineno, line.split(src.delimiter)
+
+
+def _checked_lines(fb: io.BufferedReader, src: Source) -> Iterator[str]:
+    for lineno, raw in enumerate(fb, start=1):
+        if lineno == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        try:
+            yield raw.decode(src.encoding)
+        except UnicodeDecodeError as exc:
+            text_pos = len(raw[: exc.start].decode(src.encoding, errors="replace")) + 1
+            raise AnalysisError(
+                BAD_ENCODING.format(file=src.label, row=lineno, byte=raw[exc.start], pos=text_pos)
+            ) from exc
+
+
+def find_text_row(
+    src: Source, column: str, predicate: Callable[[str | None], bool]
+) -> tuple[int, str | None] | None:
+    """The first data row whose ``column`` satisfies ``predicate`` (``None`` for empty).
+
+    Returns:
+        ``(row number as in the file, raw value)`` or ``None`` when no row matches.
+
+    Raises:
+        AnalysisError: bad encoding or a row with the wrong number of fields on the way.
+    """
+    idx = src.columns.index(column)
+    expected = len(src.columns)
+    for row, fields in iter_text_rows(src):
+        if len(fields) != expected:
+            raise AnalysisError(
+                RAGGED_ROW.format(file=src.label, row=row, n=len(fields), expected=expected)
+            )
+        value = fields[idx]
+        value = value if value != "" else None
+        if predicate(value):
+            return row, value
+    return None
+
+
+def diagnose_text_failure(src: Source, exc: Exception, fmt: str = "CSV") -> AnalysisError:
+    """Turn a DuckDB read failure of a text file into the precise one-line error.
+
+    Scans the file for the first undecodable line or row with the wrong field count; falls
+    back to DuckDB's first message line.
+    """
+    if src.kind == "csv" and src.path is not None:
+        expected = len(src.columns)
+        try:
+            for row, fields in iter_text_rows(src):
+                if len(fields) != expected:
+                    return AnalysisError(
+                        RAGGED_ROW.format(
+                            file=src.label, row=row, n=len(fields), expected=expected
+                        )
+                    )
+        except AnalysisError as err:
+            return err
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return AnalysisError(UNREADABLE.format(file=src.label, fmt=fmt, detail=detail))
