@@ -110,8 +110,8 @@ class ALS(_ImplicitMF):
     def __init__(
         self,
         *,
-        factors: int = 64,
-        regularization: float = 0.05,
+        factors: int = 32,
+        regularization: float = 1.0,
         alpha: float = 2.0,
         iterations: int = 15,
         num_threads: int = 0,

@@ -65,8 +65,8 @@ _THREADS = _Spec(0, "CPU threads for implicit (0 = all cores; 1 = reproducible S
 
 _SPECS: dict[str, dict[str, _Spec]] = {
     "als": {
-        "factors": _Spec(64, "latent factors (embedding size)", int, 1),
-        "regularization": _Spec(0.05, "L2 penalty on the factors", float, 0.0),
+        "factors": _Spec(32, "latent factors (embedding size)", int, 1),
+        "regularization": _Spec(1.0, "L2 penalty on the factors", float, 0.0),
         "alpha": _Spec(
             2.0,
             "confidence weight: observed cells get confidence alpha * value",

@@ -276,7 +276,7 @@ class TestALS(RecommenderContract):
     def reference(self, train):
         with threadpool_limits(1, "blas"):
             ref = implicit.cpu.als.AlternatingLeastSquares(
-                factors=8, regularization=0.05, alpha=2.0, iterations=10, random_state=0
+                factors=8, regularization=1.0, alpha=2.0, iterations=10, random_state=0
             )
             ref.fit(train, show_progress=False)
         return ref
@@ -401,8 +401,8 @@ class TestMostPopular(RecommenderContract):
 def test_default_params_and_describe():
     assert set(DEFAULT_PARAMS) == {"als", "bpr", "lmf", "itemknn", "pop"}
     assert DEFAULT_PARAMS["als"] == {
-        "factors": 64,
-        "regularization": 0.05,
+        "factors": 32,
+        "regularization": 1.0,
         "alpha": 2.0,
         "iterations": 15,
         "num_threads": 0,
@@ -523,7 +523,7 @@ def test_gpu_branch_with_fake_cuda(monkeypatch, use_gpu):
     assert als.device == bpr.device == "gpu"
     assert _FakeGpuModel.created[0] == {
         "factors": 4,
-        "regularization": 0.05,
+        "regularization": 1.0,
         "alpha": 2.0,
         "iterations": 3,
         "random_state": 0,
@@ -574,7 +574,7 @@ def test_ml100k_als_matches_implicit():
     model = make_recommender("als", factors=16, iterations=5, use_gpu=False).fit(train)
     with threadpool_limits(1, "blas"):
         ref = implicit.cpu.als.AlternatingLeastSquares(
-            factors=16, regularization=0.05, alpha=2.0, iterations=5, random_state=0
+            factors=16, regularization=1.0, alpha=2.0, iterations=5, random_state=0
         )
         ref.fit(train, show_progress=False)
     probe = np.arange(0, train.shape[0], 7)

@@ -1,0 +1,286 @@
+"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate} ...``.
+
+A user error prints one line (``error: ...``) on stderr and exits with code 2, never a
+traceback. Long steps show a progress bar on stderr (``--quiet`` hides it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from analysis.errors import AnalysisError
+
+EXIT_USER_ERROR = 2
+
+
+class _ArgParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage block), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see: {self.prog} --help)\n")
+        raise SystemExit(EXIT_USER_ERROR)
+
+
+class _Bars:
+    """One tqdm bar per stage, on stderr, when stderr is a terminal (and not ``--quiet``)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet or not sys.stderr.isatty()
+        self.bar = None
+        self.stage = None
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            if stage == "done":
+                return
+            self.stage = stage
+            self.bar = tqdm(total=1000, desc=stage, file=sys.stderr, leave=True,
+                            bar_format="{desc:<10} {percentage:3.0f}%|{bar:30}| {elapsed} {postfix}")
+        self.bar.n = int(round(1000 * max(0.0, min(1.0, fraction))))
+        self.bar.set_postfix_str(message, refresh=False)
+        self.bar.refresh()
+
+    def close(self, clear: bool = False) -> None:
+        if self.bar is not None:
+            if clear:
+                self.bar.leave = False
+            self.bar.close()
+            self.bar = None
+        self.stage = None
+
+
+def _add_workspace(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", metavar="PATH", default=None,
+                   help="DuckDB workspace file (default: $WEAKSPOT_WORKSPACE or data/workspace.duckdb)")
+
+
+def _add_ingest_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--users", metavar="PATH", help="optional user attributes file")
+    p.add_argument("--items", metavar="PATH", help="optional items file (title, genres)")
+    p.add_argument("--format", dest="fmt", default="auto",
+                   choices=["auto", "csv", "tsv", "parquet", "movielens"])
+    p.add_argument("--delimiter", help="field separator of a CSV/TSV file (default: detect)")
+    p.add_argument("--user-col", help="name of the user id column (default: auto-detect)")
+    p.add_argument("--item-col", help="name of the item id column (default: auto-detect)")
+    p.add_argument("--rating-col", help="name of the rating or count column (default: auto-detect)")
+    p.add_argument("--timestamp-col", help="name of the timestamp column (default: auto-detect)")
+    p.add_argument("--value-kind", default="auto", choices=["auto", "explicit", "count", "implicit"],
+                   help="what the rating column holds")
+    p.add_argument("--threshold", type=float, default=4.0,
+                   help="explicit ratings >= this are relevant (default 4)")
+    p.add_argument("--kcore", type=int, default=0, help="keep only a k-core (default 0: off)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgParser(prog="python -m analysis",
+                        description="Weakspot: find the users a recommender fails.")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgParser)
+
+    p = sub.add_parser("synth", help="write a synthetic dataset (Parquet)")
+    p.add_argument("--users", type=int, default=5000)
+    p.add_argument("--items", type=int, default=2000)
+    p.add_argument("--mean-interactions", type=float, default=20.0)
+    p.add_argument("--niche-share", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="PATH")
+
+    p = sub.add_parser("ingest", help="load a dataset into the workspace")
+    p.add_argument("--interactions", required=True, metavar="PATH")
+    p.add_argument("--name", required=True)
+    p.add_argument("--replace", action="store_true", help="replace a dataset of the same name")
+    _add_ingest_options(p)
+    _add_workspace(p)
+
+    p = sub.add_parser("datasets", help="list, rename or delete workspace datasets")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "rename", "delete"])
+    p.add_argument("names", nargs="*")
+    _add_workspace(p)
+
+    p = sub.add_parser("evaluate", help="train a baseline and measure every user")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--interactions", metavar="PATH", help="file, folder or zip to ingest")
+    src.add_argument("--dataset", metavar="NAME", help="a dataset already in the workspace")
+    p.add_argument("--name", help="workspace name for --interactions (default: file name)")
+    _add_ingest_options(p)
+    _add_workspace(p)
+    p.add_argument("--model", default="als", choices=["als", "bpr", "lmf", "itemknn", "pop"])
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="model hyperparameter, repeatable (e.g. --param factors=128)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--candidates", type=int, default=20, help="candidate list length C")
+    p.add_argument("--split", default="temporal", choices=["temporal", "random", "global"])
+    p.add_argument("--split-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="split parameter, repeatable (e.g. --split-param n_test=5)")
+    p.add_argument("--seed", type=int, default=0)
+    weak = p.add_mutually_exclusive_group()
+    weak.add_argument("--weak-threshold", type=float, help="weak: validation metric <= T")
+    weak.add_argument("--weak-percentile", type=float,
+                      help="weak: validation metric <= its P-th percentile (default 20)")
+    weak.add_argument("--weak-preset", choices=["paper"],
+                      help="paper: Kaur & Shah (AUC <= 0.5 and inactive)")
+    p.add_argument("--weak-metric", default="ndcg", choices=["ndcg", "auc"])
+    p.add_argument("--weak-inactive", action="store_true", help="weak users must also be inactive")
+    p.add_argument("--out", required=True, metavar="DIR")
+    return parser
+
+
+def _parse_kv(pairs: Sequence[str], flag: str) -> dict:
+    out: dict = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise AnalysisError(f"{flag} {pair!r} is not KEY=VALUE (e.g. {flag} factors=128).")
+        key, raw = pair.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def _mapping(args):
+    from analysis.ingest import ColumnMapping
+
+    return ColumnMapping(user=args.user_col, item=args.item_col, rating=args.rating_col,
+                         timestamp=args.timestamp_col, value_kind=args.value_kind)
+
+
+def _workspace(args):
+    from analysis.workspace import Workspace
+
+    return Workspace(args.workspace)
+
+
+def _ingest(args, name: str):
+    from analysis.ingest import ingest
+
+    return ingest(_workspace(args), name, args.interactions, users=args.users, items=args.items,
+                  fmt=args.fmt, mapping=_mapping(args), relevance_threshold=args.threshold,
+                  kcore=args.kcore, replace=getattr(args, "replace", True),
+                  delimiter=args.delimiter)
+
+
+def _cmd_synth(args) -> int:
+    from analysis.synth import generate_synthetic, write_synthetic
+
+    t0 = time.perf_counter()
+    data = generate_synthetic(args.users, args.items, seed=args.seed,
+                              mean_interactions=args.mean_interactions,
+                              niche_share=args.niche_share)
+    paths = write_synthetic(data, args.out)
+    print(f"wrote {len(data.interactions):,} interactions, {len(data.users):,} users, "
+          f"{len(data.items):,} items to {args.out} in {time.perf_counter() - t0:.1f} s")
+    for name, path in paths.items():
+        print(f"  {name}: {path}")
+    return 0
+
+
+def _cmd_ingest(args) -> int:
+    report = _ingest(args, args.name)
+    print(f"dataset {report.name!r}: {report.n_interactions:,} interactions, "
+          f"{report.n_users:,} users, {report.n_items:,} items ({report.kind})")
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def _cmd_datasets(args) -> int:
+    ws = _workspace(args)
+    if args.action == "list":
+        table = ws.list_datasets()
+        print(table.to_string(index=False) if len(table) else "(no datasets)")
+    elif args.action == "rename":
+        if len(args.names) != 2:
+            raise AnalysisError("datasets rename takes two names: OLD NEW.")
+        ws.rename_dataset(*args.names)
+        print(f"renamed {args.names[0]!r} to {args.names[1]!r}")
+    else:
+        if len(args.names) != 1:
+            raise AnalysisError("datasets delete takes one name.")
+        ws.delete_dataset(args.names[0])
+        print(f"deleted {args.names[0]!r}")
+    return 0
+
+
+def _weak_rule(args, k: int):
+    from analysis.weak_users import WeakRule
+
+    if args.weak_preset == "paper":
+        return WeakRule.paper()
+    metric = f"ndcg@{k}" if args.weak_metric == "ndcg" else "auc"
+    if args.weak_threshold is not None:
+        return WeakRule(metric=metric, threshold=args.weak_threshold,
+                        require_inactive=args.weak_inactive)
+    pct = 20.0 if args.weak_percentile is None else args.weak_percentile
+    return WeakRule(metric=metric, percentile=pct, require_inactive=args.weak_inactive)
+
+
+def _cmd_evaluate(args) -> int:
+    from analysis.ingest import load_dataset
+    from analysis.pipeline import EvaluateConfig, run_pipeline, write_run_outputs
+
+    bars = args.bars
+    t0 = time.perf_counter()
+    if args.interactions:
+        name = args.name or Path(args.interactions).name.split(".")[0] or "dataset"
+        bars("ingest", 0.0, args.interactions)
+        _ingest(args, name)
+    else:
+        name = args.dataset
+    bars("load", 0.0, name)
+    dataset = load_dataset(_workspace(args), name)
+    t_load = time.perf_counter() - t0
+    config = EvaluateConfig(
+        model=args.model, model_params=_parse_kv(args.param, "--param"), k=args.k,
+        n_candidates=args.candidates, split=args.split,
+        split_params=_parse_kv(args.split_param, "--split-param"), seed=args.seed,
+        weak_rule=_weak_rule(args, args.k),
+    )
+    result = run_pipeline(dataset, config, progress=bars)
+    result.timings["ingest_and_load"] = t_load
+    bars.close()
+    result.timings["total"] = time.perf_counter() - t0
+    write_run_outputs(result, args.out)
+    ov = result.evaluation.overall()
+    k = args.k
+    print(f"{name}: {dataset.n_users:,} users, {dataset.n_items:,} items, "
+          f"{dataset.n_interactions:,} interactions; model {args.model}, split {args.split}")
+    print(f"NDCG@{k} {ov[f'ndcg@{k}']:.4f}  Recall@{k} {ov[f'recall@{k}']:.4f}  "
+          f"AUC {ov['auc']:.4f}  evaluated users {ov['n_evaluated']:,} "
+          f"(excluded {ov['n_excluded']:,} without test items)")
+    w = result.weak
+    print(f"weak users: {w.n_weak:,} ({w.share:.1%}), test NDCG@{k} {w.test_mean_weak:.4f} "
+          f"vs {w.test_mean_rest:.4f} for the rest")
+    print(f"wrote {args.out} in {result.timings['total']:.1f} s")
+    return 0
+
+
+_COMMANDS = {"synth": _cmd_synth, "ingest": _cmd_ingest, "datasets": _cmd_datasets,
+             "evaluate": _cmd_evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (2 on a user error)."""
+    args = build_parser().parse_args(argv)
+    args.bars = _Bars(args.quiet)
+    try:
+        return _COMMANDS[args.command](args)
+    except AnalysisError as err:
+        args.bars.close(clear=True)
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        args.bars.close(clear=True)
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,326 @@
+"""The whole data flow in one call: dataset -> split -> baseline -> per-user metrics ->
+subgroups -> weak users -> weak cohorts, with stage timings; and the run's output files.
+
+This is what ``python -m analysis evaluate`` runs and what the app calls for a baseline run.
+Each step lives in its own module; this one only wires them in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from analysis.cohorts import CohortReport, discover_weak_cohorts
+from analysis.dataset import Dataset
+from analysis.errors import AnalysisError
+from analysis.evaluate import Evaluation, evaluate_recommender
+from analysis.split import Split, make_split
+from analysis.subgroups import SubgroupReport, UserFeatures, compute_user_features, subgroup_report
+from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
+from models.base import Recommender
+from models.baselines import make_recommender
+
+__all__ = ["EvaluateConfig", "PipelineResult", "run_pipeline", "write_run_outputs", "StageProgress"]
+
+#: stage progress callback: (stage name, fraction of the stage done in [0, 1], message)
+StageProgress = Callable[[str, float, str], None]
+
+_OUT_IS_FILE = "The output path {path} is a file; give a folder for --out."
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Everything that defines a baseline run (all JSON-able).
+
+    Attributes:
+        model: ``als``, ``bpr``, ``lmf``, ``itemknn`` or ``pop``.
+        model_params: hyperparameters overriding the model's defaults.
+        k: list length of the metrics.
+        n_candidates: length of the stored test ranking (the LLM's candidate list).
+        split: ``temporal``, ``random`` or ``global``.
+        split_params: parameters of the split strategy.
+        seed: one seed for the split, the model and the bootstrap.
+        weak_rule: rule that marks weak users (selected on validation).
+        cohort_max_depth: depth of the weak-cohort tree.
+    """
+
+    model: str = "als"
+    model_params: dict = field(default_factory=dict)
+    k: int = 10
+    n_candidates: int = 20
+    split: str = "temporal"
+    split_params: dict = field(default_factory=dict)
+    seed: int = 0
+    weak_rule: WeakRule = field(default_factory=lambda: WeakRule(percentile=20.0))
+    cohort_max_depth: int = 3
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["weak_rule"] = asdict(self.weak_rule)
+        return d
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """A finished baseline run.
+
+    Attributes:
+        config: what was run.
+        dataset: the input dataset.
+        split: the fold assignment.
+        model: the fitted recommender.
+        evaluation: per-user metrics and the test rankings.
+        features: per-user subgroup features.
+        per_user: ``evaluation.per_user`` joined with the features (one row per user).
+        subgroups: one report per subgroup dimension on ``ndcg@k``.
+        weak: the weak users under ``config.weak_rule``.
+        cohorts: the weak-cohort tree's leaves.
+        timings: seconds per stage.
+    """
+
+    config: EvaluateConfig
+    dataset: Dataset
+    split: Split
+    model: Recommender
+    evaluation: Evaluation
+    features: UserFeatures
+    per_user: pd.DataFrame
+    subgroups: list[SubgroupReport]
+    weak: WeakUsers
+    cohorts: CohortReport
+    timings: dict
+
+    @property
+    def metric(self) -> str:
+        return f"ndcg@{self.config.k}"
+
+    def summary(self) -> dict:
+        """Run summary as JSON-able values (what ``summary.json`` holds)."""
+        ds_stats = self.dataset.stats()
+        ds_stats["n_train"] = int((self.split.fold == 0).sum())
+        ds_stats["n_validation"] = int((self.split.fold == 1).sum())
+        ds_stats["n_test"] = int((self.split.fold == 2).sum())
+        weak = self.weak
+        return {
+            "dataset": ds_stats,
+            "model": {"name": self.config.model, "params": _jsonable(self.model.params)},
+            "split": {"strategy": self.split.strategy, "params": _jsonable(self.split.params)},
+            "seed": self.config.seed,
+            "k": self.config.k,
+            "n_candidates": self.config.n_candidates,
+            "config": _jsonable(self.config.to_dict()),
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "overall": _jsonable(self.evaluation.overall()),
+            "weak_users": {
+                "rule": _jsonable(asdict(weak.rule)),
+                "threshold_value": _jsonable(weak.threshold_value),
+                "n_weak": int(weak.n_weak),
+                "share": _jsonable(weak.share),
+                "n_unselectable": int(weak.n_unselectable),
+                "test_mean_weak": _jsonable(weak.test_mean_weak),
+                "test_mean_rest": _jsonable(weak.test_mean_rest),
+            },
+            "disparity": [
+                {
+                    "dimension": _dim_name(r.dimension),
+                    "metric": r.metric,
+                    "worst_group": r.worst_group,
+                    "group_min": _jsonable(r.group_min),
+                    "group_max": _jsonable(r.group_max),
+                    "difference": _jsonable(r.difference),
+                    "ratio": _jsonable(r.ratio),
+                    "gini": _jsonable(r.gini),
+                    "kruskal_h": _jsonable(r.kruskal_h),
+                    "kruskal_p": _jsonable(r.kruskal_p),
+                }
+                for r in self.subgroups
+            ],
+        }
+
+
+def _dim_name(dim: str | tuple[str, str]) -> str:
+    return dim if isinstance(dim, str) else " x ".join(dim)
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return None if not np.isfinite(f) else f
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    return v
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+
+
+def run_pipeline(
+    dataset: Dataset,
+    config: EvaluateConfig = EvaluateConfig(),
+    *,
+    progress: StageProgress | None = None,
+) -> PipelineResult:
+    """Split, fit, evaluate and analyse one dataset.
+
+    Args:
+        dataset: from :func:`analysis.ingest.load_dataset` or the synthetic generator.
+        config: the run's settings.
+        progress: optional ``progress(stage, fraction, message)`` callback.
+
+    Returns:
+        A :class:`PipelineResult`.
+
+    Raises:
+        AnalysisError: for any setting or data problem the user can fix.
+    """
+    timer = _Timer()
+
+    def stage_cb(stage: str):
+        if progress is None:
+            return None
+        return lambda frac, msg: progress(stage, frac, msg)
+
+    with timer.stage("split"):
+        split = make_split(dataset, config.split, seed=config.seed, **config.split_params)
+    with timer.stage("fit"):
+        model = make_recommender(config.model, seed=config.seed, **config.model_params)
+        model.fit(split.train, progress=stage_cb("fit"))
+    with timer.stage("evaluate"):
+        evaluation = evaluate_recommender(
+            model, split, k=config.k, n_candidates=config.n_candidates,
+            progress=stage_cb("evaluate"),
+        )
+    with timer.stage("features"):
+        features = compute_user_features(split)
+        per_user = evaluation.per_user.join(features.table.drop(columns=["n_train"], errors="ignore"))
+    metric = f"ndcg@{config.k}"
+    with timer.stage("weak_users"):
+        weak = select_weak_users(per_user, config.weak_rule, dimensions=list(features.dimensions))
+    with timer.stage("subgroups"):
+        reports = [
+            subgroup_report(per_user, metric, dim, weak=weak.mask, seed=config.seed)
+            for dim in features.dimensions
+        ]
+    with timer.stage("cohorts"):
+        cohorts = discover_weak_cohorts(
+            per_user, metric=metric, max_depth=config.cohort_max_depth, seed=config.seed
+        )
+    if progress is not None:
+        progress("done", 1.0, "done")
+    return PipelineResult(
+        config=config, dataset=dataset, split=split, model=model, evaluation=evaluation,
+        features=features, per_user=per_user, subgroups=reports, weak=weak, cohorts=cohorts,
+        timings=dict(timer.timings),
+    )
+
+
+def per_user_frame(result: PipelineResult) -> pd.DataFrame:
+    """The ``per_user.parquet`` table: raw ids, every metric, counts and subgroup columns."""
+    t = result.per_user.copy()
+    t.insert(t.columns.get_loc("evaluated") + 1, "weak", result.weak.mask)
+    return t.drop(columns=["user_idx"])
+
+
+def recommendations_frame(result: PipelineResult) -> pd.DataFrame:
+    """``recommendations.parquet``: the top k for every evaluated user on the test split."""
+    ev = result.evaluation
+    k = ev.k
+    users = np.flatnonzero(ev.per_user["evaluated"].to_numpy())
+    items = ev.recommendations[users, :k]
+    scores = ev.scores[users, :k]
+    valid = items >= 0
+    rows = np.repeat(users, k).reshape(len(users), k)
+    ranks = np.broadcast_to(np.arange(1, k + 1), items.shape)
+    ds = result.dataset
+    return pd.DataFrame({
+        "user_id": ds.user_ids[rows[valid]],
+        "rank": ranks[valid].astype(np.int32),
+        "item_id": ds.item_ids[items[valid]],
+        "score": scores[valid].astype(np.float32),
+    })
+
+
+def test_frame(result: PipelineResult) -> pd.DataFrame:
+    """``test.parquet``: the held-out relevant test interactions (user_id, item_id, gain)."""
+    test = result.split.test.tocoo()
+    ds = result.dataset
+    order = np.lexsort((test.col, test.row))
+    return pd.DataFrame({
+        "user_id": ds.user_ids[test.row[order]],
+        "item_id": ds.item_ids[test.col[order]],
+        "gain": test.data[order].astype(np.float32),
+    })
+
+
+def subgroups_frame(result: PipelineResult) -> pd.DataFrame:
+    """``subgroups.csv``: one row per (dimension, group) with size, mean, CI and weak share."""
+    frames = []
+    for r in result.subgroups:
+        g = r.by_group.copy()
+        g.insert(0, "dimension", _dim_name(r.dimension))
+        g.insert(1, "metric", r.metric)
+        frames.append(g)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_run_outputs(result: PipelineResult, out: str | Path) -> dict[str, Path]:
+    """Write the run's files into ``out`` atomically.
+
+    Files are written to a temporary sibling folder first and moved into place only when all
+    of them are complete, so an interrupted write never leaves a half-written run and an
+    earlier run in ``out`` is replaced only by a complete new one.
+
+    Returns:
+        Mapping file name -> final path.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise AnalysisError(_OUT_IS_FILE.format(path=out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        per_user_frame(result).to_parquet(tmp / "per_user.parquet", index=False)
+        recommendations_frame(result).to_parquet(tmp / "recommendations.parquet", index=False)
+        test_frame(result).to_parquet(tmp / "test.parquet", index=False)
+        subgroups_frame(result).to_csv(tmp / "subgroups.csv", index=False)
+        result.cohorts.leaves.to_csv(tmp / "weak_cohorts.csv", index=False)
+        (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2))
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {p.name: p for p in sorted(out.iterdir())}
