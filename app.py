@@ -42,7 +42,7 @@ c[1].metric(f"Recall@{k}", f"{overall[f'recall@{k}']:.3f}",
 c[2].metric("AUC", f"{overall['auc']:.3f}",
             help="Mean per-user probability that a relevant item outranks an unseen one.")
 c[3].metric("Weak users", f"{run.weak.n_weak:,} ({run.weak.share:.0%})",
-            help="Users at or below the 20th percentile of validation NDCG, judged on test.")
+            help="Users at or below the 20th percentile of validation AUC (Kaur & Shah's metric).")
 st.write("Model: ALS; split: per-user temporal leave-last-out; seed 0.")
 st.subheader("Weakest cohorts")
 st.dataframe(run.cohorts.leaves, hide_index=True)

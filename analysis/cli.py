@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="weak: validation metric <= its P-th percentile (default 20)")
     weak.add_argument("--weak-preset", choices=["paper"],
                       help="paper: Kaur & Shah (AUC <= 0.5 and inactive)")
-    p.add_argument("--weak-metric", default="ndcg", choices=["ndcg", "auc"])
+    p.add_argument("--weak-metric", default="auc", choices=["ndcg", "auc"],
+                   help="validation metric of the weak-user rule (default auc, as Kaur & Shah)")
     p.add_argument("--weak-inactive", action="store_true", help="weak users must also be inactive")
     p.add_argument("--out", required=True, metavar="DIR")
     return parser
@@ -260,7 +261,8 @@ def _cmd_evaluate(args) -> int:
           f"AUC {ov['auc']:.4f}  evaluated users {ov['n_evaluated']:,} "
           f"(excluded {ov['n_excluded']:,} without test items)")
     w = result.weak
-    print(f"weak users: {w.n_weak:,} ({w.share:.1%}), test NDCG@{k} {w.test_mean_weak:.4f} "
+    print(f"weak users: {w.n_weak:,} ({w.share:.1%}; {w.rule.metric} <= {w.threshold_value:.4f} "
+          f"on validation), test {w.rule.metric} {w.test_mean_weak:.4f} "
           f"vs {w.test_mean_rest:.4f} for the rest")
     print(f"wrote {args.out} in {result.timings['total']:.1f} s")
     return 0

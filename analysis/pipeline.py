@@ -61,7 +61,7 @@ class EvaluateConfig:
     split: str = "temporal"
     split_params: dict = field(default_factory=dict)
     seed: int = 0
-    weak_rule: WeakRule = field(default_factory=lambda: WeakRule(percentile=20.0))
+    weak_rule: WeakRule = field(default_factory=lambda: WeakRule(metric="auc", percentile=20.0))
     cohort_max_depth: int = 3
 
     def to_dict(self) -> dict:
