@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.dataset import Dataset, compute_gain
+from analysis._synth_words import GENRE_WORDS as _GENRE_WORDS
 from analysis.errors import AnalysisError
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "GENRES",
     "SyntheticData",
     "generate_synthetic",
-    "synthetic_to_dataset",
     "write_synthetic",
 ]
 
@@ -60,61 +59,6 @@ OUT_IS_FILE = (
 )
 OUT_NOT_WRITABLE = "Synthetic data: cannot write to '{path}' ({reason}); choose another folder."
 
-# --- vocabularies ---------------------------------------------------------------------------
-#: genre name -> (adjectives, nouns) used to build titles
-_GENRE_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "Action": (("Iron", "Rapid", "Savage", "Burning", "Final", "Steel", "Reckless", "Bold"),
-               ("Strike", "Fury", "Impact", "Run", "Payback", "Target", "Blitz", "Showdown")),
-    "Adventure": (("Lost", "Hidden", "Golden", "Wild", "Distant", "Forgotten", "Endless", "Brave"),
-                  ("Island", "Quest", "Voyage", "Temple", "Frontier", "Map", "Expedition",
-                   "Trail")),
-    "Animation": (("Little", "Magic", "Tiny", "Bouncy", "Happy", "Curious", "Sunny", "Paper"),
-                  ("Fox", "Robot", "Balloon", "Dragon", "Kingdom", "Penguin", "Lantern",
-                   "Garden")),
-    "Comedy": (("Crazy", "Awkward", "Lucky", "Silly", "Big", "Clumsy", "Cheeky", "Perfect"),
-               ("Wedding", "Weekend", "Roommate", "Vacation", "Party", "Neighbors", "Mixup",
-                "Road Trip")),
-    "Crime": (("Dirty", "Cold", "Crooked", "Silent", "Dead", "Hard", "Midnight", "Stolen"),
-              ("Heist", "Alibi", "Score", "Syndicate", "Witness", "Getaway", "Racket",
-               "Verdict")),
-    "Documentary": (("True", "Inside", "Hidden", "Living", "Untold", "Blue", "Human", "Open"),
-                    ("Planet", "Story", "Ocean", "Record", "Archive", "Mountain", "Harvest",
-                     "Frontline")),
-    "Drama": (("Quiet", "Broken", "Distant", "Tender", "Long", "Fragile", "Second", "Bitter"),
-              ("Winter", "Promise", "Harbor", "Letters", "Season", "House", "Goodbye", "River")),
-    "Fantasy": (("Enchanted", "Crystal", "Ancient", "Shadow", "Silver", "Eternal", "Mystic",
-                 "Elder"),
-                ("Crown", "Sword", "Realm", "Oracle", "Throne", "Wand", "Prophecy", "Forest")),
-    "Horror": (("Haunted", "Bloody", "Dark", "Hollow", "Wicked", "Rotten", "Screaming", "Pale"),
-               ("Cellar", "Ritual", "Curse", "Asylum", "Doll", "Night", "Whisper", "Manor")),
-    "Musical": (("Singing", "Golden", "Rhythm", "Dancing", "Velvet", "Starlit", "Jazz", "Sweet"),
-                ("Melody", "Stage", "Ballroom", "Chorus", "Encore", "Serenade", "Tune",
-                 "Broadway")),
-    "Mystery": (("Secret", "Vanishing", "Locked", "Curious", "Missing", "Foggy", "Strange",
-                 "Sealed"),
-                ("Key", "Clue", "Room", "Case", "Puzzle", "Cipher", "Portrait", "Inheritance")),
-    "Romance": (("Sweet", "Endless", "Summer", "First", "Starry", "Tender", "Secret", "Paris"),
-                ("Kiss", "Heart", "Love", "Embrace", "Affair", "Promise", "Rendezvous",
-                 "Serenade")),
-    "Sci-Fi": (("Neon", "Quantum", "Galactic", "Orbital", "Synthetic", "Stellar", "Cyber",
-                "Zero"),
-               ("Protocol", "Horizon", "Colony", "Signal", "Android", "Nebula", "Station",
-                "Paradox")),
-    "Thriller": (("Deadly", "Silent", "Blind", "Double", "Last", "Fatal", "Hunted", "Sleepless"),
-                 ("Pursuit", "Trap", "Deception", "Hour", "Conspiracy", "Ransom", "Agent",
-                  "Countdown")),
-    "War": (("Fallen", "Red", "Iron", "Forgotten", "Burning", "Brave", "Broken", "Northern"),
-            ("Front", "Battalion", "Trench", "Beachhead", "Siege", "Flag", "Squadron", "Ridge")),
-    "Western": (("Dusty", "Lone", "Wild", "Outlaw", "Rusty", "Desert", "High", "Rawhide"),
-                ("Saddle", "Canyon", "Sheriff", "Gunslinger", "Ranch", "Stagecoach", "Mesa",
-                 "Bounty")),
-    "Family": (("Big", "Happy", "Magic", "Secret", "Little", "Merry", "Cozy", "Grand"),
-               ("Holiday", "Puppy", "Treehouse", "Summer", "Adventure", "Picnic", "Circus",
-                "Family")),
-    "Noir": (("Smoky", "Rainy", "Shady", "Black", "Crooked", "Lonely", "Neon", "Velvet"),
-             ("Alley", "Dame", "Precinct", "Cigarette", "Boulevard", "Detective", "Nightclub",
-              "Shadow")),
-}
 #: all available genres, in order; the first ``n_genres`` are used
 GENRES: tuple[str, ...] = tuple(_GENRE_WORDS)
 
@@ -441,42 +385,6 @@ def _row_choice(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     c = np.cumsum(p, axis=1)
     u = rng.random(len(p))[:, None] * c[:, -1:]
     return (u >= c).sum(axis=1).clip(0, p.shape[1] - 1)
-
-
-def synthetic_to_dataset(
-    data: SyntheticData, *, relevance_threshold: float = 4.0, name: str = "synthetic"
-) -> Dataset:
-    """Wrap generated data as a :class:`~analysis.dataset.Dataset` (explicit ratings).
-
-    Dense indices follow the ids: ``user_idx = user_id - 1``, ``item_idx = item_id - 1``.
-
-    Args:
-        data: output of :func:`generate_synthetic`.
-        relevance_threshold: ratings at or above it are relevant.
-        name: dataset name.
-
-    Returns:
-        A Dataset with the users and items tables attached; ``meta["niche_user_ids"]`` holds the
-        planted ground truth.
-    """
-    it = data.interactions
-    n_users, n_items = len(data.users), len(data.items)
-    rating = it["rating"].to_numpy(dtype=np.float32)
-    return Dataset(
-        name=name,
-        user_idx=(it["user_id"].to_numpy() - 1).astype(np.int32),
-        item_idx=(it["item_id"].to_numpy() - 1).astype(np.int32),
-        value=rating,
-        timestamp=it["timestamp"].to_numpy(dtype=np.int64),
-        gain=compute_gain(rating, "explicit", relevance_threshold),
-        user_ids=np.arange(1, n_users + 1, dtype=np.int64),
-        item_ids=np.arange(1, n_items + 1, dtype=np.int64),
-        users=data.users.reset_index(drop=True),
-        items=data.items.reset_index(drop=True),
-        kind="explicit",
-        relevance_threshold=float(relevance_threshold),
-        meta={"synthetic_params": data.params, "niche_user_ids": data.niche_user_ids},
-    )
 
 
 _README = (

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from analysis import synth as S
+from analysis.ingest import dataset_from_frames
 from analysis.errors import AnalysisError
 from analysis.synth import (
-    AGE_BANDS, COUNTRIES, GENRES, SyntheticData, generate_synthetic, synthetic_to_dataset,
+    AGE_BANDS, COUNTRIES, GENRES, SyntheticData, generate_synthetic,
     write_synthetic,
 )
 
@@ -176,14 +177,15 @@ def test_write_to_existing_file_fails(tmp_path, data):
     assert str(err.value) == S.OUT_IS_FILE.format(path=f)
 
 
-def test_synthetic_to_dataset(data):
-    ds = synthetic_to_dataset(data)
+def test_synthetic_frames_ingest_as_a_dataset(data):
+    ds = dataset_from_frames(data.interactions, data.users, data.items)
     assert ds.n_users == 2000 and ds.n_items == 1000
     assert ds.n_interactions == len(data.interactions)
-    np.testing.assert_array_equal(ds.user_ids[ds.user_idx], data.interactions["user_id"])
-    np.testing.assert_array_equal(ds.item_ids[ds.item_idx], data.interactions["item_id"])
+    it = data.interactions.sort_values(["user_id", "item_id"])  # load order: (user, item)
+    np.testing.assert_array_equal(ds.user_ids[ds.user_idx], it["user_id"])
+    np.testing.assert_array_equal(ds.item_ids[ds.item_idx], it["item_id"])
     assert ds.gain.dtype == np.float32
-    np.testing.assert_array_equal(ds.gain > 0, data.interactions["rating"].to_numpy() >= 4)
+    np.testing.assert_array_equal(ds.gain > 0, it["rating"].to_numpy() >= 4)
     assert ds.has_timestamps and ds.users is not None and ds.items is not None
 
 
@@ -209,7 +211,7 @@ def test_als_serves_niche_users_clearly_worse():
     from analysis.split import split_random
 
     d = generate_synthetic(3000, 1000, seed=0)
-    ds = synthetic_to_dataset(d)
+    ds = dataset_from_frames(d.interactions, d.users, d.items)
     sp = split_random(ds, validation_fraction=0.0, test_fraction=0.2, seed=0)
     with threadpool_limits(1, "blas"):
         model = implicit_als.AlternatingLeastSquares(
