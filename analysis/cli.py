@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weak-metric", default="auc", choices=["ndcg", "auc"],
                    help="validation metric of the weak-user rule (default auc, as Kaur & Shah)")
     p.add_argument("--weak-inactive", action="store_true", help="weak users must also be inactive")
+    p.add_argument("--intersect", action="append", default=None, metavar="DIM1,DIM2",
+                   help="report two subgroup dimensions jointly, repeatable "
+                        "(default: inactive,mainstream)")
     p.add_argument("--out", required=True, metavar="DIR")
     return parser
 
@@ -148,6 +151,17 @@ def _parse_kv(pairs: Sequence[str], flag: str) -> dict:
             value = raw
         out[key.strip()] = value
     return out
+
+
+def _pairs(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for v in values:
+        parts = [p.strip() for p in v.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise AnalysisError(f"--intersect {v!r} must name two dimensions, e.g. "
+                                "--intersect inactive,gender.")
+        pairs.append((parts[0], parts[1]))
+    return tuple(pairs)
 
 
 def _mapping(args):
@@ -247,6 +261,7 @@ def _cmd_evaluate(args) -> int:
         n_candidates=args.candidates, split=args.split,
         split_params=_parse_kv(args.split_param, "--split-param"), seed=args.seed,
         weak_rule=_weak_rule(args, args.k),
+        **({} if args.intersect is None else {"intersections": _pairs(args.intersect)}),
     )
     result = run_pipeline(dataset, config, progress=bars)
     result.timings["ingest_and_load"] = t_load

@@ -36,6 +36,9 @@ __all__ = ["EvaluateConfig", "PipelineResult", "run_pipeline", "write_run_output
 StageProgress = Callable[[str, float, str], None]
 
 _OUT_IS_FILE = "The output path {path} is a file; give a folder for --out."
+#: a dimension with more groups than this (a zip code, a free-text field) gets no report:
+#: its groups are too small for a CI, and the weak-cohort tree lumps rare levels instead
+MAX_REPORT_GROUPS = 50
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class EvaluateConfig:
         split_params: parameters of the split strategy.
         seed: one seed for the split, the model and the bootstrap.
         weak_rule: rule that marks weak users (selected on validation).
+        intersections: pairs of subgroup dimensions reported jointly (e.g. inactive users
+            with niche taste).
         cohort_max_depth: depth of the weak-cohort tree.
     """
 
@@ -62,6 +67,7 @@ class EvaluateConfig:
     split_params: dict = field(default_factory=dict)
     seed: int = 0
     weak_rule: WeakRule = field(default_factory=lambda: WeakRule(metric="auc", percentile=20.0))
+    intersections: tuple[tuple[str, str], ...] = (("inactive", "mainstream"),)
     cohort_max_depth: int = 3
 
     def to_dict(self) -> dict:
@@ -83,6 +89,7 @@ class PipelineResult:
         features: per-user subgroup features.
         per_user: ``evaluation.per_user`` joined with the features (one row per user).
         subgroups: one report per subgroup dimension on ``ndcg@k``.
+        skipped_dimensions: dimensions with more than ``MAX_REPORT_GROUPS`` groups.
         weak: the weak users under ``config.weak_rule``.
         cohorts: the weak-cohort tree's leaves.
         timings: seconds per stage.
@@ -96,6 +103,7 @@ class PipelineResult:
     features: UserFeatures
     per_user: pd.DataFrame
     subgroups: list[SubgroupReport]
+    skipped_dimensions: list[str]
     weak: WeakUsers
     cohorts: CohortReport
     timings: dict
@@ -130,6 +138,7 @@ class PipelineResult:
                 "test_mean_weak": _jsonable(weak.test_mean_weak),
                 "test_mean_rest": _jsonable(weak.test_mean_rest),
             },
+            "skipped_dimensions": list(self.skipped_dimensions),
             "disparity": [
                 {
                     "dimension": _dim_name(r.dimension),
@@ -225,9 +234,13 @@ def run_pipeline(
     with timer.stage("weak_users"):
         weak = select_weak_users(per_user, config.weak_rule, dimensions=list(features.dimensions))
     with timer.stage("subgroups"):
+        dims = list(features.dimensions)
+        skipped = [d for d in dims if per_user[d].nunique() > MAX_REPORT_GROUPS]
+        wanted: list[str | tuple[str, str]] = [d for d in dims if d not in skipped]
+        wanted += [tuple(pair) for pair in config.intersections]
         reports = [
             subgroup_report(per_user, metric, dim, weak=weak.mask, seed=config.seed)
-            for dim in features.dimensions
+            for dim in wanted
         ]
     with timer.stage("cohorts"):
         cohorts = discover_weak_cohorts(
@@ -237,7 +250,8 @@ def run_pipeline(
         progress("done", 1.0, "done")
     return PipelineResult(
         config=config, dataset=dataset, split=split, model=model, evaluation=evaluation,
-        features=features, per_user=per_user, subgroups=reports, weak=weak, cohorts=cohorts,
+        features=features, per_user=per_user, subgroups=reports, skipped_dimensions=skipped,
+        weak=weak, cohorts=cohorts,
         timings=dict(timer.timings),
     )
 
