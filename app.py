@@ -32,17 +32,30 @@ except AnalysisError as err:
 
 ds, k = run.dataset, run.config.k
 overall = run.evaluation.overall()
-st.subheader(f"Demo dataset: {ds.n_users:,} users, {ds.n_items:,} items, "
-             f"{ds.n_interactions:,} interactions")
+st.subheader(
+    f"Demo dataset: {ds.n_users:,} users, {ds.n_items:,} items, {ds.n_interactions:,} interactions"
+)
 c = st.columns(4)
-c[0].metric(f"NDCG@{k}", f"{overall[f'ndcg@{k}']:.3f}",
-            help="Mean per-user NDCG on the test split (1 = every relevant item ranked first).")
-c[1].metric(f"Recall@{k}", f"{overall[f'recall@{k}']:.3f}",
-            help="Mean share of a user's held-out relevant items found in the top k.")
-c[2].metric("AUC", f"{overall['auc']:.3f}",
-            help="Mean per-user probability that a relevant item outranks an unseen one.")
-c[3].metric("Weak users", f"{run.weak.n_weak:,} ({run.weak.share:.0%})",
-            help="Users at or below the 20th percentile of validation AUC (Kaur & Shah's metric).")
+c[0].metric(
+    f"NDCG@{k}",
+    f"{overall[f'ndcg@{k}']:.3f}",
+    help="Mean per-user NDCG on the test split (1 = every relevant item ranked first).",
+)
+c[1].metric(
+    f"Recall@{k}",
+    f"{overall[f'recall@{k}']:.3f}",
+    help="Mean share of a user's held-out relevant items found in the top k.",
+)
+c[2].metric(
+    "AUC",
+    f"{overall['auc']:.3f}",
+    help="Mean per-user probability that a relevant item outranks an unseen one.",
+)
+c[3].metric(
+    "Weak users",
+    f"{run.weak.n_weak:,} ({run.weak.share:.0%})",
+    help="Users at or below the 20th percentile of validation AUC (Kaur & Shah's metric).",
+)
 st.write("Model: ALS; split: per-user temporal leave-last-out; seed 0.")
 st.subheader("Weakest cohorts")
 st.dataframe(run.cohorts.leaves, hide_index=True)

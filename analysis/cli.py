@@ -44,8 +44,13 @@ class _Bars:
             if stage == "done":
                 return
             self.stage = stage
-            self.bar = tqdm(total=1000, desc=stage, file=sys.stderr, leave=True,
-                            bar_format="{desc:<10} {percentage:3.0f}%|{bar:30}| {elapsed} {postfix}")
+            self.bar = tqdm(
+                total=1000,
+                desc=stage,
+                file=sys.stderr,
+                leave=True,
+                bar_format="{desc:<10} {percentage:3.0f}%|{bar:30}| {elapsed} {postfix}",
+            )
         self.bar.n = int(round(1000 * max(0.0, min(1.0, fraction))))
         self.bar.set_postfix_str(message, refresh=False)
         self.bar.refresh()
@@ -60,30 +65,47 @@ class _Bars:
 
 
 def _add_workspace(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workspace", metavar="PATH", default=None,
-                   help="DuckDB workspace file (default: $WEAKSPOT_WORKSPACE or data/workspace.duckdb)")
+    p.add_argument(
+        "--workspace",
+        metavar="PATH",
+        default=None,
+        help="DuckDB workspace file (default: $WEAKSPOT_WORKSPACE or data/workspace.duckdb)",
+    )
 
 
 def _add_ingest_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--users", metavar="PATH", help="optional user attributes file")
     p.add_argument("--items", metavar="PATH", help="optional items file (title, genres)")
-    p.add_argument("--format", dest="fmt", default="auto",
-                   choices=["auto", "csv", "tsv", "parquet", "movielens"])
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        default="auto",
+        choices=["auto", "csv", "tsv", "parquet", "movielens"],
+    )
     p.add_argument("--delimiter", help="field separator of a CSV/TSV file (default: detect)")
     p.add_argument("--user-col", help="name of the user id column (default: auto-detect)")
     p.add_argument("--item-col", help="name of the item id column (default: auto-detect)")
     p.add_argument("--rating-col", help="name of the rating or count column (default: auto-detect)")
     p.add_argument("--timestamp-col", help="name of the timestamp column (default: auto-detect)")
-    p.add_argument("--value-kind", default="auto", choices=["auto", "explicit", "count", "implicit"],
-                   help="what the rating column holds")
-    p.add_argument("--threshold", type=float, default=4.0,
-                   help="explicit ratings >= this are relevant (default 4)")
+    p.add_argument(
+        "--value-kind",
+        default="auto",
+        choices=["auto", "explicit", "count", "implicit"],
+        help="what the rating column holds",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=4.0,
+        help="explicit ratings >= this are relevant (default 4)",
+    )
     p.add_argument("--kcore", type=int, default=0, help="keep only a k-core (default 0: off)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _ArgParser(prog="python -m analysis",
-                        description="Weakspot: find the users a recommender fails.")
+    parser = _ArgParser(
+        prog="python -m analysis", description="Weakspot: find the users a recommender fails."
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgParser)
 
@@ -115,26 +137,48 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ingest_options(p)
     _add_workspace(p)
     p.add_argument("--model", default="als", choices=["als", "bpr", "lmf", "itemknn", "pop"])
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="model hyperparameter, repeatable (e.g. --param factors=128)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model hyperparameter, repeatable (e.g. --param factors=128)",
+    )
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--candidates", type=int, default=20, help="candidate list length C")
     p.add_argument("--split", default="temporal", choices=["temporal", "random", "global"])
-    p.add_argument("--split-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="split parameter, repeatable (e.g. --split-param n_test=5)")
+    p.add_argument(
+        "--split-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="split parameter, repeatable (e.g. --split-param n_test=5)",
+    )
     p.add_argument("--seed", type=int, default=0)
     weak = p.add_mutually_exclusive_group()
     weak.add_argument("--weak-threshold", type=float, help="weak: validation metric <= T")
-    weak.add_argument("--weak-percentile", type=float,
-                      help="weak: validation metric <= its P-th percentile (default 20)")
-    weak.add_argument("--weak-preset", choices=["paper"],
-                      help="paper: Kaur & Shah (AUC <= 0.5 and inactive)")
-    p.add_argument("--weak-metric", default="auc", choices=["ndcg", "auc"],
-                   help="validation metric of the weak-user rule (default auc, as Kaur & Shah)")
+    weak.add_argument(
+        "--weak-percentile",
+        type=float,
+        help="weak: validation metric <= its P-th percentile (default 20)",
+    )
+    weak.add_argument(
+        "--weak-preset", choices=["paper"], help="paper: Kaur & Shah (AUC <= 0.5 and inactive)"
+    )
+    p.add_argument(
+        "--weak-metric",
+        default="auc",
+        choices=["ndcg", "auc"],
+        help="validation metric of the weak-user rule (default auc, as Kaur & Shah)",
+    )
     p.add_argument("--weak-inactive", action="store_true", help="weak users must also be inactive")
-    p.add_argument("--intersect", action="append", default=None, metavar="DIM1,DIM2",
-                   help="report two subgroup dimensions jointly, repeatable "
-                        "(default: inactive,mainstream)")
+    p.add_argument(
+        "--intersect",
+        action="append",
+        default=None,
+        metavar="DIM1,DIM2",
+        help="report two subgroup dimensions jointly, repeatable (default: inactive,mainstream)",
+    )
     p.add_argument("--out", required=True, metavar="DIR")
     return parser
 
@@ -158,8 +202,9 @@ def _pairs(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
     for v in values:
         parts = [p.strip() for p in v.split(",")]
         if len(parts) != 2 or not all(parts):
-            raise AnalysisError(f"--intersect {v!r} must name two dimensions, e.g. "
-                                "--intersect inactive,gender.")
+            raise AnalysisError(
+                f"--intersect {v!r} must name two dimensions, e.g. --intersect inactive,gender."
+            )
         pairs.append((parts[0], parts[1]))
     return tuple(pairs)
 
@@ -167,8 +212,13 @@ def _pairs(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
 def _mapping(args):
     from analysis.ingest import ColumnMapping
 
-    return ColumnMapping(user=args.user_col, item=args.item_col, rating=args.rating_col,
-                         timestamp=args.timestamp_col, value_kind=args.value_kind)
+    return ColumnMapping(
+        user=args.user_col,
+        item=args.item_col,
+        rating=args.rating_col,
+        timestamp=args.timestamp_col,
+        value_kind=args.value_kind,
+    )
 
 
 def _workspace(args):
@@ -180,22 +230,37 @@ def _workspace(args):
 def _ingest(args, name: str):
     from analysis.ingest import ingest
 
-    return ingest(_workspace(args), name, args.interactions, users=args.users, items=args.items,
-                  fmt=args.fmt, mapping=_mapping(args), relevance_threshold=args.threshold,
-                  kcore=args.kcore, replace=getattr(args, "replace", True),
-                  delimiter=args.delimiter)
+    return ingest(
+        _workspace(args),
+        name,
+        args.interactions,
+        users=args.users,
+        items=args.items,
+        fmt=args.fmt,
+        mapping=_mapping(args),
+        relevance_threshold=args.threshold,
+        kcore=args.kcore,
+        replace=getattr(args, "replace", True),
+        delimiter=args.delimiter,
+    )
 
 
 def _cmd_synth(args) -> int:
     from analysis.synth import generate_synthetic, write_synthetic
 
     t0 = time.perf_counter()
-    data = generate_synthetic(args.users, args.items, seed=args.seed,
-                              mean_interactions=args.mean_interactions,
-                              niche_share=args.niche_share)
+    data = generate_synthetic(
+        args.users,
+        args.items,
+        seed=args.seed,
+        mean_interactions=args.mean_interactions,
+        niche_share=args.niche_share,
+    )
     paths = write_synthetic(data, args.out)
-    print(f"wrote {len(data.interactions):,} interactions, {len(data.users):,} users, "
-          f"{len(data.items):,} items to {args.out} in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"wrote {len(data.interactions):,} interactions, {len(data.users):,} users, "
+        f"{len(data.items):,} items to {args.out} in {time.perf_counter() - t0:.1f} s"
+    )
     for name, path in paths.items():
         print(f"  {name}: {path}")
     return 0
@@ -203,8 +268,10 @@ def _cmd_synth(args) -> int:
 
 def _cmd_ingest(args) -> int:
     report = _ingest(args, args.name)
-    print(f"dataset {report.name!r}: {report.n_interactions:,} interactions, "
-          f"{report.n_users:,} users, {report.n_items:,} items ({report.kind})")
+    print(
+        f"dataset {report.name!r}: {report.n_interactions:,} interactions, "
+        f"{report.n_users:,} users, {report.n_items:,} items ({report.kind})"
+    )
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     return 0
@@ -235,8 +302,9 @@ def _weak_rule(args, k: int):
         return WeakRule.paper()
     metric = f"ndcg@{k}" if args.weak_metric == "ndcg" else "auc"
     if args.weak_threshold is not None:
-        return WeakRule(metric=metric, threshold=args.weak_threshold,
-                        require_inactive=args.weak_inactive)
+        return WeakRule(
+            metric=metric, threshold=args.weak_threshold, require_inactive=args.weak_inactive
+        )
     pct = 20.0 if args.weak_percentile is None else args.weak_percentile
     return WeakRule(metric=metric, percentile=pct, require_inactive=args.weak_inactive)
 
@@ -257,9 +325,13 @@ def _cmd_evaluate(args) -> int:
     dataset = load_dataset(_workspace(args), name)
     t_load = time.perf_counter() - t0
     config = EvaluateConfig(
-        model=args.model, model_params=_parse_kv(args.param, "--param"), k=args.k,
-        n_candidates=args.candidates, split=args.split,
-        split_params=_parse_kv(args.split_param, "--split-param"), seed=args.seed,
+        model=args.model,
+        model_params=_parse_kv(args.param, "--param"),
+        k=args.k,
+        n_candidates=args.candidates,
+        split=args.split,
+        split_params=_parse_kv(args.split_param, "--split-param"),
+        seed=args.seed,
         weak_rule=_weak_rule(args, args.k),
         **({} if args.intersect is None else {"intersections": _pairs(args.intersect)}),
     )
@@ -270,21 +342,31 @@ def _cmd_evaluate(args) -> int:
     write_run_outputs(result, args.out)
     ov = result.evaluation.overall()
     k = args.k
-    print(f"{name}: {dataset.n_users:,} users, {dataset.n_items:,} items, "
-          f"{dataset.n_interactions:,} interactions; model {args.model}, split {args.split}")
-    print(f"NDCG@{k} {ov[f'ndcg@{k}']:.4f}  Recall@{k} {ov[f'recall@{k}']:.4f}  "
-          f"AUC {ov['auc']:.4f}  evaluated users {ov['n_evaluated']:,} "
-          f"(excluded {ov['n_excluded']:,} without test items)")
+    print(
+        f"{name}: {dataset.n_users:,} users, {dataset.n_items:,} items, "
+        f"{dataset.n_interactions:,} interactions; model {args.model}, split {args.split}"
+    )
+    print(
+        f"NDCG@{k} {ov[f'ndcg@{k}']:.4f}  Recall@{k} {ov[f'recall@{k}']:.4f}  "
+        f"AUC {ov['auc']:.4f}  evaluated users {ov['n_evaluated']:,} "
+        f"(excluded {ov['n_excluded']:,} without test items)"
+    )
     w = result.weak
-    print(f"weak users: {w.n_weak:,} ({w.share:.1%}; {w.rule.metric} <= {w.threshold_value:.4f} "
-          f"on validation), test {w.rule.metric} {w.test_mean_weak:.4f} "
-          f"vs {w.test_mean_rest:.4f} for the rest")
+    print(
+        f"weak users: {w.n_weak:,} ({w.share:.1%}; {w.rule.metric} <= {w.threshold_value:.4f} "
+        f"on validation), test {w.rule.metric} {w.test_mean_weak:.4f} "
+        f"vs {w.test_mean_rest:.4f} for the rest"
+    )
     print(f"wrote {args.out} in {result.timings['total']:.1f} s")
     return 0
 
 
-_COMMANDS = {"synth": _cmd_synth, "ingest": _cmd_ingest, "datasets": _cmd_datasets,
-             "evaluate": _cmd_evaluate}
+_COMMANDS = {
+    "synth": _cmd_synth,
+    "ingest": _cmd_ingest,
+    "datasets": _cmd_datasets,
+    "evaluate": _cmd_evaluate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

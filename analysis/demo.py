@@ -32,11 +32,19 @@ def ensure_demo_dataset(workspace: Workspace, seed: int = 0) -> Dataset:
     """
     if not workspace.has_dataset(DEMO_NAME):
         data = generate_synthetic(
-            DEMO_SIZE["n_users"], DEMO_SIZE["n_items"], seed=seed,
+            DEMO_SIZE["n_users"],
+            DEMO_SIZE["n_items"],
+            seed=seed,
             mean_interactions=DEMO_SIZE["mean_interactions"],
         )
         with tempfile.TemporaryDirectory() as tmp:
             paths = write_synthetic(data, Path(tmp) / "demo")
-            ingest(workspace, DEMO_NAME, paths["interactions"], users=paths["users"],
-                   items=paths["items"], replace=True)
+            ingest(
+                workspace,
+                DEMO_NAME,
+                paths["interactions"],
+                users=paths["users"],
+                items=paths["items"],
+                replace=True,
+            )
     return load_dataset(workspace, DEMO_NAME)

@@ -68,16 +68,25 @@ class Evaluation:
         """Test metric columns, in display order."""
         k, c = self.k, self.n_candidates
         return [
-            f"ndcg@{k}", f"ndcg_graded@{k}", f"recall@{k}", f"precision@{k}", f"hit@{k}",
-            f"mrr@{k}", f"ap@{k}", "auc", f"candidate_recall@{c}",
+            f"ndcg@{k}",
+            f"ndcg_graded@{k}",
+            f"recall@{k}",
+            f"precision@{k}",
+            f"hit@{k}",
+            f"mrr@{k}",
+            f"ap@{k}",
+            "auc",
+            f"candidate_recall@{c}",
         ]
 
     def overall(self) -> dict[str, float]:
         """Mean of every test metric over evaluated users, plus counts."""
         t = self.per_user
         ev = t["evaluated"].to_numpy()
-        out = {m: float(np.nanmean(t[m].to_numpy()[ev])) if ev.any() else float("nan")
-               for m in self.metric_names}
+        out = {
+            m: float(np.nanmean(t[m].to_numpy()[ev])) if ev.any() else float("nan")
+            for m in self.metric_names
+        }
         out["n_evaluated"] = int(ev.sum())
         out["n_excluded"] = int(len(t) - ev.sum())
         return out
@@ -132,7 +141,7 @@ def evaluate_recommender(
     t0 = time.perf_counter()
     bs = batch_size or batch_size_for(n_items)
     for start in range(0, len(users), bs):  # loop over batches, not users
-        batch = users[start:start + bs]
+        batch = users[start : start + bs]
         scores = np.asarray(model.score_users(batch), dtype=np.float32)
         mask_rows(scores, train[batch])
         val_items, _ = topk_rows(scores, k)
@@ -177,5 +186,3 @@ def evaluate_recommender(
         n_candidates=c,
         timings={"score_and_rank": t1 - t0, "metrics": t2 - t1},
     )
-
-

@@ -224,12 +224,17 @@ def run_pipeline(
         model.fit(split.train, progress=stage_cb("fit"))
     with timer.stage("evaluate"):
         evaluation = evaluate_recommender(
-            model, split, k=config.k, n_candidates=config.n_candidates,
+            model,
+            split,
+            k=config.k,
+            n_candidates=config.n_candidates,
             progress=stage_cb("evaluate"),
         )
     with timer.stage("features"):
         features = compute_user_features(split)
-        per_user = evaluation.per_user.join(features.table.drop(columns=["n_train"], errors="ignore"))
+        per_user = evaluation.per_user.join(
+            features.table.drop(columns=["n_train"], errors="ignore")
+        )
     metric = f"ndcg@{config.k}"
     with timer.stage("weak_users"):
         weak = select_weak_users(per_user, config.weak_rule, dimensions=list(features.dimensions))
@@ -249,9 +254,17 @@ def run_pipeline(
     if progress is not None:
         progress("done", 1.0, "done")
     return PipelineResult(
-        config=config, dataset=dataset, split=split, model=model, evaluation=evaluation,
-        features=features, per_user=per_user, subgroups=reports, skipped_dimensions=skipped,
-        weak=weak, cohorts=cohorts,
+        config=config,
+        dataset=dataset,
+        split=split,
+        model=model,
+        evaluation=evaluation,
+        features=features,
+        per_user=per_user,
+        subgroups=reports,
+        skipped_dimensions=skipped,
+        weak=weak,
+        cohorts=cohorts,
         timings=dict(timer.timings),
     )
 
@@ -274,12 +287,14 @@ def recommendations_frame(result: PipelineResult) -> pd.DataFrame:
     rows = np.repeat(users, k).reshape(len(users), k)
     ranks = np.broadcast_to(np.arange(1, k + 1), items.shape)
     ds = result.dataset
-    return pd.DataFrame({
-        "user_id": ds.user_ids[rows[valid]],
-        "rank": ranks[valid].astype(np.int32),
-        "item_id": ds.item_ids[items[valid]],
-        "score": scores[valid].astype(np.float32),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": ds.user_ids[rows[valid]],
+            "rank": ranks[valid].astype(np.int32),
+            "item_id": ds.item_ids[items[valid]],
+            "score": scores[valid].astype(np.float32),
+        }
+    )
 
 
 def test_frame(result: PipelineResult) -> pd.DataFrame:
@@ -287,11 +302,13 @@ def test_frame(result: PipelineResult) -> pd.DataFrame:
     test = result.split.test.tocoo()
     ds = result.dataset
     order = np.lexsort((test.col, test.row))
-    return pd.DataFrame({
-        "user_id": ds.user_ids[test.row[order]],
-        "item_id": ds.item_ids[test.col[order]],
-        "gain": test.data[order].astype(np.float32),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": ds.user_ids[test.row[order]],
+            "item_id": ds.item_ids[test.col[order]],
+            "gain": test.data[order].astype(np.float32),
+        }
+    )
 
 
 def subgroups_frame(result: PipelineResult) -> pd.DataFrame:

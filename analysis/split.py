@@ -79,7 +79,7 @@ class Split:
 
     @cached_property
     def validation_seen(self) -> sp.csr_matrix:
-        """1.0 for every validation interaction, relevant or not (excluded when ranking for test)."""
+        """1.0 for every validation interaction, relevant or not (masked when ranking test)."""
         mask = self.fold == VALIDATION
         return self._matrix(mask, np.ones(len(self.fold), dtype=np.float32))
 

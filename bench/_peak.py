@@ -13,5 +13,12 @@ t0 = time.perf_counter()
 proc = subprocess.run(sys.argv[1:])
 wall = time.perf_counter() - t0
 peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"wall_s": round(wall, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
-                  "returncode": proc.returncode}))
+print(
+    json.dumps(
+        {
+            "wall_s": round(wall, 2),
+            "peak_rss_mb": round(peak_kb / 1024, 1),
+            "returncode": proc.returncode,
+        }
+    )
+)

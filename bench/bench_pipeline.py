@@ -28,8 +28,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _timed(cmd: list[str]) -> dict:
-    full = [sys.executable, str(REPO / "bench" / "_peak.py"), sys.executable, "-m", "analysis",
-            "--quiet", *cmd]
+    full = [
+        sys.executable,
+        str(REPO / "bench" / "_peak.py"),
+        sys.executable,
+        "-m",
+        "analysis",
+        "--quiet",
+        *cmd,
+    ]
     out = subprocess.run(full, cwd=REPO, capture_output=True, text=True, check=True)
     stats = json.loads(out.stdout.strip().splitlines()[-1])
     if stats["returncode"] != 0:
@@ -57,30 +64,92 @@ def main() -> None:
         tmp = Path(tmp)
         ml = args.ml100k or (
             os.path.join(os.environ["WEAKSPOT_DATASETS"], "ml-100k")
-            if os.environ.get("WEAKSPOT_DATASETS") else None)
+            if os.environ.get("WEAKSPOT_DATASETS")
+            else None
+        )
         if ml and Path(ml).exists():
-            st = _timed(["evaluate", "--interactions", ml, "--model", args.model,
-                         "--workspace", str(tmp / "ml.duckdb"), "--out", str(tmp / "ml_run")])
-            rows.append(("evaluate, MovieLens 100K (943 users, 100k ratings)", st,
-                         _stages(tmp / "ml_run"), "< 15 s"))
+            st = _timed(
+                [
+                    "evaluate",
+                    "--interactions",
+                    ml,
+                    "--model",
+                    args.model,
+                    "--workspace",
+                    str(tmp / "ml.duckdb"),
+                    "--out",
+                    str(tmp / "ml_run"),
+                ]
+            )
+            rows.append(
+                (
+                    "evaluate, MovieLens 100K (943 users, 100k ratings)",
+                    st,
+                    _stages(tmp / "ml_run"),
+                    "< 15 s",
+                )
+            )
         if not args.skip_large:
             data = tmp / "synth"
-            st = _timed(["synth", "--users", str(args.users), "--items", str(args.items),
-                         "--mean-interactions", str(args.mean_interactions), "--seed", "0",
-                         "--out", str(data)])
+            st = _timed(
+                [
+                    "synth",
+                    "--users",
+                    str(args.users),
+                    "--items",
+                    str(args.items),
+                    "--mean-interactions",
+                    str(args.mean_interactions),
+                    "--seed",
+                    "0",
+                    "--out",
+                    str(data),
+                ]
+            )
             import pyarrow.parquet as pq
 
             n = pq.ParquetFile(data / "interactions.parquet").metadata.num_rows
-            rows.append((f"synth, {args.users:,} users x {args.items:,} items "
-                         f"({n:,} interactions)", st, "", ""))
-            st = _timed(["evaluate", "--interactions", str(data / "interactions.parquet"),
-                         "--users", str(data / "users.parquet"),
-                         "--items", str(data / "items.parquet"), "--model", args.model,
-                         "--workspace", str(tmp / "big.duckdb"), "--out", str(tmp / "big_run")])
-            rows.append((f"evaluate, synthetic {args.users:,} users ({n:,} interactions)", st,
-                         _stages(tmp / "big_run"), "< 300 s, RSS < 8 GB"))
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor())
+            rows.append(
+                (
+                    f"synth, {args.users:,} users x {args.items:,} items ({n:,} interactions)",
+                    st,
+                    "",
+                    "",
+                )
+            )
+            st = _timed(
+                [
+                    "evaluate",
+                    "--interactions",
+                    str(data / "interactions.parquet"),
+                    "--users",
+                    str(data / "users.parquet"),
+                    "--items",
+                    str(data / "items.parquet"),
+                    "--model",
+                    args.model,
+                    "--workspace",
+                    str(tmp / "big.duckdb"),
+                    "--out",
+                    str(tmp / "big_run"),
+                ]
+            )
+            rows.append(
+                (
+                    f"evaluate, synthetic {args.users:,} users ({n:,} interactions)",
+                    st,
+                    _stages(tmp / "big_run"),
+                    "< 300 s, RSS < 8 GB",
+                )
+            )
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in open("/proc/cpuinfo")
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
     print(f"Machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}")
     print(f"Command: python bench/bench_pipeline.py {' '.join(sys.argv[1:])}\n")
     print("| run | wall (s) | peak RSS (MB) | stages (s) | target |")

@@ -6,8 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-from analysis.metrics._validate import SHAPE_MISMATCH, check_scores, check_truth
 from analysis.errors import AnalysisError
+from analysis.metrics._validate import SHAPE_MISMATCH, check_scores, check_truth
 
 __all__ = ["auc_from_scores"]
 

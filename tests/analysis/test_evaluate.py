@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_dataset
 
 from analysis.errors import AnalysisError
 from analysis.evaluate import evaluate_recommender
 from analysis.split import Split
-from conftest import make_dataset
 
 
 class FixedScores:
@@ -32,13 +32,23 @@ class FixedScores:
 #   user 1: train 5    | val 0 (r3: not relevant) | test 1 (r5)
 #   user 2: train 0..4 | nothing held out  -> never scored, not evaluated
 ROWS = [
-    (0, 0, 5, 0), (0, 1, 4, 0), (0, 2, 5, 1), (0, 3, 4, 2), (0, 4, 2, 2),
-    (1, 5, 5, 0), (1, 0, 3, 1), (1, 1, 5, 2),
-    (2, 0, 4, 0), (2, 1, 4, 0), (2, 2, 4, 0), (2, 3, 4, 0), (2, 4, 4, 0),
+    (0, 0, 5, 0),
+    (0, 1, 4, 0),
+    (0, 2, 5, 1),
+    (0, 3, 4, 2),
+    (0, 4, 2, 2),
+    (1, 5, 5, 0),
+    (1, 0, 3, 1),
+    (1, 1, 5, 2),
+    (2, 0, 4, 0),
+    (2, 1, 4, 0),
+    (2, 2, 4, 0),
+    (2, 3, 4, 0),
+    (2, 4, 4, 0),
 ]
 SCORES = [
-    [9, 8, 1, 7, 6, 5],   # user 0
-    [4, 3, 2, 1, 9, 9],   # user 1 (items 4 and 5 tie)
+    [9, 8, 1, 7, 6, 5],  # user 0
+    [4, 3, 2, 1, 9, 9],  # user 1 (items 4 and 5 tie)
     [1, 1, 1, 1, 1, 1],
 ]
 

@@ -13,13 +13,13 @@ import scipy.sparse as sp
 from analysis.errors import AnalysisError
 from analysis.metrics import (
     UserMetrics,
+    _validate,
     auc_from_scores,
     candidate_recall,
     compute_user_metrics,
     hits_matrix,
     metric_columns,
 )
-from analysis.metrics import _validate
 
 D2, D3, D4 = 1 / math.log2(3), 1 / math.log2(4), 1 / math.log2(5)  # discounts of ranks 2..4
 

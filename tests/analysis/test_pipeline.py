@@ -27,10 +27,26 @@ def result(synth):
 def test_per_user_table_is_complete(result):
     t = result.per_user
     assert len(t) == result.dataset.n_users
-    for col in ["user_id", "n_train", "n_test", "evaluated", "ndcg@10", "ndcg_graded@10",
-                "recall@10", "precision@10", "hit@10", "mrr@10", "ap@10", "auc",
-                "candidate_recall@20", "val_ndcg@10", "val_auc", "inactive", "activity",
-                "mainstreamness"]:
+    for col in [
+        "user_id",
+        "n_train",
+        "n_test",
+        "evaluated",
+        "ndcg@10",
+        "ndcg_graded@10",
+        "recall@10",
+        "precision@10",
+        "hit@10",
+        "mrr@10",
+        "ap@10",
+        "auc",
+        "candidate_recall@20",
+        "val_ndcg@10",
+        "val_auc",
+        "inactive",
+        "activity",
+        "mainstreamness",
+    ]:
         assert col in t.columns, col
     ev = t["evaluated"].to_numpy()
     assert np.isfinite(t.loc[ev, "ndcg@10"]).all()
@@ -79,8 +95,14 @@ def test_weak_users_selected_on_validation_and_judged_on_test(result):
 def test_outputs_are_written_with_raw_ids(result, tmp_path):
     out = tmp_path / "run"
     paths = write_run_outputs(result, out)
-    assert set(paths) >= {"per_user.parquet", "recommendations.parquet", "test.parquet",
-                          "subgroups.csv", "weak_cohorts.csv", "summary.json"}
+    assert set(paths) >= {
+        "per_user.parquet",
+        "recommendations.parquet",
+        "test.parquet",
+        "subgroups.csv",
+        "weak_cohorts.csv",
+        "summary.json",
+    }
     ds = result.dataset
     per_user = pd.read_parquet(out / "per_user.parquet")
     assert set(per_user["user_id"]) == set(ds.user_ids.tolist())
@@ -103,7 +125,8 @@ def test_outputs_are_written_with_raw_ids(result, tmp_path):
     assert summary["overall"]["ndcg@10"] == pytest.approx(result.evaluation.overall()["ndcg@10"])
     subgroups = pd.read_csv(out / "subgroups.csv")
     assert {"dimension", "group", "size", "mean", "ci_low", "ci_high", "weak_share"} <= set(
-        subgroups.columns)
+        subgroups.columns
+    )
 
 
 def test_rewriting_outputs_replaces_the_whole_folder(result, tmp_path):

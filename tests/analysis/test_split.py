@@ -8,8 +8,15 @@ import pytest
 from analysis import split as S
 from analysis.dataset import Dataset, compute_gain
 from analysis.errors import AnalysisError
-from analysis.split import TEST, TRAIN, VALIDATION, make_split, split_global, split_random
-from analysis.split import split_temporal
+from analysis.split import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    make_split,
+    split_global,
+    split_random,
+    split_temporal,
+)
 
 T, V, R = TEST, VALIDATION, TRAIN
 

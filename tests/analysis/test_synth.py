@@ -9,10 +9,14 @@ import pandas as pd
 import pytest
 
 from analysis import synth as S
-from analysis.ingest import dataset_from_frames
 from analysis.errors import AnalysisError
+from analysis.ingest import dataset_from_frames
 from analysis.synth import (
-    AGE_BANDS, COUNTRIES, GENRES, SyntheticData, generate_synthetic,
+    AGE_BANDS,
+    COUNTRIES,
+    GENRES,
+    SyntheticData,
+    generate_synthetic,
     write_synthetic,
 )
 

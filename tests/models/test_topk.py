@@ -19,8 +19,10 @@ def reference(scores: np.ndarray, k: int):
 
 
 def test_hand_made_rows():
-    s = np.array([[1, 3, 3, 2, -np.inf], [0, 0, 0, 0, 0], [-1, -2, np.nan, -np.inf, -np.inf]],
-                 dtype=np.float32)
+    s = np.array(
+        [[1, 3, 3, 2, -np.inf], [0, 0, 0, 0, 0], [-1, -2, np.nan, -np.inf, -np.inf]],
+        dtype=np.float32,
+    )
     items, scores = topk_rows(s, 4)
     assert items.tolist() == [[1, 2, 3, 0], [0, 1, 2, 3], [0, 1, -1, -1]]
     assert scores[0].tolist() == [3, 3, 2, 1]
@@ -37,7 +39,9 @@ def test_matches_sorting_with_many_ties(dtype, k):
     items, scores = topk_rows(s, k)
     np.testing.assert_array_equal(items, reference(s, k))
     valid = items >= 0
-    np.testing.assert_array_equal(scores[valid], np.take_along_axis(s, np.maximum(items, 0), 1)[valid])
+    np.testing.assert_array_equal(
+        scores[valid], np.take_along_axis(s, np.maximum(items, 0), 1)[valid]
+    )
     assert (scores[~valid] == -np.inf).all()
 
 
