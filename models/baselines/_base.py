@@ -11,6 +11,7 @@ from analysis.errors import AnalysisError
 from models.base import Progress
 from models.topk import batch_size_for, mask_rows, topk_rows
 
+from ._device import resolve_device
 from ._params import resolve_params
 
 __all__ = [
@@ -98,11 +99,16 @@ class BaselineRecommender:
 
     name: str = ""
 
-    def __init__(self, params: dict[str, Any], seed: int, use_gpu: UseGpu) -> None:
+    #: whether implicit has a CUDA version of this model
+    _has_gpu_version = False
+
+    def __init__(self, *, seed: int = 0, use_gpu: UseGpu = "auto", **params: Any) -> None:
+        """Hyperparameters are keyword arguments; defaults and help: ``describe_params``."""
         self.params: dict[str, Any] = resolve_params(self.name, params)
         if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
             raise AnalysisError(BAD_SEED.format(seed=seed))
         self.params["seed"] = int(seed)
+        resolve_device(use_gpu, self.name, self._has_gpu_version)  # fail early
         self.use_gpu = use_gpu
         self.device: str | None = None
         self._shape: tuple[int, int] | None = None

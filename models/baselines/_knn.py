@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,8 +12,7 @@ from implicit.utils import ParameterWarning
 
 from models.base import Progress
 
-from ._base import BaselineRecommender, UseGpu, report
-from ._device import resolve_device
+from ._base import BaselineRecommender, report
 
 __all__ = ["ItemKNN"]
 
@@ -31,22 +30,8 @@ class ItemKNN(BaselineRecommender):
 
     name = "itemknn"
 
-    def __init__(
-        self,
-        *,
-        similarity: Literal["cosine", "bm25"] = "cosine",
-        K: int = 100,
-        K1: float = 1.2,
-        B: float = 0.75,
-        num_threads: int = 0,
-        seed: int = 0,
-        use_gpu: UseGpu = "auto",
-    ) -> None:
-        params = dict(similarity=similarity, K=K, K1=K1, B=B, num_threads=num_threads)
-        super().__init__(params, seed, use_gpu)
-        resolve_device(use_gpu, self.name, has_gpu_version=False)
-        self._train: sp.csr_matrix | None = None
-        self._similarity: sp.csr_matrix | None = None
+    _train: sp.csr_matrix | None = None
+    _similarity: sp.csr_matrix | None = None
 
     @property
     def similarity(self) -> sp.csr_matrix | None:

@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 from analysis.errors import AnalysisError
 from models.base import Progress
 
-from ._base import BaselineRecommender, UseGpu, report
+from ._base import BaselineRecommender, report
 from ._device import resolve_device
 
 __all__ = ["ALS", "BPR", "LMF", "FIT_FAILED"]
@@ -42,12 +42,8 @@ class _ImplicitMF(BaselineRecommender):
     """Common fit/score code of the implicit factor models."""
 
     _has_gpu_version = True
-
-    def __init__(self, params: dict[str, Any], seed: int, use_gpu: UseGpu) -> None:
-        super().__init__(params, seed, use_gpu)
-        resolve_device(use_gpu, self.name, self._has_gpu_version)  # fail early
-        self._user_factors: np.ndarray | None = None
-        self._item_factors: np.ndarray | None = None
+    _user_factors: np.ndarray | None = None
+    _item_factors: np.ndarray | None = None
 
     @property
     def item_factors(self) -> np.ndarray | None:
@@ -107,25 +103,6 @@ class ALS(_ImplicitMF):
 
     name = "als"
 
-    def __init__(
-        self,
-        *,
-        factors: int = 32,
-        regularization: float = 1.0,
-        alpha: float = 2.0,
-        iterations: int = 15,
-        num_threads: int = 0,
-        seed: int = 0,
-        use_gpu: UseGpu = "auto",
-    ) -> None:
-        params = dict(
-            factors=factors,
-            regularization=regularization,
-            alpha=alpha,
-            iterations=iterations,
-            num_threads=num_threads,
-        )
-        super().__init__(params, seed, use_gpu)
 
     def _build(self, gpu: bool) -> Any:
         p = self.params
@@ -151,27 +128,6 @@ class BPR(_ImplicitMF):
 
     name = "bpr"
 
-    def __init__(
-        self,
-        *,
-        factors: int = 64,
-        learning_rate: float = 0.05,
-        regularization: float = 0.01,
-        iterations: int = 100,
-        verify_negative_samples: bool = True,
-        num_threads: int = 0,
-        seed: int = 0,
-        use_gpu: UseGpu = "auto",
-    ) -> None:
-        params = dict(
-            factors=factors,
-            learning_rate=learning_rate,
-            regularization=regularization,
-            iterations=iterations,
-            verify_negative_samples=verify_negative_samples,
-            num_threads=num_threads,
-        )
-        super().__init__(params, seed, use_gpu)
 
     def _build(self, gpu: bool) -> Any:
         p = self.params
@@ -198,27 +154,6 @@ class LMF(_ImplicitMF):
     name = "lmf"
     _has_gpu_version = False
 
-    def __init__(
-        self,
-        *,
-        factors: int = 30,
-        learning_rate: float = 1.0,
-        regularization: float = 0.6,
-        iterations: int = 30,
-        neg_prop: int = 30,
-        num_threads: int = 0,
-        seed: int = 0,
-        use_gpu: UseGpu = "auto",
-    ) -> None:
-        params = dict(
-            factors=factors,
-            learning_rate=learning_rate,
-            regularization=regularization,
-            iterations=iterations,
-            neg_prop=neg_prop,
-            num_threads=num_threads,
-        )
-        super().__init__(params, seed, use_gpu)
 
     def _build(self, gpu: bool) -> Any:
         p = self.params

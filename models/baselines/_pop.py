@@ -7,8 +7,7 @@ import scipy.sparse as sp
 
 from models.base import Progress
 
-from ._base import BaselineRecommender, UseGpu, report
-from ._device import resolve_device
+from ._base import BaselineRecommender, report
 
 __all__ = ["MostPopular"]
 
@@ -22,10 +21,7 @@ class MostPopular(BaselineRecommender):
 
     name = "pop"
 
-    def __init__(self, *, seed: int = 0, use_gpu: UseGpu = "auto") -> None:
-        super().__init__({}, seed, use_gpu)
-        resolve_device(use_gpu, self.name, has_gpu_version=False)
-        self._counts: np.ndarray | None = None
+    _counts: np.ndarray | None = None
 
     @property
     def item_counts(self) -> np.ndarray | None:
