@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from analysis.subgroups import group_codes
 
 __all__ = ["WeakRule", "WeakUsers", "WeakUserSelector", "select_weak_users"]
 
@@ -41,7 +42,6 @@ NOBODY_SELECTABLE = (
     "weak users on; use a split with a validation fold."
 )
 
-_UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -121,20 +121,8 @@ class WeakUsers:
 
 
 def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy().astype(np.intp)
-        labels = [str(c) for c in col.cat.categories]
-    else:
-        codes, uniques = pd.factorize(col, sort=True, use_na_sentinel=True)
-        codes = codes.astype(np.intp)
-        labels = [str(u) for u in uniques]
-    if (codes < 0).any():
-        if _UNKNOWN in labels:
-            codes = np.where(codes < 0, labels.index(_UNKNOWN), codes)
-        else:
-            codes = np.where(codes < 0, len(labels), codes)
-            labels.append(_UNKNOWN)
-    return codes, np.asarray(labels, dtype=object)
+    codes, labels = group_codes(col)
+    return codes.astype(np.intp), np.asarray(labels, dtype=object)
 
 
 class WeakUserSelector:

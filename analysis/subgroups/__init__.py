@@ -11,6 +11,7 @@ from analysis.subgroups._report import (
     SubgroupReport,
     bootstrap_mean_ci,
     gini,
+    group_codes,
     subgroup_report,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "bootstrap_mean_ci",
     "compute_user_features",
     "gini",
+    "group_codes",
     "subgroup_report",
 ]

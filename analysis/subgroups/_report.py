@@ -152,7 +152,7 @@ def bootstrap_mean_ci(
     return float(low), float(high)
 
 
-def _group_codes(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+def group_codes(col: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Integer codes (``0..g-1``) and string labels, in category order (NaN -> "unknown")."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         codes = col.cat.codes.to_numpy().astype(np.int64)
@@ -266,12 +266,12 @@ def subgroup_report(
     w_eval = w_all[evaluated] if w_all is not None else None
 
     # integer group code per evaluated user (pairs: mixed-radix code of the two levels)
-    codes0, labels0 = _group_codes(table[dims[0]])
+    codes0, labels0 = group_codes(table[dims[0]])
     if len(dims) == 1:
         codes = codes0[evaluated]
         n_codes = len(labels0)
     else:
-        codes1, labels1 = _group_codes(table[dims[1]])
+        codes1, labels1 = group_codes(table[dims[1]])
         codes = (codes0 * len(labels1) + codes1)[evaluated]
         n_codes = len(labels0) * len(labels1)
 
