@@ -1,4 +1,4 @@
-"""Tests for analysis/ingest.py (+ ingest_formats.py, ingest_columns.py)."""
+"""Tests for analysis/ingest/ (the ingest package)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import ingest as cols
+from analysis import ingest as fmts
 from analysis import ingest as ing
-from analysis import ingest_columns as cols
-from analysis import ingest_formats as fmts
 from analysis import workspace as wsmod
 from analysis.errors import AnalysisError
 from analysis.ingest import ColumnMapping, dataset_from_frames, detect_columns, ingest, load_dataset

@@ -1,0 +1,88 @@
+"""Step 1: ingest an interaction log (plus optional users/items tables) into the workspace.
+
+Everything runs in DuckDB, in one transaction per :func:`ingest` call, so a bad file leaves
+the workspace exactly as it was and big files never pass whole through pandas:
+
+1. open the input (CSV/TSV/Parquet/DataFrame, or a MovieLens folder/zip: see
+   :mod:`analysis.ingest._formats`) and resolve the column roles
+   (:mod:`analysis.ingest._columns`);
+2. stage every row with typed columns and a ``problem`` code (null id, non-numeric value,
+   negative count, unparsable timestamp); the first problem is reported with its row;
+3. ids: integers stay ``BIGINT``, strings stay ``VARCHAR`` (CSV text ids become ``BIGINT``
+   only when every value is a plain integer, so ``"007"`` stays text); timestamps become
+   Unix seconds (integers above 1e11 are taken as milliseconds, 1e14 microseconds, 1e17
+   nanoseconds; date/datetime strings are parsed as UTC);
+4. merge duplicate (user, item) rows: explicit ratings keep the latest rating by timestamp
+   (ties: the higher rating; no timestamps: the mean), counts are summed, the timestamp is
+   the latest;
+5. optional k-core filter, repeated until every user and item has >= k interactions;
+6. users/items tables keyed by the same ids; a side table whose ids match nothing fails.
+"""
+
+from analysis.ingest._columns import (
+    MAPPED_COLUMN_ABSENT,
+    MISSING_COLUMN,
+    NO_VALUE_COLUMN,
+    SAME_COLUMN,
+    ColumnMapping,
+)
+from analysis.ingest._formats import (
+    BAD_ENCODING,
+    BINARY_FILE,
+    DUPLICATE_HEADER,
+    EMPTY_FILE,
+    NO_DATA_ROWS,
+    NOT_FOUND,
+    RAGGED_ROW,
+    UNREADABLE,
+    UNSUPPORTED_EXTENSION,
+    WRONG_DELIMITER,
+)
+from analysis.ingest._ingest import IngestReport, dataset_from_frames, detect_columns, ingest
+from analysis.ingest._load import load_dataset
+from analysis.ingest._movielens import NOT_MOVIELENS
+from analysis.ingest._stage import (
+    BAD_KCORE,
+    BAD_THRESHOLD,
+    BAD_TIMESTAMP,
+    KCORE_EMPTY,
+    NEGATIVE_COUNT,
+    NOT_A_NUMBER,
+    NULL_ID,
+    SIDE_NO_MATCH,
+    SIDE_PARTIAL,
+)
+
+__all__ = [
+    "ColumnMapping",
+    "IngestReport",
+    "dataset_from_frames",
+    "detect_columns",
+    "ingest",
+    "load_dataset",
+    # message templates, so tests and callers can match errors
+    "BAD_ENCODING",
+    "BAD_KCORE",
+    "BAD_THRESHOLD",
+    "BAD_TIMESTAMP",
+    "BINARY_FILE",
+    "DUPLICATE_HEADER",
+    "EMPTY_FILE",
+    "KCORE_EMPTY",
+    "MAPPED_COLUMN_ABSENT",
+    "MISSING_COLUMN",
+    "NEGATIVE_COUNT",
+    "NO_DATA_ROWS",
+    "NO_VALUE_COLUMN",
+    "NOT_A_NUMBER",
+    "NOT_FOUND",
+    "NOT_MOVIELENS",
+    "NULL_ID",
+    "RAGGED_ROW",
+    "SAME_COLUMN",
+    "SIDE_NO_MATCH",
+    "SIDE_PARTIAL",
+    "UNREADABLE",
+    "UNSUPPORTED_EXTENSION",
+    "WRONG_DELIMITER",
+]
