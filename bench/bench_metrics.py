@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     for mean_pos in (10, 50):
         positives = sp.random(b, N_ITEMS, density=mean_pos / N_ITEMS, format="csr",
                               random_state=3, data_rvs=lambda m: np.ones(m))
+        auc_from_scores(scores[:2], positives[:2])  # compile the kernel outside the timing
         t = time.perf_counter()
         auc_from_scores(scores, positives)
         auc_rows.append((mean_pos, time.perf_counter() - t))
