@@ -16,7 +16,7 @@ def datasets_root() -> Path | None:
     root = os.environ.get("WEAKSPOT_DATASETS")
     if not root:
         return None
-    path = Path(root)
+    path = Path(root).resolve()  # relative to where pytest started; tests may chdir
     return path if path.is_dir() else None
 
 
