@@ -1,0 +1,168 @@
+"""The one interface every LLM backend implements, and the factory that picks one.
+
+Backends only move text: prompt building, output parsing and the fallback order live once
+in the reranker (:mod:`models.rerankers.prompts`, :mod:`models.rerankers.parsing`,
+:mod:`analysis.rerank`). Every backend reports usage in the same :class:`Usage` shape so the
+cost model treats every provider alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from analysis.errors import AnalysisError
+
+__all__ = [
+    "BACKEND_NAMES",
+    "Completion",
+    "LLMBackend",
+    "LLMRequest",
+    "ScoringBackend",
+    "Usage",
+    "make_backend",
+]
+
+BACKEND_NAMES = ("anthropic", "transformers", "openai")
+UNKNOWN_BACKEND = "Unknown LLM backend {name!r}: choose one of anthropic, transformers, openai."
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """One prompt.
+
+    Attributes:
+        system: the shared instruction prefix (identical for every user of a job, so a
+            provider can cache it).
+        user: the per-user part (history and candidates).
+        max_tokens: upper bound on generated tokens.
+        temperature: sampling temperature (0 = greedy / deterministic where supported).
+        key: cache key of this call (set by the job; backends echo it, never interpret it).
+    """
+
+    system: str
+    user: str
+    max_tokens: int = 512
+    temperature: float = 0.0
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one call, as the provider billed them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_creation_tokens + other.cache_creation_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The answer to one :class:`LLMRequest`.
+
+    Attributes:
+        text: the generated text ("" when the call failed).
+        usage: billed tokens (zero when nothing was billed).
+        latency_s: wall time of the call, retries included.
+        stop_reason: provider's reason (``"end_turn"``, ``"max_tokens"``, ``"stop"``,
+            ``"length"``...), None if unknown.
+        error: one-line reason when the call failed after its retries (never contains a key).
+        batch: True when billed through a batch API (half price at Anthropic).
+        meta: provider extras (request id, attempts), JSON-able.
+    """
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    stop_reason: str | None = None
+    error: str | None = None
+    batch: bool = False
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+#: called once per finished request, as soon as it finishes: (index in the input, result)
+OnResult = Callable[[int, Completion], None]
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """A chat model that answers batches of prompts."""
+
+    name: str  # "anthropic" | "transformers" | "openai" (| "fake" in tests)
+    model: str
+
+    def complete(
+        self, requests: Sequence[LLMRequest], *, on_result: OnResult | None = None
+    ) -> list[Completion]:
+        """Answer every request (concurrently or batched, as the backend can).
+
+        Must return one Completion per request, in order; a request that fails after the
+        backend's retries returns a Completion with ``error`` set instead of raising, so a
+        job never loses the calls that did succeed. ``on_result`` is called for each one as
+        soon as it is known (possibly from another thread), so the caller can persist it.
+        """
+        ...
+
+    def count_tokens(self, requests: Sequence[LLMRequest]) -> list[int]:
+        """Input tokens of each request as this model counts them (for estimates)."""
+        ...
+
+
+@runtime_checkable
+class ScoringBackend(LLMBackend, Protocol):
+    """A local model that can also score text (likelihood mode)."""
+
+    def score(
+        self, requests: Sequence[LLMRequest], candidates: Sequence[Sequence[str]]
+    ) -> list[np.ndarray]:
+        """Log-probability of each candidate text as the continuation of each prompt.
+
+        Returns one float64 array per request, aligned with its candidates (sum of token
+        log-probabilities of the candidate text after the prompt's assistant turn starts).
+        """
+        ...
+
+
+def make_backend(name: str, **config: Any) -> LLMBackend:
+    """Build a backend by name; the provider package is imported only here.
+
+    Args:
+        name: ``"anthropic"``, ``"transformers"`` or ``"openai"``.
+        **config: the backend's own settings (model, base_url, concurrency, ...).
+
+    Raises:
+        AnalysisError: unknown name, missing package, missing key, bad setting.
+    """
+    key = str(name).lower()
+    if key == "anthropic":
+        from models.rerankers.anthropic import AnthropicBackend
+
+        return AnthropicBackend(**config)
+    if key == "transformers":
+        from models.rerankers.hf import TransformersBackend
+
+        return TransformersBackend(**config)
+    if key == "openai":
+        from models.rerankers.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(**config)
+    if key == "fake":  # tests only; the app never offers it
+        from models.rerankers.fake import FakeBackend
+
+        return FakeBackend(**config)
+    raise AnalysisError(UNKNOWN_BACKEND.format(name=name))
