@@ -8,9 +8,6 @@ Each step lives in its own module; this one only wires them in order.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -20,9 +17,9 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from analysis._files import atomic_folder, jsonable
 from analysis.cohorts import CohortReport, discover_weak_cohorts
 from analysis.dataset import Dataset
-from analysis.errors import AnalysisError
 from analysis.evaluate import Evaluation, evaluate_recommender
 from analysis.split import Split, make_split
 from analysis.subgroups import SubgroupReport, UserFeatures, compute_user_features, subgroup_report
@@ -35,7 +32,6 @@ __all__ = ["EvaluateConfig", "PipelineResult", "run_pipeline", "write_run_output
 #: stage progress callback: (stage name, fraction of the stage done in [0, 1], message)
 StageProgress = Callable[[str, float, str], None]
 
-_OUT_IS_FILE = "The output path {path} is a file; give a folder for --out."
 #: a dimension with more groups than this (a zip code, a free-text field) gets no report:
 #: its groups are too small for a CI, and the weak-cohort tree lumps rare levels instead
 MAX_REPORT_GROUPS = 50
@@ -121,22 +117,22 @@ class PipelineResult:
         weak = self.weak
         return {
             "dataset": ds_stats,
-            "model": {"name": self.config.model, "params": _jsonable(self.model.params)},
-            "split": {"strategy": self.split.strategy, "params": _jsonable(self.split.params)},
+            "model": {"name": self.config.model, "params": jsonable(self.model.params)},
+            "split": {"strategy": self.split.strategy, "params": jsonable(self.split.params)},
             "seed": self.config.seed,
             "k": self.config.k,
             "n_candidates": self.config.n_candidates,
-            "config": _jsonable(self.config.to_dict()),
+            "config": jsonable(self.config.to_dict()),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-            "overall": _jsonable(self.evaluation.overall()),
+            "overall": jsonable(self.evaluation.overall()),
             "weak_users": {
-                "rule": _jsonable(asdict(weak.rule)),
-                "threshold_value": _jsonable(weak.threshold_value),
+                "rule": jsonable(asdict(weak.rule)),
+                "threshold_value": jsonable(weak.threshold_value),
                 "n_weak": int(weak.n_weak),
-                "share": _jsonable(weak.share),
+                "share": jsonable(weak.share),
                 "n_unselectable": int(weak.n_unselectable),
-                "test_mean_weak": _jsonable(weak.test_mean_weak),
-                "test_mean_rest": _jsonable(weak.test_mean_rest),
+                "test_mean_weak": jsonable(weak.test_mean_weak),
+                "test_mean_rest": jsonable(weak.test_mean_rest),
             },
             "skipped_dimensions": list(self.skipped_dimensions),
             "disparity": [
@@ -144,13 +140,13 @@ class PipelineResult:
                     "dimension": _dim_name(r.dimension),
                     "metric": r.metric,
                     "worst_group": r.worst_group,
-                    "group_min": _jsonable(r.group_min),
-                    "group_max": _jsonable(r.group_max),
-                    "difference": _jsonable(r.difference),
-                    "ratio": _jsonable(r.ratio),
-                    "gini": _jsonable(r.gini),
-                    "kruskal_h": _jsonable(r.kruskal_h),
-                    "kruskal_p": _jsonable(r.kruskal_p),
+                    "group_min": jsonable(r.group_min),
+                    "group_max": jsonable(r.group_max),
+                    "difference": jsonable(r.difference),
+                    "ratio": jsonable(r.ratio),
+                    "gini": jsonable(r.gini),
+                    "kruskal_h": jsonable(r.kruskal_h),
+                    "kruskal_p": jsonable(r.kruskal_p),
                 }
                 for r in self.subgroups
             ],
@@ -159,23 +155,6 @@ class PipelineResult:
 
 def _dim_name(dim: str | tuple[str, str]) -> str:
     return dim if isinstance(dim, str) else " x ".join(dim)
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return None if not np.isfinite(f) else f
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, np.ndarray):
-        return _jsonable(v.tolist())
-    return v
 
 
 class _Timer:
@@ -276,16 +255,15 @@ def per_user_frame(result: PipelineResult) -> pd.DataFrame:
     return t.drop(columns=["user_idx"])
 
 
-def recommendations_frame(result: PipelineResult) -> pd.DataFrame:
-    """``recommendations.parquet``: the top k for every evaluated user on the test split."""
+def ranking_frame(result: PipelineResult, depth: int) -> pd.DataFrame:
+    """The test ranking of every evaluated user, first ``depth`` items (raw ids, rank from 1)."""
     ev = result.evaluation
-    k = ev.k
     users = np.flatnonzero(ev.per_user["evaluated"].to_numpy())
-    items = ev.recommendations[users, :k]
-    scores = ev.scores[users, :k]
+    items = ev.recommendations[users, :depth]
+    scores = ev.scores[users, :depth]
     valid = items >= 0
-    rows = np.repeat(users, k).reshape(len(users), k)
-    ranks = np.broadcast_to(np.arange(1, k + 1), items.shape)
+    rows = np.repeat(users, items.shape[1]).reshape(items.shape)
+    ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1), items.shape)
     ds = result.dataset
     return pd.DataFrame(
         {
@@ -295,6 +273,11 @@ def recommendations_frame(result: PipelineResult) -> pd.DataFrame:
             "score": scores[valid].astype(np.float32),
         }
     )
+
+
+def recommendations_frame(result: PipelineResult) -> pd.DataFrame:
+    """``recommendations.parquet``: the top k for every evaluated user on the test split."""
+    return ranking_frame(result, result.evaluation.k)
 
 
 def test_frame(result: PipelineResult) -> pd.DataFrame:
@@ -322,8 +305,14 @@ def subgroups_frame(result: PipelineResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_run_outputs(result: PipelineResult, out: str | Path) -> dict[str, Path]:
+def write_run_outputs(
+    result: PipelineResult, out: str | Path, *, workspace: str | None = None
+) -> dict[str, Path]:
     """Write the run's files into ``out`` atomically.
+
+    Besides the analyst's files, ``candidates.parquet`` (the top C of every evaluated user:
+    what an LLM may rerank) and ``item_factors.npy`` (factor models) let ``rerank`` resume
+    from the folder; ``summary.json`` names the workspace and dataset the run came from.
 
     Files are written to a temporary sibling folder first and moved into place only when all
     of them are complete, so an interrupted write never leaves a half-written run and an
@@ -332,26 +321,21 @@ def write_run_outputs(result: PipelineResult, out: str | Path) -> dict[str, Path
     Returns:
         Mapping file name -> final path.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise AnalysisError(_OUT_IS_FILE.format(path=out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         per_user_frame(result).to_parquet(tmp / "per_user.parquet", index=False)
         recommendations_frame(result).to_parquet(tmp / "recommendations.parquet", index=False)
+        ranking_frame(result, result.evaluation.n_candidates).to_parquet(
+            tmp / "candidates.parquet", index=False
+        )
+        if result.model.item_factors is not None:
+            np.save(tmp / "item_factors.npy", np.asarray(result.model.item_factors, np.float32))
         test_frame(result).to_parquet(tmp / "test.parquet", index=False)
         subgroups_frame(result).to_csv(tmp / "subgroups.csv", index=False)
         result.cohorts.leaves.to_csv(tmp / "weak_cohorts.csv", index=False)
-        (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2))
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return {p.name: p for p in sorted(out.iterdir())}
+        summary = result.summary()
+        summary["source"] = {
+            "dataset": result.dataset.name,
+            "workspace": None if workspace is None else str(workspace),
+        }
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+    return {p.name: p for p in sorted(Path(out).iterdir())}

@@ -1,0 +1,168 @@
+"""Read a finished ``evaluate`` run back from its folder, so later steps (LLM reranking)
+can start from what an analyst already has on disk.
+
+The dataset is reloaded from the workspace named in ``summary.json`` and the split is
+recomputed with the recorded strategy, parameters and seed (splits are deterministic);
+the fold sizes are checked against the summary so a dataset replaced under the same name
+is caught instead of silently mixing runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.dataset import Dataset
+from analysis.errors import AnalysisError
+from analysis.ingest import load_dataset
+from analysis.split import Split, make_split
+from analysis.workspace import Workspace
+
+__all__ = ["LoadedRun", "load_run"]
+
+NOT_A_RUN = (
+    "{path} is not an evaluate run folder (no {missing}); run `python -m analysis evaluate "
+    "... --out {path}` first."
+)
+NO_WORKSPACE = (
+    "The run in {path} names no workspace file (it was made in memory); re-run evaluate "
+    "with --workspace PATH."
+)
+STALE_RUN = (
+    "The dataset {name!r} in {workspace} no longer matches the run in {path} ({what}); it "
+    "was replaced after the run: re-run evaluate."
+)
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A baseline run read back from disk.
+
+    Attributes:
+        path: the run folder.
+        summary: ``summary.json``.
+        dataset: reloaded from the workspace.
+        split: recomputed (same strategy, parameters, seed).
+        per_user: ``per_user.parquet`` plus ``user_idx`` (index = user_idx).
+        rankings: int32 (n_users, C) the baseline's test ranking (item_idx, -1 padded;
+            rows of users not evaluated are all -1).
+        item_factors: (n_items, f) when the baseline is a factor model, else None.
+    """
+
+    path: Path
+    summary: dict
+    dataset: Dataset
+    split: Split
+    per_user: pd.DataFrame
+    rankings: np.ndarray
+    item_factors: np.ndarray | None
+
+    @property
+    def k(self) -> int:
+        return int(self.summary["k"])
+
+    @property
+    def n_candidates(self) -> int:
+        return int(self.summary["n_candidates"])
+
+    @property
+    def model_name(self) -> str:
+        return str(self.summary["model"]["name"])
+
+    @cached_property
+    def model(self):
+        """The baseline refitted from its recorded parameters (deterministic for a seed)."""
+        from models.baselines import make_recommender
+
+        params = dict(self.summary["model"]["params"])
+        seed = int(params.pop("seed", self.summary.get("seed", 0)))
+        return make_recommender(self.model_name, seed=seed, **params).fit(self.split.train)
+
+
+def _index(ids: np.ndarray, raw: pd.Series) -> np.ndarray:
+    """Dense index of each raw id (-1 when absent)."""
+    return pd.Index(ids).get_indexer(raw.to_numpy())
+
+
+def load_run(path: str | Path) -> LoadedRun:
+    """Load an ``evaluate`` output folder.
+
+    Raises:
+        AnalysisError: not a run folder, no workspace recorded, dataset missing or changed.
+    """
+    p = Path(path)
+    for name in ("summary.json", "per_user.parquet", "candidates.parquet"):
+        if not (p / name).is_file():
+            raise AnalysisError(NOT_A_RUN.format(path=p, missing=name))
+    summary = json.loads((p / "summary.json").read_text())
+    source = summary.get("source") or {}
+    if not source.get("workspace"):
+        raise AnalysisError(NO_WORKSPACE.format(path=p))
+    ws = Workspace(source["workspace"])
+    dataset = load_dataset(ws, source["dataset"])
+    split_info = summary["split"]
+    params = dict(split_info["params"])
+    split = make_split(dataset, split_info["strategy"], seed=int(summary["seed"]), **params)
+    ds_sum = summary["dataset"]
+    checks = {
+        "users": (dataset.n_users, ds_sum["n_users"]),
+        "items": (dataset.n_items, ds_sum["n_items"]),
+        "test interactions": (int((split.fold == 2).sum()), ds_sum["n_test"]),
+        "validation interactions": (int((split.fold == 1).sum()), ds_sum["n_validation"]),
+    }
+    for what, (now, then) in checks.items():
+        if now != then:
+            raise AnalysisError(
+                STALE_RUN.format(
+                    name=source["dataset"],
+                    workspace=source["workspace"],
+                    path=p,
+                    what=f"{what}: {now:,} now, {then:,} in the run",
+                )
+            )
+
+    per_user = pd.read_parquet(p / "per_user.parquet")
+    uidx = _index(dataset.user_ids, per_user["user_id"])
+    if (uidx < 0).any():
+        raise AnalysisError(
+            STALE_RUN.format(
+                name=source["dataset"],
+                workspace=source["workspace"],
+                path=p,
+                what="users of the run are missing",
+            )
+        )
+    per_user.insert(0, "user_idx", uidx.astype(np.int32))
+    per_user = per_user.set_index("user_idx", drop=False).sort_index()
+
+    cand = pd.read_parquet(p / "candidates.parquet")
+    c = int(summary["n_candidates"])
+    rankings = np.full((dataset.n_users, c), -1, dtype=np.int32)
+    cu = _index(dataset.user_ids, cand["user_id"])
+    ci = _index(dataset.item_ids, cand["item_id"])
+    if (cu < 0).any() or (ci < 0).any():
+        raise AnalysisError(
+            STALE_RUN.format(
+                name=source["dataset"],
+                workspace=source["workspace"],
+                path=p,
+                what="candidate users or items are missing",
+            )
+        )
+    rankings[cu, cand["rank"].to_numpy() - 1] = ci
+    factors_path = p / "item_factors.npy"
+    item_factors = np.load(factors_path) if factors_path.exists() else None
+    return LoadedRun(
+        path=p,
+        summary=summary,
+        dataset=dataset,
+        split=split,
+        per_user=per_user,
+        rankings=rankings,
+        item_factors=item_factors,
+    )
