@@ -180,6 +180,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="report two subgroup dimensions jointly, repeatable (default: inactive,mainstream)",
     )
     p.add_argument("--out", required=True, metavar="DIR")
+
+    p = sub.add_parser("rerank", help="rerank the weak users of a run with an LLM")
+    p.add_argument("--run", required=True, metavar="DIR", help="output folder of evaluate")
+    p.add_argument("--backend", required=True, choices=["anthropic", "transformers", "openai"])
+    p.add_argument("--model", required=True, help="model name, or a local path (transformers)")
+    weak = p.add_mutually_exclusive_group()
+    weak.add_argument("--threshold", type=float, help="weak: validation metric <= T")
+    weak.add_argument(
+        "--percentile",
+        type=float,
+        help="weak: validation metric <= its P-th percentile (default 20)",
+    )
+    weak.add_argument("--preset", choices=["paper"], help="paper: AUC <= 0.5 and inactive")
+    p.add_argument("--metric", default="auc", choices=["ndcg", "auc"])
+    p.add_argument("--inactive", action="store_true", help="weak users must also be inactive")
+    p.add_argument("--candidates", type=int, default=20, help="candidate list length C")
+    p.add_argument("--protocol", default="realistic", choices=["realistic", "paper"])
+    p.add_argument("--history", default="recent", choices=["recent", "paper", "long-short"])
+    p.add_argument("--template", default="paper", help="paper, llmrank, rankgpt or a file")
+    p.add_argument("--item-chars", type=int, default=80, help="item text length cap")
+    p.add_argument("--mode", default="generate", choices=["generate", "likelihood"])
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--budget-usd", type=float, default=None, help="hard cap on dollars")
+    p.add_argument("--dry-run", action="store_true", help="estimate the cost, spend nothing")
+    p.add_argument("--batch", action="store_true", help="Anthropic Message Batches (half price)")
+    p.add_argument("--prompt-cache", action="store_true", help="cache the shared instructions")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--base-url", default=None, help="server URL (openai; optional anthropic)")
+    p.add_argument(
+        "--gpu-usd-per-hour", type=float, default=0.0, help="price of local GPU time (transformers)"
+    )
+    p.add_argument("--batch-size", type=int, default=8, help="local generation batch size")
+    p.add_argument("--prices", default=None, metavar="FILE", help="JSON price table overrides")
+    p.add_argument("--seed", type=int, default=0)
+    _add_workspace(p)
+    p.add_argument("--out", metavar="DIR", help="output folder (required unless --dry-run)")
     return parser
 
 
@@ -339,7 +376,10 @@ def _cmd_evaluate(args) -> int:
     result.timings["ingest_and_load"] = t_load
     bars.close()
     result.timings["total"] = time.perf_counter() - t0
-    write_run_outputs(result, args.out)
+    ws = _workspace(args)
+    write_run_outputs(
+        result, args.out, workspace=None if ws.in_memory else str(Path(ws.path).resolve())
+    )
     ov = result.evaluation.overall()
     k = args.k
     print(
@@ -361,11 +401,141 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _rerank_backend(args):
+    from models.rerankers.base import make_backend
+
+    if args.backend == "anthropic":
+        opts = dict(
+            concurrency=args.concurrency,
+            batch=args.batch,
+            prompt_cache=args.prompt_cache,
+            base_url=args.base_url,
+        )
+    elif args.backend == "openai":
+        if not args.base_url:
+            raise AnalysisError(
+                "--backend openai needs --base-url (e.g. http://localhost:8000/v1 "
+                "for `vllm serve`)."
+            )
+        opts = dict(base_url=args.base_url, concurrency=args.concurrency)
+    else:
+        opts = dict(batch_size=args.batch_size, gpu_usd_per_hour=args.gpu_usd_per_hour)
+    try:
+        return make_backend(args.backend, model=args.model, **opts)
+    except AnalysisError:
+        if not args.dry_run or args.backend == "transformers":
+            raise
+        from analysis.rerank.job import ApproxTokenCounter  # an estimate needs no key
+
+        return ApproxTokenCounter(args.backend, args.model)
+
+
+def _cmd_rerank(args) -> int:
+    from analysis.rerank.cache import CallCache
+    from analysis.rerank.cost import load_price_table
+    from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
+    from analysis.rerank.outputs import write_rerank_outputs
+    from analysis.run_files import load_run
+    from analysis.workspace import Workspace
+
+    if not args.dry_run and not args.out:
+        raise AnalysisError("rerank needs --out DIR (or --dry-run to only see the estimate).")
+    bars = args.bars
+    bars("load", 0.0, args.run)
+    run = load_run(args.run)
+    ws = Workspace(args.workspace or run.summary["source"]["workspace"])
+    rule_args = argparse.Namespace(
+        weak_preset=args.preset,
+        weak_metric=args.metric,
+        weak_threshold=args.threshold,
+        weak_percentile=args.percentile,
+        weak_inactive=args.inactive,
+    )
+    cfg = RerankConfig(
+        backend=args.backend,
+        model=args.model,
+        rule=_weak_rule(rule_args, run.k),
+        protocol=args.protocol,
+        n_candidates=args.candidates,
+        history=args.history,
+        template=args.template,
+        item_chars=args.item_chars,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        mode=args.mode,
+        budget_usd=args.budget_usd,
+        batch=args.batch,
+        gpu_usd_per_hour=args.gpu_usd_per_hour,
+        seed=args.seed,
+    )
+    prices = load_price_table(args.prices)
+    backend = _rerank_backend(args)
+    cache = CallCache(ws)
+    bars("plan", 0.0, "prompts and estimate")
+    plan = plan_rerank(run, cfg, backend, cache, prices)
+    bars.close()
+    est = plan.estimate
+    print(
+        f"weak users to rerank: {len(plan.users):,} ({plan.weak.rule.metric} <= "
+        f"{plan.weak.threshold_value:.4f} on validation; {plan.n_weak_without_test:,} more "
+        f"have no test items)"
+    )
+    print(
+        f"answers already in the workspace cache: {est.n_cached:,}; calls to make: {est.n_calls:,}"
+    )
+    print(
+        f"input tokens: {est.input_tokens:,} ({'exact' if est.exact_tokens else 'approximate'})"
+        f"; output tokens: ~{est.expected_output_tokens:,} expected, at most "
+        f"{est.max_output_tokens:,}"
+    )
+    print(
+        f"estimated cost: ${est.expected_usd:,.4f} expected, ${est.upper_bound_usd:,.4f} at "
+        f"most (${est.per_user_usd:,.5f} per user; {est.note})"
+    )
+    if args.dry_run:
+        return 0
+
+    def show(pr) -> None:
+        eta = "" if pr.eta_s is None else f", ~{pr.eta_s:,.0f} s left"
+        bars(
+            "rerank",
+            pr.done / max(pr.total, 1),
+            f"{pr.done}/{pr.total} users, {pr.fallen_back} fell back, ${pr.usd:,.4f}{eta}",
+        )
+
+    result = execute_rerank(plan, run, backend, cache, prices, progress=show)
+    bars.close()
+    write_rerank_outputs(result, args.out)
+    s, g = result.summary, result.summary["gains"]
+    nd = f"ndcg@{run.k}"
+    print(
+        f"reranked {s['n_reranked']:,} of {s['n_requests']:,} weak users "
+        f"({s['n_cached']:,} answers from cache); fell back: {s['fallback'] or 'none'}"
+    )
+    print(
+        f"{nd} gain of the reranked weak users {g['mean_gain_selected'][nd]:+.4f}; all users "
+        f"{g['mean_before'][nd]:.4f} -> {g['mean_after'][nd]:.4f}; Wilcoxon p = "
+        f"{g['wilcoxon_p']:.3g}"
+    )
+    wr = g["weak_remaining"]
+    print(
+        f"weak on test ({wr['metric']} <= {wr['threshold']:.4f}): {wr['selected_before']:,} "
+        f"-> {wr['selected_after']:,} of the reranked users"
+    )
+    print(
+        f"spent ${s['usd_spent_this_job']:,.4f} in this run "
+        f"(${s['usd_total_including_cached']:,.4f} with cached answers); "
+        f"wrote {args.out} in {s['wall_s']:.1f} s"
+    )
+    return 0
+
+
 _COMMANDS = {
     "synth": _cmd_synth,
     "ingest": _cmd_ingest,
     "datasets": _cmd_datasets,
     "evaluate": _cmd_evaluate,
+    "rerank": _cmd_rerank,
 }
 
 

@@ -1,0 +1,14 @@
+"""Steps 7-8: LLM reranking for the weak users only, and its gains against its cost.
+
+One module per part of the job, in the order it runs:
+
+* :mod:`~analysis.rerank.candidates`: what the LLM may reorder (baseline top C, shuffled);
+* :mod:`~analysis.rerank.history`: which past items the prompt shows (recent, paper,
+  long-short);
+* prompts and parsing live with the backends (:mod:`models.rerankers`);
+* :mod:`~analysis.rerank.cache`: every call stored in the workspace (resume, no double pay);
+* :mod:`~analysis.rerank.cost`: prices, estimates, the budget cap;
+* :mod:`~analysis.rerank.job`: plan (dry run) and execute;
+* :mod:`~analysis.rerank.gains`: hybrid merge, before/after, paired test, cost curve;
+* :mod:`~analysis.rerank.outputs`: the job's files.
+"""

@@ -1,0 +1,195 @@
+"""Every LLM call, stored in the DuckDB workspace as soon as it returns.
+
+A call is keyed by a SHA-256 of the backend, the model, the full prompt (system and user
+parts) and the sampling parameters, so a re-run or a resumed job finds every answer it has
+already paid for and never pays twice; a crash or a kill loses nothing that was stored. Each
+row keeps the raw answer, the usage, the cost and the prompt (prompts hold item titles and
+ratings, never a key). Failed calls (no answer) are not cached: a resume retries them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Iterable, Iterator
+
+from analysis.workspace import Workspace
+from models.rerankers.base import Completion, LLMRequest, Usage
+
+__all__ = ["CachedCall", "CallCache", "call_key"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS llm_calls (
+    key VARCHAR PRIMARY KEY,
+    backend VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    mode VARCHAR NOT NULL,
+    system_prompt VARCHAR,
+    user_prompt VARCHAR,
+    max_tokens INTEGER,
+    temperature DOUBLE,
+    response_text VARCHAR,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cache_creation_tokens BIGINT,
+    cache_read_tokens BIGINT,
+    cost_usd DOUBLE,
+    latency_s DOUBLE,
+    stop_reason VARCHAR,
+    batch BOOLEAN,
+    job_id VARCHAR,
+    created_at TIMESTAMP
+)
+"""
+
+
+def call_key(backend: str, model: str, request: LLMRequest, mode: str = "generate") -> str:
+    """SHA-256 of everything that determines the answer (and nothing else)."""
+    payload = json.dumps(
+        {
+            "backend": backend,
+            "model": model,
+            "mode": mode,
+            "system": request.system,
+            "user": request.user,
+            "max_tokens": int(request.max_tokens),
+            "temperature": float(request.temperature),
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedCall:
+    """A stored answer."""
+
+    key: str
+    text: str
+    usage: Usage
+    cost_usd: float
+    latency_s: float
+    stop_reason: str | None
+    batch: bool
+
+    def completion(self) -> Completion:
+        return Completion(
+            text=self.text,
+            usage=self.usage,
+            latency_s=self.latency_s,
+            stop_reason=self.stop_reason,
+            batch=self.batch,
+            meta={"cached": True},
+        )
+
+
+class CallCache:
+    """The ``llm_calls`` table of a workspace. Thread-safe: backends report from threads."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._lock = threading.RLock()
+        self._con = None
+        with workspace.connect() as con:
+            con.execute(_SCHEMA)
+
+    @contextmanager
+    def session(self) -> Iterator["CallCache"]:
+        """Hold one connection for a job's many writes (each write still commits at once)."""
+        with self._lock:
+            if self._con is not None:  # nested: reuse
+                yield self
+                return
+        with self.workspace.connect() as con:
+            self._con = con
+            try:
+                yield self
+            finally:
+                with self._lock:
+                    self._con = None
+
+    @contextmanager
+    def _connection(self, read_only: bool = False):
+        with self._lock:
+            if self._con is not None:
+                yield self._con
+                return
+            with self.workspace.connect(read_only=read_only) as con:
+                yield con
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, CachedCall]:
+        """The stored answers among ``keys``."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return {}
+        with self._connection(read_only=True) as con:
+            rows = con.execute(
+                "SELECT key, response_text, input_tokens, output_tokens, cache_creation_tokens, "
+                "cache_read_tokens, cost_usd, latency_s, stop_reason, batch FROM llm_calls "
+                "WHERE key IN (SELECT unnest(?))",
+                [keys],
+            ).fetchall()
+        return {
+            r[0]: CachedCall(
+                r[0],
+                r[1] or "",
+                Usage(int(r[2]), int(r[3]), int(r[4]), int(r[5])),
+                float(r[6]),
+                float(r[7]),
+                r[8],
+                bool(r[9]),
+            )
+            for r in rows
+        }
+
+    def put(
+        self,
+        key: str,
+        *,
+        backend: str,
+        model: str,
+        mode: str,
+        request: LLMRequest,
+        completion: Completion,
+        cost_usd: float,
+        job_id: str,
+    ) -> None:
+        """Store one successful answer at once (committed before returning)."""
+        if not completion.ok:
+            return
+        u = completion.usage
+        with self._connection() as con:
+            con.execute(
+                "INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?) ON CONFLICT (key) DO NOTHING",
+                [
+                    key,
+                    backend,
+                    model,
+                    mode,
+                    request.system,
+                    request.user,
+                    int(request.max_tokens),
+                    float(request.temperature),
+                    completion.text,
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.cache_creation_tokens,
+                    u.cache_read_tokens,
+                    float(cost_usd),
+                    float(completion.latency_s),
+                    completion.stop_reason,
+                    bool(completion.batch),
+                    job_id,
+                    datetime.now(UTC).replace(tzinfo=None),
+                ],
+            )
+
+    def count(self) -> int:
+        with self._connection(read_only=True) as con:
+            return int(con.execute("SELECT count(*) FROM llm_calls").fetchall()[0][0])

@@ -1,0 +1,685 @@
+"""Step 7: rerank the weak users with an LLM, within a budget, resumable.
+
+``plan_rerank`` does everything that costs nothing: pick the weak users (validation),
+build their candidates, histories and prompts, look every prompt up in the workspace's
+call cache and estimate what the rest would cost (the dry run). ``execute_rerank`` then
+sends the uncached prompts in waves: a wave starts only if its worst case (every answer
+running to ``max_tokens``) fits in what is left of the budget, so the cap is never
+exceeded. Every answer is stored in the cache the moment it arrives, so a killed job loses
+nothing paid for and a resumed one pays only for what is missing. Answers are parsed
+without trusting the model and merged into the baseline's rankings
+(:mod:`analysis.rerank.gains`).
+
+Held-out items are never used to build, send, retry or parse a prompt: the candidates are
+the baseline's top C (realistic protocol) and the test labels are read only by the final
+evaluation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError
+from analysis.rerank.cache import CachedCall, CallCache, call_key
+from analysis.rerank.candidates import CandidateSet, paper_candidates, realistic_candidates
+from analysis.rerank.cost import CostEstimate, PriceTable, call_cost, estimate_cost, gpu_cost
+from analysis.rerank.gains import GainReport, evaluate_gains
+from analysis.rerank.history import History, select_history
+from analysis.run_files import LoadedRun
+from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
+from models.rerankers.base import Completion, LLMBackend, LLMRequest, Usage
+from models.rerankers.parsing import parse_ranking
+from models.rerankers.prompts import approx_tokens, item_texts, load_template, render_prompt
+
+__all__ = [
+    "RerankConfig",
+    "RerankPlan",
+    "RerankProgress",
+    "RerankResult",
+    "ApproxTokenCounter",
+    "execute_rerank",
+    "plan_rerank",
+]
+
+BUDGET_TOO_SMALL = (
+    "A budget of ${budget:.4f} cannot cover even one user: the cheapest prompt could cost up "
+    "to ${need:.4f} (its input plus max_tokens={max_tokens} of output). Raise --budget-usd or "
+    "lower --max-tokens."
+)
+NO_WEAK_USERS = (
+    "No weak user with test items to rerank under this rule ({rule}): raise the threshold or "
+    "percentile."
+)
+LIKELIHOOD_NEEDS_LOCAL = (
+    "Likelihood mode scores candidates with a local model: use --backend transformers."
+)
+BAD_PROTOCOL = "Unknown candidate protocol {protocol!r}: use realistic or paper."
+#: dollars per GPU-hour used for local backends when none is given
+DEFAULT_GPU_USD_PER_HOUR = 0.0
+
+
+@dataclass(frozen=True)
+class RerankConfig:
+    """Everything that defines a rerank job (JSON-able).
+
+    Attributes:
+        backend: ``anthropic``, ``transformers`` or ``openai`` (``fake`` in tests).
+        model: model name as the backend knows it.
+        rule: weak-user rule (selected on validation).
+        protocol: ``realistic`` (baseline's top C) or ``paper`` (held-out + sampled items).
+        n_candidates: C.
+        history: ``recent``, ``paper`` or ``long-short``; ``history_params`` its settings.
+        template: ``paper``, ``llmrank``, ``rankgpt`` or a template file.
+        item_chars: item text length cap in the prompt.
+        max_tokens: answer bound (default ``8 * C + 64``: an identifier list fits easily).
+        temperature: sampling temperature.
+        mode: ``generate`` (parse the answer) or ``likelihood`` (score each candidate; local).
+        budget_usd: hard cap on dollars spent by this job (None: no cap).
+        batch: price (and send) through the provider's batch API.
+        gpu_usd_per_hour: price of local GPU time.
+        expected_tokens_per_s: throughput assumed by a local dry run.
+        seed: shuffles and draws.
+    """
+
+    backend: str = "anthropic"
+    model: str = "claude-haiku-4-5"
+    rule: WeakRule = field(default_factory=lambda: WeakRule(metric="auc", percentile=20.0))
+    protocol: str = "realistic"
+    n_candidates: int = 20
+    history: str = "recent"
+    history_params: dict = field(default_factory=dict)
+    template: str = "paper"
+    item_chars: int = 80
+    max_tokens: int | None = None
+    temperature: float = 0.0
+    mode: str = "generate"
+    budget_usd: float | None = None
+    batch: bool = False
+    gpu_usd_per_hour: float = DEFAULT_GPU_USD_PER_HOUR
+    expected_tokens_per_s: float = 5000.0
+    seed: int = 0
+
+    @property
+    def resolved_max_tokens(self) -> int:
+        return int(self.max_tokens) if self.max_tokens else 8 * int(self.n_candidates) + 64
+
+    @property
+    def local(self) -> bool:
+        return self.backend == "transformers"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rule"] = asdict(self.rule)
+        d["max_tokens"] = self.resolved_max_tokens
+        return d
+
+
+@dataclass(frozen=True)
+class RerankPlan:
+    """A job before any call: who, with which prompts, what is cached, what it would cost.
+
+    Attributes:
+        weak: the weak-user selection (validation).
+        users: user_idx sent to the LLM (weak and with test items), one per request.
+        candidates: their candidate lists; ``history``: their histories.
+        requests: one prompt per user; ``keys``: their cache keys.
+        shown_texts: the candidate texts in prompt order, per user.
+        cached: answers already in the workspace cache (by key).
+        input_tokens: counted input tokens per request.
+        estimate: dry-run cost of the uncached requests.
+        id_style: the template's identifier style (for parsing).
+    """
+
+    config: RerankConfig
+    weak: WeakUsers
+    users: np.ndarray
+    n_weak_without_test: int
+    candidates: CandidateSet
+    history: History
+    requests: list[LLMRequest]
+    keys: list[str]
+    shown_texts: list[list[str]]
+    cached: dict[str, CachedCall]
+    input_tokens: np.ndarray
+    estimate: CostEstimate
+    id_style: str
+
+
+@dataclass(frozen=True)
+class RerankProgress:
+    """Live figures of a running job."""
+
+    done: int
+    total: int
+    fallen_back: int
+    input_tokens: int
+    output_tokens: int
+    usd: float
+    elapsed_s: float
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.done == 0 or self.done >= self.total:
+            return None
+        return self.elapsed_s / self.done * (self.total - self.done)
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """A finished job.
+
+    Attributes:
+        plan: what was planned.
+        per_user: one row per reranked user: parse counts, fallback reason, tokens, cost,
+            latency and before/after metrics.
+        calls: one row per LLM call (cached answers included, flagged), no prompt text.
+        gains: before/after figures, paired test, curve.
+        summary: JSON-able headline figures (totals, prices used, timings).
+    """
+
+    plan: RerankPlan
+    per_user: pd.DataFrame
+    calls: pd.DataFrame
+    gains: GainReport
+    summary: dict
+
+
+class ApproxTokenCounter:
+    """Stands in for a backend in a dry run without credentials: counts ~3.5 chars/token."""
+
+    last_count_exact = False
+
+    def __init__(self, name: str, model: str) -> None:
+        self.name, self.model = name, model
+
+    def count_tokens(self, requests: list[LLMRequest]) -> list[int]:
+        return [approx_tokens(r.system) + approx_tokens(r.user) for r in requests]
+
+    def complete(self, requests, *, on_result=None):  # pragma: no cover - never called
+        raise AnalysisError("A dry-run estimator cannot answer prompts.")
+
+
+def _count_tokens(backend: LLMBackend, requests: list[LLMRequest], max_exact: int = 200):
+    """Input tokens per request; exact for up to ``max_exact`` prompts (a seeded sample),
+    the rest scaled from their character counts by the sample's tokens per character."""
+    if not requests:
+        return np.zeros(0, dtype=np.int64), True
+    chars = np.array([len(r.system) + len(r.user) for r in requests], dtype=np.float64)
+    if len(requests) <= max_exact:
+        counts = np.asarray(backend.count_tokens(requests), dtype=np.int64)
+        exact = bool(getattr(backend, "last_count_exact", True))
+        return counts, exact
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(len(requests), size=max_exact, replace=False))
+    counted = np.asarray(backend.count_tokens([requests[i] for i in sample]), dtype=np.float64)
+    ratio = counted.sum() / max(chars[sample].sum(), 1.0)
+    counts = np.ceil(chars * ratio).astype(np.int64)
+    counts[sample] = counted.astype(np.int64)
+    return counts, False
+
+
+def plan_rerank(
+    run: LoadedRun,
+    config: RerankConfig,
+    backend: LLMBackend,
+    cache: CallCache,
+    prices: PriceTable | None = None,
+) -> RerankPlan:
+    """Select, build prompts, look up the cache and estimate: spends nothing.
+
+    Raises:
+        AnalysisError: no weak user, bad protocol/template/history settings, unknown price.
+    """
+    if config.mode == "likelihood" and not config.local:
+        raise AnalysisError(LIKELIHOOD_NEEDS_LOCAL)
+    prices = prices or PriceTable()
+    dims = [d for d in ("activity", "inactive", "mainstream") if d in run.per_user.columns]
+    weak = select_weak_users(run.per_user, config.rule, dimensions=dims)
+    evaluated = run.per_user["evaluated"].to_numpy(bool)
+    users = np.flatnonzero(weak.mask & evaluated).astype(np.int64)
+    if len(users) == 0:
+        raise AnalysisError(NO_WEAK_USERS.format(rule=_rule_text(config.rule)))
+    test = run.split.test
+    if config.protocol == "realistic":
+        cands = realistic_candidates(
+            run.rankings, users, test, n_candidates=config.n_candidates, seed=config.seed
+        )
+    elif config.protocol == "paper":
+        cands = paper_candidates(
+            run.split, run.model.score, users, n_candidates=config.n_candidates, seed=config.seed
+        )
+    else:
+        raise AnalysisError(BAD_PROTOCOL.format(protocol=config.protocol))
+    history = select_history(
+        run.split,
+        users,
+        config.history,
+        item_factors=run.item_factors,
+        candidates=cands,
+        seed=config.seed,
+        **config.history_params,
+    )
+    template = load_template(config.template)
+    ds = run.dataset
+    shown_items = cands.shown_items
+    # texts of every item that appears, computed once
+    needed = np.unique(np.concatenate([shown_items.ravel(), history.items.ravel()]))
+    needed = needed[needed >= 0]
+    texts = np.empty(ds.n_items, dtype=object)
+    texts[needed] = item_texts(ds.items, ds.item_ids, needed, max_chars=config.item_chars)
+    max_tokens = config.resolved_max_tokens
+    requests, shown_texts = [], []
+    for row in range(len(users)):  # one prompt per user: string building, no numerics
+        sh = [texts[i] for i in shown_items[row] if i >= 0]
+        hi = history.items[row]
+        keep = hi >= 0
+        ratings = history.ratings[row][keep]
+        req = render_prompt(
+            template,
+            [texts[i] for i in hi[keep]],
+            None if np.isnan(ratings).all() else ratings.tolist(),
+            sh,
+            max_tokens=max_tokens,
+            temperature=config.temperature,
+        )
+        requests.append(req)
+        shown_texts.append(sh)
+    mode = config.mode
+    keys = [call_key(config.backend, config.model, r, mode) for r in requests]
+    requests = [
+        LLMRequest(r.system, r.user, r.max_tokens, r.temperature, key=k)
+        for r, k in zip(requests, keys, strict=True)
+    ]
+    cached = cache.get_many(keys)
+    todo = [i for i, k in enumerate(keys) if k not in cached]
+    counts, exact = _count_tokens(backend, [requests[i] for i in todo])
+    input_tokens = np.zeros(len(requests), dtype=np.int64)
+    input_tokens[todo] = counts
+    expected_out = 5 * config.n_candidates + 10 if mode == "generate" else 0
+    if config.local:
+        est = estimate_cost(
+            counts.tolist(),
+            max_tokens=max_tokens if mode == "generate" else 0,
+            expected_output_tokens=expected_out,
+            model=config.model,
+            prices=None,
+            n_cached=len(cached),
+            exact_tokens=exact,
+            gpu_usd_per_hour=config.gpu_usd_per_hour,
+            tokens_per_second=config.expected_tokens_per_s,
+        )
+    else:
+        est = estimate_cost(
+            counts.tolist(),
+            max_tokens=max_tokens,
+            expected_output_tokens=expected_out,
+            model=config.model,
+            prices=prices,
+            n_cached=len(cached),
+            exact_tokens=exact,
+            batch=config.batch,
+        )
+    return RerankPlan(
+        config=config,
+        weak=weak,
+        users=users,
+        n_weak_without_test=int((weak.mask & ~evaluated).sum()),
+        candidates=cands,
+        history=history,
+        requests=requests,
+        keys=keys,
+        shown_texts=shown_texts,
+        cached=cached,
+        input_tokens=input_tokens,
+        estimate=est,
+        id_style=template.id_style,
+    )
+
+
+def _rule_text(rule: WeakRule) -> str:
+    cut = f"<= {rule.threshold}" if rule.threshold is not None else f"<= p{rule.percentile}"
+    return f"validation {rule.metric} {cut}" + (" and inactive" if rule.require_inactive else "")
+
+
+class _Ledger:
+    """Thread-safe running totals and the call log of one job."""
+
+    def __init__(self, total: int) -> None:
+        self.lock = threading.Lock()
+        self.total = total
+        self.done = 0
+        self.fallen_back = 0
+        self.usage = Usage()
+        self.usd = 0.0
+        self.rows: list[dict] = []
+
+
+def execute_rerank(
+    plan: RerankPlan,
+    run: LoadedRun,
+    backend: LLMBackend,
+    cache: CallCache,
+    prices: PriceTable | None = None,
+    *,
+    wave_size: int = 64,
+    progress: Callable[[RerankProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RerankResult:
+    """Send the uncached prompts within the budget, parse, merge and measure.
+
+    Raises:
+        AnalysisError: the budget cannot cover even one uncached call.
+    """
+    cfg = plan.config
+    prices = prices or PriceTable()
+    price = None if cfg.local else prices.price(cfg.model)
+    job_id = uuid.uuid4().hex[:12]
+    n = len(plan.requests)
+    mode = cfg.mode
+    t0 = time.perf_counter()
+    completions: list[Completion | None] = [None] * n
+    costs = np.zeros(n)
+    cached_flag = np.zeros(n, dtype=bool)
+    ledger = _Ledger(n)
+
+    def report() -> None:
+        if progress is not None:
+            with ledger.lock:
+                snap = RerankProgress(
+                    ledger.done,
+                    n,
+                    ledger.fallen_back,
+                    ledger.usage.input_tokens,
+                    ledger.usage.output_tokens,
+                    ledger.usd,
+                    time.perf_counter() - t0,
+                )
+            progress(snap)
+
+    for i, k in enumerate(plan.keys):  # answers already paid for
+        hit = plan.cached.get(k)
+        if hit is not None:
+            completions[i] = hit.completion()
+            cached_flag[i] = True
+            ledger.done += 1
+    todo = [i for i in range(n) if completions[i] is None]
+
+    def worst_case(i: int) -> float:
+        if price is None:
+            return 0.0
+        return call_cost(
+            Usage(int(plan.input_tokens[i]), cfg.resolved_max_tokens), price, batch=cfg.batch
+        )
+
+    if cfg.budget_usd is not None and todo and price is not None:
+        cheapest = min(worst_case(i) for i in todo)
+        if cheapest > cfg.budget_usd:
+            raise AnalysisError(
+                BUDGET_TOO_SMALL.format(
+                    budget=cfg.budget_usd, need=cheapest, max_tokens=cfg.resolved_max_tokens
+                )
+            )
+    report()
+
+    def on_result(index_map: list[int]):
+        def cb(j: int, comp: Completion) -> None:
+            i = index_map[j]
+            if price is not None:
+                usd = call_cost(comp.usage, price, batch=comp.batch)
+            else:
+                usd = gpu_cost(comp.latency_s, cfg.gpu_usd_per_hour)
+            cache.put(
+                plan.keys[i],
+                backend=cfg.backend,
+                model=cfg.model,
+                mode=mode,
+                request=plan.requests[i],
+                completion=comp,
+                cost_usd=usd,
+                job_id=job_id,
+            )
+            with ledger.lock:
+                if completions[i] is None:
+                    completions[i] = comp
+                    costs[i] = usd
+                    ledger.done += 1
+                    ledger.usage = ledger.usage + comp.usage
+                    ledger.usd += usd
+                    if not comp.ok:
+                        ledger.fallen_back += 1
+            report()
+
+        return cb
+
+    skipped: dict[int, str] = {}
+    scores: dict[int, np.ndarray] = {}
+    with cache.session():  # one connection for the job's writes; each still commits at once
+        pos = 0
+        while pos < len(todo):
+            if should_stop is not None and should_stop():
+                for i in todo[pos:]:
+                    skipped[i] = "cancelled"
+                break
+            wave: list[int] = []
+            reserve = 0.0
+            remaining = None if cfg.budget_usd is None else cfg.budget_usd - ledger.usd
+            while pos < len(todo) and len(wave) < wave_size:
+                w = worst_case(todo[pos])
+                if remaining is not None and reserve + w > remaining:
+                    break
+                wave.append(todo[pos])
+                reserve += w
+                pos += 1
+            if not wave:  # the cap is reached: nothing more starts
+                for i in todo[pos:]:
+                    skipped[i] = "budget"
+                break
+            reqs = [plan.requests[i] for i in wave]
+            cb = on_result(wave)
+            if mode == "likelihood":
+                t_w = time.perf_counter()
+                out = backend.score(reqs, [plan.shown_texts[i] for i in wave])  # type: ignore[attr-defined]
+                share = (time.perf_counter() - t_w) / len(wave)
+                for j, i in enumerate(wave):
+                    scores[i] = np.asarray(out[j], dtype=np.float64)
+                    cb(j, Completion(text="", latency_s=share, stop_reason="scored"))
+            else:
+                backend.complete(reqs, on_result=cb)
+            for j, i in enumerate(wave):  # a backend that ignored on_result
+                if completions[i] is None:
+                    cb(j, Completion(text="", error="no result returned"))
+    with ledger.lock:
+        ledger.fallen_back += len(skipped)
+        ledger.done += len(skipped)
+    report()
+    stats = backend.stats() if hasattr(backend, "stats") else None
+    return _finish(
+        plan,
+        run,
+        completions,
+        costs,
+        cached_flag,
+        skipped,
+        scores,
+        job_id,
+        time.perf_counter() - t0,
+        prices if price is not None else None,
+        stats,
+    )
+
+
+def _finish(
+    plan, run, completions, costs, cached_flag, skipped, scores, job_id, wall, prices, stats
+):
+    cfg = plan.config
+    cands = plan.candidates
+    n, c = cands.items.shape
+    reranked_rows = cands.items.copy()
+    rows = []
+    shown_items = cands.shown_items
+    for i in range(n):  # per-answer string parsing
+        comp = completions[i]
+        reason = skipped.get(i)
+        n_valid_cand = int((shown_items[i] >= 0).sum())
+        base_rank = cands.baseline_rank[i][:n_valid_cand]
+        parsed = None
+        if reason is None and comp is not None and not comp.ok:
+            reason = "error"
+        if reason is None and cfg.mode == "likelihood":
+            s = scores.get(i)
+            if s is None:
+                reason = "error"
+            else:
+                order = np.lexsort((base_rank, -s))
+                parsed = dict(
+                    n_valid=n_valid_cand,
+                    n_hallucinated=0,
+                    n_duplicate=0,
+                    n_missing=0,
+                    used=True,
+                    method="likelihood",
+                )
+        elif reason is None:
+            pr = parse_ranking(comp.text, plan.shown_texts[i], base_rank, id_style=plan.id_style)
+            order = pr.order
+            parsed = dict(
+                n_valid=pr.n_valid,
+                n_hallucinated=pr.n_hallucinated,
+                n_duplicate=pr.n_duplicate,
+                n_missing=pr.n_missing,
+                used=pr.used,
+                method=pr.method,
+            )
+            if not pr.used:
+                reason = "unparsable"
+        if reason is None:
+            cols = cands.shown[i][np.asarray(order, dtype=np.int64)]
+            reranked_rows[i, : len(cols)] = cands.items[i][cols]
+        usage = comp.usage if comp is not None else Usage()
+        rows.append(
+            {
+                "user_idx": int(cands.user_idx[i]),
+                "reranked": reason is None,
+                "fallback_reason": reason,
+                "n_valid": parsed["n_valid"] if parsed else 0,
+                "n_hallucinated": parsed["n_hallucinated"] if parsed else 0,
+                "n_duplicate": parsed["n_duplicate"] if parsed else 0,
+                "n_missing": parsed["n_missing"] if parsed else n_valid_cand,
+                "parse_method": parsed["method"] if parsed else "none",
+                "cached": bool(cached_flag[i]),
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cache_creation_tokens": usage.cache_creation_tokens,
+                "cache_read_tokens": usage.cache_read_tokens,
+                "cost_usd": 0.0 if cached_flag[i] else float(costs[i]),
+                "paid_usd": float(costs[i])
+                if not cached_flag[i]
+                else float(plan.cached[plan.keys[i]].cost_usd),
+                "latency_s": comp.latency_s if comp is not None else 0.0,
+                "stop_reason": comp.stop_reason if comp is not None else None,
+                "error": (comp.error if comp is not None else None)
+                or (reason if reason in ("budget", "cancelled") else None),
+                "candidate_recall": float(cands.candidate_recall[i]),
+            }
+        )
+    per = pd.DataFrame(rows)
+    ds = run.dataset
+    n_users = ds.n_users
+    baseline = run.rankings[:, : cands.n_candidates]
+    if cfg.protocol == "paper":
+        baseline = np.full((n_users, c), -1, dtype=np.int32)
+        baseline[cands.user_idx] = cands.items
+    hybrid = baseline.copy()
+    used = per["reranked"].to_numpy(bool)
+    hybrid[cands.user_idx[used]] = reranked_rows[used]
+    selected = np.zeros(n_users, dtype=bool)
+    selected[cands.user_idx] = True
+    reranked = np.zeros(n_users, dtype=bool)
+    reranked[cands.user_idx[used]] = True
+    cost_user = np.zeros(n_users)
+    cost_user[cands.user_idx] = per["paid_usd"].to_numpy()
+    seen = run.split.train + run.split.validation_seen
+    seen.data[:] = 1
+    n_seen = np.asarray((seen > 0).sum(axis=1)).ravel()
+    n_neg = ds.n_items - n_seen - np.diff(run.split.test.indptr)
+    rule_val = run.per_user[f"val_{cfg.rule.metric}"].to_numpy(float)
+    dims = [d for d in ("activity", "inactive", "mainstream") if d in run.per_user.columns]
+    gains = evaluate_gains(
+        run.per_user,
+        run.split.test,
+        baseline,
+        hybrid,
+        selected=selected,
+        reranked=reranked,
+        cost_usd=cost_user,
+        k=int(run.summary["k"]),
+        n_negatives=n_neg.astype(np.float64),
+        rule_metric=cfg.rule.metric,
+        rule_threshold=plan.weak.threshold_value,
+        rule_validation=rule_val,
+        dimensions=dims,
+    )
+    per = per.merge(
+        gains.per_user.drop(columns=["selected", "reranked", "cost_usd"]), on="user_idx", how="left"
+    )
+    per = per[
+        ["user_idx", "user_id", *[c for c in per.columns if c not in ("user_idx", "user_id")]]
+    ]
+    calls = per[
+        [
+            "user_id",
+            "cached",
+            "input_tokens",
+            "output_tokens",
+            "cache_creation_tokens",
+            "cache_read_tokens",
+            "cost_usd",
+            "latency_s",
+            "stop_reason",
+            "error",
+        ]
+    ].copy()
+    calls.insert(1, "key", plan.keys)
+    calls.insert(2, "backend", cfg.backend)
+    calls.insert(3, "model", cfg.model)
+    totals = (
+        per[["input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens"]]
+        .where(~per["cached"], 0)
+        .sum()
+    )
+    summary = {
+        "job_id": job_id,
+        "config": cfg.to_dict(),
+        "n_weak": int(plan.weak.n_weak),
+        "n_weak_without_test_items": plan.n_weak_without_test,
+        "threshold_value": float(plan.weak.threshold_value),
+        "n_requests": int(len(plan.requests)),
+        "n_cached": int(per["cached"].sum()),
+        "n_reranked": int(per["reranked"].sum()),
+        "fallback": {
+            str(k): int(v)
+            for k, v in per["fallback_reason"].fillna("none").value_counts().items()
+            if k != "none"
+        },
+        "parse": {
+            c: int(per[c].sum()) for c in ("n_valid", "n_hallucinated", "n_duplicate", "n_missing")
+        },
+        "candidate_recall_mean": float(np.nanmean(cands.candidate_recall)),
+        "tokens_spent": {k: int(v) for k, v in totals.items()},
+        "usd_spent_this_job": float(per["cost_usd"].sum()),
+        "usd_total_including_cached": float(per["paid_usd"].sum()),
+        "budget_usd": cfg.budget_usd,
+        "estimate": plan.estimate.to_dict(),
+        "prices": prices.to_dict() if prices is not None else None,
+        "wall_s": float(wall),
+        "gains": gains.summary,
+        "backend_stats": stats,
+    }
+    return RerankResult(plan=plan, per_user=per, calls=calls, gains=gains, summary=summary)
