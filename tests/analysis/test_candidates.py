@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import make_dataset
 
 from analysis.errors import AnalysisError
 from analysis.rerank.candidates import (
@@ -15,7 +16,6 @@ from analysis.rerank.candidates import (
     realistic_candidates,
 )
 from analysis.split import Split
-from conftest import make_dataset
 
 
 def _truth(rows: list[list[int]], n_items: int) -> sp.csr_matrix:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_dataset
 
 from analysis.errors import AnalysisError
 from analysis.rerank.candidates import CandidateSet
@@ -15,7 +16,6 @@ from analysis.rerank.history import (
     select_history,
 )
 from analysis.split import Split
-from conftest import make_dataset
 
 # user 0 (train rows only unless noted), item: rating @ time
 #   item 0: 3 @ 10, item 1: 5 @ 20, item 2: 4 @ 30, item 3: 5 @ 40, item 4: 2 @ 50,
@@ -23,14 +23,14 @@ from conftest import make_dataset
 # user 1: item 2: 1 @ 5, item 8: 4 @ 6
 # user 2: only a TEST row (item 9)
 U = [0] * 8 + [1, 1] + [2]
-I = [0, 1, 2, 3, 4, 5, 6, 7, 2, 8, 9]
+ITEMS = [0, 1, 2, 3, 4, 5, 6, 7, 2, 8, 9]
 R = [3, 5, 4, 5, 2, 4, 5, 5, 1, 4, 5]
 T = [10, 20, 30, 40, 50, 30, 60, 70, 5, 6, 1]
 F = [0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 2]
 
 
 def _split(timestamps=True, ratings=True):
-    ds = make_dataset(U, I, R if ratings else None, T if timestamps else None, n_items=12)
+    ds = make_dataset(U, ITEMS, R if ratings else None, T if timestamps else None, n_items=12)
     return Split(ds, np.array(F, np.int8), "test", 0, {})
 
 
