@@ -15,8 +15,9 @@ or a hallucination):
   ``N`` as the identifier (and only when no list item has content: otherwise a bare
   ``N.`` is a rank cut off by truncation and is ignored). ``:`` is not a list marker, so
   ``2001: A Space Odyssey`` is a title. A line that is only a number (``4``, ``#4``,
-  ``item 4``) is an identifier; any other line is a title. Unresolved lines count as hallucinations when they carry a list
-  marker or sit between two resolved lines; preamble and trailing explanation are ignored.
+  ``item 4``) is an identifier; any other line is a title. Unresolved lines count as
+  hallucinations when they carry a list marker or sit between two resolved lines; preamble
+  and trailing explanation are ignored.
 
 Titles are matched against the shown texts: exact, then normalized (Unicode accents
 removed, casefolded, parenthesised parts such as years and genres removed, punctuation and
