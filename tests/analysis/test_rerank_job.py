@@ -12,6 +12,7 @@ from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable, call_cost
 from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
 from analysis.run_files import load_run
+from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 from models.rerankers.base import Usage
 from models.rerankers.fake import FakeBackend, candidate_ids
@@ -183,3 +184,33 @@ def test_prompts_never_contain_held_out_labels_and_ids_are_short(run, cache):
         ids = candidate_ids(req.user)
         assert ids == list(range(1, len(ids) + 1))
     assert len({r.system for r in plan.requests}) == 1  # shared, cacheable prefix
+
+
+def test_local_tiny_llama_in_both_modes(run, cache, tmp_path):
+    """The transformers backend through the whole job: generation (parsed) and likelihood
+    (scored, no parsing); cost is GPU time at the given price."""
+    pytest.importorskip("transformers")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "rerankers"))
+    from tiny_llama import build_tiny_llama
+
+    from models.rerankers.hf import TransformersBackend
+
+    backend = TransformersBackend(str(build_tiny_llama(tmp_path / "tiny")), device="cpu",
+                                  batch_size=8, gpu_usd_per_hour=3.6)
+    narrow = WeakRule(metric="auc", percentile=3.0)  # a few users keep the CPU run short
+    for mode in ("likelihood", "generate"):
+        cfg = RerankConfig(backend="transformers", model="tiny", rule=narrow, mode=mode,
+                           n_candidates=10, max_tokens=12, gpu_usd_per_hour=3.6)
+        plan = plan_rerank(run, cfg, backend, cache)
+        res = execute_rerank(plan, run, backend, cache, wave_size=8)
+        per = res.per_user
+        assert (per["reranked"] | per["fallback_reason"].notna()).all()
+        if mode == "likelihood":  # scores need no parsing: every user is reranked
+            assert per["reranked"].all() and set(per["parse_method"]) == {"likelihood"}
+        spent = res.summary["usd_spent_this_job"]
+        assert spent == pytest.approx(3.6 * per["latency_s"].sum() / 3600, rel=1e-9)
+        stats = res.summary["backend_stats"]
+        assert stats["requests"] + stats["scored_pairs"] > 0 and stats["seconds"] > 0
