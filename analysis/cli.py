@@ -492,6 +492,9 @@ def _cmd_rerank(args) -> int:
         f"estimated cost: ${est.expected_usd:,.4f} expected, ${est.upper_bound_usd:,.4f} at "
         f"most (${est.per_user_usd:,.5f} per user; {est.note})"
     )
+    for row in plan.history_tokens.itertuples():
+        mark = " (chosen)" if row.chosen else ""
+        print(f"  history {row.strategy}: ~{row.prompt_tokens:,.0f} prompt tokens per user{mark}")
     if args.dry_run:
         return 0
 

@@ -31,7 +31,7 @@ from analysis.rerank.cache import CachedCall, CallCache, call_key
 from analysis.rerank.candidates import CandidateSet, paper_candidates, realistic_candidates
 from analysis.rerank.cost import CostEstimate, PriceTable, call_cost, estimate_cost, gpu_cost
 from analysis.rerank.gains import GainReport, evaluate_gains
-from analysis.rerank.history import History, select_history
+from analysis.rerank.history import HISTORY_STRATEGIES, History, select_history
 from analysis.run_files import LoadedRun
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.rerankers.base import Completion, LLMBackend, LLMRequest, Usage
@@ -135,6 +135,8 @@ class RerankPlan:
         input_tokens: counted input tokens per request.
         estimate: dry-run cost of the uncached requests.
         id_style: the template's identifier style (for parsing).
+        history_tokens: prompt tokens per history strategy (see
+            :func:`compare_history_tokens`).
     """
 
     config: RerankConfig
@@ -150,6 +152,7 @@ class RerankPlan:
     input_tokens: np.ndarray
     estimate: CostEstimate
     id_style: str
+    history_tokens: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -257,40 +260,10 @@ def plan_rerank(
         )
     else:
         raise AnalysisError(BAD_PROTOCOL.format(protocol=config.protocol))
-    history = select_history(
-        run.split,
-        users,
-        config.history,
-        item_factors=run.item_factors,
-        candidates=cands,
-        seed=config.seed,
-        **config.history_params,
-    )
+    history = _history(run, users, cands, config, config.history)
     template = load_template(config.template)
-    ds = run.dataset
-    shown_items = cands.shown_items
-    # texts of every item that appears, computed once
-    needed = np.unique(np.concatenate([shown_items.ravel(), history.items.ravel()]))
-    needed = needed[needed >= 0]
-    texts = np.empty(ds.n_items, dtype=object)
-    texts[needed] = item_texts(ds.items, ds.item_ids, needed, max_chars=config.item_chars)
-    max_tokens = config.resolved_max_tokens
-    requests, shown_texts = [], []
-    for row in range(len(users)):  # one prompt per user: string building, no numerics
-        sh = [texts[i] for i in shown_items[row] if i >= 0]
-        hi = history.items[row]
-        keep = hi >= 0
-        ratings = history.ratings[row][keep]
-        req = render_prompt(
-            template,
-            [texts[i] for i in hi[keep]],
-            None if np.isnan(ratings).all() else ratings.tolist(),
-            sh,
-            max_tokens=max_tokens,
-            temperature=config.temperature,
-        )
-        requests.append(req)
-        shown_texts.append(sh)
+    requests, shown_texts = _build_prompts(run, config, template, cands, history)
+    history_tokens = compare_history_tokens(run, config, template, cands, requests)
     mode = config.mode
     keys = [call_key(config.backend, config.model, r, mode) for r in requests]
     requests = [
@@ -306,7 +279,7 @@ def plan_rerank(
     if config.local:
         est = estimate_cost(
             counts.tolist(),
-            max_tokens=max_tokens if mode == "generate" else 0,
+            max_tokens=config.resolved_max_tokens if mode == "generate" else 0,
             expected_output_tokens=expected_out,
             model=config.model,
             prices=None,
@@ -318,7 +291,7 @@ def plan_rerank(
     else:
         est = estimate_cost(
             counts.tolist(),
-            max_tokens=max_tokens,
+            max_tokens=config.resolved_max_tokens,
             expected_output_tokens=expected_out,
             model=config.model,
             prices=prices,
@@ -340,7 +313,89 @@ def plan_rerank(
         input_tokens=input_tokens,
         estimate=est,
         id_style=template.id_style,
+        history_tokens=history_tokens,
     )
+
+
+def _history(run: LoadedRun, users, cands, config: RerankConfig, strategy: str) -> History:
+    return select_history(
+        run.split,
+        users,
+        strategy,
+        item_factors=run.item_factors,
+        candidates=cands,
+        seed=config.seed,
+        **config.history_params,
+    )
+
+
+def _build_prompts(
+    run: LoadedRun, config: RerankConfig, template, cands: CandidateSet, history: History
+) -> tuple[list[LLMRequest], list[list[str]]]:
+    """One prompt per user (string building; item texts computed once per item)."""
+    ds = run.dataset
+    shown_items = cands.shown_items
+    needed = np.unique(np.concatenate([shown_items.ravel(), history.items.ravel()]))
+    needed = needed[needed >= 0]
+    texts = np.empty(ds.n_items, dtype=object)
+    texts[needed] = item_texts(ds.items, ds.item_ids, needed, max_chars=config.item_chars)
+    requests, shown_texts = [], []
+    for row in range(len(cands.user_idx)):
+        sh = [texts[i] for i in shown_items[row] if i >= 0]
+        hi = history.items[row]
+        keep = hi >= 0
+        ratings = history.ratings[row][keep]
+        requests.append(
+            render_prompt(
+                template,
+                [texts[i] for i in hi[keep]],
+                None if np.isnan(ratings).all() else ratings.tolist(),
+                sh,
+                max_tokens=config.resolved_max_tokens,
+                temperature=config.temperature,
+            )
+        )
+        shown_texts.append(sh)
+    return requests, shown_texts
+
+
+def compare_history_tokens(
+    run: LoadedRun,
+    config: RerankConfig,
+    template,
+    cands: CandidateSet,
+    chosen: list[LLMRequest],
+) -> pd.DataFrame:
+    """Prompt tokens each history strategy would spend for these users (approximate:
+    ~3.5 characters per token), so the analyst sees what a shorter history saves.
+
+    Returns:
+        DataFrame ``strategy``, ``history_items`` (mean per prompt), ``prompt_tokens``
+        (mean per prompt), ``total_tokens``, ``chosen``; strategies this data cannot use
+        (no timestamps, no item factors) are left out.
+    """
+    rows = []
+    for strategy in HISTORY_STRATEGIES:
+        if strategy == config.history:
+            reqs, hist_items = chosen, None
+        else:
+            try:
+                hist = _history(run, cands.user_idx, cands, config, strategy)
+            except AnalysisError:
+                continue
+            reqs, _ = _build_prompts(run, config, template, cands, hist)
+            hist_items = float((hist.items >= 0).sum(axis=1).mean())
+        tokens = np.array([approx_tokens(r.system) + approx_tokens(r.user) for r in reqs])
+        rows.append(
+            {
+                "strategy": strategy,
+                "history_items": hist_items,
+                "prompt_tokens": float(tokens.mean()),
+                "total_tokens": int(tokens.sum()),
+                "chosen": strategy == config.history,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _rule_text(rule: WeakRule) -> str:
@@ -677,6 +732,7 @@ def _finish(
         "usd_total_including_cached": float(per["paid_usd"].sum()),
         "budget_usd": cfg.budget_usd,
         "estimate": plan.estimate.to_dict(),
+        "history_tokens": plan.history_tokens.to_dict(orient="records"),
         "prices": prices.to_dict() if prices is not None else None,
         "wall_s": float(wall),
         "gains": gains.summary,
