@@ -144,8 +144,9 @@ def build_model(size: str, tokenizer, device: str, dtype):
 
 def run_setting(backend, mode, requests, cand_titles, batch_size, max_batches, max_new):
     """Time one (model, mode, batch size); returns a row dict (or one with 'error')."""
-    import torch
     from dataclasses import replace
+
+    import torch
 
     n = len(requests)
     if max_batches > 0:  # users in max_batches batches (likelihood: batches of pairs)
