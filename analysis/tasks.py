@@ -1,0 +1,89 @@
+"""The app's long jobs as plain functions for :class:`~analysis.jobs.JobManager`: train and
+evaluate a baseline, rerank a run's weak users. Each saves its run and returns its id."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from analysis.demo import DEMO_NAME, ensure_demo_dataset
+from analysis.ingest import load_dataset
+from analysis.jobs import JobContext
+from analysis.pipeline import EvaluateConfig, run_pipeline
+from analysis.rerank.cache import CallCache
+from analysis.rerank.cost import PriceTable
+from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
+from analysis.runs import RunInfo, RunStore
+from analysis.workspace import Workspace
+from models.rerankers.base import LLMBackend
+
+__all__ = ["baseline_task", "ensure_demo_run", "rerank_task", "STAGE_WEIGHTS"]
+
+#: share of a baseline job's time per stage, for one progress bar
+STAGE_WEIGHTS = {"split": 0.05, "fit": 0.6, "evaluate": 0.3, "done": 0.05}
+
+
+def _stage_progress(ctx: JobContext) -> Callable[[str, float, str], None]:
+    order = list(STAGE_WEIGHTS)
+
+    def cb(stage: str, fraction: float, message: str) -> None:
+        done = sum(STAGE_WEIGHTS[s] for s in order[: order.index(stage)]) if stage in order else 0
+        ctx.progress(done + STAGE_WEIGHTS.get(stage, 0.0) * fraction, f"{stage}: {message}")
+
+    return cb
+
+
+def baseline_task(
+    workspace: Workspace, dataset: str, config: EvaluateConfig
+) -> Callable[[JobContext], str]:
+    """Train, evaluate and save a baseline run of ``dataset``."""
+
+    def fn(ctx: JobContext) -> str:
+        ctx.progress(0.0, "loading the dataset")
+        ds = load_dataset(workspace, dataset)
+        result = run_pipeline(ds, config, progress=_stage_progress(ctx))
+        ctx.progress(0.98, "saving the run")
+        return RunStore(workspace).save_baseline(result).run_id
+
+    return fn
+
+
+def rerank_task(
+    workspace: Workspace,
+    run_id: str,
+    config: RerankConfig,
+    make_backend: Callable[[], LLMBackend],
+    prices: PriceTable | None = None,
+) -> Callable[[JobContext], str]:
+    """Rerank the weak users of baseline run ``run_id`` and save the rerank run."""
+
+    def fn(ctx: JobContext) -> str:
+        store = RunStore(workspace)
+        run = store.load_baseline(run_id)
+        backend = make_backend()
+        cache = CallCache(workspace)
+        ctx.progress(0.0, "building prompts")
+        plan = plan_rerank(run, config, backend, cache, prices)
+
+        def show(p) -> None:
+            ctx.progress(p.done / max(p.total, 1),
+                         f"{p.done}/{p.total} users, {p.fallen_back} fell back",
+                         done=p.done, total=p.total, fallen_back=p.fallen_back,
+                         input_tokens=p.input_tokens, output_tokens=p.output_tokens,
+                         usd=p.usd, elapsed_s=p.elapsed_s, eta_s=p.eta_s)
+
+        result = execute_rerank(plan, run, backend, cache, prices, progress=show,
+                                should_stop=lambda: ctx.cancelled)
+        return store.save_rerank(result, run_id).run_id
+
+    return fn
+
+
+def ensure_demo_run(workspace: Workspace) -> RunInfo:
+    """The demo dataset's baseline run: computed on first start, then read from the workspace."""
+    store = RunStore(workspace)
+    ensure_demo_dataset(workspace)
+    runs = store.list_runs(dataset=DEMO_NAME, kind="baseline")
+    if len(runs):
+        return store.get(runs.iloc[-1]["run_id"])  # the first one made
+    result = run_pipeline(load_dataset(workspace, DEMO_NAME), EvaluateConfig())
+    return store.save_baseline(result)
