@@ -1,0 +1,147 @@
+"""What every page shares: the workspace, cached loaders, the active dataset and run in the
+sidebar, colours per subgroup, number formatting and metric help texts.
+
+Only Streamlit glue lives here (caching, session state, widgets); every computation is a call
+into ``analysis/`` or ``models/``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from analysis.errors import AnalysisError
+from analysis.jobs import JobManager, get_job_manager
+from analysis.runs import RunStore
+from analysis.tasks import ensure_demo_run
+from analysis.workspace import Workspace
+
+#: one colour per group value, stable across pages (a group keeps its colour everywhere)
+PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Vivid
+
+#: what each metric means, shown as a help tooltip wherever the metric appears
+METRIC_HELP = {
+    "ndcg": "NDCG@k: how close the top k is to the ideal order of the user's held-out relevant "
+            "items (1 = all of them first, 0 = none in the top k).",
+    "ndcg_graded": "Graded NDCG@k: NDCG with the rating as gain, so loved items count more.",
+    "recall": "Recall@k: share of the user's held-out relevant items found in the top k.",
+    "precision": "Precision@k: share of the k recommended slots that hold a relevant item.",
+    "hit": "HitRate@k: 1 if at least one relevant item is in the top k, else 0.",
+    "mrr": "MRR@k: 1 / rank of the first relevant item (0 if none in the top k).",
+    "ap": "AP@k: precision averaged over the ranks of the hits; rewards early hits.",
+    "auc": "AUC: probability that a held-out relevant item is scored above an item the user "
+           "never interacted with (0.5 = random). Kaur & Shah's weak-user metric.",
+    "candidate_recall": "Candidate recall@C: is any relevant item in the top C at all? An LLM "
+                        "reranking the top C can only reorder what is there.",
+}
+
+
+def metric_help(column: str) -> str:
+    """Help text of a metric column such as ``ndcg@10`` or ``val_auc``."""
+    base = column.removeprefix("val_").split("@")[0]
+    text = METRIC_HELP.get(base, "")
+    if column.startswith("val_"):
+        text += " (validation split)"
+    return text
+
+
+def fmt_usd(x: float | None) -> str:
+    if x is None or pd.isna(x):
+        return "n/a"
+    return f"${x:,.2f}" if abs(x) >= 1 else f"${x:,.4f}"
+
+
+def fmt_share(x: float | None) -> str:
+    return "n/a" if x is None or pd.isna(x) else f"{x:.1%}"
+
+
+def group_colors(values) -> dict[str, str]:
+    """A stable colour per group label (the same label gets the same colour on every page)."""
+    labels = [str(v) for v in values]
+    return {lab: PALETTE[hash_label(lab) % len(PALETTE)] for lab in labels}
+
+
+def hash_label(label: str) -> int:
+    return sum((i + 1) * ord(c) for i, c in enumerate(label))  # deterministic across runs
+
+
+@st.cache_resource
+def _workspace(path: str | None) -> Workspace:
+    return Workspace(path)
+
+
+def workspace() -> Workspace:
+    """The app's workspace (``WEAKSPOT_WORKSPACE`` or ``data/workspace.duckdb``)."""
+    return _workspace(os.environ.get("WEAKSPOT_WORKSPACE") or None)
+
+
+def run_store() -> RunStore:
+    return RunStore(workspace())
+
+
+def jobs() -> JobManager:
+    return get_job_manager(workspace())
+
+
+@st.cache_resource(show_spinner="Preparing the demo dataset and its baseline (first start only)...")
+def _demo_run_id(ws_path: str) -> str:
+    return ensure_demo_run(workspace()).run_id
+
+
+def demo_run_id() -> str:
+    return _demo_run_id(workspace().path)
+
+
+@st.cache_resource(max_entries=8)
+def _loaded_run(ws_path: str, run_id: str):
+    return run_store().load_baseline(run_id)
+
+
+def loaded_run(run_id: str):
+    """A baseline run read back (dataset, split, per-user table): cached per run id."""
+    return _loaded_run(workspace().path, run_id)
+
+
+def active_run_id() -> str:
+    """The run picked in the sidebar (defaults to the demo run)."""
+    if "run_id" not in st.session_state:
+        st.session_state["run_id"] = demo_run_id()
+    return st.session_state["run_id"]
+
+
+def sidebar() -> None:
+    """Active dataset and run, on every page."""
+    with st.sidebar:
+        try:
+            runs = run_store().list_runs(kind="baseline")
+        except AnalysisError as err:
+            st.error(str(err))
+            return
+        if not len(runs):
+            st.info("No run yet: train a baseline on the Baseline page.")
+            return
+        current = active_run_id()
+        ids = runs["run_id"].tolist()
+        if current not in ids:
+            current = ids[0]
+        labels = dict(zip(runs["run_id"], runs["dataset"] + " · " + runs["label"], strict=True))
+        chosen = st.selectbox("Active run", ids, index=ids.index(current),
+                              format_func=lambda r: labels[r], key="sidebar_run")
+        st.session_state["run_id"] = chosen
+        row = runs[runs["run_id"] == chosen].iloc[0]
+        st.caption(f"Dataset **{row['dataset']}** · run `{chosen}`")
+        active = [j for j in jobs().jobs() if j.active]
+        for j in active:
+            st.progress(j.progress, text=f"{j.title}: {j.message}")
+
+
+def show_error(err: AnalysisError) -> None:
+    st.error(str(err), icon=":material/error:")
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
