@@ -199,6 +199,11 @@ class JobManager:
         items = [s for s in out.values() if kind is None or s.kind == kind]
         return sorted(items, key=lambda s: s.started_at or datetime.min, reverse=True)
 
+    def active(self) -> list[JobStatus]:
+        """Jobs of this process still running (memory only: cheap enough for every rerun)."""
+        with self._lock:
+            return [s for s in self._jobs.values() if s.active]
+
     def cancel(self, job_id: str) -> None:
         """Ask a running job to stop at its next checkpoint (calls already made are kept)."""
         flag = self._cancel_flags.get(job_id)

@@ -150,9 +150,11 @@ class Workspace:
         """A short-lived connection, closed when the ``with`` block ends.
 
         Args:
-            read_only: ask for a read-only connection (several processes may read together).
-                Falls back to read-write when the file does not exist yet or this process
-                already holds a read-write connection to it.
+            read_only: the caller only reads. Connections are always opened read-write:
+                DuckDB refuses, within one process, a connection whose mode differs from
+                one already open to the same file, so mixing modes across the app's threads
+                (a page reading while a background job writes) would fail. The flag is kept
+                as documentation of intent.
 
         Yields:
             A DuckDB connection with the workspace schema in place.
@@ -172,16 +174,10 @@ class Workspace:
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         if self._memory_con is not None:
             return self._memory_con.cursor()
-        path = Path(self.path)
-        if read_only and not (self._schema_ready or path.exists()):
-            read_only = False
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            return duckdb.connect(self.path, read_only=read_only)
+            return duckdb.connect(self.path)  # read-write: see connect()
         except duckdb.ConnectionException as exc:
-            if "different configuration" in str(exc):  # same process holds the other mode
-                return duckdb.connect(self.path, read_only=not read_only)
             raise AnalysisError(WORKSPACE_LOCKED.format(path=self.path)) from exc
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():

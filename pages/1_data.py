@@ -1,7 +1,276 @@
-"""Work in progress."""
+"""Data: the workspace's datasets (statistics, rename, delete), uploading a new one with a
+column mapping, and generating a synthetic one. The dataset chosen here is the active one
+(``st.session_state["dataset"]``) that the Baseline page trains on."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import plotly.express as px
 import streamlit as st
 
-from pages._shared import sidebar
+from analysis.baseline_runs import delete_dataset, rename_dataset
+from analysis.dataset_stats import dataset_stats
+from analysis.errors import AnalysisError
+from analysis.ingest import ColumnMapping, detect_columns, ingest
+from analysis.uploads import (
+    UPLOAD_TYPES,
+    ingest_synthetic,
+    preview_input,
+    stage_upload,
+    upload_message,
+)
+from pages._shared import fmt_share, run_store, show_error, sidebar, workspace
+
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / "weakspot-uploads"
+MAP_KEYS = ("data_map_user", "data_map_item", "data_map_rating", "data_map_timestamp",
+            "data_map_kind")
+NONE = "(none)"
+
+
+@st.cache_data(show_spinner="Computing statistics...")
+def _stats(ws_path: str, name: str, created_at):
+    return dataset_stats(workspace(), name)
+
+
+def _staged(upload) -> tuple[Path, Path]:
+    """Write an upload to disk once per upload (DuckDB ingests it from the path)."""
+    folder = UPLOAD_ROOT / upload.file_id
+    return stage_upload(upload.name, upload, folder), folder
+
+
+def _rerun_with(message: str, dataset: str | None) -> None:
+    st.session_state["data_flash"] = message
+    if dataset is None:
+        st.session_state.pop("dataset", None)
+    else:
+        st.session_state["dataset"] = dataset
+    st.rerun()
+
 
 sidebar()
-st.info("This page is being built.")
+st.title("Data")
+if msg := st.session_state.pop("data_flash", None):
+    st.success(msg, icon=":material/check_circle:")
+
+ws = workspace()
+try:
+    catalog = ws.list_datasets()
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+
+# -- the datasets in the workspace -----------------------------------------------------------
+st.subheader("Datasets in the workspace")
+names = catalog["name"].tolist()
+if not names:
+    st.info("No dataset yet: upload one or create a synthetic one below.")
+else:
+    if st.session_state.get("dataset") in names:
+        st.session_state["data_active"] = st.session_state["dataset"]
+    shown = catalog.assign(source=catalog["source"].map(lambda s: Path(str(s)).name))
+    st.dataframe(
+        shown, hide_index=True, key="data_catalog",
+        column_config={
+            "name": "Dataset",
+            "n_users": st.column_config.NumberColumn("Users", format="localized"),
+            "n_items": st.column_config.NumberColumn("Items", format="localized"),
+            "n_interactions": st.column_config.NumberColumn("Interactions", format="localized"),
+            "kind": "Feedback",
+            "created_at": st.column_config.DatetimeColumn("Added (UTC)", format="YYYY-MM-DD HH:mm"),
+            "source": "Source file",
+            "relevance_threshold": st.column_config.NumberColumn(
+                "Relevant if rating >=", format="%.1f"),
+        },
+    )
+    active = st.selectbox("Active dataset (the Baseline page trains on it)", names,
+                          key="data_active")
+    st.session_state["dataset"] = active
+
+    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    new_name = c1.text_input("New name", value=active, key="data_rename_to")
+    if c2.button("Rename", key="data_rename", icon=":material/edit:"):
+        try:
+            rename_dataset(ws, run_store(), active, new_name.strip())
+        except AnalysisError as err:
+            show_error(err)
+        else:
+            st.session_state.pop("data_rename_to", None)
+            _rerun_with(f"Renamed {active!r} to {new_name.strip()!r}.", new_name.strip())
+    if c3.button("Delete", key="data_delete", icon=":material/delete:"):
+        st.session_state["data_pending_delete"] = active
+    pending = st.session_state.get("data_pending_delete")
+    if pending in names:
+        n_runs = len(run_store().list_runs(dataset=pending))
+        st.warning(f"Delete dataset **{pending}** and its {n_runs} saved run(s)? "
+                   "This cannot be undone.", icon=":material/warning:")
+        d1, d2 = st.columns(2)
+        if d1.button("Yes, delete it", key="data_delete_confirm", type="primary"):
+            st.session_state.pop("data_pending_delete", None)
+            try:
+                n = delete_dataset(ws, run_store(), pending)
+            except AnalysisError as err:
+                show_error(err)
+            else:
+                for key in ("run_id", "sidebar_run", "data_active"):
+                    st.session_state.pop(key, None)
+                _rerun_with(f"Deleted {pending!r} and {n} run(s).", None)
+        if d2.button("Cancel", key="data_delete_cancel"):
+            st.session_state.pop("data_pending_delete", None)
+            st.rerun()
+
+    # -- statistics of the active dataset ---------------------------------------------------
+    row = catalog[catalog["name"] == active].iloc[0]
+    try:
+        stats = _stats(ws.path, active, row["created_at"])
+    except AnalysisError as err:
+        show_error(err)
+        st.stop()
+    m = st.columns(5)
+    m[0].metric("Users", f"{stats.n_users:,}")
+    m[1].metric("Items", f"{stats.n_items:,}")
+    m[2].metric("Interactions", f"{stats.n_interactions:,}")
+    m[3].metric("Sparsity", f"{stats.sparsity:.2%}",
+                help="1 - interactions / (users x items): share of empty user-item cells.")
+    m[4].metric("Relevant share", fmt_share(stats.relevant_share),
+                help=f"Share of interactions that count as relevant (gain > 0): rating >= "
+                     f"{stats.relevance_threshold:g} for explicit ratings, every interaction "
+                     "for implicit feedback.")
+    st.caption(f"{stats.kind} feedback · timestamps: {'yes' if stats.has_timestamps else 'no'}"
+               f" · user attributes: {'yes' if stats.has_users else 'no'}"
+               f" · item table: {'yes' if stats.has_items else 'no'}")
+    g1, g2 = st.columns(2)
+    fig = px.bar(stats.activity, x="label", y="n_users",
+                 labels={"label": "interactions per user (log-spaced bins)",
+                         "n_users": "users"},
+                 title="Activity: interactions per user")
+    fig.update_yaxes(type="log")
+    g1.plotly_chart(fig, key="data_activity_chart")
+    fig = px.line(stats.popularity, x="rank", y="n_interactions", log_x=True, log_y=True,
+                  labels={"rank": "item popularity rank", "n_interactions": "interactions"},
+                  title=f"Item popularity: the top 20% of items get "
+                        f"{stats.top20_share:.0%} of interactions")
+    g2.plotly_chart(fig, key="data_popularity_chart")
+
+# -- add a dataset ---------------------------------------------------------------------------
+st.subheader("Add a dataset")
+tab_upload, tab_synth = st.tabs(["Upload files", "Synthetic dataset"])
+with tab_upload:
+    up = st.file_uploader(
+        "Interactions: CSV, TSV, Parquet, or a MovieLens 100K/1M zip", type=list(UPLOAD_TYPES),
+        key="data_upload_interactions",
+        help="One row per user-item interaction, with a header line (MovieLens files excepted).",
+    )
+    u1, u2 = st.columns(2)
+    up_users = u1.file_uploader("Users (optional): user id + attributes", key="data_upload_users",
+                                type=list(UPLOAD_TYPES))
+    up_items = u2.file_uploader("Items (optional): item id, title, genres",
+                                key="data_upload_items", type=list(UPLOAD_TYPES))
+    if up is None:
+        st.info("Upload an interactions file to preview it and map its columns.")
+    else:
+        if st.session_state.get("data_upload_id") != up.file_id:
+            st.session_state["data_upload_id"] = up.file_id
+            for key in (*MAP_KEYS, "data_name"):
+                st.session_state.pop(key, None)
+        folders: list[Path] = []
+        try:
+            path, folder = _staged(up)
+            folders.append(folder)
+            preview = preview_input(path, n_rows=10)
+        except AnalysisError as err:
+            show_error(upload_message(err, *folders))
+            st.stop()
+        st.caption(f"First {len(preview)} rows of {up.name}")
+        st.dataframe(preview, hide_index=True, key="data_preview")
+        is_movielens = path.suffix.lower() == ".zip"
+        try:
+            guess = detect_columns(path)
+        except AnalysisError as err:
+            st.warning(str(upload_message(err, *folders)), icon=":material/help:")
+            guess = ColumnMapping()
+        cols = [str(c) for c in preview.columns]
+        with st.form("data_ingest_form", border=True):
+            name = st.text_input("Dataset name", value=Path(up.name).name.split(".")[0][:64],
+                                 key="data_name")
+            if is_movielens:
+                st.caption("MovieLens layout: the columns are known.")
+                mapping = ColumnMapping()
+            else:
+                st.caption("Columns as detected; change any that are wrong.")
+                f = st.columns(5)
+
+                def pick(col, label, value, key, optional):
+                    # ingest detects an unmapped (None) role itself, so "(none)" is offered
+                    # only where detection found nothing
+                    opts = ([NONE] if optional and value is None else []) + cols
+                    idx = opts.index(value) if value in opts else 0
+                    return col.selectbox(label, opts, index=idx, key=key)
+
+                user = pick(f[0], "User id", guess.user, "data_map_user", False)
+                item = pick(f[1], "Item id", guess.item, "data_map_item", False)
+                rating = pick(f[2], "Rating / count", guess.rating, "data_map_rating", True)
+                ts = pick(f[3], "Timestamp", guess.timestamp, "data_map_timestamp", True)
+                kinds = ["explicit", "count", "implicit"]
+                kind = f[4].selectbox(
+                    "Feedback", kinds, key="data_map_kind",
+                    index=kinds.index(guess.value_kind) if guess.value_kind in kinds else 0,
+                    help="explicit: ratings (relevant at or above the threshold); count: plays "
+                         "or clicks (relevant when > 0); implicit: every row is relevant.")
+                mapping = ColumnMapping(user, item, None if rating == NONE else rating,
+                                        None if ts == NONE else ts, kind)
+            o1, o2 = st.columns(2)
+            threshold = o1.number_input("Relevant if rating >=", value=4.0, step=0.5,
+                                        key="data_threshold",
+                                        help="Explicit ratings at or above it are relevant.")
+            kcore = o2.number_input("k-core (0 = off)", min_value=0, value=0, step=1,
+                                    key="data_kcore",
+                                    help="Keep only users and items with at least k interactions.")
+            submitted = st.form_submit_button("Ingest", type="primary", key="data_ingest",
+                                              icon=":material/upload:")
+        if submitted:
+            try:
+                side = {}
+                for role, f_up in (("users", up_users), ("items", up_items)):
+                    if f_up is not None:
+                        side[role], side_folder = _staged(f_up)
+                        folders.append(side_folder)
+                with st.spinner("Ingesting..."):
+                    report = ingest(ws, name.strip(), path, mapping=mapping,
+                                    relevance_threshold=threshold, kcore=int(kcore), **side)
+            except AnalysisError as err:
+                show_error(upload_message(err, *folders))
+            else:
+                note = "; ".join(upload_message(AnalysisError(w), *folders).args[0]
+                                 for w in report.warnings)
+                _rerun_with(f"Ingested {report.name!r}: {report.n_users:,} users, "
+                            f"{report.n_items:,} items, {report.n_interactions:,} interactions "
+                            f"in {report.seconds:.1f} s." + (f" Note: {note}" if note else ""),
+                            report.name)
+
+with tab_synth:
+    st.caption("A synthetic log with planted structure: Zipf popularity, genres, heavy-tailed "
+               "activity and a niche-taste group that collaborative filtering serves badly.")
+    s = st.columns(5)
+    synth_name = s[0].text_input("Dataset name", value="synthetic", key="data_synth_name")
+    n_users = s[1].number_input("Users", min_value=10, max_value=2_000_000, value=2000, step=500,
+                                key="data_synth_users")
+    n_items = s[2].number_input("Items", min_value=10, max_value=500_000, value=1000, step=500,
+                                key="data_synth_items")
+    mean_inter = s[3].number_input("Mean interactions per user", min_value=3.0, value=20.0,
+                                   step=5.0, key="data_synth_mean")
+    seed = s[4].number_input("Seed", min_value=0, value=0, step=1, key="data_synth_seed")
+    if st.button("Create synthetic dataset", key="data_synth_create", type="primary",
+                 icon=":material/science:"):
+        try:
+            with st.spinner("Generating and ingesting..."):
+                report = ingest_synthetic(ws, synth_name.strip(), n_users=int(n_users),
+                                          n_items=int(n_items), mean_interactions=mean_inter,
+                                          seed=int(seed))
+        except AnalysisError as err:
+            show_error(err)
+        else:
+            _rerun_with(f"Created {report.name!r}: {report.n_users:,} users, "
+                        f"{report.n_items:,} items, {report.n_interactions:,} interactions.",
+                        report.name)

@@ -1,7 +1,218 @@
-"""Work in progress."""
+"""Baseline: pick a model, its hyperparameters and the split, train it in the background with
+live progress, and compare every baseline run of the dataset. A finished run becomes the
+active run (``st.session_state["run_id"]``)."""
+
+from __future__ import annotations
+
 import streamlit as st
 
-from pages._shared import sidebar
+from analysis.baseline_runs import SPLIT_PARAMS, baseline_config, compare_baseline_runs
+from analysis.errors import AnalysisError
+from analysis.tasks import baseline_task
+from models.baselines import MODEL_NAMES, describe_params
+from pages._shared import jobs, metric_help, run_store, show_error, sidebar, workspace
 
+MODEL_HELP = {
+    "als": "Alternating least squares on implicit feedback (Hu, Koren & Volinsky).",
+    "bpr": "Bayesian personalised ranking: pairwise SGD on sampled negatives.",
+    "lmf": "Logistic matrix factorisation.",
+    "itemknn": "Item-item nearest neighbours (cosine or BM25 weighted).",
+    "pop": "Most popular items first: the non-personalised reference.",
+}
+SPLIT_HELP = {
+    "temporal": "Per user, the last interactions by time go to validation and test.",
+    "random": "Per user, random fractions go to validation and test (Kaur & Shah's 80/10/10).",
+    "global": "One time cut for everybody: the latest interactions overall are held out.",
+}
+SPLIT_PARAM_HELP = {
+    "n_validation": "validation interactions per user (the latest before the test ones)",
+    "n_test": "test interactions per user (the latest)",
+    "validation_fraction": "share of each user's interactions held out for validation",
+    "test_fraction": "share of each user's interactions held out for test",
+    "validation_quantile": "validation starts at this quantile of all timestamps",
+    "test_quantile": "test starts at this quantile of all timestamps",
+}
+
+
+def _adopt_finished_job() -> None:
+    """When this session's job is done, make its run the active run (before the sidebar)."""
+    job_id = st.session_state.get("baseline_job")
+    if not job_id:
+        return
+    try:
+        status = jobs().get(job_id)
+    except AnalysisError:
+        st.session_state.pop("baseline_job", None)
+        return
+    if status.active:
+        return
+    st.session_state.pop("baseline_job", None)
+    if status.state == "done" and status.run_id:
+        st.session_state["run_id"] = status.run_id
+        st.session_state["sidebar_run"] = status.run_id
+        st.session_state["baseline_flash"] = (
+            "success", f"Run `{status.run_id}` is ready and is now the active run.")
+    elif status.state == "failed":
+        st.session_state["baseline_flash"] = ("error", status.error or "The job failed.")
+    else:
+        st.session_state["baseline_flash"] = ("info", f"The job was {status.state}.")
+
+
+@st.fragment(run_every=1.0)
+def _progress() -> None:
+    job_id = st.session_state.get("baseline_job")
+    if not job_id:
+        return
+    status = jobs().get(job_id)
+    if not status.active:
+        st.rerun()  # the whole page: adopt the run, refresh the table
+    st.progress(status.progress, text=f"{status.title}: {status.message or 'starting'} "
+                                      f"({status.progress:.0%})")
+    if st.button("Cancel", key="baseline_cancel", icon=":material/cancel:"):
+        jobs().cancel(job_id)
+
+
+def _param_input(p, model: str):
+    key = f"baseline_param_{model}_{p.name}"
+    if p.choices:
+        return st.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help,
+                            key=key)
+    if isinstance(p.default, bool):
+        return st.checkbox(p.name, value=p.default, help=p.help, key=key)
+    if isinstance(p.default, int):
+        return st.number_input(p.name, value=p.default, step=1, help=p.help, key=key)
+    return st.number_input(p.name, value=float(p.default), format="%g", help=p.help, key=key)
+
+
+_adopt_finished_job()
 sidebar()
-st.info("This page is being built.")
+st.title("Baseline")
+if flash := st.session_state.pop("baseline_flash", None):
+    kind, text = flash
+    if kind == "error":
+        show_error(AnalysisError(text))
+    else:
+        getattr(st, kind)(text)
+
+ws = workspace()
+try:
+    names = ws.list_datasets()["name"].tolist()
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+if not names:
+    st.info("No dataset yet: add one on the Data page.")
+    st.page_link("pages/1_data.py", label="Go to the Data page", icon=":material/database:")
+    st.stop()
+active = st.session_state.get("dataset")
+if active not in names:
+    active = names[0]
+dataset = st.selectbox("Dataset", names, index=names.index(active), key="baseline_dataset",
+                       help="The active dataset of the Data page.")
+st.session_state["dataset"] = dataset
+
+# -- settings ----------------------------------------------------------------------------------
+left, right = st.columns(2)
+with left:
+    st.markdown("**Model**")
+    model = st.selectbox("Model", MODEL_NAMES, key="baseline_model",
+                         format_func=lambda m: f"{m}: {MODEL_HELP[m]}")
+    params = {p.name: _param_input(p, model) for p in describe_params(model)}
+    if not params:
+        st.caption("This model has no hyperparameters.")
+with right:
+    st.markdown("**Split and evaluation**")
+    split = st.selectbox("Split", list(SPLIT_PARAMS), key="baseline_split",
+                         format_func=lambda s: f"{s}: {SPLIT_HELP[s]}")
+    split_params = {}
+    for name, default in SPLIT_PARAMS[split].items():
+        key = f"baseline_split_{name}"
+        if isinstance(default, int):
+            split_params[name] = st.number_input(name, value=default, step=1, key=key,
+                                                 help=SPLIT_PARAM_HELP[name])
+        else:
+            split_params[name] = st.number_input(name, value=float(default), step=0.05,
+                                                 format="%.2f", key=key,
+                                                 help=SPLIT_PARAM_HELP[name])
+    e = st.columns(3)
+    k = e[0].number_input("k", value=10, step=1, key="baseline_k",
+                          help="Length of the recommendation list the metrics judge.")
+    n_candidates = e[1].number_input(
+        "Candidates C", value=20, step=5, key="baseline_candidates",
+        help="Length of the stored ranking an LLM may rerank later (>= k).")
+    seed = e[2].number_input("Seed", value=0, step=1, key="baseline_seed",
+                             help="One seed for the split, the model and the bootstrap.")
+
+running = bool(st.session_state.get("baseline_job"))
+if st.button("Train", key="baseline_train", type="primary", icon=":material/play_arrow:",
+             disabled=running):
+    try:
+        config = baseline_config(ws, dataset, model=model, model_params=params, split=split,
+                                 split_params=split_params, k=k, n_candidates=n_candidates,
+                                 seed=seed)
+    except AnalysisError as err:
+        show_error(err)
+    else:
+        title = f"{dataset}: {config.model}, {config.split} split, k={config.k}"
+        st.session_state["baseline_job"] = jobs().submit(
+            "baseline", title, baseline_task(ws, dataset, config))
+        st.rerun()
+_progress()
+
+# -- the runs of this dataset ------------------------------------------------------------------
+st.subheader(f"Baseline runs of {dataset}")
+store = run_store()
+try:
+    table = compare_baseline_runs(store, dataset)
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+if table.empty:
+    st.info("No run of this dataset yet: choose a model and press Train.")
+    st.stop()
+st.dataframe(
+    table, hide_index=True, key="baseline_runs",
+    column_config={
+        "run_id": st.column_config.TextColumn("Run", width="medium"),
+        "model": "Model",
+        "params": st.column_config.TextColumn("Hyperparameters", width="large"),
+        "split": "Split",
+        "k": st.column_config.NumberColumn("k", format="%d"),
+        "ndcg": st.column_config.NumberColumn("NDCG@k", format="%.4f",
+                                              help=metric_help("ndcg")),
+        "recall": st.column_config.NumberColumn("Recall@k", format="%.4f",
+                                                help=metric_help("recall")),
+        "auc": st.column_config.NumberColumn("AUC", format="%.4f", help=metric_help("auc")),
+        "weak_share": st.column_config.NumberColumn(
+            "Weak users", format="percent",
+            help="Share of users at or below the weak-user threshold on validation."),
+        "fit_s": st.column_config.NumberColumn("Fit time (s)", format="%.2f",
+                                               help="Seconds to fit the model."),
+        "created_at": st.column_config.DatetimeColumn("Created (UTC)",
+                                                      format="YYYY-MM-DD HH:mm:ss"),
+    },
+)
+d1, d2 = st.columns([3, 1], vertical_alignment="bottom")
+to_delete = d1.selectbox("Run to delete", table["run_id"].tolist(), key="baseline_delete_run")
+if d2.button("Delete run", key="baseline_delete", icon=":material/delete:"):
+    st.session_state["baseline_pending_delete"] = to_delete
+pending = st.session_state.get("baseline_pending_delete")
+if pending in table["run_id"].tolist():
+    st.warning(f"Delete run `{pending}` and the LLM reranks made from it?",
+               icon=":material/warning:")
+    c1, c2 = st.columns(2)
+    if c1.button("Yes, delete it", key="baseline_delete_confirm", type="primary"):
+        st.session_state.pop("baseline_pending_delete", None)
+        try:
+            store.delete(pending)
+        except AnalysisError as err:
+            show_error(err)
+        else:
+            if st.session_state.get("run_id") == pending:
+                for key in ("run_id", "sidebar_run"):
+                    st.session_state.pop(key, None)
+            st.session_state["baseline_flash"] = ("success", f"Deleted run `{pending}`.")
+            st.rerun()
+    if c2.button("Cancel", key="baseline_delete_cancel"):
+        st.session_state.pop("baseline_pending_delete", None)
+        st.rerun()

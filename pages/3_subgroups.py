@@ -1,7 +1,200 @@
-"""Work in progress."""
+"""Subgroups: how one per-user metric varies across the groups of one or two dimensions."""
+
+from __future__ import annotations
+
+import plotly.express as px
 import streamlit as st
 
-from pages._shared import sidebar
+from analysis.chart_data import ecdf_by_group, group_labels, metric_columns, subgroup_dimensions
+from analysis.cohorts import discover_weak_cohorts
+from analysis.errors import AnalysisError
+from analysis.subgroups import subgroup_report
+from pages._shared import (
+    active_run_id,
+    group_colors,
+    loaded_run,
+    metric_help,
+    show_error,
+    sidebar,
+    workspace,
+)
+
+#: users drawn into a box/violin plot (the browser draws every point it is sent)
+MAX_POINTS = 20_000
+
+DISPARITY_HELP = {
+    "worst": "The group with the lowest mean of the metric (groups with at least one "
+             "evaluated user).",
+    "gap": "Difference: highest group mean minus lowest group mean (0 = every group served "
+           "alike).",
+    "ratio": "Ratio: lowest group mean / highest group mean (1 = parity; 0.8 is a common "
+             "warning line).",
+    "gini": "Gini coefficient of the per-user metric over all evaluated users (0 = everyone "
+            "served equally, near 1 = a few users get all the quality).",
+    "kruskal": "Kruskal-Wallis test p-value: could the groups' distributions be the same? A "
+               "small p (< 0.05) says the differences are unlikely to be chance.",
+}
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _dimensions(ws_path: str, run_id: str) -> tuple[list[str], list[str]]:
+    table = loaded_run(run_id).per_user
+    return subgroup_dimensions(table), metric_columns(table)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Computing the subgroup report...")
+def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str):
+    """The report, the ECDF and the plotted users of one (run, dimensions, metric)."""
+    table = loaded_run(run_id).per_user
+    by = dims[0] if len(dims) == 1 else dims
+    report = subgroup_report(table, metric, by, weak=table["weak"].to_numpy(bool))
+    ecdf = ecdf_by_group(table, metric, by)
+    points = table.loc[table[metric].notna(), [metric]].assign(group=group_labels(table, by))
+    points["group"] = points["group"].astype(str)
+    if len(points) > MAX_POINTS:
+        points = points.sample(n=MAX_POINTS, random_state=0)
+    return report, ecdf, points
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind: str):
+    """The three charts of one view, built once (plotly figure building is the slow part)."""
+    report, ecdf, points = _view(ws_path, run_id, dims, metric)
+    groups = report.by_group["group"].tolist()
+    colors = group_colors(groups)
+    orders = {"group": groups}
+    plot = px.violin if kind == "Violin" else px.box
+    dist = plot(points, x="group", y=metric, color="group", color_discrete_map=colors,
+                category_orders=orders, **({"box": True} if kind == "Violin" else {}))
+    dist.update_layout(showlegend=False, xaxis_title=None, margin={"t": 30},
+                       title=f"{metric} per user")
+    cdf = px.line(ecdf, x="value", y="ecdf", color="group", line_shape="hv",
+                  color_discrete_map=colors, category_orders=orders)
+    cdf.update_layout(yaxis_title="share of users ≤ value", xaxis_title=metric,
+                      margin={"t": 30}, yaxis_tickformat=".0%", title="ECDF", legend_title=None)
+    bars = report.by_group.assign(
+        err_plus=report.by_group["ci_high"] - report.by_group["mean"],
+        err_minus=report.by_group["mean"] - report.by_group["ci_low"],
+    )
+    means = px.bar(bars, x="group", y="mean", color="group", color_discrete_map=colors,
+                   category_orders=orders, error_y="err_plus", error_y_minus="err_minus",
+                   hover_data={"size": True, "err_plus": False, "err_minus": False})
+    means.add_hline(y=float(report.overall["mean"]), line_dash="dot", annotation_text="overall")
+    means.update_layout(showlegend=False, xaxis_title=None, yaxis_title=f"mean {metric}",
+                        margin={"t": 30}, title="Mean with 95% bootstrap CI")
+    return dist, cdf, means
+
+
+@st.cache_resource(max_entries=16, show_spinner="Growing the weak-cohort tree...")
+def _cohorts(ws_path: str, run_id: str, metric: str):
+    return discover_weak_cohorts(loaded_run(run_id).per_user, metric=metric)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def _csv(ws_path: str, run_id: str) -> bytes:
+    return loaded_run(run_id).per_user.to_csv(index=False).encode()
+
 
 sidebar()
-st.info("This page is being built.")
+st.title("Subgroups")
+st.caption("Which groups of users does the baseline serve worst? Pick one dimension, or two "
+           "to cross them.")
+try:
+    run_id = active_run_id()
+    run = loaded_run(run_id)
+    ws_path = workspace().path
+    dims_all, metrics = _dimensions(ws_path, run_id)
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+if not dims_all:
+    st.info("This run's per-user table has no subgroup dimension: ingest user attributes "
+            "on the Data page and train a new baseline.")
+    st.stop()
+
+k = run.k
+default_metric = f"ndcg@{k}" if f"ndcg@{k}" in metrics else metrics[0]
+st.session_state.setdefault("sg_dims", [dims_all[0]])
+st.session_state["sg_dims"] = [d for d in st.session_state["sg_dims"] if d in dims_all]
+if st.session_state.get("sg_metric") not in metrics:
+    st.session_state["sg_metric"] = default_metric
+st.session_state.setdefault("sg_plot", "Box")
+
+c1, c2, c3 = st.columns([3, 2, 1])
+dims = c1.multiselect("Group by (one or two dimensions)", dims_all, max_selections=2,
+                      key="sg_dims", help="Crossing two dimensions reports every pair of "
+                      "groups (e.g. inactive × gender).")
+metric = c2.selectbox("Metric", metrics, key="sg_metric", help=metric_help(default_metric))
+kind = c3.segmented_control("Plot", ["Box", "Violin"], key="sg_plot", required=True)
+if not dims:
+    st.info("Pick one or two dimensions to compare groups.")
+    st.stop()
+
+try:
+    report, ecdf, points = _view(ws_path, run_id, tuple(dims), metric)
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+
+m = st.columns(5)
+m[0].metric("Worst group", report.worst_group, help=DISPARITY_HELP["worst"])
+m[1].metric("Gap (max − min)", f"{report.difference:.3f}", help=DISPARITY_HELP["gap"])
+m[2].metric("Ratio (min / max)", "n/a" if report.ratio != report.ratio else f"{report.ratio:.2f}",
+            help=DISPARITY_HELP["ratio"])
+m[3].metric("Gini", f"{report.gini:.3f}", help=DISPARITY_HELP["gini"])
+m[4].metric("Kruskal-Wallis p", "n/a" if report.kruskal_p != report.kruskal_p
+            else f"{report.kruskal_p:.2g}", help=DISPARITY_HELP["kruskal"])
+st.caption(f"{int(report.overall['size']):,} evaluated users, overall mean {metric} "
+           f"{report.overall['mean']:.3f}; {report.n_excluded:,} users without a value are "
+           f"left out. {metric_help(metric)}")
+
+dist_fig, ecdf_fig, means_fig = _figures(ws_path, run_id, tuple(dims), metric, kind)
+left, right = st.columns(2)
+left.plotly_chart(dist_fig, key="sg_dist", width="stretch")
+right.plotly_chart(ecdf_fig, key="sg_ecdf", width="stretch")
+st.plotly_chart(means_fig, key="sg_means", width="stretch")
+st.dataframe(
+    report.by_group,
+    hide_index=True,
+    column_config={
+        "size": st.column_config.NumberColumn("Users", format="%d"),
+        "mean": st.column_config.NumberColumn("Mean", format="%.3f"),
+        "median": st.column_config.NumberColumn("Median", format="%.3f"),
+        "ci_low": st.column_config.NumberColumn("CI low", format="%.3f"),
+        "ci_high": st.column_config.NumberColumn("CI high", format="%.3f"),
+        "weak_share": st.column_config.NumberColumn(
+            "Weak share", format="percent", help="Share of the group flagged weak by the run's "
+            "rule (validation split)."),
+    },
+    key="sg_table",
+)
+
+st.subheader("Weakest cohorts")
+try:
+    cohorts = _cohorts(ws_path, run_id, metric)
+except AnalysisError as err:
+    show_error(err)
+else:
+    st.caption(f"Leaves of a depth-3 regression tree fitted to per-user {metric} on user "
+               "features, worst first: groups no single dimension shows.")
+    st.dataframe(
+        cohorts.leaves[["rule", "n_users", "share", "mean_metric"]],
+        hide_index=True,
+        column_config={
+            "rule": st.column_config.TextColumn("Cohort", width="large"),
+            "n_users": st.column_config.NumberColumn("Users", format="%d"),
+            "share": st.column_config.NumberColumn("Share of users", format="percent"),
+            "mean_metric": st.column_config.NumberColumn(f"Mean {metric}", format="%.3f"),
+        },
+        key="sg_cohorts",
+    )
+
+st.download_button(
+    "Download the per-user table (CSV)",
+    data=_csv(ws_path, run_id),
+    file_name=f"{run_id}-per_user.csv",
+    mime="text/csv",
+    key="sg_download",
+    icon=":material/download:",
+    on_click="ignore",
+)

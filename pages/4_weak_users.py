@@ -1,7 +1,214 @@
-"""Work in progress."""
+"""Weak users: tune the rule, see who they are, how they fare on test, and what an LLM pass
+over them would cost. Every move re-selects from cached arrays; nothing is refitted."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-from pages._shared import sidebar
+from analysis.chart_data import histogram, subgroup_dimensions, weak_composition
+from analysis.errors import AnalysisError
+from analysis.rerank.cache import CallCache
+from analysis.rerank.cost import PriceTable
+from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank
+from analysis.rerank.projection import per_user_cost_estimate
+from analysis.weak_users import WeakRule, WeakUserSelector
+from pages._shared import (
+    PALETTE,
+    active_run_id,
+    fmt_share,
+    fmt_usd,
+    loaded_run,
+    metric_help,
+    show_error,
+    sidebar,
+    workspace,
+)
+
+MODES = ["Percentile", "Absolute"]
+BACKENDS = ["anthropic"]
+#: the widest rule: everyone with a validation value; any narrower rule is priced from it
+WIDEST = WeakRule(metric="auc", percentile=100.0)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the weak-user selector...")
+def _selector(ws_path: str, run_id: str) -> WeakUserSelector:
+    table = loaded_run(run_id).per_user
+    return WeakUserSelector(table, subgroup_dimensions(table))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _histogram(ws_path: str, run_id: str, column: str):
+    return histogram(loaded_run(run_id).per_user[column], bins=40, value_range=(0.0, 1.0))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Building every prompt once to price them...")
+def _plan(ws_path: str, run_id: str, backend: str, model: str):
+    config = RerankConfig(backend=backend, model=model, rule=WIDEST)
+    return plan_rerank(loaded_run(run_id), config, ApproxTokenCounter(backend, model),
+                       CallCache(workspace()), PriceTable())
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _per_user_cost(ws_path: str, run_id: str, backend: str, model: str, batch: bool):
+    return per_user_cost_estimate(_plan(ws_path, run_id, backend, model),
+                                  PriceTable().price(model), batch=batch)
+
+
+def _apply_paper_preset() -> None:
+    rule = WeakRule.paper()
+    st.session_state.update(wu_metric=rule.metric, wu_mode="Absolute",
+                            wu_threshold=float(rule.threshold), wu_inactive=True)
+
+
+def _init_state(rule: WeakRule, metrics: list[str]) -> None:
+    """Widget defaults from the stored rule, set once (widgets then own their keys)."""
+    ss = st.session_state
+    ss.setdefault("wu_metric", rule.metric if rule.metric in metrics else metrics[-1])
+    ss.setdefault("wu_mode", MODES[0] if rule.percentile is not None else MODES[1])
+    ss.setdefault("wu_percentile", float(rule.percentile if rule.percentile is not None else 20))
+    ss.setdefault("wu_threshold", float(rule.threshold if rule.threshold is not None else 0.5))
+    ss.setdefault("wu_inactive", bool(rule.require_inactive))
+
 
 sidebar()
-st.info("This page is being built.")
+st.title("Weak users")
+st.caption("Users whose validation metric is at or below a threshold: chosen on validation, "
+           "judged on test, and the ones an LLM reranking pass would go to.")
+try:
+    run_id = active_run_id()
+    run = loaded_run(run_id)
+    ws_path = workspace().path
+    selector = _selector(ws_path, run_id)
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+
+k = run.k
+metrics = [m for m in (f"ndcg@{k}", "auc") if f"val_{m}" in run.per_user.columns]
+if not metrics:
+    st.info("This run has no validation metrics to select weak users on: train a baseline "
+            "with a split that has a validation fold on the Baseline page.")
+    st.stop()
+stored = st.session_state.get("weak_rule")
+if not isinstance(stored, WeakRule):
+    stored = WeakRule(**run.summary["weak_users"]["rule"])
+_init_state(stored, metrics)
+
+c = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+metric = c[0].segmented_control("Validation metric", metrics, key="wu_metric", required=True,
+                                help=metric_help("val_auc"))
+mode = c[1].segmented_control("Threshold as", MODES, key="wu_mode", required=True,
+                              help="Percentile: the weakest p% of users with a validation "
+                                   "value. Absolute: a fixed value of the metric.")
+inactive = c[2].toggle("Inactive only", key="wu_inactive",
+                       help="Also require fewer training interactions than the dataset mean "
+                            "(Kaur & Shah's inactive users).")
+c[3].button("Paper preset", key="wu_paper", on_click=_apply_paper_preset,
+            help="Kaur & Shah (2024): validation AUC ≤ 0.5 and inactive.")
+if mode == "Percentile":
+    p = st.slider("Percentile of the validation metric", 0.0, 100.0, step=1.0, format="%.0f",
+                  key="wu_percentile", help="Weak: validation value at or below this percentile.")
+    rule = WeakRule(metric=metric, percentile=p, require_inactive=inactive)
+else:
+    t = st.slider(f"Threshold on validation {metric}", 0.0, 1.0, step=0.005, format="%.3f",
+                  key="wu_threshold", help="Weak: validation value at or below this value.")
+    rule = WeakRule(metric=metric, threshold=t, require_inactive=inactive)
+
+try:
+    weak = selector.select(rule)
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+st.session_state["weak_rule"] = rule  # the LLM rerank page starts from it
+
+m = st.columns(4)
+m[0].metric("Weak users", f"{weak.n_weak:,}", help="Users the rule selects on the validation "
+            f"split (threshold {weak.threshold_value:.3f} on val {metric}).")
+m[1].metric("Share of users", fmt_share(weak.share),
+            help=f"Weak users / users with a validation value ({weak.n_unselectable:,} users "
+                 "have none and are never weak).")
+diff = weak.test_mean_weak - weak.test_mean_rest
+m[2].metric(f"Test {metric}: weak", "n/a" if np.isnan(weak.test_mean_weak)
+            else f"{weak.test_mean_weak:.3f}",
+            delta=None if np.isnan(diff) else f"{diff:+.3f} vs the rest",
+            help=metric_help(metric) + " Mean on the test split, which the selection never saw.")
+m[3].metric(f"Test {metric}: the rest", "n/a" if np.isnan(weak.test_mean_rest)
+            else f"{weak.test_mean_rest:.3f}", help=metric_help(metric))
+
+hist = _histogram(ws_path, run_id, f"val_{metric}")
+below = hist["right"].to_numpy() <= weak.threshold_value
+fig = go.Figure(
+    go.Bar(x=(hist["left"] + hist["right"]) / 2, y=hist["count"],
+           width=hist["right"] - hist["left"], hovertemplate="%{y} users<extra></extra>",
+           marker_color=np.where(below, PALETTE[1], "#b0b0b0")),
+    layout={"xaxis": {"title": f"validation {metric}"}, "yaxis": {"title": "users"},
+            "bargap": 0.05, "margin": {"t": 30}, "title": f"Validation {metric} of every user",
+            "shapes": [{"type": "line", "x0": weak.threshold_value, "x1": weak.threshold_value,
+                        "y0": 0, "y1": 1, "yref": "paper",
+                        "line": {"color": PALETTE[1], "dash": "dash"}}],
+            "annotations": [{"x": weak.threshold_value, "y": 1, "yref": "paper",
+                             "text": f"threshold {weak.threshold_value:.3f}",
+                             "showarrow": False, "xanchor": "left", "yanchor": "bottom"}]},
+)
+st.plotly_chart(fig, key="wu_hist", width="stretch")
+
+st.subheader("Who they are")
+comp = weak_composition(weak)
+if selector.dimensions:
+    dim = st.selectbox("Dimension", selector.dimensions, key="wu_dim")
+    part = comp[comp["dimension"] == dim].drop(columns="dimension")
+    fig = go.Figure(
+        [go.Bar(name=name, x=part["group"], y=part[col], marker_color=color,
+                hovertemplate="%{y:.1%}<extra>" + name + "</extra>")
+         for name, col, color in (("all users", "share_all", "#b0b0b0"),
+                                  ("weak users", "share_weak", PALETTE[1]))],
+        layout={"barmode": "group", "yaxis": {"tickformat": ".0%", "title": "share"},
+                "xaxis": {"title": dim, "type": "category"}, "margin": {"t": 30}},
+    )
+    st.plotly_chart(fig, key="wu_comp_chart", width="stretch")
+    st.dataframe(
+        part, hide_index=True, key="wu_composition",
+        column_config={
+            "n_users": st.column_config.NumberColumn("Users", format="%d"),
+            "n_weak": st.column_config.NumberColumn("Weak", format="%d"),
+            "share_all": st.column_config.NumberColumn("Share of all users", format="percent"),
+            "share_weak": st.column_config.NumberColumn("Share of weak users", format="percent"),
+            "over_representation": st.column_config.NumberColumn(
+                "Over-representation", format="%.2f×",
+                help="Share among weak users / share among all users (> 1: over-represented)."),
+        },
+    )
+else:
+    st.info("This run has no subgroup dimension to break the weak users down by.")
+
+st.subheader("What an LLM pass over them would cost")
+prices = PriceTable()
+c = st.columns([1, 2, 1], vertical_alignment="bottom")
+backend = c[0].selectbox("Backend", BACKENDS, key="wu_backend")
+models = sorted(prices.prices)
+st.session_state.setdefault("wu_model", "claude-haiku-4-5" if "claude-haiku-4-5" in models
+                            else models[0])
+model = c[1].selectbox("Model", models, key="wu_model")
+batch = c[2].toggle("Batch API", key="wu_batch", help="Half price, answers within 24 h.")
+try:
+    proj = _per_user_cost(ws_path, run_id, backend, model, batch).project(weak.mask)
+except AnalysisError as err:
+    show_error(err)
+else:
+    m = st.columns(4)
+    m[0].metric("Projected cost", fmt_usd(proj.expected_usd),
+                help="Expected dollars to rerank these users once: every prompt built and its "
+                     "tokens estimated (~3.5 characters per token), answers of the expected "
+                     f"length; prices of {prices.taken_on}. At most "
+                     f"{fmt_usd(proj.upper_bound_usd)} if every answer runs to max_tokens.")
+    m[1].metric("Users sent", f"{proj.n_sent:,}",
+                help="Weak users with test items (the others cannot be judged and are not "
+                     f"sent); {proj.n_cached:,} of them are already answered in the cache.")
+    m[2].metric("Input tokens", f"{proj.input_tokens:,}",
+                help="Approximate prompt tokens of the calls still to make.")
+    m[3].metric("Per user", fmt_usd(proj.expected_usd / proj.n_sent if proj.n_sent else 0.0),
+                help="Projected cost / users sent.")
+st.page_link("pages/5_llm_rerank.py", label="Rerank these users with an LLM",
+             icon=":material/auto_awesome:")

@@ -79,8 +79,15 @@ def workspace() -> Workspace:
     return _workspace(os.environ.get("WEAKSPOT_WORKSPACE") or None)
 
 
-def run_store() -> RunStore:
+@st.cache_resource
+def _run_store(ws_path: str) -> RunStore:
     return RunStore(workspace())
+
+
+def run_store() -> RunStore:
+    """The workspace's RunStore, built once per workspace: its constructor writes (CREATE IF
+    NOT EXISTS), which fails while a background job holds a read-only connection."""
+    return _run_store(workspace().path)
 
 
 def jobs() -> JobManager:
@@ -113,11 +120,28 @@ def active_run_id() -> str:
     return st.session_state["run_id"]
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def _baseline_runs(ws_path: str) -> pd.DataFrame:
+    return run_store().list_runs(kind="baseline")[["run_id", "dataset", "label"]]
+
+
+def baseline_runs(fresh: bool = False) -> pd.DataFrame:
+    """Baseline runs (run_id, dataset, label), newest first; cached briefly (every rerun of
+    every page shows them), refreshed when ``fresh`` or when the active run is not listed."""
+    if fresh:
+        _baseline_runs.clear()
+    runs = _baseline_runs(workspace().path)
+    if "run_id" in st.session_state and st.session_state["run_id"] not in set(runs["run_id"]):
+        _baseline_runs.clear()
+        runs = _baseline_runs(workspace().path)
+    return runs
+
+
 def sidebar() -> None:
     """Active dataset and run, on every page."""
     with st.sidebar:
         try:
-            runs = run_store().list_runs(kind="baseline")
+            runs = baseline_runs()
         except AnalysisError as err:
             st.error(str(err))
             return
@@ -134,8 +158,7 @@ def sidebar() -> None:
         st.session_state["run_id"] = chosen
         row = runs[runs["run_id"] == chosen].iloc[0]
         st.caption(f"Dataset **{row['dataset']}** · run `{chosen}`")
-        active = [j for j in jobs().jobs() if j.active]
-        for j in active:
+        for j in jobs().active():
             st.progress(j.progress, text=f"{j.title}: {j.message}")
 
 
@@ -145,3 +168,23 @@ def show_error(err: AnalysisError) -> None:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def app_secrets() -> dict:
+    """The app's secrets as a plain dict; empty when there is no secrets file (never raises)."""
+    try:
+        return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
+    except Exception:  # an unreadable secrets file reads as no secrets
+        return {}
+
+
+@st.cache_resource(max_entries=8)
+def _rerank_files(path: str):
+    from analysis.rerank_results import load_rerank_files
+
+    return load_rerank_files(path)
+
+
+def rerank_files(run_id: str):
+    """A rerank run's files (summary, per-user, calls, by group, curve): cached per run."""
+    return _rerank_files(str(run_store().get(run_id).path))

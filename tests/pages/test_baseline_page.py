@@ -1,0 +1,162 @@
+"""The Baseline page driven through AppTest: model and split forms, a pop baseline trained
+in the background and listed, setting errors as one line, cancel, delete with confirmation."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis.baseline_runs import BAD_INT
+from analysis.ingest import ingest
+from analysis.jobs import get_job_manager
+from analysis.runs import RunStore
+from analysis.split import NO_TIMESTAMPS
+from analysis.uploads import ingest_synthetic
+from analysis.workspace import Workspace
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGE = "pages/2_baseline.py"
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """A workspace with a small synthetic dataset and one without timestamps (built once)."""
+    path = tmp_path_factory.mktemp("baseline") / "ws.duckdb"
+    ws = Workspace(path)
+    ingest_synthetic(ws, "syn", n_users=150, n_items=80, mean_interactions=12.0, seed=1)
+    csv = path.parent / "nots.csv"
+    rows = [f"{u},{i},{1 + (u + i) % 5}" for u in range(30) for i in range(u % 7, u % 7 + 12)]
+    csv.write_text("user_id,item_id,rating\n" + "\n".join(rows) + "\n")
+    ingest(ws, "nots", csv)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WEAKSPOT_WORKSPACE", str(path))
+        yield ws
+
+
+def _page(dataset: str = "syn") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["run_id"] = "none"  # no demo run needed on this page
+    at.session_state["dataset"] = dataset
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _click(at, key):
+    next(b for b in at.button if b.key == key).click()
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_hyperparameter_form_follows_the_model(ws):
+    at = _page()
+    assert at.selectbox(key="baseline_dataset").value == "syn"
+    assert at.number_input(key="baseline_param_als_factors").value == 32
+    assert at.number_input(key="baseline_param_als_factors").help.startswith("latent factors")
+    at.selectbox(key="baseline_model").set_value("itemknn").run()
+    sim = at.selectbox(key="baseline_param_itemknn_similarity")
+    assert sim.options == ["cosine", "bm25"] and sim.value == "cosine"
+    at.selectbox(key="baseline_split").set_value("random").run()
+    assert at.number_input(key="baseline_split_test_fraction").value == pytest.approx(0.1)
+    at.selectbox(key="baseline_model").set_value("pop").run()
+    assert any("no hyperparameters" in c.value for c in at.caption)
+
+
+def test_train_pop_baseline_then_listed_and_active(ws):
+    at = _page()
+    at.selectbox(key="baseline_model").set_value("pop")
+    at.number_input(key="baseline_k").set_value(5)
+    at.number_input(key="baseline_candidates").set_value(10)
+    _click(at, "baseline_train")
+    job_id = at.session_state["baseline_job"]
+    status = get_job_manager(ws).wait(job_id, timeout=60)
+    assert status.state == "done", status.error
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["run_id"] == status.run_id
+    assert any(status.run_id in s.value for s in at.success)
+    table = at.dataframe[-1].value
+    row = table[table["run_id"] == status.run_id].iloc[0]
+    info = RunStore(ws).get(status.run_id)
+    assert row["model"] == "pop" and row["k"] == 5 and row["params"] == "(none)"
+    assert row["split"] == "temporal (n_validation=5, n_test=5)"
+    assert row["ndcg"] == pytest.approx(info.headline["overall"]["ndcg@5"])
+    assert row["auc"] == pytest.approx(info.headline["overall"]["auc"])
+    assert info.params["n_candidates"] == 10
+
+    # a reload (new session) still lists it
+    again = _page()
+    assert status.run_id in again.dataframe[-1].value["run_id"].tolist()
+
+    # delete with confirmation
+    again.selectbox(key="baseline_delete_run").set_value(status.run_id)
+    _click(again, "baseline_delete")
+    assert any("Delete run" in w.value for w in again.warning)
+    _click(again, "baseline_delete_confirm")
+    assert status.run_id not in RunStore(ws).list_runs()["run_id"].tolist()
+    assert any("No run of this dataset yet" in i.value for i in again.info)
+
+
+def test_temporal_split_without_timestamps_is_one_line_error(ws):
+    at = _page("nots")
+    assert at.selectbox(key="baseline_dataset").value == "nots"
+    at.selectbox(key="baseline_model").set_value("pop")
+    _click(at, "baseline_train")
+    assert [e.value for e in at.error] == [NO_TIMESTAMPS.format(name="nots",
+                                                                strategy="temporal")]
+    assert "baseline_job" not in at.session_state
+
+
+def test_bad_k_and_bad_param_are_one_line_errors(ws):
+    at = _page()
+    at.number_input(key="baseline_k").set_value(0)
+    _click(at, "baseline_train")
+    assert [e.value for e in at.error] == [BAD_INT.format(name="k", minimum=1, value=0)]
+    at.number_input(key="baseline_k").set_value(10)
+    at.number_input(key="baseline_param_als_factors").set_value(0)
+    _click(at, "baseline_train")
+    assert len(at.error) == 1 and "'factors'" in at.error[0].value
+    assert "baseline_job" not in at.session_state
+
+
+def test_failed_job_shows_its_one_line_error(ws):
+    at = _page()
+    at.selectbox(key="baseline_model").set_value("pop")
+    at.selectbox(key="baseline_split").set_value("random").run()
+    at.number_input(key="baseline_split_test_fraction").set_value(0.95)  # checked in the job
+    _click(at, "baseline_train")
+    status = get_job_manager(ws).wait(at.session_state["baseline_job"], timeout=60)
+    assert status.state == "failed"
+    at.run()
+    assert [e.value for e in at.error] == [status.error]
+    assert "Split fractions" in status.error or "must be in" in status.error
+
+
+def test_progress_and_cancel(ws):
+    manager = get_job_manager(ws)
+
+    def slow(ctx):
+        ctx.progress(0.4, "fit: epoch 2/5")
+        deadline = time.monotonic() + 30
+        while not ctx.cancelled and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    at = _page()
+    at.session_state["baseline_job"] = job = manager.submit("baseline", "syn: slow", slow)
+    deadline = time.monotonic() + 10
+    while manager.get(job).progress < 0.4 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the job thread reports asynchronously
+    at.run()
+    bars = at.get("progress")
+    assert any("fit: epoch 2/5 (40%)" in b.proto.text for b in bars)
+    assert next(b for b in at.button if b.key == "baseline_train").disabled
+    _click(at, "baseline_cancel")
+    status = manager.wait(at.session_state["baseline_job"], timeout=10)
+    assert status.state == "cancelled"
+    at.run()
+    assert any("cancelled" in i.value for i in at.info)
+    assert not next(b for b in at.button if b.key == "baseline_train").disabled

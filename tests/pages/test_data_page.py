@@ -1,0 +1,187 @@
+"""The Data page driven through AppTest: uploads (good, bad, MovieLens zip, users file),
+mapping override, synthetic dataset, rename and delete with confirmation."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis.ingest import NOT_A_NUMBER
+from analysis.workspace import Workspace
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGE = "pages/1_data.py"
+
+GOOD_CSV = b"user_id,item_id,rating,timestamp\n1,10,5,100\n1,11,3,101\n2,10,4,102\n2,12,1,103\n"
+BAD_CSV = b"user_id,item_id,rating,timestamp\n1,10,5,100\n1,11,four,101\n"
+USERS_CSV = b"user_id,age,gender\n1,25,F\n2,40,M\n"
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEAKSPOT_WORKSPACE", str(tmp_path / "ws.duckdb"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["run_id"] = "none"  # the sidebar needs no demo run on this page
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at, Workspace(tmp_path / "ws.duckdb")
+
+
+def _by_key(elements, key):
+    return next(e for e in elements if e.key == key)
+
+
+def _upload(at, key, name, content, mime="text/csv"):
+    _by_key(at.file_uploader, key).set_value((name, content, mime))
+    at.run()
+    assert not at.exception, at.exception
+
+
+def _ingest(at, name):
+    at.text_input(key="data_name").set_value(name)
+    _by_key(at.button, "data_ingest").click()
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_empty_workspace_says_what_to_do(app):
+    at, _ = app
+    assert any("No dataset yet" in i.value for i in at.info)
+
+
+def test_good_csv_preview_mapping_and_ingest(app):
+    at, ws = app
+    _upload(at, "data_upload_interactions", "ratings.csv", GOOD_CSV)
+    preview = at.dataframe[-1].value
+    assert list(preview.columns) == ["user_id", "item_id", "rating", "timestamp"]
+    assert len(preview) == 4
+    assert at.selectbox(key="data_map_user").value == "user_id"
+    assert at.selectbox(key="data_map_rating").value == "rating"
+    assert at.selectbox(key="data_map_timestamp").value == "timestamp"
+    _ingest(at, "small")
+    assert ws.list_datasets()["name"].tolist() == ["small"]
+    assert any("Ingested 'small': 2 users, 3 items, 4 interactions" in s.value
+               for s in at.success)
+    assert at.session_state["dataset"] == "small"
+    values = {m.label: m.value for m in at.metric}
+    assert values["Users"] == "2" and values["Interactions"] == "4"
+    assert values["Sparsity"] == "33.33%"  # 1 - 4 / (2 * 3)
+    assert values["Relevant share"] == "50.0%"  # ratings 5 and 4 of 5, 3, 4, 1
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_bad_csv_shows_one_line_error_and_adds_nothing(app):
+    at, ws = app
+    _upload(at, "data_upload_interactions", "bad.csv", BAD_CSV)
+    _ingest(at, "bad")
+    expected = NOT_A_NUMBER.format(file="bad.csv", row=3, column="rating", value="'four'")
+    errors = [e.value for e in at.error]
+    assert errors == [expected], errors
+    assert "\n" not in errors[0]
+    assert ws.list_datasets().empty
+
+
+def test_mapping_override_swapped_ids_and_implicit(app):
+    at, ws = app
+    _upload(at, "data_upload_interactions", "ratings.csv", GOOD_CSV)
+    at.selectbox(key="data_map_user").set_value("item_id")
+    at.selectbox(key="data_map_item").set_value("user_id")
+    at.selectbox(key="data_map_kind").set_value("implicit")
+    _ingest(at, "swapped")
+    assert not at.error, [e.value for e in at.error]
+    info = ws.dataset_info("swapped")
+    assert (info["n_users"], info["n_items"]) == (3, 2)
+    assert info["kind"] == "implicit"
+    assert info["stats"]["n_relevant"] == 4
+
+
+def test_mapping_without_timestamp_column_offers_none(app):
+    at, ws = app
+    _upload(at, "data_upload_interactions", "r.csv", b"user,item,stars\na,x,5\nb,y,2\n")
+    assert at.selectbox(key="data_map_timestamp").value == "(none)"
+    assert at.selectbox(key="data_map_rating").value == "stars"
+    _ingest(at, "nots")
+    assert ws.dataset_info("nots")["stats"]["has_timestamps"] is False
+
+
+def test_users_file_is_stored(app):
+    at, ws = app
+    _upload(at, "data_upload_interactions", "ratings.csv", GOOD_CSV)
+    _upload(at, "data_upload_users", "people.csv", USERS_CSV)
+    _ingest(at, "with-users")
+    assert ws.dataset_info("with-users")["has_users"]
+    assert any("user attributes: yes" in c.value for c in at.caption)
+
+
+def test_movielens_zip_built_in_the_test(app):
+    at, ws = app
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("ml-100k/u.data", "1\t10\t5\t881250949\n1\t20\t3\t881250950\n"
+                                     "2\t10\t4\t881250951\n")
+        z.writestr("ml-100k/u.item", "10|Toy Story (1995)|01-Jan-1995||http://x|0|0|0|1|1|1|0|0"
+                                     "|0|0|0|0|0|0|0|0|0|0|0\n20|GoldenEye (1995)|01-Jan-1995||"
+                                     "http://x|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|1|0|0\n")
+        z.writestr("ml-100k/u.user", "1|24|M|technician|85711\n2|53|F|other|94043\n")
+    _upload(at, "data_upload_interactions", "ml-100k.zip", buf.getvalue(), "application/zip")
+    assert len(at.dataframe[-1].value) == 3
+    _ingest(at, "ml-tiny")
+    assert not at.error, [e.value for e in at.error]
+    info = ws.dataset_info("ml-tiny")
+    assert (info["n_users"], info["n_items"], info["n_interactions"]) == (2, 2, 3)
+    assert info["has_users"] and info["has_items"]
+
+
+def test_synthetic_rename_and_delete(app):
+    at, ws = app
+    at.text_input(key="data_synth_name").set_value("syn")
+    at.number_input(key="data_synth_users").set_value(60)
+    at.number_input(key="data_synth_items").set_value(40)
+    at.number_input(key="data_synth_mean").set_value(8.0)
+    _by_key(at.button, "data_synth_create").click()
+    at.run()
+    assert not at.exception, at.exception
+    info = ws.dataset_info("syn")
+    assert info["n_users"] == 60 and info["has_users"] and info["has_items"]
+    assert at.selectbox(key="data_active").value == "syn"
+
+    at.text_input(key="data_rename_to").set_value("syn2")
+    _by_key(at.button, "data_rename").click()
+    at.run()
+    assert ws.list_datasets()["name"].tolist() == ["syn2"]
+    assert at.session_state["dataset"] == "syn2"
+
+    at.text_input(key="data_rename_to").set_value("bad/name")
+    _by_key(at.button, "data_rename").click()
+    at.run()
+    assert len(at.error) == 1 and "is not allowed" in at.error[0].value
+
+    _by_key(at.button, "data_delete").click()
+    at.run()
+    assert any("Delete dataset **syn2**" in w.value for w in at.warning)
+    _by_key(at.button, "data_delete_cancel").click()
+    at.run()
+    assert ws.has_dataset("syn2") and not at.warning
+    _by_key(at.button, "data_delete").click()
+    at.run()
+    _by_key(at.button, "data_delete_confirm").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert ws.list_datasets().empty
+    assert any("No dataset yet" in i.value for i in at.info)
+
+
+def test_synthetic_bad_size_shows_error(app):
+    at, ws = app
+    at.number_input(key="data_synth_mean").set_value(3.0)
+    at.number_input(key="data_synth_items").set_value(10)
+    at.text_input(key="data_synth_name").set_value(" ")
+    _by_key(at.button, "data_synth_create").click()
+    at.run()
+    assert len(at.error) == 1 and "is not allowed" in at.error[0].value
+    assert ws.list_datasets().empty

@@ -1,0 +1,123 @@
+"""AppTest of pages/4_weak_users.py on the demo run: counts equal select_weak_users, modes,
+the inactive toggle, the paper preset, the composition table and the cost projection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis.chart_data import subgroup_dimensions
+from analysis.runs import RunStore
+from analysis.tasks import ensure_demo_run
+from analysis.weak_users import WeakRule, select_weak_users
+from analysis.workspace import Workspace
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGE = "pages/4_weak_users.py"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A workspace holding the demo run (built once), and its per-user table."""
+    path = tmp_path_factory.mktemp("ws") / "ws.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WEAKSPOT_WORKSPACE", str(path))
+        ws = Workspace(path)
+        info = ensure_demo_run(ws)
+        table = RunStore(ws).load_baseline(info.run_id).per_user
+        yield info, table
+
+
+@pytest.fixture
+def at(demo):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def expect(table, rule: WeakRule):
+    return select_weak_users(table, rule, subgroup_dimensions(table))
+
+
+def test_starts_from_the_runs_rule(at, demo):
+    info, table = demo
+    rule = WeakRule(**info.headline["weak_users"]["rule"])  # auc, 20th percentile
+    w = expect(table, rule)
+    m = metrics(at)
+    assert m["Weak users"] == f"{w.n_weak:,}"
+    assert m["Share of users"] == f"{w.share:.1%}"
+    assert m["Test auc: weak"] == f"{w.test_mean_weak:.3f}"
+    assert m["Test auc: the rest"] == f"{w.test_mean_rest:.3f}"
+    assert at.session_state["weak_rule"] == rule
+
+
+def test_percentile_slider_counts_match_select_weak_users(at, demo):
+    _, table = demo
+    at.slider(key="wu_percentile").set_value(35.0).run()
+    w = expect(table, WeakRule(metric="auc", percentile=35.0))
+    assert metrics(at)["Weak users"] == f"{w.n_weak:,}"
+    assert at.session_state["weak_rule"] == WeakRule(metric="auc", percentile=35.0)
+    at.segmented_control(key="wu_metric").set_value("ndcg@10").run()
+    w = expect(table, WeakRule(metric="ndcg@10", percentile=35.0))
+    assert metrics(at)["Weak users"] == f"{w.n_weak:,}"
+    assert metrics(at)["Test ndcg@10: weak"] == f"{w.test_mean_weak:.3f}"
+
+
+def test_absolute_mode_and_inactive_toggle(at, demo):
+    _, table = demo
+    at.segmented_control(key="wu_mode").set_value("Absolute").run()
+    at.slider(key="wu_threshold").set_value(0.7).run()
+    w = expect(table, WeakRule(metric="auc", threshold=0.7))
+    assert metrics(at)["Weak users"] == f"{w.n_weak:,}"
+    at.toggle(key="wu_inactive").set_value(True).run()
+    wi = expect(table, WeakRule(metric="auc", threshold=0.7, require_inactive=True))
+    assert metrics(at)["Weak users"] == f"{wi.n_weak:,}"
+    assert 0 < wi.n_weak < w.n_weak
+    assert at.session_state["weak_rule"].require_inactive
+
+
+def test_paper_preset(at, demo):
+    _, table = demo
+    at.button(key="wu_paper").click().run()
+    assert not at.exception
+    assert at.session_state["weak_rule"] == WeakRule.paper()
+    assert at.segmented_control(key="wu_mode").value == "Absolute"
+    assert at.toggle(key="wu_inactive").value is True
+    w = expect(table, WeakRule.paper())
+    assert metrics(at)["Weak users"] == f"{w.n_weak:,}"
+
+
+def test_composition_table_by_hand_for_one_dimension(at, demo):
+    _, table = demo
+    at.selectbox(key="wu_dim").set_value("inactive").run()
+    comp = next(d.value for d in at.dataframe if "share_weak" in d.value.columns)
+    val = table["val_auc"].to_numpy()
+    has = ~np.isnan(val)
+    weak = has & (val <= np.percentile(val[has], 20))
+    inactive = table["inactive"].to_numpy(bool)
+    for label, members in (("False", ~inactive), ("True", inactive)):
+        row = comp[comp["group"] == label].iloc[0]
+        assert row["n_users"] == (has & members).sum()
+        assert row["n_weak"] == (weak & members).sum()
+        assert row["share_all"] == pytest.approx((has & members).sum() / has.sum())
+        assert row["share_weak"] == pytest.approx((weak & members).sum() / weak.sum())
+
+
+def test_cost_projection_shown_and_grows_with_the_set(at):
+    small = metrics(at)["Projected cost"]
+    assert small.startswith("$")
+    at.slider(key="wu_percentile").set_value(60.0).run()
+    big = metrics(at)["Projected cost"]
+    assert float(big.strip("$")) > float(small.strip("$")) > 0
+    at.toggle(key="wu_batch").set_value(True).run()
+    assert float(metrics(at)["Projected cost"].strip("$")) == pytest.approx(
+        float(big.strip("$")) / 2, rel=0.01)
+    assert not at.error
