@@ -1,7 +1,376 @@
-"""Work in progress."""
+"""LLM rerank: send the weak users of the active run to an LLM within a budget, follow the
+job live, and read what it gained against what it cost, down to one user's prompt."""
+
+from __future__ import annotations
+
+import os
+
+import plotly.graph_objects as go
 import streamlit as st
 
-from pages._shared import sidebar
+from analysis.errors import AnalysisError
+from analysis.rerank.cache import CallCache
+from analysis.rerank.cost import PriceTable
+from analysis.rerank.history import HISTORY_STRATEGIES
+from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank
+from analysis.rerank_results import call_details, explain_user, key_status, resolve_api_key
+from analysis.tasks import rerank_task
+from analysis.weak_users import WeakRule
+from models.rerankers.base import BACKEND_NAMES, make_backend
+from pages._shared import (
+    active_run_id,
+    app_secrets,
+    fmt_usd,
+    group_colors,
+    jobs,
+    loaded_run,
+    metric_help,
+    rerank_files,
+    run_store,
+    show_error,
+    sidebar,
+    workspace,
+)
+
+TEMPLATES = ("paper", "llmrank", "rankgpt")
+OTHER_MODEL = "other (type a model id)"
 
 sidebar()
-st.info("This page is being built.")
+st.title("LLM rerank")
+st.caption("Send only the weak users to an LLM (their history and their baseline top C, "
+           "shuffled); everyone else keeps the baseline ranking. Start with the free dry run.")
+try:
+    run_id = active_run_id()
+    run = loaded_run(run_id)
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+k = run.k
+prices = PriceTable()
+
+# --- settings ----------------------------------------------------------------------------
+st.subheader("1. Backend and model")
+c1, c2, c3 = st.columns([1, 2, 2])
+backend = c1.selectbox("Backend", BACKEND_NAMES, key="rr_backend",
+                       help="anthropic: Claude API; openai: any OpenAI-compatible server "
+                            "(vLLM, TGI, Ollama); transformers: a local model on this machine.")
+base_url = None
+gpu_usd = 0.0
+if backend == "anthropic":
+    choice = c2.selectbox("Model", [*sorted(prices.prices), OTHER_MODEL], key="rr_model_choice",
+                          index=sorted(prices.prices).index("claude-haiku-4-5"),
+                          help=f"List prices of {prices.taken_on} ($/million tokens).")
+    model = (c3.text_input("Model id", key="rr_model_other", placeholder="claude-...").strip()
+             if choice == OTHER_MODEL else choice)
+    base_url = os.environ.get("ANTHROPIC_BASE_URL") or None
+elif backend == "openai":
+    base_url = c2.text_input("Base URL", "http://localhost:8000/v1", key="rr_base_url").strip()
+    model = c3.text_input("Model", "meta-llama/Llama-3.1-8B-Instruct",
+                          key="rr_model_openai").strip()
+else:
+    model = c2.text_input("Local model folder", key="rr_model_path",
+                          placeholder="/models/llama-3.1-8b-instruct").strip()
+    gpu_usd = c3.number_input("GPU $/hour", 0.0, 1000.0, 0.0, 0.1, key="rr_gpu_usd",
+                              help="Price of this machine's GPU time; cost = $/hour x seconds.")
+secrets = app_secrets()
+status = key_status(backend, os.environ, secrets)
+(st.success if status.found else st.warning)(status.message, icon=":material/key:")
+
+st.subheader("2. Prompt and budget")
+c = st.columns(5)
+template = c[0].selectbox("Template", TEMPLATES, key="rr_template",
+                          help="paper: Kaur & Shah's prompt; llmrank: Hou et al.; rankgpt: "
+                               "Sun et al.'s identifier permutation.")
+history = c[1].selectbox("History", HISTORY_STRATEGIES, key="rr_history",
+                         help="recent: last 10 rated items; paper: 20 sampled, best rated first; "
+                              "long-short: 5 recent + 10 most similar to the candidates.")
+n_cand = c[2].number_input("Candidates C", 2, int(run.n_candidates), min(20, run.n_candidates),
+                           key="rr_candidates", help="The baseline's top C the LLM reorders.")
+max_tokens = c[3].number_input("Max tokens (0 = auto)", 0, 8192, 0, 16, key="rr_max_tokens",
+                               help="Answer bound per user; auto is 8 x C + 64.")
+budget = c[4].number_input("Budget cap ($, 0 = none)", 0.0, 10_000.0, 1.0, 0.5,
+                           key="rr_budget", help="No call starts that could exceed it.")
+
+st.subheader("3. Who is weak")
+rule0 = st.session_state.get("weak_rule")
+if isinstance(rule0, dict):
+    rule0 = WeakRule(**rule0)
+if not isinstance(rule0, WeakRule):
+    rule0 = WeakRule(metric="auc", percentile=20.0)
+metrics = ["auc", f"ndcg@{k}"]
+c = st.columns(4)
+r_metric = c[0].selectbox("Metric (validation)", metrics, key="rr_rule_metric",
+                          index=metrics.index(rule0.metric) if rule0.metric in metrics else 0,
+                          help=metric_help(rule0.metric))
+r_kind = c[1].radio("Cut", ["percentile", "threshold"], key="rr_rule_kind", horizontal=True,
+                    index=0 if rule0.percentile is not None else 1)
+if r_kind == "percentile":
+    r_value = c[2].number_input("Percentile", 0.0, 100.0, float(rule0.percentile or 20.0), 1.0,
+                                key="rr_rule_percentile",
+                                help="Weak: at or below this percentile of the validation metric.")
+else:
+    r_value = c[2].number_input("Threshold", 0.0, 1.0, float(rule0.threshold or 0.5), 0.01,
+                                key="rr_rule_threshold", format="%.4f",
+                                help="Weak: validation metric at or below this value.")
+r_inactive = c[3].checkbox("Only inactive users", rule0.require_inactive, key="rr_rule_inactive")
+if "weak_rule" in st.session_state:
+    st.caption("Rule taken from the Weak users page; change it here for this rerank only.")
+
+
+def _config() -> RerankConfig:
+    rule = WeakRule(metric=r_metric, require_inactive=r_inactive,
+                    **({"percentile": r_value} if r_kind == "percentile" else
+                       {"threshold": r_value}))
+    if not model:
+        raise AnalysisError("Name a model first (a model id, or a local folder for transformers).")
+    return RerankConfig(backend=backend, model=model, rule=rule, n_candidates=int(n_cand),
+                        history=history, template=template, max_tokens=int(max_tokens) or None,
+                        budget_usd=float(budget) or None, gpu_usd_per_hour=float(gpu_usd))
+
+
+def _backend_factory():
+    key = resolve_api_key(backend, os.environ, secrets)  # stays in memory, never shown
+    opts: dict = {"model": model}
+    if backend == "anthropic":
+        opts.update(api_key=key, base_url=base_url)
+    elif backend == "openai":
+        opts.update(api_key=key, base_url=base_url)
+    else:
+        opts.update(gpu_usd_per_hour=float(gpu_usd))
+    return lambda: make_backend(backend, **opts)
+
+
+# --- dry run -------------------------------------------------------------------------------
+st.subheader("4. Dry run (free)")
+if st.button("Estimate the cost", key="rr_dry_run", icon=":material/calculate:"):
+    try:
+        cfg = _config()
+        est_backend = (_backend_factory()() if status.found and backend != "transformers"
+                       else ApproxTokenCounter(backend, model))
+        with st.spinner("Building the prompts and counting tokens..."):
+            plan = plan_rerank(run, cfg, est_backend, CallCache(workspace()), prices)
+        st.session_state["rr_estimate"] = {
+            "users": len(plan.users), "without_test": plan.n_weak_without_test,
+            "threshold": plan.weak.threshold_value, "estimate": plan.estimate,
+            "history": plan.history_tokens, "approximate": isinstance(est_backend,
+                                                                       ApproxTokenCounter),
+        }
+    except AnalysisError as err:
+        st.session_state.pop("rr_estimate", None)
+        show_error(err)
+dry = st.session_state.get("rr_estimate")
+if dry is None:
+    st.info("Press **Estimate the cost** to see users, tokens and dollars before spending any.")
+else:
+    est = dry["estimate"]
+    c = st.columns(5)
+    c[0].metric("Weak users to rerank", f"{dry['users']:,}",
+                help=f"Weak on validation (threshold {dry['threshold']:.4f}) and with test items; "
+                     f"{dry['without_test']:,} more have no test items.")
+    c[1].metric("Answers already cached", f"{est.n_cached:,}",
+                help="Stored in the workspace from earlier runs: free.")
+    c[2].metric("Input tokens", f"{est.input_tokens:,}",
+                help="Exact (provider tokenizer)" if est.exact_tokens else
+                     "Approximate: ~3.5 characters per token (no key, or a sample).")
+    c[3].metric("Expected cost", fmt_usd(est.expected_usd),
+                help=f"At ~{est.expected_output_tokens:,} output tokens; {est.note}.")
+    c[4].metric("Upper bound", fmt_usd(est.upper_bound_usd),
+                help=f"If every answer ran to max_tokens ({est.max_output_tokens:,} tokens).")
+    if dry["approximate"]:
+        st.caption("Approximate token counts: no key for this backend, so the prompts were "
+                   "counted offline (about 3.5 characters per token).")
+    st.dataframe(dry["history"], hide_index=True, key="rr_history_tokens", column_config={
+        "strategy": "History strategy",
+        "history_items": st.column_config.NumberColumn("Items shown", format="%.1f"),
+        "prompt_tokens": st.column_config.NumberColumn("Prompt tokens per user", format="%.0f"),
+        "total_tokens": st.column_config.NumberColumn("Total prompt tokens", format="%d"),
+        "chosen": "Chosen"})
+
+# --- launch and live progress ---------------------------------------------------------------
+# The job is submitted at the very end of this script run, after every workspace read of the
+# run: a job's first writes then never meet this run's reads (see the report to the lead).
+st.subheader("5. Launch")
+can_launch = status.found or backend != "anthropic"
+launch = None
+if st.button("Launch the rerank", key="rr_launch", type="primary", disabled=not can_launch,
+             icon=":material/rocket_launch:",
+             help=None if can_launch else "Needs an API key (see above)."):
+    try:
+        launch = (f"Rerank {run_id}: {backend} {model}",
+                  rerank_task(workspace(), run_id, _config(), _backend_factory(), prices))
+    except AnalysisError as err:
+        show_error(err)
+progress_slot = st.container()
+
+
+def _progress(job_id: str | None) -> None:
+    if job_id is None:
+        st.caption("No rerank job running for this run.")
+        return
+    j = jobs().get(job_id)
+    d = j.detail
+    st.progress(j.progress, text=f"{j.title}: {j.state} · {j.message}")
+    c = st.columns(6)
+    c[0].metric("Users done", f"{d.get('done', 0):,} / {d.get('total', 0):,}")
+    c[1].metric("Fell back", f"{d.get('fallen_back', 0):,}",
+                help="Kept the baseline ranking: error, unparsable answer, budget or cancel.")
+    c[2].metric("Tokens", f"{d.get('input_tokens', 0) + d.get('output_tokens', 0):,}",
+                help="Input plus output tokens billed so far.")
+    c[3].metric("Spent", fmt_usd(d.get("usd", 0.0)))
+    c[4].metric("Elapsed", f"{d.get('elapsed_s', 0.0):,.0f} s")
+    eta = d.get("eta_s")
+    c[5].metric("Remaining", "n/a" if eta is None else f"~{eta:,.0f} s")
+    if j.active:
+        if st.button("Cancel", key="rr_cancel", icon=":material/cancel:",
+                     help="Stops after the calls in flight; paid answers are kept."):
+            jobs().cancel(job_id)
+    elif j.state == "failed":
+        st.error(j.error or "The job failed.", icon=":material/error:")
+    elif j.run_id and st.session_state.get("rr_shown_run") != j.run_id:
+        st.session_state["rr_shown_run"] = j.run_id
+        st.session_state["rr_pending_result"] = j.run_id
+        st.rerun(scope="app")  # show the new results below
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+def _results() -> None:
+    st.subheader("6. Results")
+    runs = run_store().list_runs(kind="rerank")
+    runs = runs[runs["parent_run_id"] == run_id]
+    if not len(runs):
+        st.info("No rerank of this run yet: estimate and launch one above.")
+        return
+    ids = runs["run_id"].tolist()
+    pending = st.session_state.pop("rr_pending_result", None)
+    if pending in ids:
+        st.session_state["rr_result_run"] = pending
+    if st.session_state.get("rr_result_run") not in ids:
+        st.session_state["rr_result_run"] = ids[0]
+    stamps = runs["created_at"].astype(str).str[:16]
+    labels = dict(zip(runs["run_id"], runs["label"] + " · " + stamps, strict=True))
+    result_id = st.selectbox("Rerank run", ids, format_func=labels.get, key="rr_result_run")
+    try:
+        files = rerank_files(result_id)
+    except AnalysisError as err:
+        show_error(err)
+        return
+    s, g = files.summary, files.summary["gains"]
+    nd = f"ndcg@{files.k}"
+    wr = g["weak_remaining"]
+    c = st.columns(4)
+    c[0].metric(f"NDCG@{files.k} gain, weak users", f"{g['mean_gain_selected'][nd]:+.4f}",
+                help=metric_help(nd) + " Mean after minus before over the users sent to the LLM.")
+    c[1].metric(f"NDCG@{files.k} gain, everyone", f"{g['mean_gain_all'][nd]:+.4f}",
+                help=f"Over all {g['n_evaluated']:,} evaluated users (the others gain 0). "
+                     f"{g['mean_before'][nd]:.4f} -> {g['mean_after'][nd]:.4f}.")
+    c[2].metric("Weak users remaining", f"{wr['selected_after']:,}",
+                delta=f"{wr['selected_after'] - wr['selected_before']:+,} "
+                      f"vs {wr['selected_before']:,}",
+                delta_color="inverse",
+                help=f"Reranked users whose test {wr['metric']} is still <= {wr['threshold']:.4f}.")
+    p_value = g["wilcoxon_p"]
+    c[3].metric("Wilcoxon p", "n/a" if p_value is None or p_value != p_value else f"{p_value:.3g}",
+                help="Paired signed-rank test of the weak users' NDCG after vs before.")
+    c = st.columns(4)
+    c[0].metric("Spent", fmt_usd(s["usd_total_including_cached"]),
+                help=f"{fmt_usd(s['usd_spent_this_job'])} in this job; the rest reused "
+                     f"cached answers.")
+    c[1].metric("Cost per weak user", fmt_usd(g.get("cost_per_selected_user_usd")))
+    c[2].metric("Cost per +0.01 NDCG", fmt_usd(g.get("cost_per_0.01_ndcg_usd")),
+                help="Dollars / (mean NDCG gain over everyone / 0.01); n/a when nothing "
+                     "was gained.")
+    c[3].metric("Reranked / sent", f"{s['n_reranked']:,} / {s['n_requests']:,}",
+                help=f"Fell back: {s['fallback'] or 'none'}; {s['n_cached']:,} answers from cache.")
+
+    left, right = st.columns(2)
+    with left:
+        bg = files.by_group
+        if len(bg):
+            dim = st.selectbox("Subgroup", bg["dimension"].unique().tolist(), key="rr_group_dim")
+            sub = bg[bg["dimension"] == dim]
+            colors = group_colors(sub["group"])
+            fig = go.Figure()
+            fig.add_bar(x=sub["group"], y=sub["mean_before"], name="before",
+                        marker_color=[colors[str(x)] for x in sub["group"]], opacity=0.45)
+            fig.add_bar(x=sub["group"], y=sub["mean_after"], name="after",
+                        marker_color=[colors[str(x)] for x in sub["group"]])
+            fig.update_layout(barmode="group",
+                              title=f"Mean NDCG@{files.k} by {dim}, before vs after",
+                              yaxis_title=f"NDCG@{files.k}", height=360)
+            st.plotly_chart(fig, key="rr_group_chart")
+    with right:
+        cv = files.curve
+        fig = go.Figure(go.Scatter(x=cv["cost_usd"], y=cv["gain"], mode="lines+markers",
+                                   customdata=cv[["threshold", "n_users"]],
+                                   hovertemplate="$%{x:.4f}: gain %{y:+.4f}<br>threshold "
+                                                 "%{customdata[0]:.4f}, %{customdata[1]} users"))
+        fig.update_layout(title="Cost-benefit over thresholds", xaxis_title="dollars",
+                          yaxis_title=f"mean NDCG@{files.k} gain (everyone)", height=360)
+        st.plotly_chart(fig, key="rr_curve_chart")
+
+    st.markdown("**Users sent to the LLM**")
+    pu = files.per_user
+    cols = ["user_id", "reranked", "fallback_reason", f"before_{nd}", f"after_{nd}", f"gain_{nd}",
+            "gain_auc", "n_hallucinated", "cost_usd", "paid_usd"]
+    view = pu[cols].sort_values(f"gain_{nd}", ascending=False, kind="stable")
+    st.dataframe(view, hide_index=True, key="rr_users_table", on_select="rerun",
+                 selection_mode="single-row", column_config={
+                     f"before_{nd}": st.column_config.NumberColumn("NDCG before", format="%.3f"),
+                     f"after_{nd}": st.column_config.NumberColumn("NDCG after", format="%.3f"),
+                     f"gain_{nd}": st.column_config.NumberColumn("Gain", format="%+.3f"),
+                     "gain_auc": st.column_config.NumberColumn("AUC gain", format="%+.4f"),
+                     "cost_usd": st.column_config.NumberColumn("Paid now", format="$%.5f"),
+                     "paid_usd": st.column_config.NumberColumn("Cost", format="$%.5f")})
+    picked = st.session_state.get("rr_users_table")
+    rows = picked.selection.rows if picked is not None and picked.selection.rows else []
+    users = view["user_id"].tolist()
+    if rows:
+        st.session_state["rr_user"] = users[rows[0]]
+    elif st.session_state.get("rr_user") not in users:
+        st.session_state.pop("rr_user", None)
+    user = st.selectbox("Inspect a user", users, key="rr_user",
+                        help="Or select a row of the table.")
+    row = pu[pu["user_id"] == user].iloc[0]
+    calls = files.calls[files.calls["user_id"] == user]
+    answer = None
+    if len(calls):
+        try:
+            answer = call_details(workspace(), calls["key"].iloc[0])
+        except AnalysisError as err:
+            st.info(f"{err} Call error: {calls['error'].iloc[0] or 'none'}.")
+    try:
+        ex = explain_user(run, files.config, user, None if answer is None else answer.response_text)
+    except AnalysisError as err:
+        show_error(err)
+        return
+    used = "LLM ranking used" if row["reranked"] else f"fell back: {row['fallback_reason']}"
+    st.caption(f"User {user}: NDCG {row[f'before_{nd}']:.3f} -> {row[f'after_{nd}']:.3f}; {used}"
+               f"; {int(row['n_hallucinated'])} invented items in the answer.")
+    a, b = st.columns([2, 3])
+    a.markdown("History shown")
+    a.dataframe(ex.history, hide_index=True, key="rr_user_history")
+    b.markdown("Candidates: baseline vs LLM rank (relevant = a held-out item the user liked)")
+    b.dataframe(ex.candidates, hide_index=True, key="rr_user_candidates")
+    if answer is not None:
+        with st.expander("Prompt and answer"):
+            st.code(answer.system_prompt + "\n\n" + answer.user_prompt, language=None,
+                    wrap_lines=True)
+            st.markdown("LLM answer")
+            st.code(answer.response_text or "(empty)", language=None, wrap_lines=True)
+            st.caption(f"{answer.input_tokens:,} input + {answer.output_tokens:,} output tokens, "
+                       f"{fmt_usd(answer.cost_usd)}, {answer.latency_s:.2f} s, "
+                       f"stop: {answer.stop_reason}")
+
+
+_results()
+if launch is not None:
+    st.session_state["rr_job_id"] = jobs().submit("rerank", *launch)
+job_id = st.session_state.get("rr_job_id")
+if job_id is None:  # a job launched from another session or before a reload
+    mine = [j for j in jobs().jobs(kind="rerank") if run_id in j.title]
+    job_id = mine[0].job_id if mine and mine[0].active else None
+with progress_slot:
+    active = job_id is not None and jobs().get(job_id).active
+    st.fragment(run_every=1.0 if active else None)(_progress)(job_id)

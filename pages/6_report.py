@@ -1,7 +1,95 @@
-"""Work in progress."""
+"""Report: one click builds a self-contained HTML report of the active run (and one of its
+reranks) for a product review, plus the per-user results as CSV and Parquet."""
+
+from __future__ import annotations
+
 import streamlit as st
 
-from pages._shared import sidebar
+from analysis.errors import AnalysisError
+from analysis.report import build_report, per_user_results, to_csv_bytes, to_parquet_bytes
+from pages._shared import (
+    active_run_id,
+    fmt_share,
+    fmt_usd,
+    metric_help,
+    run_store,
+    show_error,
+    sidebar,
+)
 
 sidebar()
-st.info("This page is being built.")
+st.title("Report")
+st.caption("Everything a product review needs in one HTML file that opens offline: charts, "
+           "tables, every setting, the dataset and run ids, timestamps.")
+try:
+    run_id = active_run_id()
+    store = run_store()
+    baseline = store.get(run_id)
+    reranks = store.list_runs(kind="rerank")
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+reranks = reranks[reranks["parent_run_id"] == run_id]
+NONE = "(baseline only)"
+options = [NONE, *reranks["run_id"].tolist()]
+labels = {NONE: NONE, **dict(zip(reranks["run_id"], reranks["label"], strict=True))}
+chosen = st.selectbox("Include the LLM rerank", options, key="report_rerank",
+                      index=1 if len(options) > 1 else 0, format_func=labels.get,
+                      help="The reranks made from the active run (LLM rerank page).")
+if len(options) == 1:
+    st.caption("No rerank of this run yet: launch one on the LLM rerank page to add its gains "
+               "and costs.")
+rerank = None if chosen == NONE else store.get(chosen)
+
+
+@st.cache_data(max_entries=4, show_spinner="Building the report...")
+def _build(ws_key: str, baseline_id: str, rerank_id: str | None):
+    s = run_store()
+    base = s.get(baseline_id)
+    rr = None if rerank_id is None else s.get(rerank_id)
+    report = build_report(base, rr)
+    table = per_user_results(base, rr)
+    return report, to_csv_bytes(table), to_parquet_bytes(table), len(table)
+
+
+try:
+    report, csv, parquet, n_rows = _build(str(store.root), run_id, None if rerank is None
+                                          else rerank.run_id)
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+
+h = report.headline
+st.subheader(f"{h['dataset']} · {h['model']}")
+c = st.columns(4)
+c[0].metric("NDCG", f"{h['ndcg']:.3f}", help=metric_help("ndcg"))
+c[1].metric("AUC", f"{h['auc']:.3f}", help=metric_help("auc"))
+c[2].metric("Weak users", f"{h['n_weak']:,} ({fmt_share(h['weak_share'])})",
+            help="Weak on validation under the run's rule, judged on test.")
+c[3].metric("Evaluated users", f"{h['n_evaluated']:,} of {h['n_users']:,}",
+            help="Users with held-out relevant test items.")
+if rerank is not None:
+    c = st.columns(4)
+    c[0].metric("NDCG gain, weak users", f"{h['gain_selected']:+.4f}",
+                help="Mean after minus before over the users sent to the LLM.")
+    c[1].metric("NDCG gain, everyone", f"{h['gain_all']:+.4f}",
+                help="Over all evaluated users (the others gain 0).")
+    c[2].metric("Weak users remaining", f"{h['weak_before']:,} -> {h['weak_after']:,}",
+                help="Reranked users still at or below the rule's threshold on test.")
+    c[3].metric("Spent", fmt_usd(h["usd_spent"]),
+                help=f"Cost per +0.01 NDCG: {fmt_usd(h['usd_per_0.01'])}.")
+st.caption(f"Baseline run `{report.baseline_run_id}`"
+           + (f" · rerank run `{report.rerank_run_id}`" if report.rerank_run_id else "")
+           + f" · {report.n_charts} charts · built {report.generated_at:%Y-%m-%d %H:%M} UTC")
+
+c = st.columns(3)
+c[0].download_button("HTML report", report.html.encode("utf-8"), file_name=report.filename(),
+                     mime="text/html", key="report_html", type="primary",
+                     icon=":material/download:", on_click="ignore")
+stem = f"weakspot-per-user-{report.rerank_run_id or report.baseline_run_id}"
+c[1].download_button(f"Per-user results, CSV ({n_rows:,} rows)", csv, file_name=f"{stem}.csv",
+                     mime="text/csv", key="report_csv", icon=":material/table:",
+                     on_click="ignore")
+c[2].download_button("Per-user results, Parquet", parquet, file_name=f"{stem}.parquet",
+                     mime="application/octet-stream", key="report_parquet",
+                     icon=":material/table:", on_click="ignore")

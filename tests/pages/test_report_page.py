@@ -1,0 +1,80 @@
+"""The Report page driven through AppTest: a summary preview and three downloads (the
+self-contained HTML report, the per-user results as CSV and as Parquet)."""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "analysis"))
+from _fixtures_report import build_runs  # noqa: E402
+
+APP = str(REPO / "app.py")
+PAGE = "pages/6_report.py"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return build_runs(tmp_path_factory.mktemp("report_page"))
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, bytes]:
+    """Files the page hands to download buttons, by file name."""
+    seen: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        if filename:
+            seen[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return seen
+
+
+def _open(runs, monkeypatch) -> AppTest:
+    monkeypatch.setenv("WEAKSPOT_WORKSPACE", runs.workspace.path)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_report_page_previews_and_exports(runs, monkeypatch, downloads):
+    at = _open(runs, monkeypatch)
+    assert at.selectbox(key="report_rerank").value == runs.rerank.run_id  # newest rerank
+    m = {x.label: x.value for x in at.metric}
+    assert {"NDCG", "AUC", "Weak users", "NDCG gain, weak users", "Spent"} <= set(m)
+    keys = {b.key for b in at.get("download_button")}
+    assert keys == {"report_html", "report_csv", "report_parquet"}
+
+    html = downloads[f"weakspot-report-{runs.rerank.run_id}.html"].decode("utf-8")
+    assert runs.baseline.run_id in html and runs.rerank.run_id in html
+    assert "&quot;n_candidates&quot;: 20" in html  # settings
+    assert 'class="plotly-graph-div"' in html
+    assert not re.search(r"<script[^>]*\bsrc=", html)  # self-contained: no external script
+    stem = f"weakspot-per-user-{runs.rerank.run_id}"
+    csv = pd.read_csv(io.BytesIO(downloads[f"{stem}.csv"]))
+    parquet = pd.read_parquet(io.BytesIO(downloads[f"{stem}.parquet"]))
+    assert len(csv) == len(parquet) == 3000
+    assert int(parquet["sent_to_llm"].sum()) == runs.rerank.headline["n_requests"]
+
+
+def test_baseline_only_report(runs, monkeypatch, downloads):
+    at = _open(runs, monkeypatch)
+    at.selectbox(key="report_rerank").set_value("(baseline only)").run()
+    assert not at.exception, at.exception
+    assert "NDCG gain, weak users" not in {x.label for x in at.metric}
+    html = downloads[f"weakspot-report-{runs.baseline.run_id}.html"].decode("utf-8")
+    assert runs.rerank.run_id not in html
+    assert "sent_to_llm" not in pd.read_parquet(
+        io.BytesIO(downloads[f"weakspot-per-user-{runs.baseline.run_id}.parquet"])).columns
