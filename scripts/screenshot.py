@@ -1,71 +1,115 @@
-"""Screenshot the running app for the README: ``python scripts/screenshot.py [OUT.png]``.
+"""Screenshots of every page of the app for the README.
 
-Starts ``streamlit run app.py`` on a loopback port (workspace in a temporary folder, so the
-demo is computed fresh), opens it in Debian's headless Chromium through Playwright
-(``pip install playwright``; ``apt-get install chromium``), waits until the page has drawn
-its metrics, and saves a full-page PNG (default ``assets/screenshot-overview.png``).
+``.venv/bin/python scripts/screenshot.py [--out assets/screenshots] [--pages overview,report]``
+
+Starts ``streamlit run app.py`` on a loopback port with a fresh workspace in a temporary
+folder (so the built-in demo dataset and its ALS baseline are computed anew), opens it in
+Debian's headless Chromium through Playwright (``apt-get install chromium``; the browser is
+never downloaded) and walks the pages in the order of the work: Overview, Data, Baseline,
+Subgroups, Weak users, LLM rerank (the free dry run: no key is passed to the app and nothing
+is sent anywhere) and Report. Each page is saved as ``<out>/<n>_<page>.png``, the whole
+scrolled-out page, reduced to a 256-colour palette when that is needed to stay under
+``--max-kb``.
+
+The browser harness is the end-to-end test's (``tests/e2e/_e2e_harness.py``).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+from _e2e_harness import PAGES, AppDriver, AppServer, chromium_path, launch_chromium  # noqa: E402
+
+#: environment the app must not see: the dry run then counts tokens offline, for free
+SECRET_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def slug(title: str) -> str:
+    return title.lower().replace(" ", "_")
 
 
-def main() -> None:
+def prepare(d: AppDriver, title: str) -> None:
+    """Bring a page into the state worth showing (after switching to it)."""
+    if title == "Overview":
+        d.wait_text("Weakest cohorts", timeout=300)
+    elif title == "Weak users":
+        d.wait_text("Who they are")
+    elif title == "LLM rerank":
+        d.click("rr_dry_run")
+        d.wait_text("Input tokens")
+    d.wait_idle()
+
+
+def shrink(path: Path, max_kb: int) -> None:
+    """Re-save ``path`` with a 256-colour palette when it is larger than ``max_kb``."""
+    if path.stat().st_size <= max_kb * 1024:
+        return
+    from PIL import Image
+
+    with Image.open(path) as img:
+        small = img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "assets" / "screenshots")
+    parser.add_argument(
+        "--pages",
+        default=",".join(slug(t) for t, _ in PAGES),
+        help="comma-separated page slugs (default: all)",
+    )
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--max-height", type=int, default=2600)
+    parser.add_argument("--max-kb", type=int, default=290)
+    args = parser.parse_args(argv)
+
     from playwright.sync_api import sync_playwright
 
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "assets" / "screenshot-overview.png"
-    port = _free_port()
+    if chromium_path() is None:
+        sys.exit("no chromium on PATH: apt-get install chromium")
+    wanted = {s.strip() for s in args.pages.split(",") if s.strip()}
+    unknown = wanted - {slug(t) for t, _ in PAGES}
+    if unknown:
+        sys.exit(f"unknown pages {sorted(unknown)}; known: {[slug(t) for t, _ in PAGES]}")
+    for name in SECRET_ENV:
+        os.environ.pop(name, None)
+
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, WEAKSPOT_WORKSPACE=str(Path(tmp) / "ws.duckdb"))
-        server = subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "streamlit"), "run", str(REPO / "app.py"),
-             "--server.headless", "true", "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path=shutil.which("chromium"),
-                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--disable-component-update", "--disable-sync"],
-                )
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
-                deadline = time.time() + 60
-                while True:
-                    try:
-                        page.goto(f"http://127.0.0.1:{port}", timeout=5000)
-                        break
-                    except Exception:
-                        if time.time() > deadline:
-                            raise
-                        time.sleep(1)
-                page.wait_for_selector('[data-testid="stMetric"]', timeout=180_000)
-                page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
-                time.sleep(2)  # let the data grid paint
-                out.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(out), full_page=True)
+        tmp = Path(tmp)
+        server = AppServer(tmp / "workspace.duckdb", tmp / "streamlit.log")
+        with server, sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            try:
+                page = browser.new_page(viewport={"width": args.width, "height": 900})
+                page.set_default_timeout(120_000)
+                d = AppDriver(page, server.url, args.out)
+                d.open(timeout=300)
+                for n, (title, _) in enumerate(PAGES):
+                    if slug(title) not in wanted:
+                        continue
+                    if n:
+                        d.goto(title, timeout=300)
+                    prepare(d, title)
+                    d.assert_clean()
+                    path = d.screenshot(f"{n}_{slug(title)}", max_height=args.max_height)
+                    shrink(path, args.max_kb)
+                    print(
+                        f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}"
+                        f" ({path.stat().st_size // 1024} KB)"
+                    )
+            except Exception:
+                print(server.log(), file=sys.stderr)
+                raise
+            finally:
                 browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
