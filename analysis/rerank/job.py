@@ -263,7 +263,7 @@ def plan_rerank(
     history = _history(run, users, cands, config, config.history)
     template = load_template(config.template)
     requests, shown_texts = _build_prompts(run, config, template, cands, history)
-    history_tokens = compare_history_tokens(run, config, template, cands, requests)
+    history_tokens = compare_history_tokens(run, config, template, cands, requests, history)
     mode = config.mode
     keys = [call_key(config.backend, config.model, r, mode) for r in requests]
     requests = [
@@ -365,6 +365,7 @@ def compare_history_tokens(
     template,
     cands: CandidateSet,
     chosen: list[LLMRequest],
+    chosen_history: History,
 ) -> pd.DataFrame:
     """Prompt tokens each history strategy would spend for these users (approximate:
     ~3.5 characters per token), so the analyst sees what a shorter history saves.
@@ -377,14 +378,14 @@ def compare_history_tokens(
     rows = []
     for strategy in HISTORY_STRATEGIES:
         if strategy == config.history:
-            reqs, hist_items = chosen, None
+            reqs, hist = chosen, chosen_history
         else:
             try:
                 hist = _history(run, cands.user_idx, cands, config, strategy)
             except AnalysisError:
                 continue
             reqs, _ = _build_prompts(run, config, template, cands, hist)
-            hist_items = float((hist.items >= 0).sum(axis=1).mean())
+        hist_items = float((hist.items >= 0).sum(axis=1).mean())
         tokens = np.array([approx_tokens(r.system) + approx_tokens(r.user) for r in reqs])
         rows.append(
             {

@@ -214,3 +214,19 @@ def test_local_tiny_llama_in_both_modes(run, cache, tmp_path):
         assert spent == pytest.approx(3.6 * per["latency_s"].sum() / 3600, rel=1e-9)
         stats = res.summary["backend_stats"]
         assert stats["requests"] + stats["scored_pairs"] > 0 and stats["seconds"] > 0
+
+
+def test_history_strategies_token_comparison(run, cache):
+    from models.rerankers.prompts import approx_tokens
+
+    plan = plan_rerank(run, RerankConfig(backend="fake", model=MODEL, history="paper"),
+                       FakeBackend(MODEL), cache)
+    table = plan.history_tokens.set_index("strategy")
+    assert set(table.index) == {"recent", "paper", "long-short"}  # synthetic data has all
+    chosen = table.loc["paper"]
+    assert bool(chosen["chosen"]) and table["chosen"].sum() == 1
+    per_prompt = [approx_tokens(r.system) + approx_tokens(r.user) for r in plan.requests]
+    assert chosen["total_tokens"] == sum(per_prompt)
+    assert chosen["history_items"] == pytest.approx(
+        (plan.history.items >= 0).sum(axis=1).mean())
+    assert table["history_items"].notna().all()
