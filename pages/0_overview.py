@@ -8,6 +8,11 @@ from analysis.cohorts import discover_weak_cohorts
 from analysis.errors import AnalysisError
 from pages._shared import active_run_id, loaded_run, metric_help, run_store, show_error, sidebar
 
+try:
+    run_id = active_run_id()  # first start: builds the demo run before the sidebar lists runs
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
 sidebar()
 st.title("Weakspot")
 st.caption("Which users does our recommender fail, and what would it cost to fix them with an LLM?")

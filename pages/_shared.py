@@ -141,7 +141,6 @@ def sidebar() -> None:
     """Active dataset and run, on every page."""
     with st.sidebar:
         try:
-            active_run_id()  # makes the demo run on a fresh workspace before listing runs
             runs = baseline_runs()
         except AnalysisError as err:
             st.error(str(err))
