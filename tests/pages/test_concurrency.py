@@ -29,8 +29,9 @@ def test_training_and_slider_sessions_do_not_block_each_other(tmp_path, monkeypa
     # session 1 starts training (an ALS with more iterations: it runs while session 2 works)
     jobs = get_job_manager(Workspace(str(path)))
     trainer = AppTest.from_file(APP, default_timeout=120).run()
-    job = jobs.submit("baseline", "ALS, 40 iterations", baseline_task(
-        jobs.workspace, DEMO_NAME, EvaluateConfig(model="als", model_params={"iterations": 300, "factors": 64})))
+    slow_als = EvaluateConfig(model="als", model_params={"iterations": 300, "factors": 64})
+    job = jobs.submit("baseline", "ALS, 300 iterations",
+                      baseline_task(jobs.workspace, DEMO_NAME, slow_als))
     trainer.switch_page("pages/2_baseline.py").run()
     assert not trainer.exception, trainer.exception
 
