@@ -482,4 +482,4 @@ def test_movielens_1m_folder_with_bad_row(tmp_path):
 
 @pytest.mark.skipif(os.environ.get("WEAKSPOT_DATASETS") is None, reason="no datasets")
 def test_env_var_is_the_only_way_to_the_data(ml100k_dir):
-    assert Path(os.environ["WEAKSPOT_DATASETS"]) in ml100k_dir.parents
+    assert Path(os.environ["WEAKSPOT_DATASETS"]).resolve() in ml100k_dir.parents
