@@ -6,7 +6,15 @@ import streamlit as st
 
 from analysis.cohorts import discover_weak_cohorts
 from analysis.errors import AnalysisError
-from pages._shared import active_run_id, loaded_run, metric_help, run_store, show_error, sidebar
+from pages._shared import (
+    active_run_id,
+    cohort_table,
+    loaded_run,
+    metric_help,
+    run_store,
+    show_error,
+    sidebar,
+)
 
 try:
     run_id = active_run_id()  # first start: builds the demo run before the sidebar lists runs
@@ -44,17 +52,7 @@ st.subheader("Weakest cohorts")
 cohorts = discover_weak_cohorts(run.per_user, metric=f"ndcg@{k}")
 st.caption(f"Leaves of a depth-3 decision tree fitted to per-user NDCG@{k} on user features, "
            f"worst first (overall mean {overall[f'ndcg@{k}']:.3f}).")
-st.dataframe(
-    cohorts.leaves[["rule", "n_users", "share", "mean_metric"]],
-    hide_index=True,
-    column_config={
-        "rule": st.column_config.TextColumn("Cohort", width="large"),
-        "n_users": st.column_config.NumberColumn("Users", format="%d"),
-        "share": st.column_config.NumberColumn("Share of users", format="percent"),
-        "mean_metric": st.column_config.NumberColumn(f"Mean NDCG@{k}", format="%.3f"),
-    },
-    key="overview_cohorts",
-)
+cohort_table(cohorts, f"NDCG@{k}", key="overview_cohorts")
 st.page_link("pages/4_weak_users.py", label="Tune the weak-user threshold", icon=":material/tune:")
 st.page_link("pages/5_llm_rerank.py", label="Rerank the weak users with an LLM",
              icon=":material/auto_awesome:")

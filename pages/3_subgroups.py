@@ -11,6 +11,7 @@ from analysis.errors import AnalysisError
 from analysis.subgroups import subgroup_report
 from pages._shared import (
     active_run_id,
+    cohort_table,
     group_colors,
     loaded_run,
     metric_help,
@@ -177,17 +178,7 @@ except AnalysisError as err:
 else:
     st.caption(f"Leaves of a depth-3 regression tree fitted to per-user {metric} on user "
                "features, worst first: groups no single dimension shows.")
-    st.dataframe(
-        cohorts.leaves[["rule", "n_users", "share", "mean_metric"]],
-        hide_index=True,
-        column_config={
-            "rule": st.column_config.TextColumn("Cohort", width="large"),
-            "n_users": st.column_config.NumberColumn("Users", format="%d"),
-            "share": st.column_config.NumberColumn("Share of users", format="percent"),
-            "mean_metric": st.column_config.NumberColumn(f"Mean {metric}", format="%.3f"),
-        },
-        key="sg_cohorts",
-    )
+    cohort_table(cohorts, metric, key="sg_cohorts")
 
 st.download_button(
     "Download the per-user table (CSV)",

@@ -188,3 +188,18 @@ def _rerank_files(path: str):
 def rerank_files(run_id: str):
     """A rerank run's files (summary, per-user, calls, by group, curve): cached per run."""
     return _rerank_files(str(run_store().get(run_id).path))
+
+
+def cohort_table(cohorts, metric: str, *, key: str) -> None:
+    """The weak-cohort tree's leaves, worst first, as a readable table."""
+    st.dataframe(
+        cohorts.leaves[["rule", "n_users", "share", "mean_metric"]],
+        hide_index=True,
+        column_config={
+            "rule": st.column_config.TextColumn("Cohort", width="large"),
+            "n_users": st.column_config.NumberColumn("Users", format="%d"),
+            "share": st.column_config.NumberColumn("Share of users", format="percent"),
+            "mean_metric": st.column_config.NumberColumn(f"Mean {metric}", format="%.3f"),
+        },
+        key=key,
+    )

@@ -154,7 +154,12 @@ def _check_n_candidates(value: object) -> int:
     return int(value)
 
 
-def _check_users(user_idx: object, n_users: int) -> np.ndarray:
+def check_user_idx(user_idx: object, n_users: int, *, distinct: bool = False) -> np.ndarray:
+    """``user_idx`` as int64, checked: 1-D, integer, in ``0..n_users-1`` (and no repeats).
+
+    Raises:
+        AnalysisError: :data:`BAD_USERS`.
+    """
     u = np.asarray(user_idx)
     if u.ndim != 1 or not (np.issubdtype(u.dtype, np.integer) or u.size == 0):
         raise AnalysisError(BAD_USERS.format(
@@ -163,6 +168,8 @@ def _check_users(user_idx: object, n_users: int) -> np.ndarray:
     if u.size and (u.min() < 0 or u.max() >= n_users):
         bad = int(u[(u < 0) | (u >= n_users)][0])
         raise AnalysisError(BAD_USERS.format(max_user=n_users - 1, detail=f"user_idx {bad}"))
+    if distinct and len(np.unique(u)) != len(u):
+        raise AnalysisError(BAD_USERS.format(max_user=n_users - 1, detail="repeated users"))
     return u
 
 
@@ -230,7 +237,7 @@ def realistic_candidates(
     if not sp.issparse(truth) or truth.shape[0] != r.shape[0]:
         n_truth = truth.shape[0] if sp.issparse(truth) else type(truth).__name__
         raise AnalysisError(BAD_TRUTH_ROWS.format(n_truth=n_truth, n_rank=r.shape[0]))
-    users = _check_users(user_idx, r.shape[0])
+    users = check_user_idx(user_idx, r.shape[0])
     items = _compact_left(r[users, :c].astype(np.int32))
     recall = _candidate_recall(items, sp.csr_matrix(truth)[users], c)
     return CandidateSet(
@@ -360,7 +367,7 @@ def paper_candidates(
     """
     c = _check_n_candidates(n_candidates)
     ds = split.dataset
-    users = _check_users(user_idx, ds.n_users)
+    users = check_user_idx(user_idx, ds.n_users)
     n, n_items = len(users), ds.n_items
     test = split.test[users]  # (n, n_items) relevant test gains, canonical CSR
     n_test = np.diff(test.indptr)

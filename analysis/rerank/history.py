@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from analysis.errors import AnalysisError
-from analysis.rerank.candidates import CandidateSet, hash_keys
+from analysis.rerank.candidates import CandidateSet, check_user_idx, hash_keys
 from analysis.split import TRAIN, Split
 
 __all__ = ["HISTORY_STRATEGIES", "History", "HistoryStrategy", "select_history"]
@@ -51,9 +51,6 @@ MISSING_CANDIDATES = (
     "The candidate set has no row for user_idx {user}; build the candidates for the same users."
 )
 BAD_COUNT = "History parameter {name} must be a whole number >= 0, got {value!r}."
-BAD_USERS = (
-    "user_idx must be a 1-D array of distinct user indices in 0..{max_user}; got {detail}."
-)
 
 
 @dataclass(frozen=True)
@@ -85,20 +82,6 @@ def _check_count(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise AnalysisError(BAD_COUNT.format(name=name, value=value))
     return int(value)
-
-
-def _check_users(user_idx: object, n_users: int) -> np.ndarray:
-    u = np.asarray(user_idx)
-    if u.ndim != 1 or not (np.issubdtype(u.dtype, np.integer) or u.size == 0):
-        raise AnalysisError(BAD_USERS.format(
-            max_user=n_users - 1, detail=f"shape {u.shape} and dtype {u.dtype}"))
-    u = u.astype(np.int64)
-    if u.size and (u.min() < 0 or u.max() >= n_users):
-        bad = int(u[(u < 0) | (u >= n_users)][0])
-        raise AnalysisError(BAD_USERS.format(max_user=n_users - 1, detail=f"user_idx {bad}"))
-    if len(np.unique(u)) != len(u):
-        raise AnalysisError(BAD_USERS.format(max_user=n_users - 1, detail="repeated users"))
-    return u
 
 
 def _rank_sorted(rows_sorted: np.ndarray, n_rows: int) -> np.ndarray:
@@ -196,7 +179,7 @@ def select_history(
     if strategy not in HISTORY_STRATEGIES:
         raise AnalysisError(UNKNOWN_HISTORY.format(strategy=strategy))
     ds = split.dataset
-    users = _check_users(user_idx, ds.n_users)
+    users = check_user_idx(user_idx, ds.n_users, distinct=True)
     n = len(users)
     if strategy == "recent":
         width = _check_count("n_recent", n_recent)
