@@ -72,6 +72,21 @@ else:
                           placeholder="/models/llama-3.1-8b-instruct").strip()
     gpu_usd = c3.number_input("GPU $/hour", 0.0, 1000.0, 0.0, 0.1, key="rr_gpu_usd",
                               help="Price of this machine's GPU time; cost = $/hour x seconds.")
+batch = prompt_cache = False
+mode = "generate"
+if backend == "anthropic":
+    o1, o2, _ = st.columns([1, 1, 2])
+    batch = o1.toggle("Batch API (half price)", key="rr_batch",
+                      help="Message Batches: half price; answers arrive when the batch ends.")
+    prompt_cache = o2.toggle("Prompt caching", key="rr_prompt_cache",
+                             help="Cache the shared instructions: later calls read them at a "
+                                  "tenth of the input price.")
+elif backend == "transformers":
+    mode = st.segmented_control(
+        "Mode", ["generate", "likelihood"], default="generate", key="rr_mode",
+        help="generate: the model writes a ranking that is parsed; likelihood: each candidate "
+             "is scored by its log-probability after the prompt (no parsing, deterministic).",
+    ) or "generate"
 secrets = app_secrets()
 status = key_status(backend, os.environ, secrets)
 (st.success if status.found else st.warning)(status.message, icon=":material/key:")
@@ -125,14 +140,16 @@ def _config() -> RerankConfig:
         raise AnalysisError("Name a model first (a model id, or a local folder for transformers).")
     return RerankConfig(backend=backend, model=model, rule=rule, n_candidates=int(n_cand),
                         history=history, template=template, max_tokens=int(max_tokens) or None,
-                        budget_usd=float(budget) or None, gpu_usd_per_hour=float(gpu_usd))
+                        budget_usd=float(budget) or None, gpu_usd_per_hour=float(gpu_usd),
+                        batch=bool(batch), mode=mode)
 
 
 def _backend_factory():
     key = resolve_api_key(backend, os.environ, secrets)  # stays in memory, never shown
     opts: dict = {"model": model}
     if backend == "anthropic":
-        opts.update(api_key=key, base_url=base_url)
+        opts.update(api_key=key, base_url=base_url, batch=bool(batch),
+                    prompt_cache=bool(prompt_cache))
     elif backend == "openai":
         opts.update(api_key=key, base_url=base_url)
     else:

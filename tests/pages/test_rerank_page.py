@@ -83,6 +83,12 @@ def test_dry_run_without_a_key_is_an_approximate_estimate(ws_path, monkeypatch):
     hist = _frame(at, "prompt_tokens")
     assert set(hist["strategy"]) == {"recent", "paper", "long-short"}
     assert hist.loc[hist["chosen"], "strategy"].tolist() == ["recent"]
+    # the Batch API halves the estimate (same prompts, batch price)
+    full = float(m["Expected cost"].lstrip("$").replace(",", ""))
+    at.toggle(key="rr_batch").set_value(True).run()
+    at.button(key="rr_dry_run").click().run()
+    half = float(_metrics(at)["Expected cost"].lstrip("$").replace(",", ""))
+    assert half == pytest.approx(full / 2, rel=2e-3)  # shown rounded to 4 decimals
 
 
 def test_rerank_against_the_fake_server_shows_results_and_never_the_key(ws_path, monkeypatch):
