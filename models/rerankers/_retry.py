@@ -285,3 +285,27 @@ def estimate_tokens(text: str) -> int:
     this errs on the high side, which is the safe side for a cost estimate.
     """
     return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
+
+
+def call_timed(
+    fn: Callable[[], T], policy: RetryPolicy, **kwargs: Any
+) -> tuple[Outcome, float, dict[str, Any], Any]:
+    """:func:`call_with_retries` plus what every backend records about a call.
+
+    Returns:
+        ``(outcome, latency_s, meta, failed)``: ``meta`` holds the attempts (and the HTTP
+        status of a failure); ``failed`` is the error :class:`Completion` to return when
+        ``outcome.error`` is set, else None.
+    """
+    from models.rerankers.base import Completion
+
+    start = time.perf_counter()
+    outcome = call_with_retries(fn, policy, **kwargs)
+    latency = time.perf_counter() - start
+    meta: dict[str, Any] = {"attempts": outcome.attempts}
+    failed = None
+    if outcome.error is not None:
+        if outcome.status is not None:
+            meta["status"] = outcome.status
+        failed = Completion(text="", latency_s=latency, error=outcome.error, meta=meta)
+    return outcome, latency, meta, failed

@@ -17,6 +17,7 @@ from typing import Any
 from analysis.errors import AnalysisError
 from models.rerankers._retry import (
     RetryPolicy,
+    call_timed,
     call_with_retries,
     check_setting,
     estimate_tokens,
@@ -226,8 +227,7 @@ class AnthropicBackend:
 
     def _complete_one(self, index: int, request: LLMRequest) -> Completion:
         params = self._params(request)
-        start = time.perf_counter()
-        outcome = call_with_retries(
+        outcome, latency, meta, failed = call_timed(
             lambda: self._client.messages.create(**params),
             self.policy,
             index=index,
@@ -235,12 +235,8 @@ class AnthropicBackend:
             secret=self._secret(),
             what="anthropic message",
         )
-        latency = time.perf_counter() - start
-        meta: dict[str, Any] = {"attempts": outcome.attempts}
-        if outcome.error is not None:
-            if outcome.status is not None:
-                meta["status"] = outcome.status
-            return Completion(text="", latency_s=latency, error=outcome.error, meta=meta)
+        if failed is not None:
+            return failed
         message = outcome.value
         meta["request_id"] = getattr(message, "_request_id", None)
         meta["message_id"] = getattr(message, "id", None)

@@ -9,7 +9,6 @@ kept on this object, printed, logged or put in an error.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -17,7 +16,7 @@ from urllib.parse import urlparse
 from analysis.errors import AnalysisError
 from models.rerankers._retry import (
     RetryPolicy,
-    call_with_retries,
+    call_timed,
     check_setting,
     estimate_tokens,
     run_bounded,
@@ -158,8 +157,7 @@ class OpenAICompatBackend:
             "max_tokens": int(request.max_tokens),
             "temperature": float(request.temperature),
         }
-        start = time.perf_counter()
-        outcome = call_with_retries(
+        outcome, latency, meta, failed = call_timed(
             lambda: self._client.chat.completions.create(**params),
             self.policy,
             index=index,
@@ -167,12 +165,8 @@ class OpenAICompatBackend:
             secret=self._secret(),
             what="openai chat completion",
         )
-        latency = time.perf_counter() - start
-        meta: dict[str, Any] = {"attempts": outcome.attempts}
-        if outcome.error is not None:
-            if outcome.status is not None:
-                meta["status"] = outcome.status
-            return Completion(text="", latency_s=latency, error=outcome.error, meta=meta)
+        if failed is not None:
+            return failed
         response = outcome.value
         meta["request_id"] = getattr(response, "_request_id", None)
         meta["response_id"] = getattr(response, "id", None)
