@@ -10,13 +10,12 @@ from analysis.cohorts import discover_weak_cohorts
 from analysis.errors import AnalysisError
 from analysis.subgroups import subgroup_report
 from pages._shared import (
-    active_run_id,
     cohort_table,
     group_colors,
     loaded_run,
     metric_help,
+    page_start,
     show_error,
-    sidebar,
     workspace,
 )
 
@@ -96,13 +95,12 @@ def _csv(ws_path: str, run_id: str) -> bytes:
     return loaded_run(run_id).per_user.to_csv(index=False).encode()
 
 
-sidebar()
-st.title("Subgroups")
-st.caption("Which groups of users does the baseline serve worst? Pick one dimension, or two "
-           "to cross them.")
+run_id, run = page_start(
+    "Subgroups",
+    "Which groups of users does the baseline serve worst? Pick one dimension, or two to cross "
+    "them.",
+)
 try:
-    run_id = active_run_id()
-    run = loaded_run(run_id)
     ws_path = workspace().path
     dims_all, metrics = _dimensions(ws_path, run_id)
 except AnalysisError as err:

@@ -16,13 +16,12 @@ from analysis.rerank.projection import per_user_cost_estimate
 from analysis.weak_users import WeakRule, WeakUserSelector
 from pages._shared import (
     PALETTE,
-    active_run_id,
     fmt_share,
     fmt_usd,
     loaded_run,
     metric_help,
+    page_start,
     show_error,
-    sidebar,
     workspace,
 )
 
@@ -72,13 +71,12 @@ def _init_state(rule: WeakRule, metrics: list[str]) -> None:
     ss.setdefault("wu_inactive", bool(rule.require_inactive))
 
 
-sidebar()
-st.title("Weak users")
-st.caption("Users whose validation metric is at or below a threshold: chosen on validation, "
-           "judged on test, and the ones an LLM reranking pass would go to.")
+run_id, run = page_start(
+    "Weak users",
+    "Users whose validation metric is at or below a threshold: chosen on validation, judged on "
+    "test, and the ones an LLM reranking pass would go to.",
+)
 try:
-    run_id = active_run_id()
-    run = loaded_run(run_id)
     ws_path = workspace().path
     selector = _selector(ws_path, run_id)
 except AnalysisError as err:

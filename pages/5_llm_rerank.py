@@ -18,33 +18,26 @@ from analysis.tasks import rerank_task
 from analysis.weak_users import WeakRule
 from models.rerankers.base import BACKEND_NAMES, make_backend
 from pages._shared import (
-    active_run_id,
     app_secrets,
     fmt_usd,
     group_colors,
     jobs,
-    loaded_run,
     metric_help,
+    page_start,
     rerank_files,
     run_store,
     show_error,
-    sidebar,
     workspace,
 )
 
 TEMPLATES = ("paper", "llmrank", "rankgpt")
 OTHER_MODEL = "other (type a model id)"
 
-sidebar()
-st.title("LLM rerank")
-st.caption("Send only the weak users to an LLM (their history and their baseline top C, "
-           "shuffled); everyone else keeps the baseline ranking. Start with the free dry run.")
-try:
-    run_id = active_run_id()
-    run = loaded_run(run_id)
-except AnalysisError as err:
-    show_error(err)
-    st.stop()
+run_id, run = page_start(
+    "LLM rerank",
+    "Send only the weak users to an LLM (their history and their baseline top C, shuffled); "
+    "everyone else keeps the baseline ranking. Start with the free dry run.",
+)
 k = run.k
 prices = PriceTable()
 

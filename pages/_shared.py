@@ -26,7 +26,7 @@ PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Vivid
 #: what each metric means, shown as a help tooltip wherever the metric appears
 METRIC_HELP = {
     "ndcg": "NDCG@k: how close the top k is to the ideal order of the user's held-out relevant "
-            "items (1 = all of them first, 0 = none in the top k).",
+    "items (1 = all of them first, 0 = none in the top k).",
     "ndcg_graded": "Graded NDCG@k: NDCG with the rating as gain, so loved items count more.",
     "recall": "Recall@k: share of the user's held-out relevant items found in the top k.",
     "precision": "Precision@k: share of the k recommended slots that hold a relevant item.",
@@ -34,9 +34,9 @@ METRIC_HELP = {
     "mrr": "MRR@k: 1 / rank of the first relevant item (0 if none in the top k).",
     "ap": "AP@k: precision averaged over the ranks of the hits; rewards early hits.",
     "auc": "AUC: probability that a held-out relevant item is scored above an item the user "
-           "never interacted with (0.5 = random). Kaur & Shah's weak-user metric.",
+    "never interacted with (0.5 = random). Kaur & Shah's weak-user metric.",
     "candidate_recall": "Candidate recall@C: is any relevant item in the top C at all? An LLM "
-                        "reranking the top C can only reorder what is there.",
+    "reranking the top C can only reorder what is there.",
 }
 
 
@@ -153,8 +153,13 @@ def sidebar() -> None:
         if current not in ids:
             current = ids[0]
         labels = dict(zip(runs["run_id"], runs["dataset"] + " · " + runs["label"], strict=True))
-        chosen = st.selectbox("Active run", ids, index=ids.index(current),
-                              format_func=lambda r: labels[r], key="sidebar_run")
+        chosen = st.selectbox(
+            "Active run",
+            ids,
+            index=ids.index(current),
+            format_func=lambda r: labels[r],
+            key="sidebar_run",
+        )
         st.session_state["run_id"] = chosen
         row = runs[runs["run_id"] == chosen].iloc[0]
         st.caption(f"Dataset **{row['dataset']}** · run `{chosen}`")
@@ -203,3 +208,19 @@ def cohort_table(cohorts, metric: str, *, key: str) -> None:
         },
         key=key,
     )
+
+
+def page_start(title: str, caption: str):
+    """Sidebar, title and caption, then the active baseline run: ``(run_id, run)``.
+
+    A run that cannot be loaded shows its one-line error and stops the page.
+    """
+    sidebar()
+    st.title(title)
+    st.caption(caption)
+    try:
+        run_id = active_run_id()
+        return run_id, loaded_run(run_id)
+    except AnalysisError as err:
+        show_error(err)
+        st.stop()

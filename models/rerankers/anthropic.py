@@ -75,6 +75,19 @@ def custom_id(index: int, key: str = "") -> str:
     return f"{head}-{tail}" if tail else head
 
 
+def _completion(message: Any, latency: float, meta: dict, *, batch: bool = False) -> Completion:
+    """A Messages API answer (direct or from a batch) as a :class:`Completion`."""
+    meta["message_id"] = getattr(message, "id", None)
+    return Completion(
+        text=_text(message),
+        usage=_usage(getattr(message, "usage", None)),
+        latency_s=latency,
+        stop_reason=getattr(message, "stop_reason", None),
+        batch=batch,
+        meta=meta,
+    )
+
+
 def _usage(raw: Any) -> Usage:
     """Our Usage from the SDK's (missing or None counts read as 0)."""
     if raw is None:
@@ -239,14 +252,7 @@ class AnthropicBackend:
             return failed
         message = outcome.value
         meta["request_id"] = getattr(message, "_request_id", None)
-        meta["message_id"] = getattr(message, "id", None)
-        return Completion(
-            text=_text(message),
-            usage=_usage(getattr(message, "usage", None)),
-            latency_s=latency,
-            stop_reason=getattr(message, "stop_reason", None),
-            meta=meta,
-        )
+        return _completion(message, latency, meta)
 
     # -- batches -------------------------------------------------------------------------
 
@@ -367,16 +373,7 @@ class AnthropicBackend:
         meta = {"batch_id": batch_id, "custom_id": row.custom_id, "polls": polls}
         latency = time.perf_counter() - start
         if kind == "succeeded":
-            message = result.message
-            meta["message_id"] = getattr(message, "id", None)
-            return Completion(
-                text=_text(message),
-                usage=_usage(getattr(message, "usage", None)),
-                latency_s=latency,
-                stop_reason=getattr(message, "stop_reason", None),
-                batch=True,
-                meta=meta,
-            )
+            return _completion(result.message, latency, meta, batch=True)
         reason = kind
         if kind == "errored":
             error = getattr(getattr(result, "error", None), "error", None)

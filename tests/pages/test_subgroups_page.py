@@ -9,23 +9,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.runs import RunStore
 from analysis.subgroups import subgroup_report
-from analysis.tasks import ensure_demo_run
-from analysis.workspace import Workspace
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/3_subgroups.py"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ws") / "ws.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WEAKSPOT_WORKSPACE", str(path))
-        ws = Workspace(path)
-        info = ensure_demo_run(ws)
-        yield info, RunStore(ws).load_baseline(info.run_id).per_user
 
 
 @pytest.fixture

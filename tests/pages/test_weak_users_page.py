@@ -10,25 +10,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.chart_data import subgroup_dimensions
-from analysis.runs import RunStore
-from analysis.tasks import ensure_demo_run
 from analysis.weak_users import WeakRule, select_weak_users
-from analysis.workspace import Workspace
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/4_weak_users.py"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """A workspace holding the demo run (built once), and its per-user table."""
-    path = tmp_path_factory.mktemp("ws") / "ws.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WEAKSPOT_WORKSPACE", str(path))
-        ws = Workspace(path)
-        info = ensure_demo_run(ws)
-        table = RunStore(ws).load_baseline(info.run_id).per_user
-        yield info, table
 
 
 @pytest.fixture
