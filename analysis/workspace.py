@@ -14,20 +14,32 @@ Layout of the file:
   ``<prefix>_items(item_id, title, genres, ...)`` when given. Later per-dataset tables (runs)
   should reuse the prefix: :meth:`Workspace.delete_dataset` drops every ``<prefix>_*`` table.
 
-Concurrency: DuckDB lets one process write a database file at a time (several threads of
-that process may share it); other processes cannot open the file while a writer holds it.
-:class:`Workspace` therefore opens short-lived connections (one per operation) and closes
-them at once, and read-only operations ask for ``read_only`` connections, which several
-processes may hold together when nobody writes. Inside one process DuckDB shares one
-database instance per file, and it refuses a read-only connection while a read-write one is
-open (and vice versa); :meth:`Workspace.connect` then falls back to a read-write connection.
+Concurrency: DuckDB lets one process open a database file for writing at a time (the
+threads of that process share one database instance); another process cannot open the file
+at all while it is held, and the lock lasts as long as any connection of the holder is open.
+So nothing keeps the workspace open longer than one short operation:
+
+* :meth:`Workspace.connect` opens a connection per operation and closes it at once. Every
+  connection is read-write (DuckDB refuses, within one process, connections of mixed modes).
+* Long work never holds a connection while it computes or waits on a model, a network or a
+  user: ingest stages and builds its tables in a private temporary database and copies them
+  in with one short transaction; a job trains first and writes its run afterwards.
+* A process that finds the file held waits, retrying with exponential backoff and jitter,
+  for at most ``lock_wait_s`` seconds (env ``WEAKSPOT_LOCK_WAIT_S``, default 30), then raises
+  :data:`WORKSPACE_LOCKED`, naming the holder's PID and what it runs (program and
+  subcommand only, never its arguments). :func:`is_lock_error` tells that error apart.
+* What must not be lost does not depend on the lock: a finished run is written to its folder
+  first and listed once the workspace is free (:mod:`analysis.runs`), and a job's final state
+  is written again until it lands (:mod:`analysis.jobs`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,15 +50,22 @@ import pandas as pd
 from analysis.errors import AnalysisError
 
 __all__ = [
+    "DEFAULT_LOCK_WAIT_S",
     "DEFAULT_WORKSPACE",
+    "LOCK_WAIT_ENV",
     "SCHEMA_VERSION",
     "WORKSPACE_ENV",
     "Workspace",
+    "backoff_delays",
+    "describe_process",
+    "is_lock_error",
     "validate_dataset_name",
 ]
 
 SCHEMA_VERSION = 1
 WORKSPACE_ENV = "WEAKSPOT_WORKSPACE"
+LOCK_WAIT_ENV = "WEAKSPOT_LOCK_WAIT_S"
+DEFAULT_LOCK_WAIT_S = 30.0
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "data" / "workspace.duckdb"
 
 _NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_. -]{0,62}[A-Za-z0-9_.-])?")
@@ -64,9 +83,11 @@ NO_SUCH_DATASET = (
     "Ingest it first or check the spelling."
 )
 WORKSPACE_LOCKED = (
-    "Workspace {path} is in use by another process (DuckDB allows one writer at a time); "
-    "close the other app or CLI, or use another workspace (--workspace / WEAKSPOT_WORKSPACE)."
+    "Workspace {path} is in use by {holder} (DuckDB lets one process write at a time); "
+    "waited {waited:.0f} s. Let it finish or stop it and retry, use another workspace "
+    "(--workspace / WEAKSPOT_WORKSPACE), or wait longer (WEAKSPOT_LOCK_WAIT_S, seconds)."
 )
+BAD_LOCK_WAIT = "{env} must be a number of seconds >= 0, got {value!r}."
 NEWER_SCHEMA = (
     "Workspace {path} was written by a newer Weakspot (schema {found} > {supported}); "
     "upgrade Weakspot or use another workspace."
@@ -104,6 +125,103 @@ CREATE TABLE IF NOT EXISTS datasets (
 """
 
 
+_PID_RE = re.compile(r"PID (\d+)")
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
+
+
+def is_lock_error(err: BaseException) -> bool:
+    """Whether ``err`` says that another process (or connection) holds the workspace.
+
+    True for the :class:`AnalysisError` that :meth:`Workspace.connect` raises when it gave
+    up waiting, and for the raw DuckDB errors behind it.
+    """
+    if isinstance(err, AnalysisError):
+        return err.__cause__ is not None and is_lock_error(err.__cause__)
+    if isinstance(err, duckdb.ConnectionException):
+        return True  # this process has the file open with other settings
+    return isinstance(err, duckdb.IOException) and "lock" in str(err).lower()
+
+
+def describe_process(pid: int) -> str:
+    """``process <pid> (<program> <subcommand>)``, as much as can be read safely.
+
+    Reads ``/proc/<pid>/cmdline`` where there is one, and shows only the program (the
+    script or ``python -m`` module) and a subcommand word after it, never other arguments:
+    they may hold paths, keys or prompts.
+
+    Args:
+        pid: a process id.
+
+    Returns:
+        e.g. ``"process 1234 (python -m analysis ingest)"``, or ``"process 1234"``.
+    """
+    try:
+        raw = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return f"process {pid}"
+    argv = [a for a in raw.decode("utf-8", "replace").split("\0") if a]
+    if not argv:
+        return f"process {pid}"
+    words = [Path(argv[0]).name]
+    rest = argv[1:]
+    if words[0].startswith("python"):
+        words = ["python"]
+        if rest[:1] == ["-m"] and len(rest) > 1:
+            words += ["-m", rest[1]]
+            rest = rest[2:]
+        elif rest[:1] == ["-c"]:
+            words.append("-c")
+            rest = []
+        elif rest and not rest[0].startswith("-"):
+            words = [Path(rest[0]).name]  # a script: its name says more than "python"
+            rest = rest[1:]
+    if rest and _WORD_RE.fullmatch(rest[0]):
+        words.append(rest[0])
+    shown = " ".join(w for w in words if _WORD_RE.fullmatch(w) or w in ("-m", "-c"))
+    return f"process {pid} ({shown})" if shown else f"process {pid}"
+
+
+def _holder(exc: BaseException) -> str:
+    if isinstance(exc, duckdb.ConnectionException):
+        return "another connection of this process opened with other settings"
+    found = _PID_RE.search(str(exc))
+    return describe_process(int(found.group(1))) if found else "another process"
+
+
+def backoff_delays(
+    first_s: float = 0.05, cap_s: float = 2.0, rng: random.Random | None = None
+) -> Iterator[float]:
+    """Endless waits between attempts: doubling from ``first_s`` up to ``cap_s``, each drawn
+    uniformly from the upper half of its step (jitter keeps waiting processes apart).
+
+    Args:
+        first_s: the first step, seconds.
+        cap_s: the largest step, seconds.
+        rng: random source (tests pass a seeded one).
+
+    Yields:
+        Seconds to sleep before the next attempt.
+    """
+    rng = rng or random.Random()
+    step = first_s
+    while True:
+        yield step * rng.uniform(0.5, 1.0)
+        step = min(step * 2.0, cap_s)
+
+
+def _lock_wait_from_env() -> float:
+    raw = os.environ.get(LOCK_WAIT_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_LOCK_WAIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise AnalysisError(BAD_LOCK_WAIT.format(env=LOCK_WAIT_ENV, value=raw))
+    return value
+
+
 def validate_dataset_name(name: str) -> str:
     """Check a dataset name and return it unchanged.
 
@@ -128,11 +246,20 @@ class Workspace:
         path: the DuckDB file, or ``":memory:"`` (one private in-memory database, kept alive
             by this object; for tests and :func:`analysis.ingest.dataset_from_frames`).
             ``None``: the env var ``WEAKSPOT_WORKSPACE``, else ``<repo>/data/workspace.duckdb``.
+        lock_wait_s: how long :meth:`connect` waits for another process to release the
+            file before giving up. ``None``: the env var ``WEAKSPOT_LOCK_WAIT_S``, else
+            :data:`DEFAULT_LOCK_WAIT_S`.
+
+    Raises:
+        AnalysisError: ``WEAKSPOT_LOCK_WAIT_S`` is not a number >= 0.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike | None = None, *, lock_wait_s: float | None = None
+    ) -> None:
         if path is None:
             path = os.environ.get(WORKSPACE_ENV) or DEFAULT_WORKSPACE
+        self.lock_wait_s = _lock_wait_from_env() if lock_wait_s is None else float(lock_wait_s)
         self.in_memory = str(path) == ":memory:"
         self.path: str = ":memory:" if self.in_memory else str(Path(path).expanduser())
         self._memory_con: duckdb.DuckDBPyConnection | None = None
@@ -146,8 +273,12 @@ class Workspace:
     # -- connections -------------------------------------------------------------------
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(
+        self, read_only: bool = False, *, wait_s: float | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection, closed when the ``with`` block ends.
+
+        Keep the block short: while it is open no other process can open the workspace.
 
         Args:
             read_only: the caller only reads. Connections are always opened read-write:
@@ -155,15 +286,18 @@ class Workspace:
                 one already open to the same file, so mixing modes across the app's threads
                 (a page reading while a background job writes) would fail. The flag is kept
                 as documentation of intent.
+            wait_s: how long to wait for another process holding the file; ``None``: this
+                workspace's ``lock_wait_s``; 0: one attempt.
 
         Yields:
             A DuckDB connection with the workspace schema in place.
 
         Raises:
-            AnalysisError: another process holds the file for writing, or the file was
+            AnalysisError: another process still held the file after the wait
+                (:data:`WORKSPACE_LOCKED`, :func:`is_lock_error` is true), or the file was
                 written by a newer schema.
         """
-        con = self._open(read_only)
+        con = self._open(self.lock_wait_s if wait_s is None else wait_s)
         try:
             if not self._schema_ready:
                 self._ensure_schema(con)
@@ -171,18 +305,24 @@ class Workspace:
         finally:
             con.close()
 
-    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _open(self, wait_s: float) -> duckdb.DuckDBPyConnection:
         if self._memory_con is not None:
             return self._memory_con.cursor()
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            return duckdb.connect(self.path)  # read-write: see connect()
-        except duckdb.ConnectionException as exc:
-            raise AnalysisError(WORKSPACE_LOCKED.format(path=self.path)) from exc
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise AnalysisError(WORKSPACE_LOCKED.format(path=self.path)) from exc
-            raise
+        start = time.monotonic()
+        delays = backoff_delays()
+        while True:
+            try:
+                return duckdb.connect(self.path)  # read-write: see connect()
+            except (duckdb.ConnectionException, duckdb.IOException) as exc:
+                if not is_lock_error(exc):
+                    raise
+                waited = time.monotonic() - start
+                if waited >= wait_s:
+                    raise AnalysisError(
+                        WORKSPACE_LOCKED.format(path=self.path, holder=_holder(exc), waited=waited)
+                    ) from exc
+                time.sleep(min(next(delays), wait_s - waited))
 
     def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         has_version = con.execute(

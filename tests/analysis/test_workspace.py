@@ -1,10 +1,15 @@
-"""Tests for analysis/workspace.py: paths, catalog, rename/delete/list, names."""
+"""Tests for analysis/workspace.py: paths, catalog, rename/delete/list, names, lock waits."""
 
 from __future__ import annotations
 
+import random
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -138,3 +143,113 @@ def test_file_is_created_in_missing_folder(tmp_path):
     target = tmp_path / "deep" / "er" / "w.duckdb"
     ingest(Workspace(target), "a", tiny())
     assert Path(target).exists()
+
+
+# -- waiting for another process's lock (the two-process cases are in
+#    test_workspace_concurrency.py) ----------------------------------------------------------
+
+
+def lock_error(pid: int = 4242) -> duckdb.IOException:
+    return duckdb.IOException(
+        'IO Error: Could not set lock on file "w.duckdb": Conflicting lock is held in '
+        f"/usr/bin/python3.11 (PID {pid}). See also https://duckdb.org/docs/connect/concurrency"
+    )
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter():
+    delays = wsmod.backoff_delays(first_s=0.1, cap_s=0.8, rng=random.Random(7))
+    got = [next(delays) for _ in range(7)]
+    steps = [0.1, 0.2, 0.4, 0.8, 0.8, 0.8, 0.8]
+    assert all(s / 2 <= d <= s for d, s in zip(got, steps, strict=True))
+    again = wsmod.backoff_delays(first_s=0.1, cap_s=0.8, rng=random.Random(8))
+    assert [next(again) for _ in range(7)] != got  # jitter: two waiters drift apart
+
+
+def test_lock_wait_from_argument_env_and_default(monkeypatch, tmp_path):
+    monkeypatch.delenv(wsmod.LOCK_WAIT_ENV, raising=False)
+    assert Workspace(tmp_path / "w.duckdb").lock_wait_s == wsmod.DEFAULT_LOCK_WAIT_S == 30.0
+    monkeypatch.setenv(wsmod.LOCK_WAIT_ENV, "2.5")
+    assert Workspace(tmp_path / "w.duckdb").lock_wait_s == 2.5
+    assert Workspace(tmp_path / "w.duckdb", lock_wait_s=0).lock_wait_s == 0.0
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv(wsmod.LOCK_WAIT_ENV, bad)
+        with pytest.raises(AnalysisError, match=pattern(wsmod.BAD_LOCK_WAIT)):
+            Workspace(tmp_path / "w.duckdb")
+
+
+def test_connect_retries_until_the_lock_is_free(monkeypatch, tmp_path):
+    real = duckdb.connect
+    calls = []
+
+    def busy_three_times(*args, **kwargs):
+        calls.append(args)
+        if len(calls) <= 3:
+            raise lock_error()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", busy_three_times)
+    ws = Workspace(tmp_path / "w.duckdb", lock_wait_s=120)
+    assert ws.list_datasets().empty
+    assert len(calls) == 4
+
+
+def test_connect_gives_up_after_the_bound_naming_the_holder(monkeypatch, tmp_path):
+    def always_busy(*args, **kwargs):
+        raise lock_error(pid=999_999_999)  # no such process: nothing to read about it
+
+    monkeypatch.setattr(duckdb, "connect", always_busy)
+    ws = Workspace(tmp_path / "w.duckdb", lock_wait_s=0.3)
+    t0 = time.monotonic()
+    with pytest.raises(AnalysisError, match=pattern(wsmod.WORKSPACE_LOCKED)) as err:
+        ws.list_datasets()
+    assert time.monotonic() - t0 >= 0.3
+    assert "in use by process 999999999 (DuckDB" in str(err.value)
+    assert str(tmp_path / "w.duckdb") in str(err.value)
+    assert wsmod.is_lock_error(err.value)
+    assert "\n" not in str(err.value)
+    with pytest.raises(AnalysisError, match=pattern(wsmod.WORKSPACE_LOCKED)):
+        with ws.connect(wait_s=0):  # one attempt
+            pass
+    assert not wsmod.is_lock_error(AnalysisError("the file has no rating column"))
+
+
+def test_other_connect_errors_are_not_retried(monkeypatch, tmp_path):
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(args)
+        raise duckdb.IOException("IO Error: Cannot open file: Permission denied")
+
+    monkeypatch.setattr(duckdb, "connect", broken)
+    with pytest.raises(duckdb.IOException, match="Permission denied"):
+        Workspace(tmp_path / "w.duckdb", lock_wait_s=60).list_datasets()
+    assert len(calls) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+def test_describe_process_shows_program_and_subcommand_only(tmp_path):
+    script = tmp_path / "holdmod.py"
+    script.write_text("import sys\nsys.stdin.read()\n")  # waits until stdin closes
+    argvs = {
+        "script": [sys.executable, str(script), "ingest", "--api-key", "sk-secret", "x.csv"],
+        "module": [sys.executable, "-m", "holdmod", "rerank", "--key=sk-secret"],
+        "option first": [sys.executable, "-m", "holdmod", "--token", "sk-secret", "ingest"],
+    }
+    expected = {
+        "script": "(holdmod.py ingest)",
+        "module": "(python -m holdmod rerank)",
+        "option first": "(python -m holdmod)",
+    }
+    for what, argv in argvs.items():
+        proc = subprocess.Popen(argv, cwd=tmp_path, stdin=subprocess.PIPE)
+        try:
+            shown = wsmod.describe_process(proc.pid)
+            deadline = time.monotonic() + 60
+            while "holdmod" not in shown and time.monotonic() < deadline:  # exec not done yet
+                time.sleep(0.05)
+                shown = wsmod.describe_process(proc.pid)
+        finally:
+            proc.communicate(b"")
+        assert shown == f"process {proc.pid} {expected[what]}", what
+        assert "secret" not in shown
+    assert wsmod.describe_process(999_999_999) == "process 999999999"
