@@ -1,13 +1,25 @@
-"""The ingest transaction and its report; column detection; the in-memory path."""
+"""The ingest and its report; column detection; the in-memory path.
+
+An ingest does its heavy work (reading the input, staging, checks, merging duplicates, the
+k-core, the side tables) in a private temporary DuckDB file that no other process sees, and
+touches the workspace only at the end, in one short transaction that copies the finished
+tables in and adds the catalog row. So the workspace stays free for the app and other
+commands while a large file is read (DuckDB lets one process write a file at a time), and it
+is unchanged whenever the ingest refuses.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import tempfile
 import time
+import uuid
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -26,6 +38,7 @@ from analysis.ingest._formats import (
     Format,
     Source,
     diagnose_text_failure,
+    sql_str,
 )
 from analysis.ingest._load import load_dataset
 from analysis.ingest._stage import (
@@ -33,6 +46,7 @@ from analysis.ingest._stage import (
     BAD_THRESHOLD,
     KCORE_EMPTY,
     InputSpec,
+    _ts_scale,
     _column_types,
     _decide_id_type,
     _open_main,
@@ -40,7 +54,6 @@ from analysis.ingest._stage import (
     _raise_problem,
     _staged_select,
     _store_side,
-    _ts_scale,
 )
 from analysis.workspace import NAME_TAKEN, Workspace, validate_dataset_name
 
@@ -137,8 +150,34 @@ def ingest(
         threshold = math.nan
     if not math.isfinite(threshold):
         raise AnalysisError(BAD_THRESHOLD.format(t=relevance_threshold))
+    with tempfile.TemporaryDirectory(prefix="weakspot-ingest-") as stage_dir:
+        stage_path = Path(stage_dir) / "stage.duckdb"
+        report = _stage_dataset(
+            workspace, stage_path, name, interactions, users, items, fmt, mapping, threshold,
+            kcore, replace, delimiter, t0,
+        )  # fmt: skip
+        return _commit_dataset(workspace, stage_path, report, kcore, replace, t0)
+
+
+def _stage_dataset(
+    workspace: Workspace,
+    stage_path: Path,
+    name: str,
+    interactions: InputSpec,
+    users: InputSpec | None,
+    items: InputSpec | None,
+    fmt: Format,
+    mapping: ColumnMapping,
+    threshold: float,
+    kcore: int,
+    replace: bool,
+    delimiter: str | None,
+    t0: float,
+) -> IngestReport:
+    """Build the dataset's tables (``interactions``, ``users``, ``items``) in the private
+    database at ``stage_path``; the workspace is only read, to refuse a taken name early."""
     with ExitStack() as stack:
-        con = stack.enter_context(workspace.connect())
+        con = stack.enter_context(duckdb.connect(str(stage_path)))
         con.execute("SET TimeZone = 'UTC'")
         opened = _open_main(con, stack, interactions, fmt, delimiter)
         src = opened.interactions
@@ -161,21 +200,79 @@ def ingest(
             _open_side(con, items, "item", ITEM_SYNONYMS) if items is not None else opened.items
         )
         types = _column_types(con, src)
-        con.execute("BEGIN TRANSACTION")
+        if not replace and workspace.has_dataset(name):  # checked again when committing
+            raise AnalysisError(NAME_TAKEN.format(name=name, path=workspace.path))
+        return _build_tables(
+            con, name, src, m, types, threshold, kcore, side_users, side_items,
+            opened.source_text, warnings, t0,
+        )  # fmt: skip
+
+
+def _commit_dataset(
+    workspace: Workspace,
+    stage_path: Path,
+    report: IngestReport,
+    kcore: int,
+    replace: bool,
+    t0: float,
+) -> IngestReport:
+    """The one short workspace transaction: check the name (drop the old dataset on
+    replace), copy the staged tables in under a new prefix, add the catalog row."""
+    alias = f"weakspot_stage_{uuid.uuid4().hex[:12]}"  # attachments are process-wide
+    parts = ["interactions"] + ["users"] * report.has_users + ["items"] * report.has_items
+    with workspace.connect() as con:
+        con.execute(f"ATTACH {sql_str(str(stage_path))} AS {alias} (READ_ONLY)")
         try:
-            report = _ingest_in_transaction(
-                workspace, con, name, src, m, types, threshold, kcore, replace,
-                side_users, side_items, opened.source_text, warnings, t0,
-            )  # fmt: skip
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            con.execute("BEGIN TRANSACTION")
+            try:
+                report = _commit_in_transaction(
+                    workspace, con, alias, parts, report, kcore, replace, t0
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.execute(f"DETACH {alias}")
     return report
 
 
-def _ingest_in_transaction(
+def _commit_in_transaction(
     workspace: Workspace,
+    con: duckdb.DuckDBPyConnection,
+    alias: str,
+    parts: list[str],
+    report: IngestReport,
+    kcore: int,
+    replace: bool,
+    t0: float,
+) -> IngestReport:
+    name = report.name
+    if con.execute("SELECT count(*) FROM datasets WHERE name = ?", [name]).fetchall()[0][0]:
+        if not replace:
+            raise AnalysisError(NAME_TAKEN.format(name=name, path=workspace.path))
+        workspace.drop_dataset_tables(con, name)
+    ds_id = con.execute("SELECT nextval('dataset_id_seq')").fetchall()[0][0]
+    prefix = f"ds_{ds_id:06d}"
+    for part in parts:
+        con.execute(f"CREATE TABLE {prefix}_{part} AS SELECT * FROM {alias}.{part}")
+    report = dataclasses.replace(report, seconds=round(time.perf_counter() - t0, 3))
+    stats = asdict(report)
+    stats["kcore"] = int(kcore)
+    con.execute(
+        "INSERT INTO datasets (id, name, table_prefix, created_at, source, kind, "
+        "relevance_threshold, n_users, n_items, n_interactions, has_users, has_items, stats) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ds_id, name, prefix, datetime.now(UTC).replace(tzinfo=None), report.source,
+            report.kind, report.relevance_threshold, report.n_users, report.n_items,
+            report.n_interactions, report.has_users, report.has_items, json.dumps(stats),
+        ],
+    )  # fmt: skip
+    return report
+
+
+def _build_tables(
     con: duckdb.DuckDBPyConnection,
     name: str,
     src: Source,
@@ -183,17 +280,14 @@ def _ingest_in_transaction(
     types: dict[str, str],
     threshold: float,
     kcore: int,
-    replace: bool,
     side_users: Source | None,
     side_items: Source | None,
     source_text: str,
     warnings: list[str],
     t0: float,
 ) -> IngestReport:
-    if con.execute("SELECT count(*) FROM datasets WHERE name = ?", [name]).fetchall()[0][0]:
-        if not replace:
-            raise AnalysisError(NAME_TAKEN.format(name=name, path=workspace.path))
-        workspace.drop_dataset_tables(con, name)
+    """Stage, check, merge and filter the input on ``con`` (the private database) into the
+    tables ``interactions``, ``users`` and ``items``; the report of what they hold."""
     try:
         con.execute(f"CREATE TEMP TABLE _ws_stage AS {_staged_select(src.from_sql, m, types)}")
     except duckdb.Error as exc:
@@ -257,18 +351,16 @@ def _ingest_in_transaction(
         f"FROM _ws_agg",
         [threshold],
     ).fetchall()[0]
-    ds_id = con.execute("SELECT nextval('dataset_id_seq')").fetchall()[0][0]
-    prefix = f"ds_{ds_id:06d}"
     con.execute(
-        f"CREATE TABLE {prefix}_interactions AS SELECT user_id, item_id, "
-        f"CAST(rating AS DOUBLE) AS rating, CAST(ts AS BIGINT) AS ts FROM _ws_agg"
+        "CREATE TABLE interactions AS SELECT user_id, item_id, "
+        "CAST(rating AS DOUBLE) AS rating, CAST(ts AS BIGINT) AS ts FROM _ws_agg"
     )
     if side_users is not None:
-        _store_side(con, side_users, "user", user_type, f"{prefix}_users", warnings)
+        _store_side(con, side_users, "user", user_type, "users", warnings)
     if side_items is not None:
-        _store_side(con, side_items, "item", item_type, f"{prefix}_items", warnings)
+        _store_side(con, side_items, "item", item_type, "items", warnings)
     con.execute("DROP TABLE _ws_agg")
-    report = IngestReport(
+    return IngestReport(
         name=name,
         source=source_text,
         n_rows_read=int(n_read),
@@ -289,19 +381,6 @@ def _ingest_in_transaction(
         seconds=round(time.perf_counter() - t0, 3),
         warnings=tuple(warnings),
     )
-    stats = asdict(report)
-    stats["kcore"] = int(kcore)
-    con.execute(
-        "INSERT INTO datasets (id, name, table_prefix, created_at, source, kind, "
-        "relevance_threshold, n_users, n_items, n_interactions, has_users, has_items, stats) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            ds_id, name, prefix, datetime.now(UTC).replace(tzinfo=None), source_text, kind,
-            threshold, n_users, n_items, n_inter, report.has_users, report.has_items,
-            json.dumps(stats),
-        ],
-    )  # fmt: skip
-    return report
 
 
 def detect_columns(
