@@ -4,7 +4,9 @@ A call is keyed by a SHA-256 of the backend, the model, the full prompt (system 
 parts) and the sampling parameters, so a re-run or a resumed job finds every answer it has
 already paid for and never pays twice; a crash or a kill loses nothing that was stored. Each
 row keeps the raw answer, the usage, the cost and the prompt (prompts hold item titles and
-ratings, never a key). Failed calls (no answer) are not cached: a resume retries them.
+ratings, never a key). Failed calls (no answer) and answers with no text are not cached: a
+resume retries them. Each write is its own short connection, so a job waiting on a model
+never holds the workspace's write lock.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from analysis.workspace import Workspace
 from models.rerankers.base import Completion, LLMRequest, Usage
@@ -94,33 +96,15 @@ class CallCache:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self._lock = threading.RLock()
-        self._con = None
         with workspace.connect() as con:
             con.execute(_SCHEMA)
 
     @contextmanager
-    def session(self) -> Iterator["CallCache"]:
-        """Hold one connection for a job's many writes (each write still commits at once)."""
-        with self._lock:
-            if self._con is not None:  # nested: reuse
-                yield self
-                return
-        with self.workspace.connect() as con:
-            self._con = con
-            try:
-                yield self
-            finally:
-                with self._lock:
-                    self._con = None
-
-    @contextmanager
     def _connection(self, read_only: bool = False):
-        with self._lock:
-            if self._con is not None:
-                yield self._con
-                return
-            with self.workspace.connect(read_only=read_only) as con:
-                yield con
+        """A short-lived workspace connection: a job never holds the workspace between
+        calls, so the app and other commands can write while it waits on the model."""
+        with self._lock, self.workspace.connect(read_only=read_only) as con:
+            yield con
 
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedCall]:
         """The stored answers among ``keys``."""

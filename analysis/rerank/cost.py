@@ -25,6 +25,8 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from analysis.errors import AnalysisError
 from models.rerankers.base import Usage
 
@@ -38,6 +40,7 @@ __all__ = [
     "estimate_cost",
     "gpu_cost",
     "load_price_table",
+    "worst_case_cost",
 ]
 
 PRICES_TAKEN_ON = "2026-11-21"
@@ -169,6 +172,26 @@ def call_cost(usage: Usage, price: ModelPrice, *, batch: bool = False) -> float:
         + usage.cache_creation_tokens * price.cache_write
         + usage.cache_read_tokens * price.cache_read
     ) / 1e6
+    return usd * (price.batch_discount if batch else 1.0)
+
+
+def worst_case_cost(
+    input_bound: np.ndarray, max_tokens: int, price: ModelPrice, *, batch: bool = False
+) -> np.ndarray:
+    """The most one attempt of each request can be billed (what the budget reserves).
+
+    ``input_bound * max(input, cache_write, cache_read) + max_tokens * output`` dollars per
+    million tokens, times the batch discount in batch mode: whichever way the provider
+    splits the input between uncached, cache-write and cache-read tokens, and however long
+    the answer within ``max_tokens``, the bill is at most this.
+
+    Args:
+        input_bound: upper bound on each request's input tokens
+            (:func:`analysis.rerank.budget.input_bounds`).
+        max_tokens: the answer's token bound.
+    """
+    per_input = max(price.input, price.cache_write, price.cache_read)
+    usd = (np.asarray(input_bound, dtype=np.float64) * per_input + max_tokens * price.output) / 1e6
     return usd * (price.batch_discount if batch else 1.0)
 
 

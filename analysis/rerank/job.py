@@ -20,16 +20,25 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from analysis.rerank.budget import JobBudget, SpendLedger, input_bounds, job_key, overbilled
 from analysis.rerank.cache import CachedCall, CallCache, call_key
 from analysis.rerank.candidates import CandidateSet, paper_candidates, realistic_candidates
-from analysis.rerank.cost import CostEstimate, PriceTable, call_cost, estimate_cost, gpu_cost
+from analysis.rerank.cost import (
+    CostEstimate,
+    PriceTable,
+    call_cost,
+    estimate_cost,
+    gpu_cost,
+    worst_case_cost,
+)
 from analysis.rerank.gains import GainReport, evaluate_gains
 from analysis.rerank.history import HISTORY_STRATEGIES, History, select_history
 from analysis.run_files import LoadedRun
@@ -50,8 +59,13 @@ __all__ = [
 
 BUDGET_TOO_SMALL = (
     "A budget of ${budget:.4f} cannot cover even one user: the cheapest prompt could cost up "
-    "to ${need:.4f} (its input plus max_tokens={max_tokens} of output). Raise --budget-usd or "
-    "lower --max-tokens."
+    "to ${need:.4f} (its input plus max_tokens={max_tokens} of output, at worst). Raise the "
+    "budget or lower max tokens."
+)
+BUDGET_SPENT = (
+    "This job's budget of ${budget:.4f} is spent: ${spent:.4f} was charged or reserved by its "
+    "earlier runs, and the next prompt could cost up to ${need:.4f}. Give a larger budget to "
+    "go further (answers already paid for are reused)."
 )
 NO_WEAK_USERS = (
     "No weak user with test items to rerank under this rule ({rule}): raise the threshold or "
@@ -153,6 +167,13 @@ class RerankPlan:
     estimate: CostEstimate
     id_style: str
     history_tokens: pd.DataFrame
+
+    @property
+    def job_key(self) -> str:
+        """The job's identity for its budget: backend, model, mode and prompts (see
+        :func:`analysis.rerank.budget.job_key`); the same job run again has the same key."""
+        cfg = self.config
+        return job_key(cfg.backend, cfg.model, cfg.mode, self.keys)
 
 
 @dataclass(frozen=True)
@@ -405,7 +426,7 @@ def _rule_text(rule: WeakRule) -> str:
 
 
 class _Ledger:
-    """Thread-safe running totals and the call log of one job."""
+    """Thread-safe running totals of one job, for its progress line."""
 
     def __init__(self, total: int) -> None:
         self.lock = threading.Lock()
@@ -413,8 +434,52 @@ class _Ledger:
         self.done = 0
         self.fallen_back = 0
         self.usage = Usage()
-        self.usd = 0.0
-        self.rows: list[dict] = []
+
+
+class _WaveGate:
+    """The :class:`~models.rerankers.base.AttemptGate` of one wave: maps the backend's
+    positions in the wave to the plan's request indices."""
+
+    def __init__(self, budget: JobBudget, wave: list[int]) -> None:
+        self.budget, self.wave = budget, wave
+
+    @property
+    def stopping(self) -> bool:
+        return self.budget.stopping
+
+    def reserve(self, index: int) -> str | None:
+        return self.budget.reserve(self.wave[index])
+
+    def release(self, index: int) -> None:
+        self.budget.release(self.wave[index])
+
+    def failed(self, index: int, *, status: int | None, reason: str, unusable: bool) -> None:
+        self.budget.failed(self.wave[index], status=status, reason=reason, unusable=unusable)
+
+
+#: times an answer with no text (a non-text content block, an empty message) is asked again
+UNUSABLE_RETRIES = 2
+UNUSABLE_ANSWER = "the model's answer held no text (asked {n} times)"
+
+
+def open_budget(
+    plan: RerankPlan, cache: CallCache, prices: PriceTable | None, backend: LLMBackend
+) -> JobBudget:
+    """The job's budget: its cap from the workspace (or the config) and each request's
+    worst case (see :mod:`analysis.rerank.budget`)."""
+    cfg = plan.config
+    prices = prices or PriceTable()
+    bounds = input_bounds([r.system + r.user for r in plan.requests])
+    if cfg.local:
+        worst = np.zeros(len(plan.requests))
+    else:
+        price = prices.price(cfg.model)
+        worst = worst_case_cost(bounds, cfg.resolved_max_tokens, price, batch=cfg.batch)
+    ledger = SpendLedger(cache.workspace)
+    key = plan.job_key
+    cap = ledger.open_job(key, cfg.budget_usd, cfg.backend, cfg.model)
+    source = getattr(backend, "key_source", None) or "the backend's settings"
+    return JobBudget(ledger, key, cap, worst, plan.keys, key_source=source)
 
 
 def execute_rerank(
@@ -430,20 +495,29 @@ def execute_rerank(
 ) -> RerankResult:
     """Send the uncached prompts within the budget, parse, merge and measure.
 
+    Every attempt (first tries and retries) is reserved at its worst case before it is sent
+    and charged when it ends (:mod:`analysis.rerank.budget`); the cap belongs to the job, so
+    running the same job again continues its spend. A job that stops at the cap, or leaves
+    users without an answer, returns a result whose ``summary["status"]`` is
+    ``"incomplete"`` and says why.
+
     Raises:
-        AnalysisError: the budget cannot cover even one uncached call.
+        AnalysisError: the budget cannot cover even one uncached call, or a failure that
+            would repeat for every user stopped the job (a refused key, invalid requests, a
+            server billing past ``max_tokens``, a server failing every attempt): no result.
     """
     cfg = plan.config
     prices = prices or PriceTable()
     price = None if cfg.local else prices.price(cfg.model)
     job_id = uuid.uuid4().hex[:12]
     n = len(plan.requests)
-    mode = cfg.mode
     t0 = time.perf_counter()
     completions: list[Completion | None] = [None] * n
-    costs = np.zeros(n)
     cached_flag = np.zeros(n, dtype=bool)
     ledger = _Ledger(n)
+    budget = open_budget(plan, cache, prices, backend)
+    bounds = input_bounds([r.system + r.user for r in plan.requests])
+    max_tokens = cfg.resolved_max_tokens
 
     def report() -> None:
         if progress is not None:
@@ -454,7 +528,7 @@ def execute_rerank(
                     ledger.fallen_back,
                     ledger.usage.input_tokens,
                     ledger.usage.output_tokens,
-                    ledger.usd,
+                    budget.charged_usd,
                     time.perf_counter() - t0,
                 )
             progress(snap)
@@ -465,102 +539,96 @@ def execute_rerank(
             completions[i] = hit.completion()
             cached_flag[i] = True
             ledger.done += 1
-    todo = [i for i in range(n) if completions[i] is None]
-
-    def worst_case(i: int) -> float:
-        if price is None:
-            return 0.0
-        return call_cost(
-            Usage(int(plan.input_tokens[i]), cfg.resolved_max_tokens), price, batch=cfg.batch
-        )
-
-    if cfg.budget_usd is not None and todo and price is not None:
-        cheapest = min(worst_case(i) for i in todo)
-        if cheapest > cfg.budget_usd:
-            raise AnalysisError(
-                BUDGET_TOO_SMALL.format(
-                    budget=cfg.budget_usd, need=cheapest, max_tokens=cfg.resolved_max_tokens
-                )
+    todo = deque(i for i in range(n) if completions[i] is None)
+    cheapest = budget.cheapest_blocked(list(todo))
+    if cheapest is not None:
+        spent = budget.spent_before_usd
+        raise AnalysisError(
+            (BUDGET_SPENT if spent > 0 else BUDGET_TOO_SMALL).format(
+                budget=budget.cap_usd, need=cheapest, max_tokens=max_tokens, spent=spent
             )
+        )
     report()
+    unusable_tries = np.zeros(n, dtype=np.int64)
+    requeue: list[int] = []
 
-    def on_result(index_map: list[int]):
-        def cb(j: int, comp: Completion) -> None:
-            i = index_map[j]
-            if price is not None:
-                usd = call_cost(comp.usage, price, batch=comp.batch)
-            else:
-                usd = gpu_cost(comp.latency_s, cfg.gpu_usd_per_hour)
+    def settle(i: int, comp: Completion) -> None:
+        """One answer (or failure) of request ``i``: charge it, cache it, count it."""
+        over = None
+        if price is not None:
+            usd = call_cost(comp.usage, price, batch=comp.batch) if comp.usage_reported else None
+            u = comp.usage
+            if comp.usage_reported:
+                over = overbilled(
+                    u.input_tokens + u.cache_creation_tokens + u.cache_read_tokens,
+                    u.output_tokens,
+                    input_bound=int(bounds[i]),
+                    max_tokens=max_tokens,
+                )
+        else:
+            usd = gpu_cost(comp.latency_s, cfg.gpu_usd_per_hour)
+        charged = budget.answered(i, usd, over)
+        unusable = comp.ok and cfg.mode == "generate" and not comp.text.strip()
+        if comp.ok and not unusable:
             cache.put(
                 plan.keys[i],
                 backend=cfg.backend,
                 model=cfg.model,
-                mode=mode,
+                mode=cfg.mode,
                 request=plan.requests[i],
                 completion=comp,
-                cost_usd=usd,
+                cost_usd=charged,
                 job_id=job_id,
             )
-            with ledger.lock:
-                if completions[i] is None:
-                    completions[i] = comp
-                    costs[i] = usd
-                    ledger.done += 1
-                    ledger.usage = ledger.usage + comp.usage
-                    ledger.usd += usd
-                    if not comp.ok:
-                        ledger.fallen_back += 1
-            report()
+        with ledger.lock:
+            if completions[i] is not None:
+                return
+            if unusable:
+                unusable_tries[i] += 1
+                if unusable_tries[i] <= UNUSABLE_RETRIES:
+                    requeue.append(i)  # asked again in a later wave, within the cap
+                    return
+                comp = replace(comp, error=UNUSABLE_ANSWER.format(n=int(unusable_tries[i])))
+            completions[i] = comp
+            ledger.done += 1
+            ledger.usage = ledger.usage + comp.usage
+            if not comp.ok:
+                ledger.fallen_back += 1
+        report()
 
-        return cb
-
-    skipped: dict[int, str] = {}
     scores: dict[int, np.ndarray] = {}
-    with cache.session():  # one connection for the job's writes; each still commits at once
-        pos = 0
-        while pos < len(todo):
-            if should_stop is not None and should_stop():
-                for i in todo[pos:]:
-                    skipped[i] = "cancelled"
-                break
-            wave: list[int] = []
-            reserve = 0.0
-            remaining = None if cfg.budget_usd is None else cfg.budget_usd - ledger.usd
-            while pos < len(todo) and len(wave) < wave_size:
-                w = worst_case(todo[pos])
-                if remaining is not None and reserve + w > remaining:
-                    break
-                wave.append(todo[pos])
-                reserve += w
-                pos += 1
-            if not wave:  # the cap is reached: nothing more starts
-                for i in todo[pos:]:
-                    skipped[i] = "budget"
-                break
-            reqs = [plan.requests[i] for i in wave]
-            cb = on_result(wave)
-            if mode == "likelihood":
-                t_w = time.perf_counter()
-                out = backend.score(reqs, [plan.shown_texts[i] for i in wave])  # type: ignore[attr-defined]
-                share = (time.perf_counter() - t_w) / len(wave)
-                for j, i in enumerate(wave):
-                    scores[i] = np.asarray(out[j], dtype=np.float64)
-                    cb(j, Completion(text="", latency_s=share, stop_reason="scored"))
-            else:
-                backend.complete(reqs, on_result=cb)
-            for j, i in enumerate(wave):  # a backend that ignored on_result
-                if completions[i] is None:
-                    cb(j, Completion(text="", error="no result returned"))
+    while todo or requeue:
+        todo.extend(requeue)
+        requeue.clear()
+        if should_stop is not None and should_stop():
+            budget.cancel()
+        if budget.stopping:
+            break
+        batch = [todo.popleft() for _ in range(min(wave_size, len(todo)))]
+        wave = budget.admit(batch)
+        todo.extendleft(reversed(batch[len(wave) :]))
+        if not wave:  # the cap is reached: nothing more starts
+            break
+        _send_wave(plan, backend, budget, wave, settle, scores)
+        budget.close_wave()
+    budget.close_wave()
+    skipped = {i: budget.stop_kind or "budget" for i in range(n) if completions[i] is None}
+    for i, comp in enumerate(completions):
+        if comp is not None and comp.meta.get("not_sent"):  # refused by the gate
+            skipped[i] = budget.stop_kind or "budget"
+    if budget.fatal:
+        raise AnalysisError(budget.stop_reason)
     with ledger.lock:
-        ledger.fallen_back += len(skipped)
-        ledger.done += len(skipped)
+        ledger.fallen_back += sum(1 for i in skipped if completions[i] is None)
+        ledger.done += sum(1 for i in skipped if completions[i] is None)
     report()
     stats = backend.stats() if hasattr(backend, "stats") else None
+    spend = _spend_summary(budget, skipped, completions, cached_flag)
     return _finish(
         plan,
         run,
         completions,
-        costs,
+        budget.charged_by_request,
         cached_flag,
         skipped,
         scores,
@@ -568,11 +636,61 @@ def execute_rerank(
         time.perf_counter() - t0,
         prices if price is not None else None,
         stats,
+        spend,
     )
 
 
+def _send_wave(plan, backend, budget, wave, settle, scores) -> None:
+    """One wave of requests through the backend; each result goes to ``settle``."""
+    reqs = [plan.requests[i] for i in wave]
+    seen: set[int] = set()
+
+    def cb(j: int, comp: Completion) -> None:
+        seen.add(j)
+        settle(wave[j], comp)
+
+    if plan.config.mode == "likelihood":
+        t_w = time.perf_counter()
+        out = backend.score(reqs, [plan.shown_texts[i] for i in wave])  # type: ignore[attr-defined]
+        share = (time.perf_counter() - t_w) / len(wave)
+        for j, i in enumerate(wave):
+            scores[i] = np.asarray(out[j], dtype=np.float64)
+            cb(j, Completion(text="scored", latency_s=share, stop_reason="scored"))
+    else:
+        backend.complete(reqs, on_result=cb, gate=_WaveGate(budget, wave))
+    for j in range(len(wave)):  # a backend that ignored on_result: nothing proves the cost
+        if j not in seen:
+            cb(j, Completion(text="", error="no result returned", usage_reported=False))
+
+
+def _spend_summary(budget: JobBudget, skipped: dict, completions, cached_flag) -> dict:
+    """The job's money and completeness, for ``summary["spend"]`` and the exit code."""
+    without = sorted(
+        i for i, c in enumerate(completions) if c is None or not c.ok or i in skipped
+    )
+    return {
+        "job_key": budget.key,
+        "cap_usd": budget.cap_usd,
+        "spent_before_usd": budget.spent_before_usd,
+        "charged_usd": budget.charged_usd,
+        "job_total_usd": budget.spent_before_usd + budget.charged_usd,
+        "attempts": int(budget.attempts),
+        "paid_attempts": int(budget.paid_attempts),
+        "stopped": budget.stop_reason,
+        "stop_kind": budget.stop_kind,
+        "n_without_answer": len(without),
+    }
+
+
+def _error_text(comp: Completion | None, reason: str | None) -> str | None:
+    """The per-user error column: the call's own error, or why it was never sent."""
+    if comp is not None and comp.error is not None and not comp.meta.get("not_sent"):
+        return comp.error
+    return reason if reason in ("budget", "cancelled") else None
+
+
 def _finish(
-    plan, run, completions, costs, cached_flag, skipped, scores, job_id, wall, prices, stats
+    plan, run, completions, costs, cached_flag, skipped, scores, job_id, wall, prices, stats, spend
 ):
     cfg = plan.config
     cands = plan.candidates
@@ -640,8 +758,7 @@ def _finish(
                 else float(plan.cached[plan.keys[i]].cost_usd),
                 "latency_s": comp.latency_s if comp is not None else 0.0,
                 "stop_reason": comp.stop_reason if comp is not None else None,
-                "error": (comp.error if comp is not None else None)
-                or (reason if reason in ("budget", "cancelled") else None),
+                "error": _error_text(comp, reason),
                 "candidate_recall": float(cands.candidate_recall[i]),
             }
         )
@@ -729,6 +846,8 @@ def _finish(
         },
         "candidate_recall_mean": float(np.nanmean(cands.candidate_recall)),
         "tokens_spent": {k: int(v) for k, v in totals.items()},
+        "status": "incomplete" if spend["n_without_answer"] else "complete",
+        "spend": spend,
         "usd_spent_this_job": float(per["cost_usd"].sum()),
         "usd_total_including_cached": float(per["paid_usd"].sum()),
         "budget_usd": cfg.budget_usd,

@@ -3,9 +3,13 @@
 The provider SDKs' own retries are switched off (``max_retries=0`` on each client) so that
 every backend follows one policy, written once here:
 
-* retry on HTTP 408, 429, 529 and every 5xx, and on timeouts / connection errors;
+* retry on HTTP 408, 429, 529 and every 5xx, on timeouts / connection errors, and on an
+  answer whose body cannot be read (a 200 with invalid JSON: ``json.JSONDecodeError``);
 * never retry any other 4xx (400, 401, 403, 404, 413, 422...): the same request would fail
   the same way and, at a paid API, cost nothing but time;
+* ask the job's :class:`~models.rerankers.base.AttemptGate` before every attempt, first
+  tries and retries alike, and report every failed attempt to it: the gate reserves each
+  attempt's worst case against the budget and can stop the job (a refused key, the cap);
 * wait ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date) when the server sends
   one, else exponential backoff with full jitter: ``uniform(0, min(max, base * 2**n))``
   before retry ``n + 1`` (AWS "full jitter"), from a random generator seeded per request so
@@ -20,6 +24,7 @@ types (timeouts, connection errors); HTTP errors are recognised by their ``statu
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import math
 import random
@@ -110,12 +115,14 @@ class Outcome:
         error: one-line reason of the failure (None on success).
         attempts: calls made (1 + retries).
         status: HTTP status of the last failed attempt, if any.
+        sent: False when the gate refused the first attempt (nothing was sent).
     """
 
     value: Any
     error: str | None
     attempts: int
     status: int | None = None
+    sent: bool = True
 
 
 def one_line(text: object, limit: int = MAX_REASON_CHARS) -> str:
@@ -172,6 +179,14 @@ def _status_of(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def _unreadable_answer(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server answered but its body could not be read: invalid JSON
+    (the SDKs raise ``json.JSONDecodeError``) or an SDK's response-validation error."""
+    return isinstance(exc, json.JSONDecodeError) or (
+        type(exc).__name__ == "APIResponseValidationError"
+    )
+
+
 def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
     response = getattr(exc, "response", None)
     return getattr(response, "headers", None)
@@ -195,8 +210,10 @@ def call_with_retries(
     secret: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
     what: str = "request",
+    gate: Any = None,
 ) -> Outcome:
-    """Call ``fn`` until it succeeds, fails for good, or runs out of retries.
+    """Call ``fn`` until it succeeds, fails for good, runs out of retries, or the gate says
+    stop.
 
     Args:
         fn: one attempt (an SDK call); its return value becomes ``Outcome.value``.
@@ -208,27 +225,48 @@ def call_with_retries(
         secret: a key to scrub from the error text, should a server echo it.
         sleep: the wait function (tests may pass a fake clock).
         what: names the call in log lines.
+        gate: the job's :class:`~models.rerankers.base.AttemptGate` (None: no budget).
+            Asked before every attempt; told of every failed one. A successful attempt's
+            reservation stays open: the caller's job settles it from the answer's usage.
 
     Returns:
         The :class:`Outcome`; never raises for an exception of ``fn``.
     """
     rng = policy.rng(index)
     attempts = 0
+    last: tuple[str, int | None] | None = None  # the last failure: (reason, status)
     while True:
+        if gate is not None:
+            refused = gate.reserve(index)
+            if refused is not None:
+                if last is None:
+                    return Outcome(None, refused, attempts, sent=False)
+                error = one_line(f"{refused} (after {attempts} failed attempts: {last[0]})")
+                return Outcome(None, error, attempts, status=last[1])
         attempts += 1
         try:
             return Outcome(value=fn(), error=None, attempts=attempts)
         except Exception as exc:  # noqa: BLE001 -- one failed request must not end the job
             status = _status_of(exc)
+            unusable = status is None and _unreadable_answer(exc)
             reason = redact(_describe(exc, status), secret)
-            retryable = isinstance(exc, transient) or (
-                status is not None and (status in RETRYABLE_STATUSES or 500 <= status < 600)
+            if unusable:
+                reason = one_line(f"unreadable answer: {reason}")
+            if gate is not None:
+                gate.failed(index, status=status, reason=reason, unusable=unusable)
+            last = (reason, status)
+            retryable = (
+                isinstance(exc, transient)
+                or unusable
+                or (status is not None and (status in RETRYABLE_STATUSES or 500 <= status < 600))
             )
             if not retryable or attempts > policy.max_retries:
                 if retryable:
                     reason = one_line(f"gave up after {attempts} attempts: {reason}")
                 log.warning("%s %d failed (%d attempts): %s", what, index, attempts, reason)
                 return Outcome(value=None, error=reason, attempts=attempts, status=status)
+            if gate is not None and getattr(gate, "stopping", False):
+                continue  # the job is stopping: the gate refuses the retry, no need to wait
             hinted = retry_after_s(_headers_of(exc)) if status is not None else None
             wait = hinted if hinted is not None else policy.backoff_s(attempts - 1, rng)
             log.info(
@@ -307,5 +345,8 @@ def call_timed(
     if outcome.error is not None:
         if outcome.status is not None:
             meta["status"] = outcome.status
+        if not outcome.sent:
+            meta["not_sent"] = True
+        # every failed attempt was settled with the gate; nothing more is billed here
         failed = Completion(text="", latency_s=latency, error=outcome.error, meta=meta)
     return outcome, latency, meta, failed

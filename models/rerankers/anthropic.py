@@ -25,7 +25,7 @@ from models.rerankers._retry import (
     redact,
     run_bounded,
 )
-from models.rerankers.base import Completion, LLMRequest, OnResult, Usage
+from models.rerankers.base import AttemptGate, Completion, LLMRequest, OnResult, Usage
 
 __all__ = [
     "BATCH_MAX_REQUESTS",
@@ -78,18 +78,28 @@ def custom_id(index: int, key: str = "") -> str:
 def _completion(message: Any, latency: float, meta: dict, *, batch: bool = False) -> Completion:
     """A Messages API answer (direct or from a batch) as a :class:`Completion`."""
     meta["message_id"] = getattr(message, "id", None)
+    raw = getattr(message, "usage", None)
     return Completion(
         text=_text(message),
-        usage=_usage(getattr(message, "usage", None)),
+        usage=_usage(raw),
         latency_s=latency,
         stop_reason=getattr(message, "stop_reason", None),
         batch=batch,
         meta=meta,
+        usage_reported=_usage_reported(raw),
+    )
+
+
+def _usage_reported(raw: Any) -> bool:
+    """Whether the answer says what it billed: a usage object with both token counts."""
+    return raw is not None and all(
+        isinstance(getattr(raw, name, None), int) for name in ("input_tokens", "output_tokens")
     )
 
 
 def _usage(raw: Any) -> Usage:
-    """Our Usage from the SDK's (missing or None counts read as 0)."""
+    """Our Usage from the SDK's (missing or None counts read as 0; see
+    :func:`_usage_reported` for whether the job may trust it)."""
     if raw is None:
         return Usage()
     return Usage(
@@ -107,6 +117,34 @@ def _text(message: Any) -> str:
         for block in (getattr(message, "content", None) or [])
         if getattr(block, "type", None) == "text"
     )
+
+
+class _ChunkGate:
+    """The gate of one batch submission: its first attempt was reserved request by request
+    before the chunk was built; a retried submission reserves every request again."""
+
+    def __init__(self, gate: AttemptGate, indices: list[int]) -> None:
+        self.gate, self.indices, self.attempts = gate, indices, 0
+
+    @property
+    def stopping(self) -> bool:
+        return bool(getattr(self.gate, "stopping", False))
+
+    def reserve(self, index: int) -> str | None:
+        self.attempts += 1
+        if self.attempts == 1:
+            return None  # reserved while the chunk was built
+        for n, i in enumerate(self.indices):
+            refused = self.gate.reserve(i)
+            if refused is not None:
+                for j in self.indices[:n]:  # release what this retry reserved: not sent
+                    self.gate.release(j)
+                return refused
+        return None
+
+    def failed(self, index: int, *, status: int | None, reason: str, unusable: bool) -> None:
+        for i in self.indices:
+            self.gate.failed(i, status=status, reason=reason, unusable=unusable)
 
 
 class AnthropicBackend:
@@ -127,6 +165,9 @@ class AnthropicBackend:
         backoff_base_s: first backoff ceiling (doubles per retry, full jitter).
         backoff_max_s: largest backoff ceiling.
         seed: seeds the jitter.
+        key_source: where the key came from, in words (``"the app's secrets"``), for the
+            message that stops a job whose key is refused; defaults to the environment
+            variable or ``the api_key setting``. Never the key.
 
     Raises:
         AnalysisError: no key, package missing, or a bad setting.
@@ -149,6 +190,7 @@ class AnthropicBackend:
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 60.0,
         seed: int = 0,
+        key_source: str | None = None,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise AnalysisError("Bad LLM backend setting model: name an Anthropic model id.")
@@ -162,6 +204,10 @@ class AnthropicBackend:
         key = api_key if api_key else os.environ.get("ANTHROPIC_API_KEY")
         if not key or not key.strip():
             raise AnalysisError(NO_ANTHROPIC_KEY)
+        #: where the key came from, in words (never the key)
+        self.key_source = key_source or (
+            "the api_key setting" if api_key else "the environment variable ANTHROPIC_API_KEY"
+        )
         sdk = _import_anthropic()
         self.model = model
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
@@ -222,23 +268,33 @@ class AnthropicBackend:
     # -- live calls ----------------------------------------------------------------------
 
     def complete(
-        self, requests: Sequence[LLMRequest], *, on_result: OnResult | None = None
+        self,
+        requests: Sequence[LLMRequest],
+        *,
+        on_result: OnResult | None = None,
+        gate: AttemptGate | None = None,
     ) -> list[Completion]:
         """Answer every request; see :meth:`models.rerankers.base.LLMBackend.complete`.
 
         Live mode sends at most ``concurrency`` Messages calls at once; batch mode submits
         Message Batches and polls them. Either way a failed request comes back as a
         Completion with ``error`` set, in input order, and ``on_result`` sees each one as
-        soon as it is known.
+        soon as it is known. ``gate`` is asked before every attempt (each batch submission
+        counts as one attempt of each request in it).
         """
         requests = list(requests)
         if self.batch:
-            return self._complete_batch(requests, on_result)
+            return self._complete_batch(requests, on_result, gate)
         return run_bounded(
-            requests, self._complete_one, concurrency=self.concurrency, on_done=on_result
+            requests,
+            lambda index, request: self._complete_one(index, request, gate),
+            concurrency=self.concurrency,
+            on_done=on_result,
         )
 
-    def _complete_one(self, index: int, request: LLMRequest) -> Completion:
+    def _complete_one(
+        self, index: int, request: LLMRequest, gate: AttemptGate | None = None
+    ) -> Completion:
         params = self._params(request)
         outcome, latency, meta, failed = call_timed(
             lambda: self._client.messages.create(**params),
@@ -247,6 +303,7 @@ class AnthropicBackend:
             transient=self._transient,
             secret=self._secret(),
             what="anthropic message",
+            gate=gate,
         )
         if failed is not None:
             return failed
@@ -257,7 +314,10 @@ class AnthropicBackend:
     # -- batches -------------------------------------------------------------------------
 
     def _complete_batch(
-        self, requests: list[LLMRequest], on_result: OnResult | None
+        self,
+        requests: list[LLMRequest],
+        on_result: OnResult | None,
+        gate: AttemptGate | None = None,
     ) -> list[Completion]:
         results: list[Completion | None] = [None] * len(requests)
         start = time.perf_counter()
@@ -269,7 +329,16 @@ class AnthropicBackend:
 
         pending: list[tuple[str, dict[str, int]]] = []  # (batch id, custom_id -> index)
         for lo in range(0, len(requests), BATCH_MAX_REQUESTS):
-            chunk = range(lo, min(lo + BATCH_MAX_REQUESTS, len(requests)))
+            chunk = []
+            for i in range(lo, min(lo + BATCH_MAX_REQUESTS, len(requests))):
+                refused = gate.reserve(i) if gate is not None else None
+                if refused is None:
+                    chunk.append(i)
+                else:  # not sent: nothing reserved, nothing billed
+                    finish(i, Completion(text="", error=refused, batch=True,
+                                         meta={"not_sent": True}))  # fmt: skip
+            if not chunk:
+                continue
             ids = {custom_id(i, requests[i].key): i for i in chunk}
             body = [
                 {"custom_id": cid, "params": self._params(requests[i])} for cid, i in ids.items()
@@ -281,16 +350,13 @@ class AnthropicBackend:
                 transient=self._transient,
                 secret=self._secret(),
                 what="anthropic batch create",
+                gate=_ChunkGate(gate, chunk) if gate is not None else None,
             )
             if outcome.error is not None:
                 error = one_line(BATCH_CREATE_FAILED.format(reason=outcome.error))
                 for i in chunk:
-                    finish(
-                        i,
-                        Completion(
-                            text="", error=error, batch=True, meta={"attempts": outcome.attempts}
-                        ),
-                    )
+                    meta = {"attempts": outcome.attempts}
+                    finish(i, Completion(text="", error=error, batch=True, meta=meta))
                 continue
             pending.append((outcome.value.id, ids))
             log.info("anthropic batch %s: %d requests submitted", outcome.value.id, len(ids))
@@ -385,6 +451,8 @@ class AnthropicBackend:
             error=one_line(BATCH_RESULT_FAILED.format(outcome=kind, reason=reason)),
             batch=True,
             meta=meta,
+            # the API bills no errored, expired or canceled batch request
+            usage_reported=kind in ("errored", "expired", "canceled"),
         )
 
     # -- token counting ------------------------------------------------------------------

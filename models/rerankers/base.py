@@ -17,6 +17,7 @@ from analysis.errors import AnalysisError
 
 __all__ = [
     "BACKEND_NAMES",
+    "AttemptGate",
     "Completion",
     "LLMBackend",
     "LLMRequest",
@@ -80,6 +81,10 @@ class Completion:
         error: one-line reason when the call failed after its retries (never contains a key).
         batch: True when billed through a batch API (half price at Anthropic).
         meta: provider extras (request id, attempts), JSON-able.
+        usage_reported: True when ``usage`` is what the server said it billed (zero for an
+            answer the server refused outright, such as a batch request it expired); False
+            when nothing proves what the call cost (no usage in the response, a connection
+            lost mid-answer), so the job charges the request's worst case.
     """
 
     text: str
@@ -89,6 +94,7 @@ class Completion:
     error: str | None = None
     batch: bool = False
     meta: dict = field(default_factory=dict)
+    usage_reported: bool = True
 
     @property
     def ok(self) -> bool:
@@ -100,6 +106,38 @@ OnResult = Callable[[int, Completion], None]
 
 
 @runtime_checkable
+class AttemptGate(Protocol):
+    """The job's say over every paid attempt a backend makes (first tries and retries).
+
+    A backend that sends requests over the network asks :meth:`reserve` before each attempt
+    and reports each attempt that failed with :meth:`failed`; an attempt that returned an
+    answer is settled by the job when the answer reaches ``on_result``. This is how the
+    budget cap bounds real spend: every attempt is reserved at its worst case before it is
+    sent, whatever happens to it afterwards.
+    """
+
+    def reserve(self, index: int) -> str | None:
+        """Before an attempt of request ``index``: None to send it (its worst case is now
+        reserved), else the one-line reason it must not be sent (cap reached, job stopped)."""
+        ...
+
+    def release(self, index: int) -> None:
+        """Give back a reservation whose attempt was not sent after all."""
+        ...
+
+    def failed(self, index: int, *, status: int | None, reason: str, unusable: bool) -> None:
+        """After an attempt of request ``index`` that raised: settle its reservation.
+
+        Args:
+            status: the HTTP status of the failure (None for a lost connection, a timeout,
+                or an answer that could not be read).
+            reason: one line, no key.
+            unusable: the server answered (HTTP 200) but the body could not be read.
+        """
+        ...
+
+
+@runtime_checkable
 class LLMBackend(Protocol):
     """A chat model that answers batches of prompts."""
 
@@ -107,7 +145,11 @@ class LLMBackend(Protocol):
     model: str
 
     def complete(
-        self, requests: Sequence[LLMRequest], *, on_result: OnResult | None = None
+        self,
+        requests: Sequence[LLMRequest],
+        *,
+        on_result: OnResult | None = None,
+        gate: AttemptGate | None = None,
     ) -> list[Completion]:
         """Answer every request (concurrently or batched, as the backend can).
 
@@ -115,6 +157,8 @@ class LLMBackend(Protocol):
         backend's retries returns a Completion with ``error`` set instead of raising, so a
         job never loses the calls that did succeed. ``on_result`` is called for each one as
         soon as it is known (possibly from another thread), so the caller can persist it.
+        A backend that pays per call asks ``gate`` before every attempt (see
+        :class:`AttemptGate`); a local one may ignore it.
         """
         ...
 

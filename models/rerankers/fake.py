@@ -77,8 +77,10 @@ class FakeBackend:
         return "\n".join(str(i) for i in order)
 
     def complete(
-        self, requests: Sequence[LLMRequest], *, on_result: OnResult | None = None
+        self, requests: Sequence[LLMRequest], *, on_result: OnResult | None = None, gate=None
     ) -> list[Completion]:
+        """Answer in order; ``gate`` (the job's budget) is ignored, as a local model may:
+        the job reserved each request's first attempt before the call."""
         out = []
         for j, req in enumerate(requests):
             with self._lock:

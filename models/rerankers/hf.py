@@ -308,7 +308,11 @@ class TransformersBackend:
 
     # --- generation -------------------------------------------------------------------------
     def complete(
-        self, requests: Sequence[LLMRequest], *, on_result: OnResult | None = None
+        self,
+        requests: Sequence[LLMRequest],
+        *,
+        on_result: OnResult | None = None,
+        gate: object | None = None,  # a local model is not billed per attempt
     ) -> list[Completion]:
         """Generate an answer to each request, in batches of ``batch_size``.
 

@@ -21,7 +21,7 @@ from models.rerankers._retry import (
     estimate_tokens,
     run_bounded,
 )
-from models.rerankers.base import Completion, LLMRequest, OnResult, Usage
+from models.rerankers.base import AttemptGate, Completion, LLMRequest, OnResult, Usage
 
 __all__ = ["BAD_BASE_URL", "NO_OPENAI_PACKAGE", "OpenAICompatBackend"]
 
@@ -41,6 +41,14 @@ def _import_openai() -> Any:
     except ImportError as exc:  # pragma: no cover - the package is pinned in requirements
         raise AnalysisError(NO_OPENAI_PACKAGE) from exc
     return openai
+
+
+def _usage_reported(raw: Any) -> bool:
+    """Whether the response says what it billed: prompt and completion token counts."""
+    return raw is not None and all(
+        isinstance(getattr(raw, name, None), int)
+        for name in ("prompt_tokens", "completion_tokens")
+    )
 
 
 def _usage(raw: Any) -> Usage:
@@ -77,6 +85,8 @@ class OpenAICompatBackend:
         backoff_base_s: first backoff ceiling (doubles per retry, full jitter).
         backoff_max_s: largest backoff ceiling.
         seed: seeds the jitter.
+        key_source: where the key came from, in words, for the message that stops a job
+            whose key is refused. Never the key.
 
     Raises:
         AnalysisError: bad base_url, package missing, or a bad setting.
@@ -96,6 +106,7 @@ class OpenAICompatBackend:
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 60.0,
         seed: int = 0,
+        key_source: str | None = None,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise AnalysisError("Bad LLM backend setting model: name the served model.")
@@ -110,6 +121,14 @@ class OpenAICompatBackend:
         check_setting("seed", seed, minimum=0, integer=True)
         sdk = _import_openai()
         key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        #: where the key came from, in words (never the key)
+        self.key_source = key_source or (
+            "the api_key setting"
+            if api_key
+            else "the environment variable OPENAI_API_KEY"
+            if os.environ.get("OPENAI_API_KEY")
+            else "no key (none was set)"
+        )
         self.model = model
         self.base_url = base_url
         self.concurrency = int(concurrency)
@@ -135,18 +154,28 @@ class OpenAICompatBackend:
         return key if isinstance(key, str) and key != "EMPTY" else None
 
     def complete(
-        self, requests: Sequence[LLMRequest], *, on_result: OnResult | None = None
+        self,
+        requests: Sequence[LLMRequest],
+        *,
+        on_result: OnResult | None = None,
+        gate: AttemptGate | None = None,
     ) -> list[Completion]:
         """Answer every request, at most ``concurrency`` at once.
 
         See :meth:`models.rerankers.base.LLMBackend.complete`: one Completion per request,
-        in order; failures come back with ``error`` set; ``on_result`` sees each as it ends.
+        in order; failures come back with ``error`` set; ``on_result`` sees each as it ends;
+        ``gate`` is asked before every attempt.
         """
         return run_bounded(
-            list(requests), self._complete_one, concurrency=self.concurrency, on_done=on_result
+            list(requests),
+            lambda index, request: self._complete_one(index, request, gate),
+            concurrency=self.concurrency,
+            on_done=on_result,
         )
 
-    def _complete_one(self, index: int, request: LLMRequest) -> Completion:
+    def _complete_one(
+        self, index: int, request: LLMRequest, gate: AttemptGate | None = None
+    ) -> Completion:
         messages = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
@@ -164,28 +193,32 @@ class OpenAICompatBackend:
             transient=self._transient,
             secret=self._secret(),
             what="openai chat completion",
+            gate=gate,
         )
         if failed is not None:
             return failed
         response = outcome.value
         meta["request_id"] = getattr(response, "_request_id", None)
         meta["response_id"] = getattr(response, "id", None)
+        raw_usage = getattr(response, "usage", None)
         choices = getattr(response, "choices", None) or []
         if not choices:
             return Completion(
                 text="",
-                usage=_usage(getattr(response, "usage", None)),
+                usage=_usage(raw_usage),
                 latency_s=latency,
                 error="the server returned no choices",
                 meta=meta,
+                usage_reported=_usage_reported(raw_usage),
             )
         choice = choices[0]
         return Completion(
-            text=getattr(choice.message, "content", None) or "",
-            usage=_usage(getattr(response, "usage", None)),
+            text=getattr(getattr(choice, "message", None), "content", None) or "",
+            usage=_usage(raw_usage),
             latency_s=latency,
             stop_reason=getattr(choice, "finish_reason", None),
             meta=meta,
+            usage_reported=_usage_reported(raw_usage),
         )
 
     def count_tokens(self, requests: Sequence[LLMRequest]) -> list[int]:

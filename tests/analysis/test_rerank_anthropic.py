@@ -15,7 +15,8 @@ import pytest
 
 from analysis.cli import main
 from analysis.rerank.cache import CallCache
-from analysis.rerank.cost import PriceTable, call_cost
+from analysis.rerank.budget import input_bounds
+from analysis.rerank.cost import PriceTable, call_cost, worst_case_cost
 from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
 from analysis.run_files import load_run
 from analysis.workspace import Workspace
@@ -74,11 +75,12 @@ def test_job_survives_failures_and_counts_every_token(run_dir, tmp_path):
     per = res.per_user
     # every weak user ends reranked or explicitly fallen back
     assert (per["reranked"] | per["fallback_reason"].notna()).all()
-    assert (per["fallback_reason"] == "error").sum() == 1  # the malformed body
+    # the malformed body is an unusable answer: retried like the 429, 529 and 500
+    assert (per["fallback_reason"] == "error").sum() == 0
     assert (per["fallback_reason"] == "unparsable").sum() == 1  # the refusal
     assert per["n_hallucinated"].sum() >= 1 and per["n_duplicate"].sum() >= 1
-    # the server received each retried request again: 3 retries + one per user
-    assert len(answered) == len(plan.users) + 3
+    # the server received each retried request again: 4 retries + one per user
+    assert len(answered) == len(plan.users) + 4
     # exact usage: the fake counts words of system + user, and of its answer
     by_user = {c.user: c for c in answered}
     price = PriceTable().price(MODEL)
@@ -88,9 +90,17 @@ def test_job_survives_failures_and_counts_every_token(run_dir, tmp_path):
         req = plan.requests[i]
         assert row.input_tokens == word_count(req.system) + word_count(req.user)
         assert by_user[req.user] is not None
+    # answers at their usage; the 500 and the unreadable body at their worst case (nothing
+    # proves they cost less); the 429 and the 529 at $0 (refused before any work)
+    index = {r.user: i for i, r in enumerate(plan.requests)}
+    worst = worst_case_cost(input_bounds([r.system + r.user for r in plan.requests]),
+                            plan.config.resolved_max_tokens, price)
+    lost = sum(worst[index[c.user]] for c in answered if c.n in (2, 3))
     expected_usd = sum(call_cost(Usage(r.input_tokens, r.output_tokens), price)
-                       for r in ok.itertuples())
+                       for r in ok.itertuples()) + lost
     assert res.summary["usd_spent_this_job"] == pytest.approx(expected_usd, rel=1e-12)
+    assert res.summary["spend"]["paid_attempts"] == len(plan.users) + 2
+    assert res.summary["status"] == "complete"
     assert res.summary["tokens_spent"]["input_tokens"] == ok["input_tokens"].sum()
 
 

@@ -109,8 +109,8 @@ def test_transient_types_retried_until_exhausted():
 
 
 def test_other_exceptions_fail_without_raising():
-    out, _ = run(Flaky(ValueError("bad\nthing")))
-    assert out.error == "ValueError: bad thing" and out.attempts == 1
+    out, _ = run(Flaky(RuntimeError("bad\nthing")))
+    assert out.error == "RuntimeError: bad thing" and out.attempts == 1
 
 
 def test_secret_is_redacted():
@@ -154,3 +154,51 @@ def test_check_setting():
     for bad in (0, 1.5, True, "3", float("inf")):
         with pytest.raises(AnalysisError, match=r"Bad LLM backend setting n="):
             check_setting("n", bad, minimum=1, integer=True)
+
+
+class Gate:
+    """Records what the retry loop asks and tells; refuses after ``allow`` attempts."""
+
+    def __init__(self, allow=100):
+        self.allow, self.reserved, self.failures = allow, 0, []
+
+    def reserve(self, index):
+        if self.reserved >= self.allow:
+            return "cap reached"
+        self.reserved += 1
+        return None
+
+    def release(self, index):
+        self.reserved -= 1
+
+    def failed(self, index, *, status, reason, unusable):
+        self.failures.append((status, unusable))
+
+
+def test_an_unreadable_answer_is_retried_and_reported_as_unusable():
+    import json
+
+    gate = Gate()
+    bad = json.JSONDecodeError("Expecting value", '{"content": [', 13)
+    out, waits = run(Flaky(bad, Status(500)), gate=gate)
+    assert out.value == "ok" and out.attempts == 3 and len(waits) == 2
+    assert gate.reserved == 3  # every attempt asked first
+    assert gate.failures == [(None, True), (500, False)]
+
+
+def test_the_gate_is_asked_before_every_attempt_and_can_stop_retries():
+    gate = Gate(allow=2)
+    fn = Flaky(*[Status(503)] * 5)
+    out, _ = run(fn, gate=gate)
+    assert fn.calls == 2 and gate.reserved == 2
+    assert out.error.startswith("cap reached (after 2 failed attempts: HTTP 503")
+    assert out.sent  # something was sent before the gate said stop
+    out, _ = run(Flaky(), gate=Gate(allow=0))
+    assert out.error == "cap reached" and not out.sent and out.attempts == 0
+
+
+def test_a_refused_key_is_reported_once_and_not_retried():
+    gate = Gate()
+    fn = Flaky(Status(401), Status(401))
+    _, waits = run(fn, gate=gate)
+    assert fn.calls == 1 and waits == [] and gate.failures == [(401, False)]
