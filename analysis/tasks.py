@@ -1,5 +1,11 @@
 """The app's long jobs as plain functions for :class:`~analysis.jobs.JobManager`: train and
-evaluate a baseline, rerank a run's weak users. Each saves its run and returns its id."""
+evaluate a baseline, rerank a run's weak users. Each saves its run and returns its id.
+
+A job reads what it needs from the workspace at its start and writes its run at its end;
+it holds no workspace connection while it trains or waits on a model. If another process
+holds the workspace when the run is saved, the run is kept in its folder and the job says
+it will be listed as soon as the workspace is free (:data:`analysis.runs.RUN_NOT_LISTED_YET`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable
 from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
-from analysis.runs import RunInfo, RunStore
+from analysis.runs import RUN_NOT_LISTED_YET, RunInfo, RunStore
 from analysis.workspace import Workspace
 from models.rerankers.base import LLMBackend
 
@@ -32,6 +38,12 @@ def _stage_progress(ctx: JobContext) -> Callable[[str, float, str], None]:
     return cb
 
 
+def _saved(ctx: JobContext, info: RunInfo) -> str:
+    if not info.listed:
+        ctx.progress(1.0, RUN_NOT_LISTED_YET.format(run_id=info.run_id, path=info.path))
+    return info.run_id
+
+
 def baseline_task(
     workspace: Workspace, dataset: str, config: EvaluateConfig
 ) -> Callable[[JobContext], str]:
@@ -42,7 +54,7 @@ def baseline_task(
         ds = load_dataset(workspace, dataset)
         result = run_pipeline(ds, config, progress=_stage_progress(ctx))
         ctx.progress(0.98, "saving the run")
-        return RunStore(workspace).save_baseline(result).run_id
+        return _saved(ctx, RunStore(workspace).save_baseline(result))
 
     return fn
 
@@ -58,6 +70,7 @@ def rerank_task(
 
     def fn(ctx: JobContext) -> str:
         store = RunStore(workspace)
+        dataset = store.get(run_id).dataset
         run = store.load_baseline(run_id)
         backend = make_backend()
         cache = CallCache(workspace)
@@ -73,7 +86,7 @@ def rerank_task(
 
         result = execute_rerank(plan, run, backend, cache, prices, progress=show,
                                 should_stop=lambda: ctx.cancelled)
-        return store.save_rerank(result, run_id).run_id
+        return _saved(ctx, store.save_rerank(result, run_id, dataset=dataset))
 
     return fn
 

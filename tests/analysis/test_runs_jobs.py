@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import threading
 import time
+from pathlib import Path
 
+import duckdb
 import pytest
 
 from analysis.demo import DEMO_NAME
 from analysis.errors import AnalysisError
-from analysis.jobs import JobManager
-from analysis.pipeline import EvaluateConfig
+from analysis.ingest import load_dataset
+from analysis.jobs import JOB_THREAD_ENDED, JobManager
+from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.rerank.job import RerankConfig
-from analysis.runs import RunStore
+from analysis.runs import MANIFEST, RunStore
 from analysis.tasks import baseline_task, ensure_demo_run, rerank_task
 from analysis.workspace import Workspace
 from models.rerankers.fake import FakeBackend
@@ -89,11 +95,133 @@ def test_failed_and_cancelled_jobs(ws):
     assert jm.wait(job, timeout=10).state == "cancelled"
 
 
-def test_jobs_of_a_dead_server_show_as_interrupted(ws):
+def test_a_live_job_is_not_interrupted_by_a_second_manager(ws):
     jm = JobManager(ws)
     release = threading.Event()
-    job = jm.submit("baseline", "never ends", lambda ctx: release.wait(10) and None)
-    later = JobManager(ws)  # what a restarted server sees in the workspace
-    assert later.get(job).state == "interrupted"
+    job = jm.submit("baseline", "waits", lambda ctx: release.wait(120) and None)
+    later = JobManager(ws)  # e.g. a second server: its start must not mark live jobs
+    assert later.get(job).state == "running"
+    with ws.connect() as con:
+        row = con.execute("SELECT state, pid, host FROM jobs WHERE job_id = ?", [job]).fetchone()
+    assert row == ("running", os.getpid(), socket.gethostname())
     release.set()
-    jm.wait(job, timeout=10)
+    assert jm.wait(job, timeout=120).state == "done"
+    assert later.get(job).state == "done"
+
+
+def _insert_job(con, job_id: str, state: str, pid=None, host=None, proc_start=None) -> None:
+    con.execute(
+        "INSERT INTO jobs (job_id, kind, title, state, progress, message, detail, started_at, "
+        "pid, host, proc_start) VALUES (?, 'baseline', ?, ?, 0.5, '', '{}', now(), ?, ?, ?)",
+        [job_id, job_id, state, pid, host, proc_start],
+    )
+
+
+def _table_states(ws) -> dict[str, str]:
+    with ws.connect() as con:
+        return dict(con.execute("SELECT job_id, state FROM jobs").fetchall())
+
+
+def test_jobs_of_a_gone_process_show_as_interrupted(ws):
+    JobManager(ws)
+    host = socket.gethostname()
+    with ws.connect() as con:
+        _insert_job(con, "old", "running")  # written before owners were recorded
+        _insert_job(con, "reused", "running", os.getpid(), host, "0")  # PID now another's
+        _insert_job(con, "remote", "queued", 1, "another-host")  # cannot be checked
+        _insert_job(con, "finished", "done")
+    later = JobManager(ws)  # what a restarted server sees in the workspace
+    expected = {"old": "interrupted", "reused": "interrupted", "remote": "queued",
+                "finished": "done"}
+    assert {j.job_id: j.state for j in later.jobs()} == expected
+    assert _table_states(ws) == expected  # written back
+    # any later read does the same, not only a manager's start
+    with ws.connect() as con:
+        _insert_job(con, "since", "running", os.getpid(), host, "0")
+    assert later.get("since").state == "interrupted"
+    assert _table_states(ws)["since"] == "interrupted"
+
+
+def test_an_old_jobs_table_is_migrated_keeping_its_rows(ws):
+    with ws.connect() as con:
+        con.execute(
+            "CREATE TABLE jobs (job_id VARCHAR PRIMARY KEY, kind VARCHAR, title VARCHAR, "
+            "state VARCHAR, progress DOUBLE, message VARCHAR, detail VARCHAR, run_id VARCHAR, "
+            "error VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP)"
+        )
+        con.execute(
+            "INSERT INTO jobs VALUES ('a1', 'baseline', 'pop', 'done', 1.0, 'ok', '{\"n\": 3}', "
+            "'run-1', NULL, TIMESTAMP '2024-01-01 10:00', TIMESTAMP '2024-01-01 10:01'), "
+            "('a2', 'rerank', 'fake', 'running', 0.4, '', '{}', NULL, NULL, "
+            "TIMESTAMP '2024-01-02 10:00', NULL)"
+        )
+    jm = JobManager(ws)
+    with ws.connect() as con:
+        cols = [r[0] for r in con.execute("DESCRIBE jobs").fetchall()]
+    assert cols[-3:] == ["pid", "host", "proc_start"]
+    done, gone = jm.get("a1"), jm.get("a2")
+    assert (done.state, done.run_id, done.detail, done.title) == ("done", "run-1", {"n": 3}, "pop")
+    assert gone.state == "interrupted" and gone.progress == 0.4
+    job = jm.submit("baseline", "new", lambda ctx: None)
+    assert jm.wait(job, timeout=120).state == "done"
+    assert _table_states(ws) == {"a1": "done", "a2": "interrupted", job: "done"}
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_job_whose_thread_ends_without_a_result_is_not_left_running(ws, monkeypatch):
+    jm = JobManager(ws)
+
+    def torn_down(ctx):
+        raise SystemExit  # what a thread sees when its interpreter shuts down
+
+    st = jm.wait(jm.submit("baseline", "torn down", torn_down), timeout=120)
+    assert st.state == "interrupted" and st.error == JOB_THREAD_ENDED
+    assert _table_states(ws)[st.job_id] == "interrupted"
+    # a thread that ended without recording anything is found when its job is read
+    monkeypatch.setattr(jm, "_finish", lambda *args, **kwargs: None)
+    job = jm.submit("baseline", "vanishes", lambda ctx: "run-x")
+    jm._threads[job].join(120)
+    assert jm.get(job).state == "interrupted"
+    assert not jm.active()
+    assert _table_states(ws)[job] == "interrupted"
+
+
+def test_a_run_saved_while_the_workspace_is_held_is_kept_and_listed_later(ws, monkeypatch):
+    ensure_demo_run(ws)
+    result = run_pipeline(load_dataset(ws, DEMO_NAME), EvaluateConfig(model="pop", k=5))
+    real = duckdb.connect
+
+    def held(*args, **kwargs):
+        raise duckdb.IOException(
+            f'IO Error: Could not set lock on file "{ws.path}": Conflicting lock is held in '
+            "/usr/bin/python3 (PID 999999999). See also https://duckdb.org/docs"
+        )
+
+    monkeypatch.setattr(duckdb, "connect", held)
+    info = RunStore(Workspace(ws.path, lock_wait_s=0.2)).save_baseline(result)
+    assert not info.listed
+    files = {p.name for p in info.path.iterdir()}
+    assert {"per_user.parquet", "summary.json", "candidates.parquet", MANIFEST} <= files
+    manifest = json.loads((info.path / MANIFEST).read_text())
+    assert manifest["run_id"] == info.run_id and manifest["params"]["model"] == "pop"
+    assert manifest["workspace"] == str(Path(ws.path).resolve())
+    assert not [p for p in info.path.parent.iterdir() if p.name.startswith(".")]  # no temp left
+    monkeypatch.setattr(duckdb, "connect", real)
+
+    store = RunStore(ws)
+    runs = store.list_runs(kind="baseline")
+    assert info.run_id in set(runs["run_id"])
+    row = runs[runs["run_id"] == info.run_id].iloc[0]
+    assert row["headline"] == json.loads(json.dumps(info.headline))
+    assert row["label"] == info.label and Path(row["path"]) == info.path
+    assert store.get(info.run_id).params["k"] == 5
+    # get() lists a pending run too; a run of another workspace beside it never is
+    with ws.connect() as con:
+        con.execute("DELETE FROM runs WHERE run_id = ?", [info.run_id])
+    assert store.get(info.run_id).label == info.label
+    other = Workspace(Path(ws.path).parent / "other.duckdb")
+    assert RunStore(other).root == store.root and len(RunStore(other).list_runs()) == 0
+    # deleting removes the manifest with the folder: the run does not come back
+    store.delete(info.run_id)
+    assert info.run_id not in set(store.list_runs()["run_id"])
+    assert not info.path.exists()
