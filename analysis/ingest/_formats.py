@@ -13,14 +13,25 @@ column is stored as integers only when every value is a plain integer) and a bad
 reported by :mod:`analysis.ingest` with its row instead of failing inside DuckDB.
 
 SQL string literals (paths, delimiters) are escaped by :func:`sql_str`, since table functions
-in a view cannot take bound parameters.
+in a view cannot take bound parameters. DuckDB expands ``*``, ``?`` and ``[...]`` in file
+paths as globs, so every path goes to DuckDB through :func:`duckdb_path`, which makes those
+characters literal: a path is read as exactly that file.
+
+Every error a library raises while reading an input (DuckDB, the OS, codecs, zip, pyarrow) is
+turned into a one-line :class:`~analysis.errors.AnalysisError` naming the file, by
+:func:`library_errors` at the public entry points.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
+import inspect
 import io
+import os
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +75,25 @@ RAGGED_ROW = (
     "the delimiter on that row."
 )
 UNREADABLE = "{file}: could not be read as {fmt} ({detail}); check that the file is intact."
+BAD_PATH = "{file}: this path cannot be opened ({detail}); check the path or rename the file."
+NOT_A_FILE = "{file}: not a regular file or folder; give a .csv, .tsv or .parquet file."
+WIDE_TEXT = (
+    "{file}: the file is {encoding} text; re-save it as UTF-8 (e.g. 'CSV UTF-8' in Excel) and "
+    "try again."
+)
+NO_HEADER = (
+    "{file}: the first line {line!r} looks like data, not a header (every field is a number); "
+    "add a header line naming the columns, e.g. user_id,item_id,rating,timestamp."
+)
+UNCLOSED_QUOTE = (
+    '{file}: row {row} opens a quote (") that is never closed ({what}); close the quote on that '
+    "row or remove it."
+)
+BAD_QUOTING = (
+    "{file}: row {row} is not valid CSV ({detail}); a field with the delimiter or a quote in it "
+    'must be quoted whole, with inner quotes doubled ("").'
+)
+INGEST_FAILED = "{file}: could not be read ({detail}); check that the file is intact."
 
 _BINARY_MAGIC = {
     b"\x89PNG": "PNG image",
@@ -78,6 +108,16 @@ _BINARY_MAGIC = {
 _TEXT_EXT = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": None, ".dat": None, "": None}
 _PARQUET_EXT = {".parquet", ".pq", ".parq"}
 _DELIMS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+#: the longest field the row scanner accepts (DuckDB's own line limit is 2 MB)
+FIELD_LIMIT = 4 << 20
+_GLOB_CHARS = frozenset("*?[")
+
 
 def sql_str(value: str) -> str:
     """A SQL string literal (single quotes doubled)."""
@@ -87,6 +127,94 @@ def sql_str(value: str) -> str:
 def sql_ident(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + str(name).replace('"', '""') + '"'
+
+
+def duckdb_path(path: str | os.PathLike) -> str:
+    """``path`` as DuckDB must be given it to read exactly that file.
+
+    DuckDB's readers expand ``*``, ``?`` and ``[...]`` as globs and ``~`` as the home folder,
+    and have no escape character; a one-character class (``[*]``, ``[?]``, ``[[]``) matches
+    the character itself, and an absolute path never starts with ``~``.
+    """
+    text = os.path.abspath(os.fspath(path))
+    return "".join(f"[{c}]" if c in _GLOB_CHARS else c for c in text)
+
+
+def printable(path: str | os.PathLike) -> str:
+    """``path`` as text, its control characters (NUL, newline, ...) written as escapes."""
+    text = os.fsdecode(path)
+    return "".join(c if c.isprintable() or c == " " else ascii(c)[1:-1] for c in text)
+
+
+def _unglob(text: str) -> str:
+    """A library message with the paths :func:`duckdb_path` escaped made plain again."""
+    return text.replace("[*]", "*").replace("[?]", "?").replace("[[]", "[")
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    lines = [ln.strip() for ln in _unglob(str(exc)).splitlines() if ln.strip()]
+    text = lines[0] if lines else ""
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: what a library may raise at the ingest boundary while reading a user's file
+LIBRARY_ERRORS: tuple[type[BaseException], ...] = (
+    duckdb.Error, OSError, UnicodeError, ValueError, csv.Error, zipfile.BadZipFile,
+    zlib.error, EOFError, NotImplementedError, RuntimeError, MemoryError,
+)  # fmt: skip
+try:  # pyarrow comes with pandas' Parquet support; its errors do not all subclass the above
+    import pyarrow as _pa
+
+    LIBRARY_ERRORS += (_pa.ArrowException,)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def library_error(label: str, exc: BaseException) -> AnalysisError:
+    """The one-line error for a library exception raised while reading ``label``."""
+    return AnalysisError(INGEST_FAILED.format(file=label, detail=_first_line(exc)))
+
+
+def _spec_label(spec: object) -> str:
+    if isinstance(spec, pd.DataFrame):
+        return "DataFrame"
+    try:
+        return os.fsdecode(spec) if isinstance(spec, (str, bytes, os.PathLike)) else repr(spec)
+    except (TypeError, ValueError):
+        return repr(spec)
+
+
+def library_errors(arg: str) -> Callable:
+    """Decorate an entry point so a library error becomes a one-line :class:`AnalysisError`.
+
+    Args:
+        arg: the name of the parameter holding the input (its path names the file).
+
+    A DuckDB interrupt (Ctrl-C during a query) is re-raised as :class:`KeyboardInterrupt`.
+    """
+
+    def wrap(func: Callable) -> Callable:
+        sig = inspect.signature(func)
+
+        @functools.wraps(func)
+        def guarded(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except AnalysisError:
+                raise
+            except duckdb.InterruptException as exc:
+                raise KeyboardInterrupt from exc
+            except LIBRARY_ERRORS as exc:
+                try:
+                    label = _spec_label(sig.bind_partial(*args, **kwargs).arguments.get(arg))
+                except TypeError:
+                    label = "input"
+                raise library_error(label, exc) from exc
+
+        return guarded
+
+    return wrap
 
 
 @dataclass
@@ -144,8 +272,25 @@ def _read_head(path: Path, n: int = 65536) -> bytes:
     try:
         with opener(path, "rb") as f:
             return f.read(n)
-    except (OSError, EOFError) as exc:
-        raise AnalysisError(UNREADABLE.format(file=path, fmt="text", detail=exc)) from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise AnalysisError(
+            UNREADABLE.format(file=path, fmt="text", detail=_first_line(exc))
+        ) from exc
+
+
+def _wide_text(head: bytes) -> str | None:
+    """``"UTF-16"`` / ``"UTF-32"`` when ``head`` is such text (by its byte-order mark, or by
+    the NUL byte beside every ASCII character of BOM-less UTF-16)."""
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    sample = head[:4096]
+    if len(sample) >= 8:
+        even, odd = sample[0::2], sample[1::2]
+        for zeros, chars in ((odd, even), (even, odd)):
+            if zeros.count(0) >= 0.9 * len(zeros) and chars.count(0) <= 0.1 * len(chars):
+                return "UTF-16"
+    return None
 
 
 def _binary_kind(head: bytes) -> str | None:
@@ -172,8 +317,18 @@ def resolve_format(path: Path, fmt: str) -> str:
     """
     if fmt not in FORMATS:
         raise AnalysisError(UNKNOWN_FORMAT.format(fmt=fmt))
-    if not path.exists():
+    shown = printable(path)
+    if shown != str(path):  # a NUL byte or another control character
+        raise AnalysisError(BAD_PATH.format(file=shown, detail="control characters in the name"))
+    try:
+        exists, is_dir, is_file = path.exists(), path.is_dir(), path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long, no permission
+        detail = getattr(exc, "strerror", None) or _first_line(exc)
+        raise AnalysisError(BAD_PATH.format(file=path, detail=detail)) from exc
+    if not exists:
         raise AnalysisError(NOT_FOUND.format(file=path))
+    if not (is_dir or is_file):  # a FIFO or device would be read forever
+        raise AnalysisError(NOT_A_FILE.format(file=path))
     if fmt != "auto":
         return fmt
     if path.is_dir() or path.suffix.lower() == ".zip":
@@ -237,6 +392,9 @@ def text_source(
     head = _read_head(path)
     if not head.strip():
         raise AnalysisError(EMPTY_FILE.format(file=label))
+    wide = _wide_text(head)
+    if wide:
+        raise AnalysisError(WIDE_TEXT.format(file=label, encoding=wide))
     what = _binary_kind(head)
     if what:
         raise AnalysisError(BINARY_FILE.format(file=label, what=what))
@@ -250,6 +408,8 @@ def text_source(
         else:
             delimiter = ","
     names = _split_header(header_line, delimiter)
+    if len(names) > 1 and all(_is_number(n) for n in names):
+        raise AnalysisError(NO_HEADER.format(file=label, line=_clip(header_line)))
     if len(names) == 1:
         others = [d for d in _DELIMS if d != delimiter and d in header_line]
         if others:
@@ -287,9 +447,10 @@ def text_source(
         id_col = id_column_hint(names)
         if id_col is not None:
             opts.append(f"types={{{sql_str(id_col)}: 'VARCHAR'}}")
-    from_sql = f"read_csv({sql_str(path)}, {', '.join(opts)})"
-    src = Source(label=label, from_sql=from_sql, kind="csv", columns=names, path=path,
-                 delimiter=delimiter)
+    from_sql = f"read_csv({sql_str(duckdb_path(path))}, {', '.join(opts)})"
+    src = Source(
+        label=label, from_sql=from_sql, kind="csv", columns=names, path=path, delimiter=delimiter
+    )
     try:
         with duckdb.connect() as con:
             cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {from_sql}").fetchall()]
@@ -301,6 +462,18 @@ def text_source(
         label=label, from_sql=from_sql, kind="csv", columns=cols, path=path,
         delimiter=delimiter, encoding="utf-8", header=True, quoting=True,
     )  # fmt: skip
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _split_header(line: str, delimiter: str) -> list[str]:
@@ -320,14 +493,13 @@ def parquet_source(path: Path, label: str | None = None) -> Source:
     label = label or str(path)
     if path.stat().st_size == 0:
         raise AnalysisError(EMPTY_FILE.format(file=label))
-    from_sql = f"read_parquet({sql_str(path)})"
+    from_sql = f"read_parquet({sql_str(duckdb_path(path))})"
     try:
         with duckdb.connect() as con:
             cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {from_sql}").fetchall()]
     except duckdb.Error as exc:
-        raise AnalysisError(
-            UNREADABLE.format(file=label, fmt="Parquet", detail=str(exc).splitlines()[0])
-        ) from exc
+        detail = _unglob(str(exc).splitlines()[0])
+        raise AnalysisError(UNREADABLE.format(file=label, fmt="Parquet", detail=detail)) from exc
     return Source(label=label, from_sql=from_sql, kind="parquet", columns=cols, path=path)
 
 
@@ -354,15 +526,22 @@ def frame_source(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, view: str)
 # -- MovieLens -----------------------------------------------------------------------------
 
 
-
-def iter_text_rows(src: Source) -> Iterator[tuple[int, list[str]]]:
+def iter_text_rows(src: Source, *, strict: bool = False) -> Iterator[tuple[int, list[str]]]:
     """``(row number as in the file, fields)`` for every data row of a text source.
 
     Row numbers count the header line as row 1 (so the first data row of a file with a
-    header is row 2), as a text editor shows them.
+    header is row 2), as a text editor shows them; a quoted field spanning lines is numbered
+    by the line it starts on.
+
+    Args:
+        src: a text source.
+        strict: parse quotes as strictly as DuckDB does: a quote still open at the end of
+            the file, or text after a closing quote, is an error.
 
     Raises:
-        AnalysisError: a line is not valid in the source's encoding.
+        AnalysisError: a line is not valid in the source's encoding, or a quote is never
+            closed (a field longer than :data:`FIELD_LIMIT`, or with ``strict``, open at the
+            end of the file); with ``strict``, text after a closing quote.
     """
     if src.path is None:
         raise ValueError("iter_text_rows needs a file source")
@@ -370,12 +549,33 @@ def iter_text_rows(src: Source) -> Iterator[tuple[int, list[str]]]:
     with opener(src.path, "rb") as fb:
         raw_lines = _checked_lines(fb, src)
         if src.quoting and len(src.delimiter) == 1:
-            reader = csv.reader(raw_lines, delimiter=src.delimiter, quotechar='"')
+            if csv.field_size_limit() < FIELD_LIMIT:
+                csv.field_size_limit(FIELD_LIMIT)
+            reader = csv.reader(raw_lines, delimiter=src.delimiter, quotechar='"', strict=strict)
             if src.header:
                 next(reader, None)
-            for fields in reader:
+            start = reader.line_num + 1
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    text = str(exc)
+                    if "field limit" in text:  # a field over FIELD_LIMIT: a quote left open
+                        what = f"the quoted field runs on for over {FIELD_LIMIT >> 20} MB"
+                    elif "end of data" in text:
+                        what = "the quoted field runs to the end of the file"
+                    else:  # strict: text after a closing quote
+                        raise AnalysisError(
+                            BAD_QUOTING.format(file=src.label, row=start, detail=text)
+                        ) from exc
+                    raise AnalysisError(
+                        UNCLOSED_QUOTE.format(file=src.label, row=start, what=what)
+                    ) from exc
                 if fields:
-                    yield reader.line_num, fields
+                    yield start, fields
+                start = reader.line_num + 1
         else:
             for lineno, line in enumerate(raw_lines, start=1):
                 if src.header and lineno == 1:
@@ -428,18 +628,29 @@ def diagnose_text_failure(src: Source, exc: Exception, fmt: str = "CSV") -> Anal
 
     Scans the file for the first undecodable line or row with the wrong field count; falls
     back to DuckDB's first message line.
+
+    Raises:
+        KeyboardInterrupt: ``exc`` is DuckDB's interrupt (Ctrl-C during the query).
     """
+    if isinstance(exc, duckdb.InterruptException):
+        raise KeyboardInterrupt from exc
     if src.kind == "csv" and src.path is not None:
         expected = len(src.columns)
         try:
-            for row, fields in iter_text_rows(src):
+            for row, fields in iter_text_rows(src, strict=True):
                 if len(fields) != expected:
-                    return AnalysisError(
-                        RAGGED_ROW.format(
-                            file=src.label, row=row, n=len(fields), expected=expected
+                    if any("\n" in f for f in fields):
+                        lines = sum(f.count("\n") for f in fields)
+                        what = f"the quoted field runs on over the next {lines} line(s)"
+                        return AnalysisError(
+                            UNCLOSED_QUOTE.format(file=src.label, row=row, what=what)
                         )
+                    return AnalysisError(
+                        RAGGED_ROW.format(file=src.label, row=row, n=len(fields), expected=expected)
                     )
         except AnalysisError as err:
             return err
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        except LIBRARY_ERRORS as scan_exc:  # the file went unreadable under the scan
+            return library_error(src.label, scan_exc)
+    detail = _unglob(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
     return AnalysisError(UNREADABLE.format(file=src.label, fmt=fmt, detail=detail))

@@ -38,6 +38,7 @@ from analysis.ingest._formats import (
     Format,
     Source,
     diagnose_text_failure,
+    library_errors,
     sql_str,
 )
 from analysis.ingest._load import load_dataset
@@ -46,7 +47,8 @@ from analysis.ingest._stage import (
     BAD_THRESHOLD,
     KCORE_EMPTY,
     InputSpec,
-    _ts_scale,
+    _check_relevant,
+    _checked_ts_scale,
     _column_types,
     _decide_id_type,
     _open_main,
@@ -103,6 +105,7 @@ class IngestReport:
 # -- opening inputs ------------------------------------------------------------------------
 
 
+@library_errors("interactions")
 def ingest(
     workspace: Workspace,
     name: str,
@@ -199,7 +202,7 @@ def _stage_dataset(
         side_items = (
             _open_side(con, items, "item", ITEM_SYNONYMS) if items is not None else opened.items
         )
-        types = _column_types(con, src)
+        types = _column_types(con, src, m)
         if not replace and workspace.has_dataset(name):  # checked again when committing
             raise AnalysisError(NAME_TAKEN.format(name=name, path=workspace.path))
         return _build_tables(
@@ -302,7 +305,7 @@ def _build_tables(
         _raise_problem(con, src, m, types, int(problem))
     user_type, ucast = _decide_id_type(con, "user_id", src)
     item_type, icast = _decide_id_type(con, "item_id", src)
-    scale = _ts_scale(max_ts)
+    scale = _checked_ts_scale(con, src, m, types, max_ts)
     if scale != 1.0:
         unit = {1e3: "milliseconds", 1e6: "microseconds", 1e9: "nanoseconds"}[scale]
         warnings.append(f"{src.label}: timestamps in {m.timestamp!r} read as {unit}")
@@ -351,6 +354,7 @@ def _build_tables(
         f"FROM _ws_agg",
         [threshold],
     ).fetchall()[0]
+    _check_relevant(con, src, m, threshold, n_relevant)
     con.execute(
         "CREATE TABLE interactions AS SELECT user_id, item_id, "
         "CAST(rating AS DOUBLE) AS rating, CAST(ts AS BIGINT) AS ts FROM _ws_agg"
@@ -383,6 +387,7 @@ def _build_tables(
     )
 
 
+@library_errors("path_or_frame")
 def detect_columns(
     path_or_frame: InputSpec, fmt: Format = "auto", *, delimiter: str | None = None
 ) -> ColumnMapping:

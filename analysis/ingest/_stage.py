@@ -24,6 +24,7 @@ from analysis.ingest._formats import (
     Format,
     Source,
     diagnose_text_failure,
+    duckdb_path,
     find_text_row,
     frame_source,
     parquet_source,
@@ -62,6 +63,37 @@ SIDE_PARTIAL = (
     "{file}: {share_rows:.1%} of its {n_rows} rows match a {role} of the interactions; "
     "{share_cov:.1%} of the {n_cov} {role}s have attributes"
 )
+NEGATIVE_RATING = (
+    "{file}: row {row}, column {column!r}: rating {value} is negative; explicit ratings must be "
+    ">= 0 (they are the relevance gains): shift the scale (e.g. -10..10 to 0..20) and the "
+    "threshold with it."
+)
+TIMESTAMP_RANGE = (
+    "{file}: row {row}, column {column!r}: {value} is not a timestamp between the years 1 and "
+    "9999 ({how}); fix or drop that row."
+)
+MIXED_TIMESTAMP_UNITS = (
+    "{file}: column {column!r} mixes timestamp units: row {row} holds {value} ({unit}) but row "
+    "{row2} holds {value2} ({unit2}); give every timestamp in the same unit."
+)
+NON_SCALAR_COLUMN = (
+    "{file}: the {role} column {column!r} holds {type} values, not single values; map a column "
+    "of plain values or flatten this one first."
+)
+BOOLEAN_RATING = (
+    "{file}: the rating column {column!r} holds true/false values, not ratings; ingest it as "
+    "value_kind='count' (CLI --value-kind count: true is relevant, false is not)."
+)
+NO_RELEVANT_RATING = (
+    "{file}: no interaction is relevant: the ratings in column {column!r} range from {low:g} to "
+    "{high:g}, none at or above the relevance threshold {threshold:g}; lower the threshold "
+    "(CLI --threshold) or map the right rating column."
+)
+NO_RELEVANT_COUNT = (
+    "{file}: no interaction is relevant: every count in column {column!r} is 0; map the right "
+    "count column (CLI --rating-col) or ingest it as implicit feedback (CLI --value-kind "
+    "implicit)."
+)
 BAD_KCORE = "kcore must be a whole number >= 0, got {k!r}."
 BAD_THRESHOLD = "relevance_threshold must be a finite number, got {t!r}."
 BAD_INPUT_TYPE = "Cannot ingest a {type}; give a file path, a MovieLens folder/zip or a DataFrame."
@@ -70,7 +102,16 @@ SIDE_FOLDER = "{file}: a {role}s table must be a .csv, .tsv or .parquet file or 
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
 _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
 _TIME_PREFIXES = ("TIMESTAMP", "DATE")
-
+_NESTED_PREFIXES = ("STRUCT", "MAP", "UNION")
+#: Unix seconds of 0001-01-01 and 9999-12-31 23:59:59, the range a timestamp may take
+MIN_TS_SECONDS = -62135596800
+MAX_TS_SECONDS = 253402300799
+#: Unix seconds of 1973-03-03: a number at least this big, in some unit, reads as a real date
+TS_PLAUSIBLE_SECONDS = 1e8
+#: (upper bound of a unit's magnitude band, scale to seconds, unit) from seconds up
+_TS_BANDS = ((1e11, 1.0, "seconds"), (1e14, 1e3, "milliseconds"), (1e17, 1e6, "microseconds"),
+             (float("inf"), 1e9, "nanoseconds"))  # fmt: skip
+_TS_UNIT = {scale: unit for _, scale, unit in _TS_BANDS}
 
 
 class _Opened:
@@ -146,12 +187,33 @@ def _open_side(
     return text_source(path, kind, all_varchar=False, id_column_hint=hint)
 
 
-def _column_types(con: duckdb.DuckDBPyConnection, src: Source) -> dict[str, str]:
+def _column_types(
+    con: duckdb.DuckDBPyConnection, src: Source, m: ColumnMapping | None = None
+) -> dict[str, str]:
+    """The DuckDB type of every column; with ``m``, checks the mapped columns' types.
+
+    Raises:
+        AnalysisError: the file cannot be read; a mapped column holds nested values (a
+            struct, list or map) or an explicit rating column holds booleans.
+    """
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {src.from_sql}").fetchall()
     except duckdb.Error as exc:
         raise diagnose_text_failure(src, exc) from exc
-    return {r[0]: r[1] for r in rows}
+    types = {r[0]: r[1] for r in rows}
+    if m is not None:
+        roles = (("user id", m.user), ("item id", m.item), ("rating", m.rating),
+                 ("timestamp", m.timestamp))  # fmt: skip
+        for role, col in roles:
+            typ = types.get(col) if col else None
+            if typ and (typ.startswith(_NESTED_PREFIXES) or typ.endswith("]")):
+                kind = typ.split("(")[0] if not typ.endswith("]") else f"list ({typ})"
+                raise AnalysisError(
+                    NON_SCALAR_COLUMN.format(file=src.label, role=role, column=col, type=kind)
+                )
+        if m.rating and m.value_kind == "explicit" and types.get(m.rating) == "BOOLEAN":
+            raise AnalysisError(BOOLEAN_RATING.format(file=src.label, column=m.rating))
+    return types
 
 
 # -- staging -------------------------------------------------------------------------------
@@ -204,11 +266,56 @@ def _staged_select(src_sql: str, m: ColumnMapping, types: dict[str, str], extra:
         checks.append("WHEN value < 0 THEN 4")
     if m.timestamp:
         checks.append("WHEN (ts_num IS NULL OR NOT isfinite(ts_num)) AND ts_dt IS NULL THEN 5")
+    if m.value_kind == "explicit":
+        checks.append("WHEN value < 0 THEN 7")
     return (
         f"SELECT *, CAST(CASE {' '.join(checks)} ELSE 0 END AS UTINYINT) AS problem FROM ("
         f"SELECT {u} AS user_id, {i} AS item_id, {v} AS value, {tn} AS ts_num, {td} AS ts_dt"
         f"{extra} FROM {src_sql})"
     )
+
+
+def _locate(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    m: ColumnMapping,
+    types: dict[str, str],
+    column: str,
+    condition: str,
+) -> tuple[str, str | None]:
+    """``(row as the user sees it, raw value of column)`` of a staged row matching ``condition``.
+
+    ``condition`` is SQL over the staged columns (``user_id``, ``item_id``, ``value``,
+    ``ts_num``, ``ts_dt``, ``problem``); text files give the first such row of the file,
+    Parquet files and frames the first by position. ``("?", None)`` when none is found.
+    """
+    raw = f", CAST({sql_ident(column)} AS VARCHAR) AS raw"
+    if src.kind == "csv":
+        bad = con.execute(
+            f"SELECT DISTINCT raw FROM ({_staged_select(src.from_sql, m, types, raw)}) "
+            f"WHERE {condition} LIMIT 100"
+        ).fetchall()
+        bad_set = {b[0] for b in bad}
+        hit = find_text_row(src, column, lambda v: v in bad_set)
+        if hit is not None:
+            return str(hit[0]), hit[1]
+        return "?", bad[0][0] if bad else None
+    if src.kind == "parquet" and src.path is not None:
+        from_sql = f"read_parquet({sql_str(duckdb_path(src.path))}, file_row_number=true)"
+        rownum = ", file_row_number AS _row"
+    elif src.frame is not None:
+        con.register("_ws_src_rows", src.frame.assign(_ws_row=np.arange(len(src.frame))))
+        from_sql, rownum = "_ws_src_rows", ", _ws_row AS _row"
+    else:  # a side query (MovieLens): no row numbers to give
+        from_sql, rownum = src.from_sql, ", NULL AS _row"
+    hit = con.execute(
+        f"SELECT _row, raw FROM ({_staged_select(from_sql, m, types, raw + rownum)}) "
+        f"WHERE {condition} ORDER BY _row LIMIT 1"
+    ).fetchall()
+    if not hit:
+        return "?", None
+    row = "?" if hit[0][0] is None else src.row_label(int(hit[0][0]))
+    return row, hit[0][1]
 
 
 def _raise_problem(
@@ -218,37 +325,8 @@ def _raise_problem(
     types: dict[str, str],
     code: int,
 ) -> None:
-    column = {1: m.user, 2: m.item, 3: m.rating, 4: m.rating, 5: m.timestamp}[code]
-    raw = f", CAST({sql_ident(column)} AS VARCHAR) AS raw"
-    row: str = "?"
-    value: str | None = None
-    if src.kind == "csv":
-        bad = con.execute(
-            f"SELECT DISTINCT raw FROM ({_staged_select(src.from_sql, m, types, raw)}) "
-            f"WHERE problem = ? LIMIT 100",
-            [code],
-        ).fetchall()
-        bad_set = {b[0] for b in bad}
-        hit = find_text_row(src, column, lambda v: v in bad_set)
-        if hit is not None:
-            row, value = str(hit[0]), hit[1]
-        elif bad:
-            value = bad[0][0]
-    else:
-        if src.kind == "parquet" and src.path is not None:
-            from_sql = f"read_parquet({sql_str(src.path)}, file_row_number=true)"
-            rownum = ", file_row_number AS _row"
-        else:
-            con.register("_ws_src_rows", src.frame.assign(_ws_row=np.arange(len(src.frame))))
-            from_sql, rownum = "_ws_src_rows", ", _ws_row AS _row"
-        hit = con.execute(
-            f"SELECT _row, raw FROM ({_staged_select(from_sql, m, types, raw + rownum)}) "
-            f"WHERE problem = ? ORDER BY _row LIMIT 1",
-            [code],
-        ).fetchall()
-        hit = hit[0] if hit else None
-        if hit is not None:
-            row, value = src.row_label(int(hit[0])), hit[1]
+    column = {1: m.user, 2: m.item, 3: m.rating, 4: m.rating, 5: m.timestamp, 7: m.rating}[code]
+    row, value = _locate(con, src, m, types, column, f"problem = {int(code)}")
     shown = "an empty value" if value is None or value == "" else repr(value)
     if code in (1, 2):
         role = "user" if code == 1 else "item"
@@ -260,6 +338,10 @@ def _raise_problem(
     if code == 4:
         raise AnalysisError(
             NEGATIVE_COUNT.format(file=src.label, row=row, column=column, value=value)
+        )
+    if code == 7:
+        raise AnalysisError(
+            NEGATIVE_RATING.format(file=src.label, row=row, column=column, value=value)
         )
     raise AnalysisError(BAD_TIMESTAMP.format(file=src.label, row=row, column=column, value=shown))
 
@@ -293,6 +375,89 @@ def _ts_scale(max_abs: float | None) -> float:
         if max_abs > limit:
             return scale
     return 1.0
+
+
+def _checked_ts_scale(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    m: ColumnMapping,
+    types: dict[str, str],
+    max_abs: float | None,
+) -> float:
+    """The scale of the staged numeric timestamps to seconds, once they are known to be sane.
+
+    The unit follows the largest magnitude in the column (see :func:`_ts_scale`). No other
+    value may read as a date from 1973 on in a smaller unit (seconds among milliseconds),
+    and every timestamp, in seconds, must lie between the years 1 and 9999. Reads
+    ``_ws_stage``.
+
+    Raises:
+        AnalysisError: a timestamp out of range in any unit (``1e300``) or once scaled (far
+            before year 1, dates past 9999), or seconds mixed with milliseconds (etc.).
+    """
+    if not m.timestamp:
+        return 1.0
+    col = m.timestamp
+    lo, hi = MIN_TS_SECONDS, MAX_TS_SECONDS
+
+    def out_of_range(condition: str, how: str) -> None:
+        (found,) = con.execute(f"SELECT count(*) FROM _ws_stage WHERE {condition}").fetchall()[0]
+        if found:
+            row, value = _locate(con, src, m, types, col, condition)
+            raise AnalysisError(
+                TIMESTAMP_RANGE.format(
+                    file=src.label, row=row, column=col, value=repr(value), how=how
+                )
+            )
+
+    out_of_range(f"abs(ts_num) > {float(hi) * 1e9!r}", "in any unit")
+    scale = _ts_scale(max_abs)
+    if scale != 1.0:
+        # a value below the column's unit band that is a real date (1973 on) in a smaller
+        # unit: seconds among milliseconds; tiny values (5000) stay in the column's unit
+        below = {1e3: 1e11, 1e6: 1e14, 1e9: 1e17}[scale]
+        smaller = f"abs(ts_num) BETWEEN {TS_PLAUSIBLE_SECONDS!r} AND {below!r}"
+        (mixed,) = con.execute(f"SELECT count(*) FROM _ws_stage WHERE {smaller}").fetchall()[0]
+        if mixed:
+            row, value = _locate(con, src, m, types, col, smaller)
+            row2, value2 = _locate(con, src, m, types, col, f"abs(ts_num) > {below!r}")
+            (small,) = con.execute(
+                f"SELECT abs(ts_num) FROM _ws_stage WHERE {smaller} LIMIT 1"
+            ).fetchall()[0]
+            unit = next(u for limit, _, u in _TS_BANDS if small <= limit)
+            raise AnalysisError(
+                MIXED_TIMESTAMP_UNITS.format(
+                    file=src.label, column=col, row=row, value=value, unit=unit, row2=row2,
+                    value2=value2, unit2=_TS_UNIT[scale],
+                )
+            )  # fmt: skip
+    out_of_range(f"ts_num / {scale!r} NOT BETWEEN {lo} AND {hi}", f"read as {_TS_UNIT[scale]}")
+    out_of_range(f"ts_dt NOT BETWEEN {lo} AND {hi}", "as a date")
+    return scale
+
+
+def _check_relevant(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    m: ColumnMapping,
+    threshold: float,
+    n_relevant: int,
+) -> None:
+    """Refuse a dataset in which no interaction is relevant (reads ``_ws_agg``).
+
+    Raises:
+        AnalysisError: no explicit rating reaches ``threshold``, or every count is 0.
+    """
+    if n_relevant or m.value_kind == "implicit":
+        return
+    if m.value_kind == "count":
+        raise AnalysisError(NO_RELEVANT_COUNT.format(file=src.label, column=m.rating))
+    low, high = con.execute("SELECT min(rating), max(rating) FROM _ws_agg").fetchall()[0]
+    raise AnalysisError(
+        NO_RELEVANT_RATING.format(
+            file=src.label, column=m.rating, low=low, high=high, threshold=threshold
+        )
+    )
 
 
 # -- side tables ---------------------------------------------------------------------------
@@ -388,4 +553,3 @@ def _store_side(
 
 
 # -- public API ----------------------------------------------------------------------------
-

@@ -164,7 +164,8 @@ def test_detect_columns_synonyms_and_kinds():
 def test_value_kind_explicit_overrides_count_and_implicit_ignores_value():
     df = pd.DataFrame({"user": [1, 1], "item": [1, 1], "plays": [2.0, 3.0]})
     assert dataset_from_frames(df).value.tolist() == [5.0]  # count: summed
-    d2 = dataset_from_frames(df, mapping=ColumnMapping(value_kind="explicit"))
+    d2 = dataset_from_frames(df, mapping=ColumnMapping(value_kind="explicit"),
+                             relevance_threshold=2)
     assert d2.kind == "explicit" and d2.value.tolist() == [2.5]  # no ts: mean
     d3 = dataset_from_frames(df, mapping=ColumnMapping(value_kind="implicit"))
     assert d3.kind == "implicit" and d3.value is None
@@ -189,7 +190,7 @@ def test_duplicates_explicit_latest_rating():
 
 def test_duplicates_explicit_without_timestamp_is_mean_and_counts_sum():
     df = pd.DataFrame({"user": ["a", "a", "b"], "item": [1, 1, 1], "rating": [1.0, 4.0, 2.0]})
-    assert dataset_from_frames(df).value.tolist() == [2.5, 2.0]
+    assert dataset_from_frames(df, relevance_threshold=2).value.tolist() == [2.5, 2.0]
     df = pd.DataFrame(
         {"user": ["a", "a", "b"], "item": [1, 1, 1], "clicks": [1, 4, 0], "time": [5, 9, 3]}
     )
