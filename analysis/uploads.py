@@ -5,12 +5,21 @@ Uploads are written to a folder on disk under their original name (so the extens
 the format) and ingested from the path: DuckDB streams the file, pandas never holds it whole.
 The preview reads only the first rows through the same reader :func:`analysis.ingest.ingest`
 uses, so a file that previews also parses the same way.
+
+Staged files are readable by their owner only (folders 0o700, files 0o600). The app removes a
+staged upload when its ingest ends, whether it succeeded or failed (:func:`discard_upload`),
+and any staged upload nobody has touched for :data:`STALE_UPLOAD_SECONDS`
+(:func:`clean_stale_uploads`), so neither a finished nor an abandoned upload stays on disk.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
+import time
+import unicodedata
 from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
@@ -20,14 +29,18 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.ingest import IngestReport, ingest
-from analysis.ingest._formats import diagnose_text_failure
+from analysis.ingest._formats import diagnose_text_failure, library_errors
 from analysis.ingest._stage import _open_main
 from analysis.synth import generate_synthetic, write_synthetic
 from analysis.workspace import Workspace
 
 __all__ = [
     "BAD_UPLOAD_NAME",
+    "STAGE_FAILED",
+    "STALE_UPLOAD_SECONDS",
     "UPLOAD_TYPES",
+    "clean_stale_uploads",
+    "discard_upload",
     "ingest_synthetic",
     "preview_input",
     "stage_upload",
@@ -41,13 +54,38 @@ BAD_UPLOAD_NAME = (
     "Uploaded file name {name!r} cannot be used; rename the file (letters, digits, '.', '-', "
     "'_') and upload it again."
 )
+STAGE_FAILED = "Could not store the uploaded file {name!r} on the server ({detail}); try again."
+
+#: a staged upload untouched for this long is removed by :func:`clean_stale_uploads`
+STALE_UPLOAD_SECONDS = 6 * 3600
+#: most bytes of a staged file name (file systems allow 255; ``.part`` is added while writing)
+MAX_NAME_BYTES = 250
+
+
+def _safe_name(name: str) -> str:
+    """The last path component of ``name``, control characters made ``_``, cut to
+    :data:`MAX_NAME_BYTES` (keeping the extensions, which pick the format)."""
+    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join("_" if unicodedata.category(c).startswith("C") else c for c in base)
+    if len(base.encode("utf-8")) <= MAX_NAME_BYTES:
+        return base
+    stem, dot, ext = base.partition(".")
+    ext = (dot + ext) if len((dot + ext).encode("utf-8")) <= 32 else ""
+    room = MAX_NAME_BYTES - len(ext.encode("utf-8"))
+    stem = stem.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return stem + ext
 
 
 def stage_upload(name: str, data: BinaryIO, folder: str | Path) -> Path:
     """Write an uploaded file to ``folder/<name>`` in 1 MiB chunks (once; kept if present).
 
+    The folder is made owner-only (0o700), the file owner-readable (0o600); staging an
+    upload that is already there marks it as in use (for :func:`clean_stale_uploads`).
+
     Args:
-        name: the file's original name; only its last path component is used.
+        name: the file's original name; only its last path component is used, control
+            characters become ``_`` and a name over :data:`MAX_NAME_BYTES` bytes is cut
+            (its extensions kept).
         data: a binary stream (Streamlit's ``UploadedFile``); read from its start.
         folder: where to put it (created if needed).
 
@@ -55,23 +93,75 @@ def stage_upload(name: str, data: BinaryIO, folder: str | Path) -> Path:
         The path of the staged file.
 
     Raises:
-        AnalysisError: the name is empty or only dots.
+        AnalysisError: the name is empty or only dots; the file cannot be written.
     """
-    base = Path(str(name).replace("\\", "/")).name
-    if not base.strip(". "):
+    base = _safe_name(name)
+    if not base.strip(". _"):
         raise AnalysisError(BAD_UPLOAD_NAME.format(name=name))
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / base
-    if not path.exists():
+    try:
+        _private_folder(folder.parent)
+        _private_folder(folder)
+        path = folder / base
+        if path.exists():
+            os.utime(folder)
+            return path
         data.seek(0)
         part = path.with_name(path.name + ".part")
-        with open(part, "wb") as out:
-            shutil.copyfileobj(data, out, 1 << 20)
-        part.replace(path)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(data, out, 1 << 20)
+            part.replace(path)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+    except (OSError, ValueError) as exc:
+        detail = getattr(exc, "strerror", None) or type(exc).__name__
+        raise AnalysisError(STAGE_FAILED.format(name=base, detail=detail)) from exc
     return path
 
 
+def _private_folder(folder: Path) -> None:
+    """Create ``folder`` (and parents) and make it owner-only if this user owns it."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
+
+
+def discard_upload(*folders: str | Path) -> None:
+    """Remove staged upload folders (after their ingest, whether it succeeded or failed)."""
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def clean_stale_uploads(root: str | Path, max_age_s: float = STALE_UPLOAD_SECONDS) -> int:
+    """Remove the staged uploads under ``root`` untouched for ``max_age_s`` seconds.
+
+    Each upload is a folder of ``root`` (see :func:`stage_upload`); its modification time is
+    refreshed whenever the app stages it again, so only abandoned uploads go.
+
+    Returns:
+        How many folders were removed.
+    """
+    root = Path(root)
+    cutoff = time.time() - max_age_s
+    removed = 0
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += not entry.exists()
+        except OSError:
+            continue
+    return removed
+
+
+@library_errors("path")
 def preview_input(
     path: str | Path, *, n_rows: int = 20, delimiter: str | None = None
 ) -> pd.DataFrame:
@@ -94,9 +184,7 @@ def preview_input(
         con = stack.enter_context(duckdb.connect())
         src = _open_main(con, stack, Path(path), "auto", delimiter).interactions
         try:
-            return con.execute(
-                f"SELECT * FROM {src.from_sql} LIMIT {max(1, int(n_rows))}"
-            ).df()
+            return con.execute(f"SELECT * FROM {src.from_sql} LIMIT {max(1, int(n_rows))}").df()
         except duckdb.Error as exc:
             raise diagnose_text_failure(src, exc) from exc
 
@@ -104,13 +192,19 @@ def preview_input(
 def upload_message(err: AnalysisError, *folders: str | Path) -> AnalysisError:
     """The same error with the staging folders removed, so it names the file as uploaded.
 
-    ``/tmp/weakspot-uploads/ab12/bad.csv: row 3, ...`` becomes ``bad.csv: row 3, ...``.
+    ``/tmp/weakspot-uploads/ab12/bad.csv: row 3, ...`` becomes ``bad.csv: row 3, ...``; any
+    other path under the temporary folder (a zip's extraction folder, a library's own
+    scratch file) is cut to its file name too, so no server path reaches the user.
     """
     text = str(err)
     for folder in folders:
         for prefix in sorted({str(Path(folder)), str(Path(folder).resolve())}, key=len,
-                             reverse=True):
+                             reverse=True):  # fmt: skip
             text = text.replace(prefix.rstrip("/") + "/", "")
+    for root in {tempfile.gettempdir(), str(Path(tempfile.gettempdir()).resolve())}:
+        root = root.rstrip("/")
+        if root:  # any other path under it: keep the file name only
+            text = re.sub(re.escape(root) + r"/(?:[^\s'\"/]+/)*", "", text)
     return AnalysisError(text)
 
 

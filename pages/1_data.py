@@ -16,6 +16,8 @@ from analysis.errors import AnalysisError
 from analysis.ingest import ColumnMapping, detect_columns, ingest
 from analysis.uploads import (
     UPLOAD_TYPES,
+    clean_stale_uploads,
+    discard_upload,
     ingest_synthetic,
     preview_input,
     stage_upload,
@@ -157,6 +159,7 @@ else:
 st.subheader("Add a dataset")
 tab_upload, tab_synth = st.tabs(["Upload files", "Synthetic dataset"])
 with tab_upload:
+    clean_stale_uploads(UPLOAD_ROOT)  # uploads abandoned hours ago
     up = st.file_uploader(
         "Interactions: CSV, TSV, Parquet, or a MovieLens 100K/1M zip", type=list(UPLOAD_TYPES),
         key="data_upload_interactions",
@@ -240,8 +243,10 @@ with tab_upload:
                     report = ingest(ws, name.strip(), path, mapping=mapping,
                                     relevance_threshold=threshold, kcore=int(kcore), **side)
             except AnalysisError as err:
+                discard_upload(*folders)  # staged again from the uploader on a retry
                 show_error(upload_message(err, *folders))
             else:
+                discard_upload(*folders)  # the data is in the workspace now
                 note = "; ".join(upload_message(AnalysisError(w), *folders).args[0]
                                  for w in report.warnings)
                 _rerun_with(f"Ingested {report.name!r}: {report.n_users:,} users, "
