@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,11 @@ from typing import Sequence
 from analysis.errors import AnalysisError
 
 EXIT_USER_ERROR = 2
+
+NAME_TAKEN_CLI = (
+    "A dataset named {name!r} already exists in workspace {path}; pass --replace to replace "
+    "it, --name to pick another name{reuse}."
+)
 
 
 class _ArgParser(argparse.ArgumentParser):
@@ -134,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--interactions", metavar="PATH", help="file, folder or zip to ingest")
     src.add_argument("--dataset", metavar="NAME", help="a dataset already in the workspace")
     p.add_argument("--name", help="workspace name for --interactions (default: file name)")
+    p.add_argument(
+        "--replace", action="store_true", help="replace a dataset of the same name (--interactions)"
+    )
     _add_ingest_options(p)
     _add_workspace(p)
     p.add_argument("--model", default="als", choices=["als", "bpr", "lmf", "itemknn", "pop"])
@@ -265,21 +274,30 @@ def _workspace(args):
 
 
 def _ingest(args, name: str):
+    """Ingest ``args.interactions`` as ``name``; a taken name needs ``--replace``."""
     from analysis.ingest import ingest
+    from analysis.workspace import NAME_TAKEN
 
-    return ingest(
-        _workspace(args),
-        name,
-        args.interactions,
-        users=args.users,
-        items=args.items,
-        fmt=args.fmt,
-        mapping=_mapping(args),
-        relevance_threshold=args.threshold,
-        kcore=args.kcore,
-        replace=getattr(args, "replace", True),
-        delimiter=args.delimiter,
-    )
+    ws = _workspace(args)
+    try:
+        return ingest(
+            ws,
+            name,
+            args.interactions,
+            users=args.users,
+            items=args.items,
+            fmt=args.fmt,
+            mapping=_mapping(args),
+            relevance_threshold=args.threshold,
+            kcore=args.kcore,
+            replace=bool(args.replace),
+            delimiter=args.delimiter,
+        )
+    except AnalysisError as err:
+        if str(err) != str(AnalysisError(NAME_TAKEN.format(name=name, path=ws.path))):
+            raise
+        reuse = f", or --dataset {name} to use it" if args.command == "evaluate" else ""
+        raise AnalysisError(NAME_TAKEN_CLI.format(name=name, path=ws.path, reuse=reuse)) from err
 
 
 def _cmd_synth(args) -> int:
@@ -542,10 +560,25 @@ _COMMANDS = {
 }
 
 
+def _terminated(signum, frame) -> None:
+    """SIGTERM handler: unwind like Ctrl-C, so ``finally`` blocks remove temporary files."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (2 on a user error)."""
+    """Run the CLI; returns the exit code (2 on a user error, 130 when interrupted).
+
+    SIGTERM is handled as Ctrl-C while a command runs: the command unwinds, its temporary
+    files (a zip's extraction, a run's partial output folder) are removed, and the exit
+    code is 130.
+    """
     args = build_parser().parse_args(argv)
     args.bars = _Bars(args.quiet)
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
     try:
         return _COMMANDS[args.command](args)
     except AnalysisError as err:
@@ -556,3 +589,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.bars.close(clear=True)
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

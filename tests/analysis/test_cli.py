@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.cli import main
+from analysis.cli import NAME_TAKEN_CLI, main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -197,3 +197,122 @@ def test_movielens_100k_evaluate(ml100k_dir, tmp_path):
     assert 0.05 < summary["overall"]["ndcg@10"] < 0.6
     per_user = pd.read_parquet(out / "per_user.parquet")
     assert len(per_user) == 943 and {"gender", "occupation"} <= set(per_user.columns)
+
+
+# -- issue 7: derived names never replace data; one-line errors; signals ----------------------
+
+
+def _write_ratings(path: Path, n_users: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [f"{u},{i},{1 + (u + i) % 5}" for u in range(n_users) for i in range(4)]
+    path.write_text("user,item,rating\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _catalog(ws_path: Path):
+    from analysis.workspace import Workspace
+
+    ws = Workspace(ws_path)
+    table = ws.list_datasets()
+    with ws.connect(read_only=True) as con:
+        prefix = con.execute("SELECT table_prefix FROM datasets WHERE name = 'good'").fetchall()
+        rows = con.execute(f"SELECT * FROM {prefix[0][0]}_interactions ORDER BY ALL").fetchall()
+    return table.to_dict("records"), rows
+
+
+def test_evaluate_never_replaces_a_dataset_without_replace(tmp_path, capsys):
+    ws = tmp_path / "ws.duckdb"
+    good = _write_ratings(tmp_path / "good.csv", 30)
+    assert (
+        main(["ingest", "--interactions", str(good), "--name", "good", "--workspace", str(ws)]) == 0
+    )
+    before = _catalog(ws)
+    assert before[0][0]["n_users"] == 30
+    other = _write_ratings(tmp_path / "other" / "good.csv", 1)
+    capsys.readouterr()
+    code = main(
+        ["--quiet", "evaluate", "--interactions", str(other), "--model", "pop",
+         "--workspace", str(ws), "--out", str(tmp_path / "run")]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err == "error: " + NAME_TAKEN_CLI.format(
+        name="good", path=str(ws), reuse=", or --dataset good to use it"
+    )
+    assert _catalog(ws) == before and not (tmp_path / "run").exists()
+    code = main(["ingest", "--interactions", str(other), "--name", "good", "--workspace", str(ws)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "error: " + NAME_TAKEN_CLI.format(
+        name="good", path=str(ws), reuse=""
+    )
+    assert _catalog(ws) == before
+
+
+def test_evaluate_replace_replaces(synth_dir, tmp_path, capsys):
+    ws = tmp_path / "ws.duckdb"
+    args = ["--quiet", "evaluate", "--interactions", str(synth_dir / "interactions.parquet"),
+            "--model", "pop", "--workspace", str(ws), "--out"]  # fmt: skip
+    assert main([*args, str(tmp_path / "r1")]) == 0
+    assert main([*args, str(tmp_path / "r2")]) == 2
+    assert "--replace" in capsys.readouterr().err
+    assert main([*args, str(tmp_path / "r2"), "--replace"]) == 0
+    assert (tmp_path / "r2" / "summary.json").exists()
+
+
+def test_ingest_reads_a_path_with_glob_characters_exactly(tmp_path, capsys):
+    ws = tmp_path / "ws.duckdb"
+    target = _write_ratings(tmp_path / "r[1].csv", 3)
+    _write_ratings(tmp_path / "r1.csv", 7)  # what the glob would read
+    assert (
+        main(["ingest", "--interactions", str(target), "--name", "g", "--workspace", str(ws)]) == 0
+    )
+    assert "3 users" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("data", "needles"),
+    [
+        (b"user,item,ts\n1,1,1700000000\n1,2,1e300\n", ("x.csv", "row 3", "'ts'", "1e300")),
+        ("user,item\n1,2\n".encode("utf-16"), ("x.csv", "UTF-16", "UTF-8")),
+        (b"1,1,5\n1,2,3\n", ("x.csv", "looks like data, not a header")),
+    ],
+)
+def test_bad_inputs_are_one_line_in_a_real_process(tmp_path, data, needles):
+    (tmp_path / "x.csv").write_bytes(data)
+    ws = tmp_path / "ws.duckdb"
+    proc = _run_cli(
+        "ingest", "--interactions", "x.csv", "--name", "x", "--workspace", str(ws), cwd=tmp_path
+    )
+    _assert_one_line_error(proc, *needles)
+
+
+def test_sigterm_during_ingest_unwinds_and_removes_the_zip_extraction(
+    tmp_path, monkeypatch, capsys
+):
+    import signal
+    import tempfile
+    import zipfile
+
+    from analysis.ingest import _stage
+
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    zpath = tmp_path / "ml.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("ml-100k/u.data", "1\t10\t5\t881250949\n2\t10\t3\t881250950\n")
+    seen = []
+
+    def killed(folder, variant, prefix):
+        seen.append(sorted(p.name for p in private.iterdir()))
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt")
+
+    monkeypatch.setattr(_stage, "movielens_sources", killed)
+    handler = signal.getsignal(signal.SIGTERM)
+    ws = tmp_path / "ws.duckdb"
+    code = main(["ingest", "--interactions", str(zpath), "--name", "m", "--workspace", str(ws)])
+    assert code == 130 and capsys.readouterr().err.strip() == "interrupted"
+    assert len(seen) == 1 and any(n.startswith("weakspot_ml_") for n in seen[0])
+    assert list(private.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is handler
