@@ -7,7 +7,9 @@ into ``analysis/`` or ``models/``.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +40,50 @@ METRIC_HELP = {
     "candidate_recall": "Candidate recall@C: is any relevant item in the top C at all? An LLM "
     "reranking the top C can only reorder what is there.",
 }
+
+
+#: invisible U+2060 WORD JOINER: splits patterns Streamlit turns into links or emoji after parsing
+_WJ = "\u2060"
+#: what Streamlit rewrites in the parsed text, where backslash escapes no longer count:
+#: ``:name:`` emoji and ``:material/icon:`` shortcodes, ``http://`` and ``www.`` autolinks,
+#: ``user@host.tld`` email autolinks. A word joiner after the colon, the at sign or ``www``
+#: breaks each of them.
+_MD_TEXT_REWRITES = re.compile(r":(?=[\w/+\-])|@(?=[\w\-])|(?i:www)(?=\.)")
+#: characters that start inline markup anywhere in a line: escapes, code, emphasis,
+#: strikethrough, links/images/directive labels, HTML, entities, math, table cells; an
+#: underscore between two letters or digits (``test_fraction``) cannot emphasise and is kept
+_MD_INLINE = re.compile(r"[\\`*~\[\]<&$|]|(?<![^\W_])_|_(?![^\W_])")
+#: block markers, which count only at the start of a line (headings, quotes, lists): the
+#: backslash goes before the marker character
+_MD_BLOCK = re.compile(r"^(\s*(?:\d+(?=[.)]))?)((?<=\d)[.)]|[#>+\-])")
+
+
+def md_escape(value: object) -> str:
+    """``value`` as text that Streamlit's Markdown shows literally.
+
+    For user data (ids, titles, names, model names, error messages quoting a file) put into
+    anything Streamlit renders as Markdown: ``st.markdown``, captions, headers, alerts,
+    metric labels and values, widget labels and help, progress text. Newlines become spaces;
+    a backslash goes before every character that starts inline markup and before a leading
+    block marker, so no link, image, HTML, emphasis, code or math can form; an invisible word
+    joiner breaks what Streamlit rewrites after parsing (emoji and icon shortcodes, bare URLs
+    and emails). Not for the inside of a backtick code span, which is literal already.
+    """
+    text = re.sub(r"\r\n|[\r\n]", " ", str(value))
+    text = _MD_TEXT_REWRITES.sub(lambda m: m.group(0) + _WJ, text)
+    text = _MD_INLINE.sub(lambda m: "\\" + m.group(0), text)
+    return _MD_BLOCK.sub(r"\1\\\2", text)
+
+
+def plot_escape(value: object) -> str:
+    """``value`` as text plotly shows literally in tick labels, legends, hover and titles
+    (plotly renders a subset of HTML there and decodes entities back for display)."""
+    return html.escape(str(value), quote=False)
+
+
+def plot_labels(values) -> list[str]:
+    """:func:`plot_escape` over a column of category labels (subgroup names, say)."""
+    return [plot_escape(v) for v in values]
 
 
 def metric_help(column: str) -> str:
@@ -143,7 +189,7 @@ def sidebar() -> None:
         try:
             runs = baseline_runs()
         except AnalysisError as err:
-            st.error(str(err))
+            st.error(md_escape(err))
             return
         if not len(runs):
             st.info("No run yet: train a baseline on the Baseline page.")
@@ -162,13 +208,14 @@ def sidebar() -> None:
         )
         st.session_state["run_id"] = chosen
         row = runs[runs["run_id"] == chosen].iloc[0]
-        st.caption(f"Dataset **{row['dataset']}** · run `{chosen}`")
-        for j in jobs().active():
-            st.progress(j.progress, text=f"{j.title}: {j.message}")
+        st.caption(f"Dataset **{md_escape(row['dataset'])}** · run `{chosen}`")
+        for j in jobs().active():  # titles and messages quote dataset and model names
+            st.progress(j.progress, text=md_escape(f"{j.title}: {j.message}"))
 
 
 def show_error(err: AnalysisError) -> None:
-    st.error(str(err), icon=":material/error:")
+    """An error's one line, literally: messages quote file names, columns and values."""
+    st.error(md_escape(err), icon=":material/error:")
 
 
 def repo_root() -> Path:
