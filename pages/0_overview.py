@@ -10,6 +10,7 @@ from pages._shared import (
     active_run_id,
     cohort_table,
     loaded_run,
+    md_escape,
     metric_help,
     run_store,
     show_error,
@@ -35,7 +36,7 @@ except AnalysisError as err:
 ds, k = run.dataset, run.k
 overall = info.headline["overall"]
 weak = info.headline["weak_users"]
-st.subheader(f"{ds.name}: {ds.n_users:,} users, {ds.n_items:,} items, "
+st.subheader(f"{md_escape(ds.name)}: {ds.n_users:,} users, {ds.n_items:,} items, "
              f"{ds.n_interactions:,} interactions")
 c = st.columns(4)
 c[0].metric(f"NDCG@{k}", f"{overall[f'ndcg@{k}']:.3f}", help=metric_help(f"ndcg@{k}"))
@@ -44,9 +45,9 @@ c[2].metric("AUC", f"{overall['auc']:.3f}", help=metric_help("auc"))
 c[3].metric("Weak users", f"{weak['n_weak']:,} ({weak['share']:.0%})",
             help="Users at or below the weak-user threshold on the validation split; "
                  "tune it on the Weak users page.")
-st.write(f"Baseline: {info.label}. Weak users are chosen on validation and judged on test "
-         f"(their test {weak['rule']['metric']}: {weak['test_mean_weak']:.3f} vs "
-         f"{weak['test_mean_rest']:.3f} for the rest).")
+st.markdown(f"Baseline: {md_escape(info.label)}. Weak users are chosen on validation and judged "
+            f"on test (their test {weak['rule']['metric']}: {weak['test_mean_weak']:.3f} vs "
+            f"{weak['test_mean_rest']:.3f} for the rest).")
 
 st.subheader("Weakest cohorts")
 cohorts = discover_weak_cohorts(run.per_user, metric=f"ndcg@{k}")

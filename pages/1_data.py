@@ -23,7 +23,7 @@ from analysis.uploads import (
     stage_upload,
     upload_message,
 )
-from pages._shared import fmt_share, run_store, show_error, sidebar, workspace
+from pages._shared import fmt_share, md_escape, run_store, show_error, sidebar, workspace
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "weakspot-uploads"
 MAP_KEYS = ("data_map_user", "data_map_item", "data_map_rating", "data_map_timestamp",
@@ -43,6 +43,7 @@ def _staged(upload) -> tuple[Path, Path]:
 
 
 def _rerun_with(message: str, dataset: str | None) -> None:
+    """Show ``message`` (Markdown: escape the user data in it) after a rerun on ``dataset``."""
     st.session_state["data_flash"] = message
     if dataset is None:
         st.session_state.pop("dataset", None)
@@ -99,13 +100,15 @@ else:
             show_error(err)
         else:
             st.session_state.pop("data_rename_to", None)
-            _rerun_with(f"Renamed {active!r} to {new_name.strip()!r}.", new_name.strip())
+            renamed = new_name.strip()
+            _rerun_with(f"Renamed {md_escape(repr(active))} to {md_escape(repr(renamed))}.",
+                        renamed)
     if c3.button("Delete", key="data_delete", icon=":material/delete:"):
         st.session_state["data_pending_delete"] = active
     pending = st.session_state.get("data_pending_delete")
     if pending in names:
         n_runs = len(run_store().list_runs(dataset=pending))
-        st.warning(f"Delete dataset **{pending}** and its {n_runs} saved run(s)? "
+        st.warning(f"Delete dataset **{md_escape(pending)}** and its {n_runs} saved run(s)? "
                    "This cannot be undone.", icon=":material/warning:")
         d1, d2 = st.columns(2)
         if d1.button("Yes, delete it", key="data_delete_confirm", type="primary"):
@@ -117,7 +120,7 @@ else:
             else:
                 for key in ("run_id", "sidebar_run", "data_active"):
                     st.session_state.pop(key, None)
-                _rerun_with(f"Deleted {pending!r} and {n} run(s).", None)
+                _rerun_with(f"Deleted {md_escape(repr(pending))} and {n} run(s).", None)
         if d2.button("Cancel", key="data_delete_cancel"):
             st.session_state.pop("data_pending_delete", None)
             st.rerun()
@@ -185,13 +188,13 @@ with tab_upload:
         except AnalysisError as err:
             show_error(upload_message(err, *folders))
             st.stop()
-        st.caption(f"First {len(preview)} rows of {up.name}")
+        st.caption(f"First {len(preview)} rows of {md_escape(up.name)}")
         st.dataframe(preview, hide_index=True, key="data_preview")
         is_movielens = path.suffix.lower() == ".zip"
         try:
             guess = detect_columns(path)
         except AnalysisError as err:
-            st.warning(str(upload_message(err, *folders)), icon=":material/help:")
+            st.warning(md_escape(upload_message(err, *folders)), icon=":material/help:")
             guess = ColumnMapping()
         cols = [str(c) for c in preview.columns]
         with st.form("data_ingest_form", border=True):
@@ -249,9 +252,10 @@ with tab_upload:
                 discard_upload(*folders)  # the data is in the workspace now
                 note = "; ".join(upload_message(AnalysisError(w), *folders).args[0]
                                  for w in report.warnings)
-                _rerun_with(f"Ingested {report.name!r}: {report.n_users:,} users, "
+                _rerun_with(f"Ingested {md_escape(repr(report.name))}: {report.n_users:,} users, "
                             f"{report.n_items:,} items, {report.n_interactions:,} interactions "
-                            f"in {report.seconds:.1f} s." + (f" Note: {note}" if note else ""),
+                            f"in {report.seconds:.1f} s."
+                            + (f" Note: {md_escape(note)}" if note else ""),
                             report.name)
 
 with tab_synth:
@@ -276,6 +280,6 @@ with tab_synth:
         except AnalysisError as err:
             show_error(err)
         else:
-            _rerun_with(f"Created {report.name!r}: {report.n_users:,} users, "
+            _rerun_with(f"Created {md_escape(repr(report.name))}: {report.n_users:,} users, "
                         f"{report.n_items:,} items, {report.n_interactions:,} interactions.",
                         report.name)

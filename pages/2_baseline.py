@@ -10,7 +10,15 @@ from analysis.baseline_runs import SPLIT_PARAMS, baseline_config, compare_baseli
 from analysis.errors import AnalysisError
 from analysis.tasks import baseline_task
 from models.baselines import MODEL_NAMES, describe_params
-from pages._shared import jobs, metric_help, run_store, show_error, sidebar, workspace
+from pages._shared import (
+    jobs,
+    md_escape,
+    metric_help,
+    run_store,
+    show_error,
+    sidebar,
+    workspace,
+)
 
 MODEL_HELP = {
     "als": "Alternating least squares on implicit feedback (Hu, Koren & Volinsky).",
@@ -55,7 +63,7 @@ def _adopt_finished_job() -> None:
     elif status.state == "failed":
         st.session_state["baseline_flash"] = ("error", status.error or "The job failed.")
     else:
-        st.session_state["baseline_flash"] = ("info", f"The job was {status.state}.")
+        st.session_state["baseline_flash"] = ("info", f"The job was {md_escape(status.state)}.")
 
 
 @st.fragment(run_every=1.0)
@@ -66,8 +74,9 @@ def _progress() -> None:
     status = jobs().get(job_id)
     if not status.active:
         st.rerun()  # the whole page: adopt the run, refresh the table
-    st.progress(status.progress, text=f"{status.title}: {status.message or 'starting'} "
-                                      f"({status.progress:.0%})")
+    # the title names the dataset
+    st.progress(status.progress, text=md_escape(f"{status.title}: {status.message or 'starting'} "
+                                                f"({status.progress:.0%})"))
     if st.button("Cancel", key="baseline_cancel", icon=":material/cancel:"):
         jobs().cancel(job_id)
 
@@ -160,7 +169,7 @@ if st.button("Train", key="baseline_train", type="primary", icon=":material/play
 _progress()
 
 # -- the runs of this dataset ------------------------------------------------------------------
-st.subheader(f"Baseline runs of {dataset}")
+st.subheader(f"Baseline runs of {md_escape(dataset)}")
 store = run_store()
 try:
     table = compare_baseline_runs(store, dataset)

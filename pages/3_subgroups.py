@@ -13,8 +13,11 @@ from pages._shared import (
     cohort_table,
     group_colors,
     loaded_run,
+    md_escape,
     metric_help,
     page_start,
+    plot_escape,
+    plot_labels,
     show_error,
     workspace,
 )
@@ -58,21 +61,29 @@ def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str):
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind: str):
-    """The three charts of one view, built once (plotly figure building is the slow part)."""
+    """The three charts of one view, built once (plotly figure building is the slow part).
+
+    Group labels and the metric name come from the user's data: plotly gets them escaped.
+    """
     report, ecdf, points = _view(ws_path, run_id, dims, metric)
     groups = report.by_group["group"].tolist()
-    colors = group_colors(groups)
-    orders = {"group": groups}
+    colors = {plot_escape(g): c for g, c in group_colors(groups).items()}
+    orders = {"group": plot_labels(groups)}
+    shown = plot_escape(metric)
+    points = points.assign(group=plot_labels(points["group"]))
+    ecdf = ecdf.assign(group=plot_labels(ecdf["group"]))
     plot = px.violin if kind == "Violin" else px.box
     dist = plot(points, x="group", y=metric, color="group", color_discrete_map=colors,
-                category_orders=orders, **({"box": True} if kind == "Violin" else {}))
+                category_orders=orders, labels={metric: shown},
+                **({"box": True} if kind == "Violin" else {}))
     dist.update_layout(showlegend=False, xaxis_title=None, margin={"t": 30},
-                       title=f"{metric} per user")
+                       title=f"{shown} per user")
     cdf = px.line(ecdf, x="value", y="ecdf", color="group", line_shape="hv",
                   color_discrete_map=colors, category_orders=orders)
-    cdf.update_layout(yaxis_title="share of users ≤ value", xaxis_title=metric,
+    cdf.update_layout(yaxis_title="share of users ≤ value", xaxis_title=shown,
                       margin={"t": 30}, yaxis_tickformat=".0%", title="ECDF", legend_title=None)
     bars = report.by_group.assign(
+        group=plot_labels(report.by_group["group"]),
         err_plus=report.by_group["ci_high"] - report.by_group["mean"],
         err_minus=report.by_group["mean"] - report.by_group["ci_low"],
     )
@@ -80,7 +91,7 @@ def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind
                    category_orders=orders, error_y="err_plus", error_y_minus="err_minus",
                    hover_data={"size": True, "err_plus": False, "err_minus": False})
     means.add_hline(y=float(report.overall["mean"]), line_dash="dot", annotation_text="overall")
-    means.update_layout(showlegend=False, xaxis_title=None, yaxis_title=f"mean {metric}",
+    means.update_layout(showlegend=False, xaxis_title=None, yaxis_title=f"mean {shown}",
                         margin={"t": 30}, title="Mean with 95% bootstrap CI")
     return dist, cdf, means
 
@@ -136,16 +147,16 @@ except AnalysisError as err:
     st.stop()
 
 m = st.columns(5)
-m[0].metric("Worst group", report.worst_group, help=DISPARITY_HELP["worst"])
+m[0].metric("Worst group", md_escape(report.worst_group), help=DISPARITY_HELP["worst"])
 m[1].metric("Gap (max − min)", f"{report.difference:.3f}", help=DISPARITY_HELP["gap"])
 m[2].metric("Ratio (min / max)", "n/a" if report.ratio != report.ratio else f"{report.ratio:.2f}",
             help=DISPARITY_HELP["ratio"])
 m[3].metric("Gini", f"{report.gini:.3f}", help=DISPARITY_HELP["gini"])
 m[4].metric("Kruskal-Wallis p", "n/a" if report.kruskal_p != report.kruskal_p
             else f"{report.kruskal_p:.2g}", help=DISPARITY_HELP["kruskal"])
-st.caption(f"{int(report.overall['size']):,} evaluated users, overall mean {metric} "
-           f"{report.overall['mean']:.3f}; {report.n_excluded:,} users without a value are "
-           f"left out. {metric_help(metric)}")
+st.caption(f"{int(report.overall['size']):,} evaluated users, overall mean "
+           f"{md_escape(metric)} {report.overall['mean']:.3f}; {report.n_excluded:,} users "
+           f"without a value are left out. {metric_help(metric)}")
 
 dist_fig, ecdf_fig, means_fig = _figures(ws_path, run_id, tuple(dims), metric, kind)
 left, right = st.columns(2)
@@ -174,8 +185,8 @@ try:
 except AnalysisError as err:
     show_error(err)
 else:
-    st.caption(f"Leaves of a depth-3 regression tree fitted to per-user {metric} on user "
-               "features, worst first: groups no single dimension shows.")
+    st.caption(f"Leaves of a depth-3 regression tree fitted to per-user {md_escape(metric)} on "
+               "user features, worst first: groups no single dimension shows.")
     cohort_table(cohorts, metric, key="sg_cohorts")
 
 st.download_button(

@@ -21,6 +21,8 @@ from pages._shared import (
     loaded_run,
     metric_help,
     page_start,
+    plot_escape,
+    plot_labels,
     show_error,
     workspace,
 )
@@ -157,13 +159,13 @@ comp = weak_composition(weak)
 if selector.dimensions:
     dim = st.selectbox("Dimension", selector.dimensions, key="wu_dim")
     part = comp[comp["dimension"] == dim].drop(columns="dimension")
-    fig = go.Figure(
-        [go.Bar(name=name, x=part["group"], y=part[col], marker_color=color,
+    fig = go.Figure(  # group labels and the dimension name come from the data: escaped
+        [go.Bar(name=name, x=plot_labels(part["group"]), y=part[col], marker_color=color,
                 hovertemplate="%{y:.1%}<extra>" + name + "</extra>")
          for name, col, color in (("all users", "share_all", "#b0b0b0"),
                                   ("weak users", "share_weak", PALETTE[1]))],
         layout={"barmode": "group", "yaxis": {"tickformat": ".0%", "title": "share"},
-                "xaxis": {"title": dim, "type": "category"}, "margin": {"t": 30}},
+                "xaxis": {"title": plot_escape(dim), "type": "category"}, "margin": {"t": 30}},
     )
     st.plotly_chart(fig, key="wu_comp_chart", width="stretch")
     st.dataframe(

@@ -22,6 +22,7 @@ from pages._shared import (
     fmt_usd,
     group_colors,
     jobs,
+    md_escape,
     metric_help,
     page_start,
     rerank_files,
@@ -219,7 +220,7 @@ def _progress(job_id: str | None) -> None:
         return
     j = jobs().get(job_id)
     d = j.detail
-    st.progress(j.progress, text=f"{j.title}: {j.state} · {j.message}")
+    st.progress(j.progress, text=md_escape(f"{j.title}: {j.state} · {j.message}"))  # model name
     c = st.columns(6)
     c[0].metric("Users done", f"{d.get('done', 0):,} / {d.get('total', 0):,}")
     c[1].metric("Fell back", f"{d.get('fallen_back', 0):,}",
@@ -235,7 +236,7 @@ def _progress(job_id: str | None) -> None:
                      help="Stops after the calls in flight; paid answers are kept."):
             jobs().cancel(job_id)
     elif j.state == "failed":
-        st.error(j.error or "The job failed.", icon=":material/error:")
+        st.error(md_escape(j.error or "The job failed."), icon=":material/error:")
     elif j.run_id and st.session_state.get("rr_shown_run") != j.run_id:
         st.session_state["rr_shown_run"] = j.run_id
         st.session_state["rr_pending_result"] = j.run_id
@@ -349,14 +350,15 @@ def _results() -> None:
         try:
             answer = call_details(workspace(), calls["key"].iloc[0])
         except AnalysisError as err:
-            st.info(f"{err} Call error: {calls['error'].iloc[0] or 'none'}.")
+            st.info(md_escape(f"{err} Call error: {calls['error'].iloc[0] or 'none'}."))
     try:
         ex = explain_user(run, files.config, user, None if answer is None else answer.response_text)
     except AnalysisError as err:
         show_error(err)
         return
     used = "LLM ranking used" if row["reranked"] else f"fell back: {row['fallback_reason']}"
-    st.caption(f"User {user}: NDCG {row[f'before_{nd}']:.3f} -> {row[f'after_{nd}']:.3f}; {used}"
+    st.caption(f"User {md_escape(user)}: NDCG {row[f'before_{nd}']:.3f} -> "
+               f"{row[f'after_{nd}']:.3f}; {md_escape(used)}"
                f"; {int(row['n_hallucinated'])} invented items in the answer.")
     a, b = st.columns([2, 3])
     a.markdown("History shown")
@@ -371,7 +373,7 @@ def _results() -> None:
             st.code(answer.response_text or "(empty)", language=None, wrap_lines=True)
             st.caption(f"{answer.input_tokens:,} input + {answer.output_tokens:,} output tokens, "
                        f"{fmt_usd(answer.cost_usd)}, {answer.latency_s:.2f} s, "
-                       f"stop: {answer.stop_reason}")
+                       f"stop: {md_escape(answer.stop_reason)}")
 
 
 _results()

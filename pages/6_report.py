@@ -11,6 +11,7 @@ from pages._shared import (
     active_run_id,
     fmt_share,
     fmt_usd,
+    md_escape,
     metric_help,
     run_store,
     show_error,
@@ -60,7 +61,7 @@ except AnalysisError as err:
     st.stop()
 
 h = report.headline
-st.subheader(f"{h['dataset']} · {h['model']}")
+st.subheader(f"{md_escape(h['dataset'])} · {md_escape(h['model'])}")
 c = st.columns(4)
 c[0].metric("NDCG", f"{h['ndcg']:.3f}", help=metric_help("ndcg"))
 c[1].metric("AUC", f"{h['auc']:.3f}", help=metric_help("auc"))
