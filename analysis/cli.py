@@ -17,6 +17,8 @@ from typing import Sequence
 from analysis.errors import AnalysisError
 
 EXIT_USER_ERROR = 2
+#: a rerank that left weak users without an answer (the cap, failures): outputs written
+EXIT_INCOMPLETE = 3
 
 NAME_TAKEN_CLI = (
     "A dataset named {name!r} already exists in workspace {path}; pass --replace to replace "
@@ -449,6 +451,7 @@ def _rerank_backend(args):
 
 
 def _cmd_rerank(args) -> int:
+    from analysis.rerank.budget import SpendLedger
     from analysis.rerank.cache import CallCache
     from analysis.rerank.cost import load_price_table
     from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
@@ -513,6 +516,11 @@ def _cmd_rerank(args) -> int:
     for row in plan.history_tokens.itertuples():
         mark = " (chosen)" if row.chosen else ""
         print(f"  history {row.strategy}: ~{row.prompt_tokens:,.0f} prompt tokens per user{mark}")
+    job = SpendLedger(ws).job(plan.job_key)
+    if job is not None:
+        cap = "no cap" if job.cap_usd is None else f"its cap ${job.cap_usd:,.4f}"
+        print(f"this job has run before: ${job.spent_before_usd:,.4f} charged or reserved "
+              f"so far, {cap} (a run without --budget-usd keeps it)")
     if args.dry_run:
         return 0
 
@@ -527,8 +535,14 @@ def _cmd_rerank(args) -> int:
     result = execute_rerank(plan, run, backend, cache, prices, progress=show)
     bars.close()
     write_rerank_outputs(result, args.out)
+    return _print_rerank_result(result, args, run.k)
+
+
+def _print_rerank_result(result, args, k: int) -> int:
+    """The rerank's headline lines; exit 0 when every weak user got an answer, else
+    :data:`EXIT_INCOMPLETE` with the reason as the last line."""
     s, g = result.summary, result.summary["gains"]
-    nd = f"ndcg@{run.k}"
+    nd = f"ndcg@{k}"
     print(
         f"reranked {s['n_reranked']:,} of {s['n_requests']:,} weak users "
         f"({s['n_cached']:,} answers from cache); fell back: {s['fallback'] or 'none'}"
@@ -543,12 +557,24 @@ def _cmd_rerank(args) -> int:
         f"weak on test ({wr['metric']} <= {wr['threshold']:.4f}): {wr['selected_before']:,} "
         f"-> {wr['selected_after']:,} of the reranked users"
     )
+    spend = s["spend"]
+    cap = "no cap" if spend["cap_usd"] is None else f"cap ${spend['cap_usd']:,.4f}"
     print(
-        f"spent ${s['usd_spent_this_job']:,.4f} in this run "
-        f"(${s['usd_total_including_cached']:,.4f} with cached answers); "
+        f"spent ${s['usd_spent_this_job']:,.4f} in this run over {spend['attempts']:,} attempts "
+        f"(job total ${spend['job_total_usd']:,.4f}, {cap}; "
+        f"${s['usd_total_including_cached']:,.4f} with cached answers); "
         f"wrote {args.out} in {s['wall_s']:.1f} s"
     )
-    return 0
+    if s["status"] == "complete":
+        return 0
+    left = spend["n_without_answer"]
+    why = spend["stopped"] or "their calls failed after every retry (see rerank_calls.csv)"
+    print(
+        f"incomplete: {left:,} of {s['n_requests']:,} weak users have no answer and keep the "
+        f"baseline ranking. {why}".replace("Raise the budget", "Raise --budget-usd"),
+        file=sys.stderr,
+    )
+    return EXIT_INCOMPLETE
 
 
 _COMMANDS = {

@@ -111,6 +111,13 @@ CREATE TABLE IF NOT EXISTS llm_spend (
 """
 
 
+#: what a job has been charged, counting open reservations at their worst case
+_SPENT_SQL = (
+    "SELECT coalesce(sum(CASE WHEN state = 'reserved' THEN reserved_usd ELSE charged_usd END), "
+    "0) FROM llm_spend WHERE job_key = ?"
+)
+
+
 def job_key(backend: str, model: str, mode: str, request_keys: Iterable[str]) -> str:
     """SHA-256 naming a job: its backend, model, mode and the set of its prompts' keys."""
     digest = hashlib.sha256(f"{backend}\0{model}\0{mode}".encode())
@@ -163,6 +170,16 @@ class SpendLedger:
         with workspace.connect() as con:
             con.execute(_SCHEMA)
 
+    def job(self, key: str) -> JobCap | None:
+        """Job ``key``'s cap and spend so far, or None if it never ran (reads only)."""
+        with self.workspace.connect(read_only=True) as con:
+            row = con.execute("SELECT cap_usd FROM llm_jobs WHERE job_key = ?", [key]).fetchall()
+            if not row:
+                return None
+            spent = con.execute(_SPENT_SQL, [key]).fetchall()[0][0]
+        cap = row[0][0]
+        return JobCap(None if cap is None else float(cap), float(spent))
+
     def open_job(self, key: str, cap_usd: float | None, backend: str, model: str) -> JobCap:
         """The cap of job ``key``: the one given, else the one stored by an earlier run."""
         now = _now()
@@ -187,11 +204,7 @@ class SpendLedger:
                     )
                     was = "no cap" if old is None else f"${old:.6f}"
                     note = f"budget cap changed from {was} to ${cap_usd:.6f} for this job"
-            spent = con.execute(
-                "SELECT coalesce(sum(CASE WHEN state = 'reserved' THEN reserved_usd "
-                "ELSE charged_usd END), 0) FROM llm_spend WHERE job_key = ?",
-                [key],
-            ).fetchall()[0][0]
+            spent = con.execute(_SPENT_SQL, [key]).fetchall()[0][0]
         return JobCap(None if cap is None else float(cap), float(spent), note)
 
     def reserve(self, key: str, rows: Sequence[tuple[str, str, float]]) -> None:

@@ -263,7 +263,8 @@ def call_with_retries(
             if not retryable or attempts > policy.max_retries:
                 if retryable:
                     reason = one_line(f"gave up after {attempts} attempts: {reason}")
-                log.warning("%s %d failed (%d attempts): %s", what, index, attempts, reason)
+                # info, not warning: the job reports failures once, in its summary
+                log.info("%s %d failed (%d attempts): %s", what, index, attempts, reason)
                 return Outcome(value=None, error=reason, attempts=attempts, status=status)
             if gate is not None and getattr(gate, "stopping", False):
                 continue  # the job is stopping: the gate refuses the retry, no need to wait

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -114,6 +116,12 @@ class Reply:
         batch_result: in a batch, ``"errored"``, ``"expired"`` or ``"canceled"``.
         error_type: the API error type for ``status >= 400`` (default from the status).
         message: the API error message.
+        reset: send the headers and half the body, then reset the connection (the answer
+            was produced, and would be billed, but never arrives whole).
+        usage: replace the reported usage fields with these (e.g. ten times max_tokens of
+            output); ``omit_usage``: send no usage at all.
+        content: the message's content blocks instead of one text block (e.g. a tool_use
+            block: an answer with no text).
     """
 
     status: int = 200
@@ -125,6 +133,10 @@ class Reply:
     batch_result: str | None = None
     error_type: str | None = None
     message: str = "scripted failure"
+    reset: bool = False
+    usage: dict[str, int] | None = None
+    omit_usage: bool = False
+    content: list[dict[str, Any]] | None = None
 
     @staticmethod
     def rate_limited(retry_after: float | None = None, *, ms: bool = False) -> Reply:
@@ -161,6 +173,21 @@ class Reply:
     def answer(text: str, stop_reason: str | None = None) -> Reply:
         """A chosen answer text: hallucinated ids, duplicates, prose..."""
         return Reply(text=text, stop_reason=stop_reason)
+
+    @staticmethod
+    def connection_reset() -> Reply:
+        """The answer is cut mid-body and the connection reset."""
+        return Reply(reset=True)
+
+    @staticmethod
+    def no_usage() -> Reply:
+        return Reply(omit_usage=True)
+
+    @staticmethod
+    def tool_use_only() -> Reply:
+        """A message whose only content block is not text."""
+        return Reply(content=[{"type": "tool_use", "id": "toolu_1", "name": "rank",
+                               "input": {}}])  # fmt: skip
 
     @staticmethod
     def truncated(text: str = "[1]\n[2") -> Reply:
@@ -334,6 +361,7 @@ class _FakeBase:
         payload: Any,
         headers: dict[str, str] | None = None,
         content_type: str = "application/json",
+        reset: bool = False,
     ) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         handler.send_response(status)
@@ -343,6 +371,14 @@ class _FakeBase:
         for key, value in (headers or {}).items():
             handler.send_header(key, value)
         handler.end_headers()
+        if reset:  # half the body, then a TCP reset (SO_LINGER 0)
+            handler.wfile.write(data[: len(data) // 2])
+            handler.wfile.flush()
+            handler.close_connection = True
+            sock = handler.connection
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            return
         handler.wfile.write(data)
         handler.wfile.flush()
 
@@ -465,12 +501,13 @@ class FakeAnthropicServer(_FakeBase):
             input_tokens = word_count(call.user)
         else:
             input_tokens = system_words + word_count(call.user)
-        return {
+        message = {
             "id": f"msg_{uuid.uuid4().hex[:20]}",
             "type": "message",
             "role": "assistant",
             "model": params.get("model", "claude-fake"),
-            "content": [{"type": "text", "text": text}],
+            "content": reply.content if reply.content is not None
+            else [{"type": "text", "text": text}],
             "stop_reason": stop,
             "stop_sequence": None,
             "usage": {
@@ -479,8 +516,12 @@ class FakeAnthropicServer(_FakeBase):
                 "cache_creation_input_tokens": creation,
                 "cache_read_input_tokens": read,
                 "service_tier": "standard",
+                **(reply.usage or {}),
             },
         }
+        if reply.omit_usage:
+            del message["usage"]
+        return message
 
     def _messages(self, handler: BaseHTTPRequestHandler, call: Call) -> None:
         reply = self._decide(call)
@@ -491,7 +532,8 @@ class FakeAnthropicServer(_FakeBase):
         elif reply.raw is not None:
             self._send(handler, reply.status, reply.raw, reply.headers)
         else:
-            self._send(handler, 200, self.message_json(call, reply, call.body), reply.headers)
+            message = self.message_json(call, reply, call.body)
+            self._send(handler, 200, message, reply.headers, reset=reply.reset)
 
     def _batch_json(self, batch_id: str) -> dict[str, Any]:
         batch = self.batches[batch_id]
@@ -650,6 +692,9 @@ class FakeOpenAIServer(_FakeBase):
                 "completion_tokens": completion,
                 "total_tokens": prompt + completion,
                 "prompt_tokens_details": {"cached_tokens": cached},
+                **(reply.usage or {}),
             },
         }
-        self._send(handler, 200, payload, reply.headers)
+        if reply.omit_usage:
+            del payload["usage"]
+        self._send(handler, 200, payload, reply.headers, reset=reply.reset)
