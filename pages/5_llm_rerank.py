@@ -98,7 +98,10 @@ n_cand = c[2].number_input("Candidates C", 2, int(run.n_candidates), min(20, run
 max_tokens = c[3].number_input("Max tokens (0 = auto)", 0, 8192, 0, 16, key="rr_max_tokens",
                                help="Answer bound per user; auto is 8 x C + 64.")
 budget = c[4].number_input("Budget cap ($, 0 = none)", 0.0, 10_000.0, 1.0, 0.5,
-                           key="rr_budget", help="No call starts that could exceed it.")
+                           key="rr_budget",
+                           help="No attempt, retries included, starts that could take this job "
+                                "past it at its worst case; a job launched again keeps what it "
+                                "already spent. 0: the cap this job had before (none if new).")
 
 st.subheader("3. Who is weak")
 rule0 = st.session_state.get("weak_rule")
@@ -141,11 +144,14 @@ def _config() -> RerankConfig:
 def _backend_factory():
     key = resolve_api_key(backend, os.environ, secrets)  # stays in memory, never shown
     opts: dict = {"model": model}
+    # where the key came from, in words, for the message that stops a job whose key is refused
+    source = ("the app's secrets (.streamlit/secrets.toml)" if status.source == "secrets"
+              else f"the environment variable {status.env_var}")
     if backend == "anthropic":
         opts.update(api_key=key, base_url=base_url, batch=bool(batch),
-                    prompt_cache=bool(prompt_cache))
+                    prompt_cache=bool(prompt_cache), key_source=source)
     elif backend == "openai":
-        opts.update(api_key=key, base_url=base_url)
+        opts.update(api_key=key, base_url=base_url, key_source=source)
     else:
         opts.update(gpu_usd_per_hour=float(gpu_usd))
     return lambda: make_backend(backend, **opts)
@@ -270,6 +276,12 @@ def _results() -> None:
     s, g = files.summary, files.summary["gains"]
     nd = f"ndcg@{files.k}"
     wr = g["weak_remaining"]
+    spend = s.get("spend") or {}
+    if s.get("status") == "incomplete":
+        why = spend.get("stopped") or "their calls failed after every retry."
+        st.warning(md_escape(f"Incomplete: {spend.get('n_without_answer', 0):,} of "
+                             f"{s['n_requests']:,} weak users have no answer and keep the "
+                             f"baseline ranking. {why}"), icon=":material/warning:")
     c = st.columns(4)
     c[0].metric(f"NDCG@{files.k} gain, weak users", f"{g['mean_gain_selected'][nd]:+.4f}",
                 help=metric_help(nd) + " Mean after minus before over the users sent to the LLM.")
@@ -285,9 +297,13 @@ def _results() -> None:
     c[3].metric("Wilcoxon p", "n/a" if p_value is None or p_value != p_value else f"{p_value:.3g}",
                 help="Paired signed-rank test of the weak users' NDCG after vs before.")
     c = st.columns(4)
+    cap = spend.get("cap_usd")
     c[0].metric("Spent", fmt_usd(s["usd_total_including_cached"]),
-                help=f"{fmt_usd(s['usd_spent_this_job'])} in this job; the rest reused "
-                     f"cached answers.")
+                help=md_escape(f"{fmt_usd(s['usd_spent_this_job'])} in this job over "
+                     f"{spend.get('attempts', 0):,} attempts (failed attempts charged at their "
+                     f"worst case); the rest reused cached answers. Budget cap of this job: "
+                     f"{'none' if cap is None else fmt_usd(cap)}, "
+                     f"{fmt_usd(spend.get('job_total_usd', 0.0))} charged over all its runs."))
     c[1].metric("Cost per weak user", fmt_usd(g.get("cost_per_selected_user_usd")))
     c[2].metric("Cost per +0.01 NDCG", fmt_usd(g.get("cost_per_0.01_ndcg_usd")),
                 help="Dollars / (mean NDCG gain over everyone / 0.01); n/a when nothing "
