@@ -39,6 +39,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,6 +64,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+#: serialises opening and closing DuckDB files in this process: two threads opening the same
+#: file at once can race in DuckDB's database cache ("Unique file handle conflict")
+_OPEN_CLOSE = threading.Lock()
 WORKSPACE_ENV = "WEAKSPOT_WORKSPACE"
 LOCK_WAIT_ENV = "WEAKSPOT_LOCK_WAIT_S"
 DEFAULT_LOCK_WAIT_S = 30.0
@@ -303,7 +307,8 @@ class Workspace:
                 self._ensure_schema(con)
             yield con
         finally:
-            con.close()
+            with _OPEN_CLOSE:
+                con.close()
 
     def _open(self, wait_s: float) -> duckdb.DuckDBPyConnection:
         if self._memory_con is not None:
@@ -313,7 +318,8 @@ class Workspace:
         delays = backoff_delays()
         while True:
             try:
-                return duckdb.connect(self.path)  # read-write: see connect()
+                with _OPEN_CLOSE:
+                    return duckdb.connect(self.path)  # read-write: see connect()
             except (duckdb.ConnectionException, duckdb.IOException) as exc:
                 if not is_lock_error(exc):
                     raise

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +49,53 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     created_at TIMESTAMP
 )
 """
+
+
+_INSERT = (
+    "INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (key) DO NOTHING"
+)
+_STOP = object()
+
+
+class _GroupWriter:
+    """A thread that commits queued rows in groups: whatever has arrived, in one write."""
+
+    def __init__(self, write) -> None:
+        self._write = write
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="weakspot-cache")
+        self._thread.start()
+
+    def put(self, row: list) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(row)
+
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            rows = [self._queue.get()]
+            while True:
+                try:
+                    rows.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(r is _STOP for r in rows)
+            rows = [r for r in rows if r is not _STOP]
+            if rows and self._error is None:
+                try:
+                    self._write(rows)
+                except BaseException as exc:  # noqa: BLE001 -- re-raised in the job's thread
+                    self._error = exc
+
+    def close(self) -> None:
+        """Commit everything queued, stop the thread, re-raise a failed write."""
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def call_key(backend: str, model: str, request: LLMRequest, mode: str = "generate") -> str:
@@ -96,6 +145,7 @@ class CallCache:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self._lock = threading.RLock()
+        self._writer: _GroupWriter | None = None
         with workspace.connect() as con:
             con.execute(_SCHEMA)
 
@@ -143,36 +193,57 @@ class CallCache:
         cost_usd: float,
         job_id: str,
     ) -> None:
-        """Store one successful answer at once (committed before returning)."""
+        """Store one successful answer: committed before returning, or, inside
+        :meth:`writing`, within one connection's time (answers arriving together are
+        committed together)."""
         if not completion.ok:
             return
         u = completion.usage
+        row = [
+            key,
+            backend,
+            model,
+            mode,
+            request.system,
+            request.user,
+            int(request.max_tokens),
+            float(request.temperature),
+            completion.text,
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_creation_tokens,
+            u.cache_read_tokens,
+            float(cost_usd),
+            float(completion.latency_s),
+            completion.stop_reason,
+            bool(completion.batch),
+            job_id,
+            datetime.now(UTC).replace(tzinfo=None),
+        ]
+        writer = self._writer
+        if writer is not None:
+            writer.put(row)
+            return
+        self._write([row])
+
+    def _write(self, rows: list[list]) -> None:
         with self._connection() as con:
-            con.execute(
-                "INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?) ON CONFLICT (key) DO NOTHING",
-                [
-                    key,
-                    backend,
-                    model,
-                    mode,
-                    request.system,
-                    request.user,
-                    int(request.max_tokens),
-                    float(request.temperature),
-                    completion.text,
-                    u.input_tokens,
-                    u.output_tokens,
-                    u.cache_creation_tokens,
-                    u.cache_read_tokens,
-                    float(cost_usd),
-                    float(completion.latency_s),
-                    completion.stop_reason,
-                    bool(completion.batch),
-                    job_id,
-                    datetime.now(UTC).replace(tzinfo=None),
-                ],
-            )
+            con.executemany(_INSERT, rows)
+
+    @contextmanager
+    def writing(self) -> Iterator[CallCache]:
+        """Within the block, :meth:`put` hands answers to a writer thread that commits
+        whatever has arrived in one short connection, then closes it: each answer is stored
+        within about one connection's time of arriving, a burst of answers costs one
+        connection, and the workspace is never held while the job waits on the model.
+        Everything handed over is committed when the block ends, however it ends."""
+        writer = _GroupWriter(self._write)
+        self._writer = writer
+        try:
+            yield self
+        finally:
+            self._writer = None
+            writer.close()
 
     def count(self) -> int:
         with self._connection(read_only=True) as con:

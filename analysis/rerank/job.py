@@ -597,20 +597,8 @@ def execute_rerank(
         report()
 
     scores: dict[int, np.ndarray] = {}
-    while todo or requeue:
-        todo.extend(requeue)
-        requeue.clear()
-        if should_stop is not None and should_stop():
-            budget.cancel()
-        if budget.stopping:
-            break
-        batch = [todo.popleft() for _ in range(min(wave_size, len(todo)))]
-        wave = budget.admit(batch)
-        todo.extendleft(reversed(batch[len(wave) :]))
-        if not wave:  # the cap is reached: nothing more starts
-            break
-        _send_wave(plan, backend, budget, wave, settle, scores)
-        budget.close_wave()
+    with cache.writing():  # answers committed as they arrive, in groups, never held open
+        _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop)
     budget.close_wave()
     skipped = {i: budget.stop_kind or "budget" for i in range(n) if completions[i] is None}
     for i, comp in enumerate(completions):
@@ -638,6 +626,27 @@ def execute_rerank(
         stats,
         spend,
     )
+
+
+def _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop):
+    """Admit and send waves until every request is answered or the budget says stop."""
+    try:
+        while todo or requeue:
+            todo.extend(requeue)
+            requeue.clear()
+            if should_stop is not None and should_stop():
+                budget.cancel()
+            if budget.stopping:
+                break
+            batch = [todo.popleft() for _ in range(min(wave_size, len(todo)))]
+            wave = budget.admit(batch)
+            todo.extendleft(reversed(batch[len(wave) :]))
+            if not wave:  # the cap is reached: nothing more starts
+                break
+            _send_wave(plan, backend, budget, wave, settle, scores)
+            budget.close_wave()
+    finally:
+        budget.close_wave()  # charges written even when the job is interrupted
 
 
 def _send_wave(plan, backend, budget, wave, settle, scores) -> None:
