@@ -209,27 +209,27 @@ class SpendLedger:
 
     def reserve(self, key: str, rows: Sequence[tuple[str, str, float]]) -> None:
         """Record reservations ``(attempt_id, request_key, worst_usd)`` before sending."""
-        if not rows:
-            return
         now = _now()
-        with self.workspace.connect() as con:
-            con.executemany(
-                "INSERT INTO llm_spend (attempt_id, job_key, request_key, state, reserved_usd, "
-                "created_at) VALUES (?, ?, ?, 'reserved', ?, ?)",
-                [(a, key, r, float(w), now) for a, r, w in rows],
-            )
+        self._write(
+            "INSERT INTO llm_spend (attempt_id, job_key, request_key, state, reserved_usd, "
+            "created_at) VALUES (?, ?, ?, 'reserved', ?, ?)",
+            [(a, key, r, float(w), now) for a, r, w in rows],
+        )
 
     def settle(self, rows: Sequence[tuple[str, str, float, int | None, str | None]]) -> None:
         """Record outcomes ``(attempt_id, state, charged_usd, status, reason)``."""
-        if not rows:
-            return
         now = _now()
-        with self.workspace.connect() as con:
-            con.executemany(
-                "UPDATE llm_spend SET state = ?, charged_usd = ?, status = ?, reason = ?, "
-                "settled_at = ? WHERE attempt_id = ?",
-                [(s, float(c), st, r, now, a) for a, s, c, st, r in rows],
-            )
+        self._write(
+            "UPDATE llm_spend SET state = ?, charged_usd = ?, status = ?, reason = ?, "
+            "settled_at = ? WHERE attempt_id = ?",
+            [(s, float(c), st, r, now, a) for a, s, c, st, r in rows],
+        )
+
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        """One short transaction for all ``rows`` (nothing when there are none)."""
+        if rows:
+            with self.workspace.connect() as con:
+                con.executemany(sql, rows)
 
     def attempts(self, key: str):
         """Every attempt of job ``key`` as a DataFrame (tests and audits)."""

@@ -47,6 +47,7 @@ __all__ = [
     "redact",
     "retry_after_s",
     "run_bounded",
+    "run_gated",
 ]
 
 log = logging.getLogger(__name__)
@@ -315,6 +316,24 @@ def run_bounded(
         for future in as_completed(futures):
             finish(futures[future], future.result())
     return results
+
+
+def run_gated(
+    requests: Sequence[T],
+    one: Callable[[int, T, Any], R],
+    *,
+    concurrency: int,
+    on_result: Callable[[int, R], None] | None,
+    gate: Any,
+) -> list[R]:
+    """:func:`run_bounded` over ``one(index, request, gate)``: how an HTTP backend answers
+    a list of requests, each attempt asking the job's gate."""
+    return run_bounded(
+        requests,
+        lambda index, request: one(index, request, gate),
+        concurrency=concurrency,
+        on_done=on_result,
+    )
 
 
 def estimate_tokens(text: str) -> int:

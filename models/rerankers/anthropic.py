@@ -24,6 +24,7 @@ from models.rerankers._retry import (
     one_line,
     redact,
     run_bounded,
+    run_gated,
 )
 from models.rerankers.base import AttemptGate, Completion, LLMRequest, OnResult, Usage
 
@@ -285,11 +286,12 @@ class AnthropicBackend:
         requests = list(requests)
         if self.batch:
             return self._complete_batch(requests, on_result, gate)
-        return run_bounded(
+        return run_gated(
             requests,
-            lambda index, request: self._complete_one(index, request, gate),
+            self._complete_one,
             concurrency=self.concurrency,
-            on_done=on_result,
+            on_result=on_result,
+            gate=gate,
         )
 
     def _complete_one(

@@ -19,7 +19,7 @@ from models.rerankers._retry import (
     call_timed,
     check_setting,
     estimate_tokens,
-    run_bounded,
+    run_gated,
 )
 from models.rerankers.base import AttemptGate, Completion, LLMRequest, OnResult, Usage
 
@@ -166,11 +166,12 @@ class OpenAICompatBackend:
         in order; failures come back with ``error`` set; ``on_result`` sees each as it ends;
         ``gate`` is asked before every attempt.
         """
-        return run_bounded(
+        return run_gated(
             list(requests),
-            lambda index, request: self._complete_one(index, request, gate),
+            self._complete_one,
             concurrency=self.concurrency,
-            on_done=on_result,
+            on_result=on_result,
+            gate=gate,
         )
 
     def _complete_one(

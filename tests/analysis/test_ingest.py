@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
+import sys
 import zipfile
 from pathlib import Path
 
@@ -19,28 +19,13 @@ from analysis.errors import AnalysisError
 from analysis.ingest import ColumnMapping, dataset_from_frames, detect_columns, ingest, load_dataset
 from analysis.workspace import Workspace
 
-
-def pattern(template: str) -> str:
-    """A regex matching any message built from ``template``."""
-    parts = re.split(r"\{[^{}]*\}", template)
-    return ".+?".join(re.escape(p) for p in parts)
-
-
-def write(path: Path, text: str | bytes) -> Path:
-    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
-    return path
-
-
-def snapshot(ws: Workspace):
-    return ws.list_datasets().to_dict("records"), ws.table_names()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _fixtures_ingest import pattern, snapshot, workspace_with_one_dataset, write  # noqa: E402, I001
 
 
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
-    """A file workspace already holding one dataset (so 'unchanged' is a real check)."""
-    w = Workspace(tmp_path / "ws.duckdb")
-    ingest(w, "existing", pd.DataFrame({"user": [1, 1, 2], "item": [1, 2, 1]}))
-    return w
+    return workspace_with_one_dataset(tmp_path)
 
 
 # -- round trips ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,31 +27,15 @@ from analysis.errors import AnalysisError
 from analysis.ingest import _formats, _movielens, _stage, ingest, load_dataset
 from analysis.workspace import Workspace
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _fixtures_ingest import snapshot, workspace_with_one_dataset, write  # noqa: E402, I001
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def pattern(template: str) -> str:
-    """A regex matching any message built from ``template``."""
-    parts = re.split(r"\{[^{}]*\}", template)
-    return ".+?".join(re.escape(p) for p in parts)
-
-
-def write(path: Path, text: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
-    return path
-
-
-def snapshot(ws: Workspace):
-    return ws.list_datasets().to_dict("records"), ws.table_names()
 
 
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
-    """A file workspace already holding one dataset (so 'unchanged' is a real check)."""
-    w = Workspace(tmp_path / "ws.duckdb")
-    ingest(w, "existing", pd.DataFrame({"user": [1, 1, 2], "item": [1, 2, 1]}))
-    return w
+    return workspace_with_one_dataset(tmp_path)
 
 
 def refused(ws: Workspace, spec, expected: str, **kwargs) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from analysis.cli import main
 from analysis.rerank.cache import CallCache
 from analysis.rerank.budget import input_bounds
 from analysis.rerank.cost import PriceTable, call_cost, worst_case_cost
@@ -23,6 +22,8 @@ from analysis.workspace import Workspace
 from models.rerankers.base import Usage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "rerankers"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _fixtures_rerank import build_run  # noqa: E402
 from fake_servers import FakeAnthropicServer, Reply, word_count  # noqa: E402
 
 pytest.importorskip("anthropic")
@@ -34,14 +35,8 @@ MODEL = "claude-haiku-4-5"
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("anth")
-    data = root / "data"
-    assert main(["--quiet", "synth", "--users", "300", "--items", "200", "--seed", "5",
-                 "--out", str(data)]) == 0
-    assert main(["--quiet", "evaluate", "--interactions", str(data / "interactions.parquet"),
-                 "--items", str(data / "items.parquet"), "--workspace", str(root / "ws.duckdb"),
-                 "--out", str(root / "run")]) == 0
-    return root / "run"
+    return build_run(tmp_path_factory.mktemp("anth"), users=300, items=200, seed=5,
+                     with_users=False)
 
 
 def _backend(server, **kw):

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from analysis.cli import main
 from analysis.errors import AnalysisError
 from analysis.rerank.budget import FAILURES_TO_STOP, REQUEST_ERRORS_TO_STOP, SpendLedger
 from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable, call_cost, worst_case_cost
 from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
-from analysis.run_files import load_run
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 from models.rerankers.base import Usage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "rerankers"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _fixtures_rerank import build_run  # noqa: E402
 from fake_servers import FakeAnthropicServer, FakeOpenAIServer, Reply  # noqa: E402
 
 pytest.importorskip("anthropic")
@@ -40,24 +40,8 @@ MODEL = "claude-haiku-4-5"
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("faults")
-    data = root / "data"
-    assert main(["--quiet", "synth", "--users", "300", "--items", "200", "--seed", "5",
-                 "--out", str(data)]) == 0
-    assert main(["--quiet", "evaluate", "--interactions", str(data / "interactions.parquet"),
-                 "--items", str(data / "items.parquet"), "--workspace", str(root / "ws.duckdb"),
-                 "--out", str(root / "run")]) == 0
-    return root / "run"
-
-
-@pytest.fixture
-def run(run_dir):
-    return load_run(run_dir)
-
-
-@pytest.fixture
-def cache(tmp_path):
-    return CallCache(Workspace(tmp_path / "calls.duckdb"))
+    return build_run(tmp_path_factory.mktemp("faults"), users=300, items=200, seed=5,
+                     with_users=False)
 
 
 def _anthropic(server, **kw):

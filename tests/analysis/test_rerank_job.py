@@ -2,44 +2,30 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from analysis.cli import main
 from analysis.errors import AnalysisError
 from analysis.metrics import auc_from_scores
-from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable, call_cost
 from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
-from analysis.run_files import load_run
 from analysis.weak_users import WeakRule
-from analysis.workspace import Workspace
 from models.rerankers.base import Usage
 from models.rerankers.fake import FakeBackend, candidate_ids
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _fixtures_rerank import build_run  # noqa: E402
 
 MODEL = "claude-haiku-4-5"
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rerank")
-    data, ws, out = root / "data", root / "ws.duckdb", root / "run"
-    assert main(["--quiet", "synth", "--users", "500", "--items", "300", "--seed", "4",
-                 "--out", str(data)]) == 0
-    assert main(["--quiet", "evaluate", "--interactions", str(data / "interactions.parquet"),
-                 "--items", str(data / "items.parquet"), "--users", str(data / "users.parquet"),
-                 "--workspace", str(ws), "--out", str(out)]) == 0
-    return out
-
-
-@pytest.fixture
-def run(run_dir):
-    return load_run(run_dir)
-
-
-@pytest.fixture
-def cache(tmp_path):
-    return CallCache(Workspace(tmp_path / "calls.duckdb"))
+    return build_run(tmp_path_factory.mktemp("rerank"), users=500, items=300, seed=4,
+                     with_users=True)
 
 
 def _go(run, cache, backend, **cfg):
@@ -190,9 +176,6 @@ def test_local_tiny_llama_in_both_modes(run, cache, tmp_path):
     """The transformers backend through the whole job: generation (parsed) and likelihood
     (scored, no parsing); cost is GPU time at the given price."""
     pytest.importorskip("transformers")
-    import sys
-    from pathlib import Path
-
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "rerankers"))
     from tiny_llama import build_tiny_llama
 
