@@ -59,3 +59,20 @@ def make_dataset(
         kind=kind,
         relevance_threshold=threshold,
     )
+
+
+@pytest.fixture
+def run(run_dir):
+    """The module's evaluated run (each rerank test module defines ``run_dir``), loaded."""
+    from analysis.run_files import load_run
+
+    return load_run(run_dir)
+
+
+@pytest.fixture
+def cache(tmp_path):
+    """An empty LLM call cache in its own workspace."""
+    from analysis.rerank.cache import CallCache
+    from analysis.workspace import Workspace
+
+    return CallCache(Workspace(tmp_path / "calls.duckdb"))
