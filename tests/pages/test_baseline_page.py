@@ -52,6 +52,32 @@ def _click(at, key):
     assert not at.exception, at.exception
 
 
+#: the longest a test waits for a background job: generous, so a loaded machine only slows it
+JOB_WAIT_S = 600
+
+
+def _train_and_wait(at, ws):
+    """Click Train and wait for the job to end, however long the machine takes.
+
+    The page adopts a job that has ended (it drops ``baseline_job`` from the session and
+    shows the outcome) on whichever run first sees it ended, possibly the click's own run, so
+    the job is found in the job manager (the newest baseline job), never by a fixed sleep.
+    The page is re-run only while it has not yet adopted the job.
+    """
+    manager = get_job_manager(ws)
+    before = {j.job_id for j in manager.jobs(kind="baseline")}
+    _click(at, "baseline_train")
+    job_id = at.session_state["baseline_job"] if "baseline_job" in at.session_state else next(
+        j.job_id for j in manager.jobs(kind="baseline") if j.job_id not in before)
+    status = manager.wait(job_id, timeout=JOB_WAIT_S)
+    assert not status.active, f"job still {status.state} after {JOB_WAIT_S} s"
+    if "baseline_job" in at.session_state:
+        at.run()
+        assert not at.exception, at.exception
+    assert "baseline_job" not in at.session_state
+    return status
+
+
 def test_hyperparameter_form_follows_the_model(ws):
     at = _page()
     assert at.selectbox(key="baseline_dataset").value == "syn"
@@ -71,12 +97,8 @@ def test_train_pop_baseline_then_listed_and_active(ws):
     at.selectbox(key="baseline_model").set_value("pop")
     at.number_input(key="baseline_k").set_value(5)
     at.number_input(key="baseline_candidates").set_value(10)
-    _click(at, "baseline_train")
-    job_id = at.session_state["baseline_job"]
-    status = get_job_manager(ws).wait(job_id, timeout=60)
+    status = _train_and_wait(at, ws)
     assert status.state == "done", status.error
-    at.run()
-    assert not at.exception, at.exception
     assert at.session_state["run_id"] == status.run_id
     assert any(status.run_id in s.value for s in at.success)
     table = at.dataframe[-1].value
@@ -128,10 +150,8 @@ def test_failed_job_shows_its_one_line_error(ws):
     at.selectbox(key="baseline_model").set_value("pop")
     at.selectbox(key="baseline_split").set_value("random").run()
     at.number_input(key="baseline_split_test_fraction").set_value(0.95)  # checked in the job
-    _click(at, "baseline_train")
-    status = get_job_manager(ws).wait(at.session_state["baseline_job"], timeout=60)
+    status = _train_and_wait(at, ws)
     assert status.state == "failed"
-    at.run()
     assert [e.value for e in at.error] == [status.error]
     assert "Split fractions" in status.error or "must be in" in status.error
 
@@ -141,13 +161,13 @@ def test_progress_and_cancel(ws):
 
     def slow(ctx):
         ctx.progress(0.4, "fit: epoch 2/5")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + JOB_WAIT_S  # ends on cancel; the bound only stops a leak
         while not ctx.cancelled and time.monotonic() < deadline:
             time.sleep(0.02)
 
     at = _page()
     at.session_state["baseline_job"] = job = manager.submit("baseline", "syn: slow", slow)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + JOB_WAIT_S
     while manager.get(job).progress < 0.4 and time.monotonic() < deadline:
         time.sleep(0.01)  # the job thread reports asynchronously
     at.run()
@@ -155,7 +175,7 @@ def test_progress_and_cancel(ws):
     assert any("fit: epoch 2/5 (40%)" in b.proto.text for b in bars)
     assert next(b for b in at.button if b.key == "baseline_train").disabled
     _click(at, "baseline_cancel")
-    status = manager.wait(at.session_state["baseline_job"], timeout=10)
+    status = manager.wait(job, timeout=JOB_WAIT_S)
     assert status.state == "cancelled"
     at.run()
     assert any("cancelled" in i.value for i in at.info)
