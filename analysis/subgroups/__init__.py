@@ -2,12 +2,20 @@
 
 ``compute_user_features`` derives activity, inactivity, mainstreamness and attribute groups
 from a :class:`~analysis.split.Split`; ``subgroup_report`` compares one per-user metric across
-the groups of one dimension (or two crossed) in fairlearn's vocabulary.
+the groups of one dimension (or two crossed) in fairlearn's vocabulary; ``kruskal_family``
+tests every dimension and pair at once with multiplicity-adjusted p-values.
 """
 
 from analysis.subgroups._features import FEATURE_COLUMNS, UserFeatures, compute_user_features
+from analysis.subgroups._multiple import (
+    P_ADJUST_METHODS,
+    adjust_p_values,
+    dimension_pairs,
+    kruskal_family,
+)
 from analysis.subgroups._report import (
     EXACT_BOOTSTRAP_MAX,
+    MIN_GROUP_SIZE,
     SubgroupReport,
     bootstrap_mean_ci,
     gini,
@@ -18,11 +26,16 @@ from analysis.subgroups._report import (
 __all__ = [
     "EXACT_BOOTSTRAP_MAX",
     "FEATURE_COLUMNS",
+    "MIN_GROUP_SIZE",
+    "P_ADJUST_METHODS",
     "SubgroupReport",
     "UserFeatures",
+    "adjust_p_values",
     "bootstrap_mean_ci",
     "compute_user_features",
+    "dimension_pairs",
     "gini",
     "group_codes",
+    "kruskal_family",
     "subgroup_report",
 ]

@@ -11,7 +11,7 @@ from analysis.errors import AnalysisError
 from analysis.split import Split
 from analysis.subgroups._binning import UNKNOWN, ordered_names, quantile_bins
 
-__all__ = ["UserFeatures", "compute_user_features", "FEATURE_COLUMNS"]
+__all__ = ["FEATURE_COLUMNS", "UserFeatures", "compute_user_features"]
 
 #: Columns computed from the split (attribute columns come after them).
 FEATURE_COLUMNS = (

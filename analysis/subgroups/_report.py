@@ -12,12 +12,23 @@ from scipy import stats
 from analysis.errors import AnalysisError
 from analysis.subgroups._binning import UNKNOWN
 
-__all__ = ["SubgroupReport", "subgroup_report", "gini", "bootstrap_mean_ci", "EXACT_BOOTSTRAP_MAX"]
+__all__ = [
+    "EXACT_BOOTSTRAP_MAX",
+    "MIN_GROUP_SIZE",
+    "SubgroupReport",
+    "bootstrap_mean_ci",
+    "gini",
+    "subgroup_report",
+]
 
 #: Groups up to this many users get an exact percentile bootstrap; larger ones the normal limit.
 EXACT_BOOTSTRAP_MAX = 2000
 _BOOT_CELLS = 1 << 21  # resampled values held at once (memory bound of the exact bootstrap)
 INTERSECTION = " × "
+#: Default smallest group (evaluated users) that enters a headline disparity figure: below it a
+#: group mean, its CI and its rank among groups are too noisy to act on (a 4-user group is
+#: often the "worst" by chance alone).
+MIN_GROUP_SIZE = 20
 
 UNKNOWN_METRIC = "Metric column {metric!r} is not in the per-user table; available: {available}."
 NOT_NUMERIC = "Metric column {metric!r} is not numeric (dtype {dtype}); pick a metric column."
@@ -35,7 +46,6 @@ BAD_WEAK = (
 BAD_CI = "ci must lie strictly between 0 and 1 (e.g. 0.95), got {value!r}."
 BAD_N_BOOT = "n_boot must be an integer >= 0 (0 skips the confidence intervals), got {value!r}."
 BAD_MIN_GROUP = "min_group_size must be an integer >= 1, got {value!r}."
-NO_GROUP = "No subgroup of {by!r} has at least {min_size} evaluated users; lower min_group_size."
 
 _STAT_COLUMNS = ["size", "mean", "median", "ci_low", "ci_high", "weak_share"]
 
@@ -44,28 +54,35 @@ _STAT_COLUMNS = ["size", "mean", "median", "ci_low", "ci_high", "weak_share"]
 class SubgroupReport:
     """How one metric varies across the subgroups of one dimension (or a pair).
 
-    Only *evaluated* users (metric not NaN) enter any statistic.
+    Only *evaluated* users (metric not NaN) enter any statistic. Every group with an evaluated
+    user is listed; only *reliable* groups (at least ``min_group_size`` evaluated users) enter
+    the headline disparity figures (extremes, worst group, difference, ratio, Kruskal-Wallis).
 
     Attributes:
         metric: the per-user metric column.
         dimension: the grouping column, or a pair of columns for intersections.
         overall: Series with ``size``, ``mean``, ``median``, ``ci_low``, ``ci_high``,
             ``weak_share`` over all evaluated users.
-        by_group: one row per group (in category order) with at least ``min_group_size``
-            evaluated users: ``group`` (str label; ``"a × b"`` for a pair, whose two level columns,
-            named after the dimensions, follow), then ``size``, ``mean``, ``median``,
-            ``ci_low``, ``ci_high`` (bootstrap CI of the mean) and ``weak_share`` (share of the
-            group's evaluated users flagged weak; NaN without a weak mask).
-        group_min: lowest group mean.
-        group_max: highest group mean.
-        worst_group: label of the group with the lowest mean (first in order on ties).
+        by_group: one row per group (in category order) with at least one evaluated user:
+            ``group`` (str label; ``"a × b"`` for a pair, whose two level columns, named after
+            the dimensions, follow), then ``size``, ``mean``, ``median``, ``ci_low``,
+            ``ci_high`` (bootstrap CI of the mean), ``weak_share`` (share of the group's
+            evaluated users flagged weak; NaN without a weak mask) and ``reliable``
+            (``size >= min_group_size``; a smaller group's mean and CI are shown but are too
+            noisy to rank groups by, and the percentile bootstrap under-covers there).
+        group_min: lowest mean among reliable groups (NaN without one).
+        group_max: highest mean among reliable groups (NaN without one).
+        worst_group: label of the reliable group with the lowest mean (first in order on ties;
+            None without a reliable group).
         difference: ``group_max - group_min``.
         ratio: ``group_min / group_max`` (NaN when ``group_max == 0``).
         gini: :func:`gini` of the per-user metric over all evaluated users.
-        kruskal_h: Kruskal-Wallis H across the reported groups (NaN with < 2 groups or when all
-            values are identical).
-        kruskal_p: its p-value.
+        kruskal_h: Kruskal-Wallis H across the reliable groups (NaN with < 2 of them or when
+            all values are identical).
+        kruskal_p: its p-value, unadjusted (see :func:`adjust_p_values` for a family of them).
         n_excluded: users with a NaN metric (not evaluated).
+        min_group_size: the reliability threshold used.
+        n_small_groups: listed groups below it (left out of the headline figures).
     """
 
     metric: str
@@ -74,13 +91,15 @@ class SubgroupReport:
     by_group: pd.DataFrame
     group_min: float
     group_max: float
-    worst_group: str
+    worst_group: str | None
     difference: float
     ratio: float
     gini: float
     kruskal_h: float
     kruskal_p: float
     n_excluded: int
+    min_group_size: int = MIN_GROUP_SIZE
+    n_small_groups: int = 0
 
 
 def gini(values: np.ndarray) -> float:
@@ -193,7 +212,7 @@ def subgroup_report(
     n_boot: int = 1000,
     ci: float = 0.95,
     seed: int = 0,
-    min_group_size: int = 1,
+    min_group_size: int = MIN_GROUP_SIZE,
 ) -> SubgroupReport:
     """Compare a per-user metric across the subgroups of one dimension or of two crossed.
 
@@ -213,16 +232,17 @@ def subgroup_report(
         n_boot: bootstrap resamples (0 skips the intervals: NaN).
         ci: interval coverage in ``(0, 1)``.
         seed: bootstrap seed.
-        min_group_size: groups with fewer evaluated users are left out of ``by_group``, the
-            extremes and the test (they still count in ``overall``).
+        min_group_size: groups with fewer evaluated users stay in ``by_group`` marked
+            ``reliable = False`` but are left out of the extremes, the worst group, the
+            difference, the ratio and the test (they still count in ``overall`` and the Gini).
 
     Returns:
         A :class:`SubgroupReport`.
 
     Raises:
         AnalysisError: unknown or non-numeric metric, unknown dimension, a malformed ``by`` or
-            ``weak``, bad ``n_boot``/``ci``/``min_group_size``, a metric that is NaN for
-            everyone, or no group reaching ``min_group_size``.
+            ``weak``, bad ``n_boot``/``ci``/``min_group_size``, or a metric that is NaN for
+            everyone.
     """
     if metric not in table.columns:
         raise AnalysisError(
@@ -283,7 +303,7 @@ def subgroup_report(
 
     rows: list[list] = []
     samples: list[np.ndarray] = []
-    for g in np.flatnonzero(counts >= min_group_size):  # loop over groups, not users
+    for g in np.flatnonzero(counts >= 1):  # loop over groups, not users
         lo, hi = bounds[g], bounds[g + 1]
         xs = x_sorted[lo:hi]
         ws = w_sorted[lo:hi] if w_sorted is not None else None
@@ -293,25 +313,34 @@ def subgroup_report(
         else:
             levels = [labels0[g // len(labels1)], labels1[g % len(labels1)]]
         level_values = levels if len(dims) == 2 else []
+        reliable = len(xs) >= min_group_size
         rows.append(
-            [INTERSECTION.join(levels), *level_values, *_stats_row(xs, ws, n_boot, ci, rng)]
+            [
+                INTERSECTION.join(levels),
+                *level_values,
+                *_stats_row(xs, ws, n_boot, ci, rng),
+                reliable,
+            ]
         )
-        samples.append(xs)
-    if not rows:
-        raise AnalysisError(NO_GROUP.format(by=by, min_size=min_group_size))
+        if reliable:
+            samples.append(xs)
 
     level_cols = [] if len(dims) == 1 else list(dims)
-    by_group = pd.DataFrame(rows, columns=["group", *level_cols, *_STAT_COLUMNS])
-    by_group = by_group.astype({"size": np.int64})
+    by_group = pd.DataFrame(rows, columns=["group", *level_cols, *_STAT_COLUMNS, "reliable"])
+    by_group = by_group.astype({"size": np.int64, "reliable": bool})
     overall = pd.Series(
         _stats_row(x_all, w_eval, n_boot, ci, np.random.default_rng((seed, 0))),
         index=_STAT_COLUMNS,
         name="overall",
     )
 
-    means = by_group["mean"].to_numpy()
-    worst = int(np.argmin(means))
-    gmin, gmax = float(means.min()), float(means.max())
+    reliable_rows = by_group[by_group["reliable"]]
+    means = reliable_rows["mean"].to_numpy()
+    worst_group: str | None = None
+    gmin = gmax = float("nan")
+    if len(means):
+        worst_group = str(reliable_rows["group"].iloc[int(np.argmin(means))])
+        gmin, gmax = float(means.min()), float(means.max())
     h = p = float("nan")
     if len(samples) >= 2:
         try:
@@ -328,11 +357,13 @@ def subgroup_report(
         by_group=by_group,
         group_min=gmin,
         group_max=gmax,
-        worst_group=str(by_group["group"].iloc[worst]),
+        worst_group=worst_group,
         difference=gmax - gmin,
         ratio=gmin / gmax if gmax != 0 else float("nan"),
         gini=gini(x_all),
         kruskal_h=h,
         kruskal_p=p,
         n_excluded=int(len(values) - n_eval),
+        min_group_size=min_group_size,
+        n_small_groups=int((~by_group["reliable"]).sum()),
     )

@@ -15,12 +15,17 @@ from analysis.errors import AnalysisError
 from analysis.split import Split
 from analysis.subgroups import (
     EXACT_BOOTSTRAP_MAX,
+    MIN_GROUP_SIZE,
+    adjust_p_values,
     bootstrap_mean_ci,
     compute_user_features,
+    dimension_pairs,
     gini,
+    kruskal_family,
     subgroup_report,
 )
 from analysis.subgroups import _features as F
+from analysis.subgroups import _multiple as MT
 from analysis.subgroups import _report as R
 
 # ---------------------------------------------------------------- tiny split fixture
@@ -159,7 +164,7 @@ class TestSubgroupReport:
     def test_hand_computed(self):
         t = _table()
         weak = np.array([True, False, False, True, True, False, False])
-        r = subgroup_report(t, "ndcg@5", "grp", weak=weak, n_boot=200)
+        r = subgroup_report(t, "ndcg@5", "grp", weak=weak, n_boot=200, min_group_size=1)
         bg = r.by_group.set_index("group")
         assert list(bg.index) == ["A", "B", "unknown"]
         np.testing.assert_array_equal(bg["size"], [3, 2, 1])
@@ -190,7 +195,9 @@ class TestSubgroupReport:
             "ci_low",
             "ci_high",
             "weak_share",
+            "reliable",
         ]
+        assert bg["reliable"].all() and r.n_small_groups == 0
 
     def test_no_weak_mask_gives_nan_share(self):
         r = subgroup_report(_table(), "ndcg@5", "grp", n_boot=10)
@@ -199,11 +206,39 @@ class TestSubgroupReport:
 
     def test_min_group_size(self):
         r = subgroup_report(_table(), "ndcg@5", "grp", min_group_size=2, n_boot=10)
-        assert list(r.by_group["group"]) == ["A", "B"]
+        # the 1-user group stays listed, marked unreliable, and out of every headline figure
+        assert list(r.by_group["group"]) == ["A", "B", "unknown"]
+        assert list(r.by_group["reliable"]) == [True, True, False]
+        assert r.n_small_groups == 1 and r.min_group_size == 2
+        assert r.group_min == pytest.approx(0.3) and r.group_max == pytest.approx(0.5)
+        assert r.worst_group == "B" and r.ratio == pytest.approx(0.6)
+        ref = stats.kruskal([0.0, 0.5, 1.0], [0.2, 0.4])
+        assert r.kruskal_p == pytest.approx(ref.pvalue)
         assert r.overall["size"] == 6  # overall keeps everyone evaluated
 
+    def test_default_min_group_size_keeps_a_tiny_group_out_of_the_headline(self):
+        # 4 users with the lowest mean (0.0) would be the "worst group" without a minimum size
+        x = np.r_[np.zeros(4), np.full(25, 0.2), np.full(25, 0.6)]
+        x[4:] += np.tile([0.0, 0.1], 25)  # spread, so the test has ranks to compare
+        t = pd.DataFrame({"m": x, "g": ["tiny"] * 4 + ["low"] * 25 + ["high"] * 25})
+        r = subgroup_report(t, "m", "g", n_boot=0)
+        assert MIN_GROUP_SIZE == 20 and r.min_group_size == 20
+        bg = r.by_group.set_index("group")
+        assert bool(bg.loc["tiny", "reliable"]) is False and bg.loc["tiny", "mean"] == 0.0
+        assert r.worst_group == "low" and r.n_small_groups == 1
+        assert r.group_min == pytest.approx(x[4:29].mean())
+        assert r.ratio == pytest.approx(x[4:29].mean() / x[29:].mean())
+        assert r.kruskal_p == pytest.approx(stats.kruskal(x[4:29], x[29:]).pvalue)
+
+    def test_no_reliable_group_lists_all_and_has_no_headline(self):
+        r = subgroup_report(_table(), "ndcg@5", "grp", n_boot=0)  # groups of 3, 2, 1 < 20
+        assert list(r.by_group["group"]) == ["A", "B", "unknown"]
+        assert not r.by_group["reliable"].any() and r.n_small_groups == 3
+        assert r.worst_group is None
+        assert np.isnan([r.group_min, r.group_max, r.difference, r.ratio, r.kruskal_p]).all()
+
     def test_intersection(self):
-        r = subgroup_report(_table(), "ndcg@5", ("grp", "flag"), n_boot=10)
+        r = subgroup_report(_table(), "ndcg@5", ("grp", "flag"), n_boot=10, min_group_size=1)
         bg = r.by_group
         assert list(bg.columns[:3]) == ["group", "grp", "flag"]
         assert list(bg["group"]) == [
@@ -226,7 +261,7 @@ class TestSubgroupReport:
 
     def test_single_group_kruskal_nan(self):
         t = _table().assign(one="x")
-        r = subgroup_report(t, "ndcg@5", "one", n_boot=10)
+        r = subgroup_report(t, "ndcg@5", "one", n_boot=10, min_group_size=1)
         assert np.isnan(r.kruskal_h) and np.isnan(r.kruskal_p)
         assert r.ratio == 1.0 and r.difference == 0.0
 
@@ -305,9 +340,91 @@ class TestSubgroupReport:
             subgroup_report(t, "ndcg@5", "grp", ci=1.0)
         with pytest.raises(AnalysisError, match="n_boot must be"):
             subgroup_report(t, "ndcg@5", "grp", n_boot=-1)
-        with pytest.raises(AnalysisError, match="No subgroup"):
-            subgroup_report(t, "ndcg@5", "grp", min_group_size=10)
+        with pytest.raises(AnalysisError, match="min_group_size must be"):
+            subgroup_report(t, "ndcg@5", "grp", min_group_size=0)
         assert "{metric" in R.UNKNOWN_METRIC  # message templates are importable constants
+
+
+class TestAdjustPValues:
+    def test_holm_hand_computed(self):
+        # sorted 0.01, 0.03, 0.04 (m = 3): 3 * 0.01 = 0.03; max(0.03, 2 * 0.03) = 0.06;
+        # max(0.06, 1 * 0.04) = 0.06
+        np.testing.assert_allclose(adjust_p_values([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+        # capped at 1, and the running maximum keeps the order: 4 tests
+        # sorted 0.001, 0.2, 0.3, 0.5: 0.004, 0.6, max(0.6, 0.6) = 0.6, min(1, 0.5) = 0.5 -> 0.6
+        np.testing.assert_allclose(
+            adjust_p_values([0.5, 0.001, 0.3, 0.2], "holm"), [0.6, 0.004, 0.6, 0.6]
+        )
+        np.testing.assert_allclose(adjust_p_values([0.4, 0.9], "holm"), [0.8, 0.9])
+        np.testing.assert_allclose(adjust_p_values([0.6, 0.7], "holm"), [1.0, 1.0])
+
+    def test_bh_matches_scipy(self):
+        np.testing.assert_allclose(adjust_p_values([0.01, 0.04, 0.03], "bh"), [0.03, 0.04, 0.04])
+        rng = np.random.default_rng(3)
+        for m in (1, 2, 7, 40):
+            p = np.r_[rng.random(m) ** 3, 0.02, 0.02][:m]  # skewed, with ties
+            np.testing.assert_allclose(
+                adjust_p_values(p, "bh"), stats.false_discovery_control(p, method="bh")
+            )
+
+    def test_nan_is_kept_and_not_counted(self):
+        out = adjust_p_values([0.01, np.nan, 0.04, 0.03], "holm")
+        assert np.isnan(out[1])
+        np.testing.assert_allclose(out[[0, 2, 3]], [0.03, 0.06, 0.06])
+        assert np.isnan(adjust_p_values([np.nan], "bh")).all()
+        assert adjust_p_values([], "holm").shape == (0,)
+
+    def test_errors(self):
+        with pytest.raises(AnalysisError, match="adjustment must be one of holm, bh"):
+            adjust_p_values([0.1], "bonferroni")
+        with pytest.raises(AnalysisError, match=r"must lie in \[0, 1\]"):
+            adjust_p_values([0.1, 1.5])
+        assert "{value" in MT.BAD_METHOD
+
+
+class TestKruskalFamily:
+    def _table(self) -> pd.DataFrame:
+        rng = np.random.default_rng(11)
+        n = 120
+        a = np.repeat(["x", "y", "z"], n // 3)
+        b = np.tile(["u", "v"], n // 2)
+        m = rng.random(n) + (a == "x") * 0.3
+        return pd.DataFrame({"m": m, "a": a, "b": b, "c": np.tile(["p", "q", "r", "s"], 30)})
+
+    def test_every_dimension_and_pair_adjusted_as_one_family(self):
+        t = self._table()
+        fam = kruskal_family(t, "m", ["a", "b", "c"], min_group_size=5)
+        assert list(fam["dimension"]) == ["a", "b", "c", "a × b", "a × c", "b × c"]
+        raw = [
+            subgroup_report(t, "m", by, n_boot=0, min_group_size=5).kruskal_p
+            for by in ["a", "b", "c", ("a", "b"), ("a", "c"), ("b", "c")]
+        ]
+        np.testing.assert_allclose(fam["kruskal_p"], raw)
+        # Holm by hand: sort, multiply by m - j + 1, running maximum, cap at 1
+        order = np.argsort(raw)
+        holm = np.empty(6)
+        running = 0.0
+        for j, i in enumerate(order):  # six tests, written out as the definition reads
+            running = max(running, min(1.0, (6 - j) * raw[i]))
+            holm[i] = running
+        np.testing.assert_allclose(fam["p_holm"], holm)
+        np.testing.assert_allclose(fam["p_bh"], stats.false_discovery_control(raw, method="bh"))
+        assert (fam["family_size"] == 6).all()
+        assert fam.loc[0, "n_groups"] == 3 and fam.loc[3, "n_groups"] == 6
+
+    def test_extra_pairs_and_untestable_ones(self):
+        t = self._table()
+        # a × c cells hold 10 users: with min_group_size 11 the pair has no test (NaN), and
+        # the family shrinks to the tests that ran
+        fam = kruskal_family(t, "m", ["a"], extra=[("a", "c"), ("c", "a")], min_group_size=11)
+        assert list(fam["dimension"]) == ["a", "a × c"]
+        assert np.isnan(fam.loc[1, "kruskal_p"]) and np.isnan(fam.loc[1, "p_holm"])
+        assert fam.loc[0, "p_holm"] == pytest.approx(fam.loc[0, "kruskal_p"])
+        assert (fam["family_size"] == 1).all()
+
+    def test_pairs(self):
+        assert dimension_pairs(["a", "b", "c", "a"]) == [("a", "b"), ("a", "c"), ("b", "c")]
+        assert dimension_pairs(["a"]) == []
 
 
 class TestGini:
