@@ -90,7 +90,8 @@ def evaluate_gains(
     reranked: np.ndarray,
     cost_usd: np.ndarray,
     k: int,
-    n_negatives: np.ndarray,
+    n_negatives: np.ndarray | None = None,
+    auc_after: np.ndarray | None = None,
     rule_metric: str,
     rule_threshold: float,
     rule_validation: np.ndarray,
@@ -108,7 +109,11 @@ def evaluate_gains(
         reranked: bool (n_users) users whose LLM ranking was used.
         cost_usd: float (n_users) dollars spent per user (0 for the others).
         k: list length of the metrics.
-        n_negatives: float (n_users) non-relevant items each user could be shown (AUC).
+        n_negatives: float (n_users) non-relevant items each user could be shown: with it,
+            AUC after is ``auc + (W_after - W_before) / (n_pos * n_neg)`` (valid when the
+            rows reorder the baseline's own top C).
+        auc_after: float (n_users) exact AUC of the merged rankings, computed by the caller
+            (:mod:`analysis.rerank.controls`); wins over ``n_negatives``.
         rule_metric: the weak rule's metric (``auc`` or ``ndcg@k``).
         rule_threshold: the rule's resolved threshold.
         rule_validation: float (n_users) the rule's validation metric (for the curve).
@@ -132,11 +137,15 @@ def evaluate_gains(
         out[f"after_{m}"] = after[m]
         out[f"gain_{m}"] = after[m] - before[m]
     auc_before = per_user["auc"].to_numpy(float)[users]
-    n_pos = before["n_relevant"]
-    denom = n_pos * n_negatives[users]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        delta_auc = (in_set_wins(hybrid[users], t) - in_set_wins(baseline[users], t)) / denom
-    delta_auc = np.where(denom > 0, delta_auc, 0.0)
+    if auc_after is not None:
+        delta_auc = np.asarray(auc_after, np.float64)[users] - auc_before
+        delta_auc = np.where(np.isfinite(delta_auc), delta_auc, 0.0)  # undefined AUC: no gain
+    else:
+        n_pos = before["n_relevant"]
+        denom = n_pos * np.asarray(n_negatives, np.float64)[users]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            delta_auc = (in_set_wins(hybrid[users], t) - in_set_wins(baseline[users], t)) / denom
+        delta_auc = np.where(denom > 0, delta_auc, 0.0)
     out["before_auc"] = auc_before
     out["after_auc"] = auc_before + delta_auc
     out["gain_auc"] = delta_auc

@@ -31,6 +31,12 @@ from analysis.errors import AnalysisError
 from analysis.rerank.budget import JobBudget, SpendLedger, input_bounds, job_key, overbilled
 from analysis.rerank.cache import CachedCall, CallCache, call_key
 from analysis.rerank.candidates import CandidateSet, paper_candidates, realistic_candidates
+from analysis.rerank.controls import (
+    ControlReport,
+    auc_offsets,
+    measure_controls,
+    paper_auc_offsets,
+)
 from analysis.rerank.cost import (
     CostEstimate,
     PriceTable,
@@ -691,6 +697,39 @@ def _spend_summary(budget: JobBudget, skipped: dict, completions, cached_flag) -
     }
 
 
+def control_report(
+    run: LoadedRun, cands: CandidateSet, k: int, llm_rows: np.ndarray | None = None
+) -> ControlReport:
+    """The no-LLM controls and the oracle ceiling on ``cands`` (and the LLM's rows when
+    given), measured on the test split with the run's exact AUC conventions
+    (:mod:`analysis.rerank.controls`)."""
+    split = run.split
+    truth = split.test[cands.user_idx]
+    seen = (split.train + split.validation_seen).tocsr()
+    seen.data[:] = 1
+    n_seen = np.diff(seen.indptr)
+    n_neg = (run.dataset.n_items - n_seen - np.diff(split.test.indptr))[cands.user_idx]
+    popularity = np.diff(split.train.tocsc().indptr).astype(np.float64)
+    if cands.protocol == "paper":
+        offset = paper_auc_offsets(cands, truth, n_neg, seen[cands.user_idx], run.model.score)
+    else:
+        anchor = run.per_user["auc"].to_numpy(float)[cands.user_idx]
+        offset = auc_offsets(cands.items, anchor, truth, n_neg)
+    return measure_controls(cands, truth, popularity=popularity, k=k, auc_offset=offset,
+                            n_negatives=n_neg.astype(np.float64), llm_rows=llm_rows)  # fmt: skip
+
+
+def _net_summary(controls: ControlReport, gains: GainReport, per: pd.DataFrame) -> dict:
+    """The LLM's gain net of the best control, in total and per dollar."""
+    net = controls.net.to_dict()
+    n_eval = gains.summary["n_evaluated"]
+    net_all = net["mean"] * net["n_users"] / n_eval if n_eval else float("nan")
+    total = gains.summary["total_cost_usd"]
+    net["mean_over_all_users"] = net_all
+    net["cost_per_0.01_net_ndcg_usd"] = total / (net_all / 0.01) if net_all > 0 else None
+    return net
+
+
 def _error_text(comp: Completion | None, reason: str | None) -> str | None:
     """The per-user error column: the call's own error, or why it was never sent."""
     if comp is not None and comp.error is not None and not comp.meta.get("not_sent"):
@@ -774,10 +813,9 @@ def _finish(
     per = pd.DataFrame(rows)
     ds = run.dataset
     n_users = ds.n_users
+    # everyone keeps their real baseline ranking (under both protocols); the users whose
+    # answer was used take the LLM's order of their candidates
     baseline = run.rankings[:, : cands.n_candidates]
-    if cfg.protocol == "paper":
-        baseline = np.full((n_users, c), -1, dtype=np.int32)
-        baseline[cands.user_idx] = cands.items
     hybrid = baseline.copy()
     used = per["reranked"].to_numpy(bool)
     hybrid[cands.user_idx[used]] = reranked_rows[used]
@@ -787,10 +825,10 @@ def _finish(
     reranked[cands.user_idx[used]] = True
     cost_user = np.zeros(n_users)
     cost_user[cands.user_idx] = per["paid_usd"].to_numpy()
-    seen = run.split.train + run.split.validation_seen
-    seen.data[:] = 1
-    n_seen = np.asarray((seen > 0).sum(axis=1)).ravel()
-    n_neg = ds.n_items - n_seen - np.diff(run.split.test.indptr)
+    k = int(run.summary["k"])
+    controls = control_report(run, cands, k, llm_rows=reranked_rows)
+    auc_after = run.per_user["auc"].to_numpy(float).copy()
+    auc_after[cands.user_idx] = controls.per_user["llm_auc"].to_numpy()  # exact, merged
     rule_val = run.per_user[f"val_{cfg.rule.metric}"].to_numpy(float)
     dims = [d for d in ("activity", "inactive", "mainstream") if d in run.per_user.columns]
     gains = evaluate_gains(
@@ -801,8 +839,8 @@ def _finish(
         selected=selected,
         reranked=reranked,
         cost_usd=cost_user,
-        k=int(run.summary["k"]),
-        n_negatives=n_neg.astype(np.float64),
+        k=k,
+        auc_after=auc_after,
         rule_metric=cfg.rule.metric,
         rule_threshold=plan.weak.threshold_value,
         rule_validation=rule_val,
@@ -811,6 +849,11 @@ def _finish(
     per = per.merge(
         gains.per_user.drop(columns=["selected", "reranked", "cost_usd"]), on="user_idx", how="left"
     )
+    control_cols = controls.per_user.drop(columns=[c for c in controls.per_user if "_auc" in c
+                                                   or c.startswith("llm_")])
+    per = per.merge(control_cols, on="user_idx", how="left")
+    nd = f"ndcg@{k}"
+    per[f"net_gain_{nd}"] = per[f"after_{nd}"] - per[f"{controls.net.control}_{nd}"]
     per = per[
         ["user_idx", "user_id", *[c for c in per.columns if c not in ("user_idx", "user_id")]]
     ]
@@ -865,6 +908,8 @@ def _finish(
         "prices": prices.to_dict() if prices is not None else None,
         "wall_s": float(wall),
         "gains": gains.summary,
+        "controls": controls.summary(),
+        "net_gain": _net_summary(controls, gains, per),
         "backend_stats": stats,
     }
     return RerankResult(plan=plan, per_user=per, calls=calls, gains=gains, summary=summary)

@@ -1,0 +1,179 @@
+"""Tests of analysis/rerank/controls.py: the no-LLM reorderings of the same candidates, the
+oracle ceiling, exact AUC of a merged ranking, and the LLM's gain net of the best control."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy import stats
+
+from analysis.rerank.candidates import CandidateSet
+from analysis.rerank.controls import (
+    auc_offsets,
+    control_orderings,
+    mean_ci,
+    measure_controls,
+    measure_orderings,
+    net_gain,
+)
+from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
+from models.rerankers.fake import FakeBackend
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _fixtures_rerank import build_run  # noqa: E402
+
+N_ITEMS = 20
+POP = np.zeros(N_ITEMS)
+POP[[10, 11, 12, 13]] = [1, 5, 9, 5]
+
+
+def _cands(rows, shown):
+    rows = np.asarray(rows, np.int32)
+    return CandidateSet(
+        user_idx=np.arange(len(rows)),
+        items=rows,
+        shown=np.asarray(shown, np.int16),
+        protocol="realistic",
+        seed=0,
+        candidate_recall=np.ones(len(rows)),
+    )
+
+
+def _truth(rel_rows):
+    r = [i for i, row in enumerate(rel_rows) for _ in row]
+    c = [j for row in rel_rows for j in row]
+    return sp.csr_matrix((np.ones(len(c)), (r, c)), shape=(len(rel_rows), N_ITEMS))
+
+
+def test_orderings_by_hand():
+    cands = _cands([[10, 11, 12, 13]], [[3, 2, 1, 0]])
+    got = control_orderings(cands, POP, _truth([[12]]))
+    assert got["baseline"].tolist() == [[10, 11, 12, 13]]
+    assert got["shuffled"].tolist() == [[13, 12, 11, 10]]
+    assert got["popularity"].tolist() == [[12, 11, 13, 10]]  # 11 and 13 tie: baseline order
+    assert got["oracle"].tolist() == [[12, 10, 11, 13]]
+
+
+def test_padding_stays_last():
+    cands = _cands([[12, 10, -1]], [[1, 0, -1]])
+    got = control_orderings(cands, POP, _truth([[10]]))
+    assert got["popularity"].tolist() == [[12, 10, -1]]
+    assert got["oracle"].tolist() == [[10, 12, -1]]
+
+
+def test_metrics_and_exact_auc_of_each_ordering_by_hand():
+    cands = _cands([[10, 11, 12, 13]], [[3, 2, 1, 0]])
+    truth = _truth([[12]])
+    n_neg = np.array([10.0])
+    # the baseline's AUC is 0.8: W_in = 1 (12 above 13), so the ordering-free part is 7
+    offset = auc_offsets(cands.items, np.array([0.8]), truth, n_neg)
+    assert offset.tolist() == [7.0]
+    table = measure_orderings(control_orderings(cands, POP, truth), truth, 4, offset, n_neg)
+    assert table["baseline_ndcg@4"][0] == pytest.approx(1 / math.log2(4))
+    assert table["shuffled_ndcg@4"][0] == pytest.approx(1 / math.log2(3))
+    assert table["popularity_ndcg@4"][0] == pytest.approx(1.0)
+    assert table["oracle_ndcg@4"][0] == pytest.approx(1.0)
+    assert table["baseline_auc"][0] == pytest.approx(0.8)
+    assert table["shuffled_auc"][0] == pytest.approx(0.9)  # (2 + 7) / 10
+    assert table["popularity_auc"][0] == pytest.approx(1.0)  # (3 + 7) / 10
+
+
+def test_net_gain_is_against_the_best_control_with_its_interval_and_test():
+    rows = [[10, 11, 12, 13]] * 3
+    cands = _cands(rows, [[3, 2, 1, 0]] * 3)
+    truth = _truth([[12], [11], [13]])
+    n_neg = np.full(3, 10.0)
+    offset = auc_offsets(cands.items, np.full(3, 0.8), truth, n_neg)
+    llm = np.array([[12, 10, 11, 13], [10, 11, 12, 13], [13, 10, 11, 12]], np.int32)
+    report = measure_controls(cands, truth, popularity=POP, k=4, auc_offset=offset,
+                              n_negatives=n_neg, llm_rows=llm)
+    t = report.per_user
+    best = max(("baseline", "shuffled", "popularity"), key=lambda c: t[f"{c}_ndcg@4"].mean())
+    assert report.net.control == best
+    diff = (t["llm_ndcg@4"] - t[f"{best}_ndcg@4"]).to_numpy()
+    assert report.net.mean == pytest.approx(diff.mean())
+    half = stats.t.ppf(0.975, 2) * diff.std(ddof=1) / math.sqrt(3)
+    assert report.net.ci_low == pytest.approx(diff.mean() - half)
+    assert report.net.ci_high == pytest.approx(diff.mean() + half)
+    assert report.net.wilcoxon_p == pytest.approx(stats.wilcoxon(diff).pvalue)
+    assert report.summary()["net_gain"]["control"] == best
+
+
+def test_mean_ci_edges():
+    assert math.isnan(mean_ci(np.array([]))[0])
+    mean, low, high = mean_ci(np.array([0.5]))
+    assert mean == 0.5 and math.isnan(low) and math.isnan(high)
+
+
+def test_an_llm_equal_to_a_control_has_no_net_gain():
+    cands = _cands([[10, 11, 12, 13]] * 2, [[3, 2, 1, 0]] * 2)
+    truth = _truth([[12], [10]])
+    n_neg = np.full(2, 10.0)
+    offset = auc_offsets(cands.items, np.full(2, 0.8), truth, n_neg)
+    pop_rows = control_orderings(cands, POP)["popularity"]
+    report = measure_controls(cands, truth, popularity=POP, k=4, auc_offset=offset,
+                              n_negatives=n_neg, llm_rows=pop_rows)
+    assert report.net.mean <= 0.0
+
+
+# -- through the job: an oracle "LLM" reaches the ceiling; a popularity "LLM" gains nothing --
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return build_run(tmp_path_factory.mktemp("controls"), users=300, items=200, seed=5,
+                     with_users=False)
+
+
+def _policy_by_item(plan, run, key):
+    """A fake LLM answering each prompt with its candidates sorted by ``key(user, items)``."""
+    by_user = {r.user: i for i, r in enumerate(plan.requests)}
+
+    def answer(ids, request):
+        i = by_user[request.user]
+        shown = plan.candidates.shown_items[i]
+        order = key(int(plan.candidates.user_idx[i]), shown)
+        return "\n".join(str(j + 1) for j in order)
+
+    return answer
+
+
+def test_an_oracle_llm_reaches_exactly_the_ceiling(run, cache):
+    config = RerankConfig(backend="fake", model="claude-haiku-4-5")
+    probe = FakeBackend("claude-haiku-4-5")
+    plan = plan_rerank(run, config, probe, cache)
+    test = run.split.test.tocsr()
+
+    def oracle(u, shown):
+        rel = np.isin(shown, test[u].indices) & (shown >= 0)
+        base = plan.candidates.shown[list(plan.candidates.user_idx).index(u)]
+        return [j for j in np.lexsort((base, ~rel)) if shown[j] >= 0]
+
+    backend = FakeBackend("claude-haiku-4-5", policy=_policy_by_item(plan, run, oracle))
+    res = execute_rerank(plan, run, backend, cache)
+    means = res.summary["net_gain"]["means"]
+    assert means["llm"] == pytest.approx(means["oracle"], abs=1e-12)
+    per = res.per_user
+    assert np.allclose(per["after_ndcg@10"], per["oracle_ndcg@10"])
+
+
+def test_a_popularity_llm_shows_no_net_gain(run, cache):
+    config = RerankConfig(backend="fake", model="claude-haiku-4-5")
+    plan = plan_rerank(run, config, FakeBackend("claude-haiku-4-5"), cache)
+    pop = np.diff(run.split.train.tocsc().indptr)
+
+    def by_pop(u, shown):
+        base = plan.candidates.shown[list(plan.candidates.user_idx).index(u)]
+        key = np.where(shown >= 0, pop[np.maximum(shown, 0)], -1)
+        return [j for j in np.lexsort((base, -key)) if shown[j] >= 0]
+
+    backend = FakeBackend("claude-haiku-4-5", policy=_policy_by_item(plan, run, by_pop))
+    res = execute_rerank(plan, run, backend, cache)
+    net = res.summary["net_gain"]
+    assert net["means"]["llm"] == pytest.approx(net["means"]["popularity"], abs=1e-12)
+    assert net["mean"] <= 1e-12  # no better than the best control
