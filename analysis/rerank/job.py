@@ -80,6 +80,7 @@ NO_WEAK_USERS = (
 LIKELIHOOD_NEEDS_LOCAL = (
     "Likelihood mode scores candidates with a local model: use --backend transformers."
 )
+BAD_PILOT = "A pilot needs at least 2 users (got {size}): its interval needs a spread."
 BAD_PROTOCOL = "Unknown candidate protocol {protocol!r}: use realistic or paper."
 #: dollars per GPU-hour used for local backends when none is given
 DEFAULT_GPU_USD_PER_HOUR = 0.0
@@ -106,6 +107,9 @@ class RerankConfig:
         gpu_usd_per_hour: price of local GPU time.
         expected_tokens_per_s: throughput assumed by a local dry run.
         seed: shuffles and draws.
+        pilot_users: rerank only a seeded random sample of this many weak users (a pilot:
+            its net gain per user, with its interval, is projected to every weak user);
+            None: all of them.
     """
 
     backend: str = "anthropic"
@@ -125,6 +129,7 @@ class RerankConfig:
     gpu_usd_per_hour: float = DEFAULT_GPU_USD_PER_HOUR
     expected_tokens_per_s: float = 5000.0
     seed: int = 0
+    pilot_users: int | None = None
 
     @property
     def resolved_max_tokens(self) -> int:
@@ -147,7 +152,13 @@ class RerankPlan:
 
     Attributes:
         weak: the weak-user selection (validation).
-        users: user_idx sent to the LLM (weak and with test items), one per request.
+        users: user_idx sent to the LLM (weak and with test items; a seeded sample of them
+            in a pilot), one per request.
+        n_population: weak users with test items (``len(users)`` unless a pilot).
+        controls: the no-LLM controls and the oracle ceiling on these candidates, measured
+            for free (see :mod:`analysis.rerank.controls`).
+        n_weak_without_test: weak users without test items: a deployment would pay for
+            them too (:attr:`n_weak_all`), the evaluation cannot measure them.
         candidates: their candidate lists; ``history``: their histories.
         requests: one prompt per user; ``keys``: their cache keys.
         shown_texts: the candidate texts in prompt order, per user.
@@ -162,6 +173,8 @@ class RerankPlan:
     config: RerankConfig
     weak: WeakUsers
     users: np.ndarray
+    n_population: int
+    controls: ControlReport
     n_weak_without_test: int
     candidates: CandidateSet
     history: History
@@ -173,6 +186,23 @@ class RerankPlan:
     estimate: CostEstimate
     id_style: str
     history_tokens: pd.DataFrame
+
+    @property
+    def n_weak_all(self) -> int:
+        """Every weak user: what a deployment would send and pay for."""
+        return int(self.weak.n_weak)
+
+    @property
+    def deployment_usd(self) -> float:
+        """What sending every weak user would cost at this plan's expected cost per prompt
+        (its uncached prompts' mean; the cached answers' mean cost when all are cached)."""
+        est = self.estimate
+        if est.n_calls:
+            per_user = est.expected_usd / est.n_calls
+        else:
+            costs = [c.cost_usd for c in self.cached.values()]
+            per_user = float(np.mean(costs)) if costs else 0.0
+        return per_user * self.n_weak_all
 
     @property
     def job_key(self) -> str:
@@ -276,6 +306,8 @@ def plan_rerank(
     users = np.flatnonzero(weak.mask & evaluated).astype(np.int64)
     if len(users) == 0:
         raise AnalysisError(NO_WEAK_USERS.format(rule=_rule_text(config.rule)))
+    n_population = len(users)
+    users = pilot_sample(users, config.pilot_users, config.seed)
     test = run.split.test
     if config.protocol == "realistic":
         cands = realistic_candidates(
@@ -326,10 +358,13 @@ def plan_rerank(
             exact_tokens=exact,
             batch=config.batch,
         )
+    controls = control_report(run, cands, int(run.summary["k"]))
     return RerankPlan(
         config=config,
         weak=weak,
         users=users,
+        n_population=n_population,
+        controls=controls,
         n_weak_without_test=int((weak.mask & ~evaluated).sum()),
         candidates=cands,
         history=history,
@@ -342,6 +377,16 @@ def plan_rerank(
         id_style=template.id_style,
         history_tokens=history_tokens,
     )
+
+
+def pilot_sample(users: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """A seeded random sample of ``size`` of ``users`` (sorted), or all of them."""
+    if size is None or size >= len(users):
+        return users
+    if isinstance(size, bool) or int(size) < 2:
+        raise AnalysisError(BAD_PILOT.format(size=size))
+    rng = np.random.default_rng([int(seed), 0x9170])
+    return np.sort(rng.choice(users, size=int(size), replace=False))
 
 
 def _history(run: LoadedRun, users, cands, config: RerankConfig, strategy: str) -> History:
@@ -730,6 +775,47 @@ def _net_summary(controls: ControlReport, gains: GainReport, per: pd.DataFrame) 
     return net
 
 
+def _pilot_summary(
+    plan: RerankPlan, controls: ControlReport, gains: GainReport, per: pd.DataFrame
+) -> dict | None:
+    """A pilot's figures projected to every weak user (None when it was not a pilot).
+
+    The net gain per user and its 95% interval come from the sample; the mean over all
+    evaluated users if every weak user with test items were reranked is
+    ``net * n_population / n_evaluated`` (interval scaled alike); the cost of all weak
+    users is the sample's mean dollars per user times :attr:`RerankPlan.n_weak_all`.
+    """
+    if len(plan.users) >= plan.n_population:
+        return None
+    net = controls.net
+    share = plan.n_population / gains.summary["n_evaluated"]
+    spent = float(per["paid_usd"].sum())
+    per_user = spent / len(plan.users)
+    projected = {
+        "net_gain_over_all_users": net.mean * share,
+        "ci95": [net.ci_low * share, net.ci_high * share],
+        "cost_all_weak_usd": per_user * plan.n_weak_all,
+    }
+    verdict = (
+        "the interval includes zero: the pilot does not show that the LLM beats the best "
+        "no-LLM control"
+        if net.includes_zero
+        else ("the LLM beats the best no-LLM control" if net.mean > 0
+              else "the LLM does worse than the best no-LLM control")
+    )
+    return {
+        "n_sample": int(len(plan.users)),
+        "n_population": int(plan.n_population),
+        "n_weak_all": plan.n_weak_all,
+        "net_gain_per_user": net.mean,
+        "net_gain_ci95": [net.ci_low, net.ci_high],
+        "ci_includes_zero": net.includes_zero,
+        "cost_per_user_usd": per_user,
+        "projected": projected,
+        "verdict": verdict,
+    }
+
+
 def _error_text(comp: Completion | None, reason: str | None) -> str | None:
     """The per-user error column: the call's own error, or why it was never sent."""
     if comp is not None and comp.error is not None and not comp.meta.get("not_sent"):
@@ -884,6 +970,12 @@ def _finish(
         "config": cfg.to_dict(),
         "n_weak": int(plan.weak.n_weak),
         "n_weak_without_test_items": plan.n_weak_without_test,
+        "users": {
+            "weak_all": plan.n_weak_all,
+            "weak_with_test_items": plan.n_population,
+            "sent": int(len(plan.users)),
+            "deployment_usd_expected": plan.deployment_usd,
+        },
         "threshold_value": float(plan.weak.threshold_value),
         "n_requests": int(len(plan.requests)),
         "n_cached": int(per["cached"].sum()),
@@ -910,6 +1002,7 @@ def _finish(
         "gains": gains.summary,
         "controls": controls.summary(),
         "net_gain": _net_summary(controls, gains, per),
+        "pilot": _pilot_summary(plan, controls, gains, per),
         "backend_stats": stats,
     }
     return RerankResult(plan=plan, per_user=per, calls=calls, gains=gains, summary=summary)

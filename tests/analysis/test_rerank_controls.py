@@ -177,3 +177,62 @@ def test_a_popularity_llm_shows_no_net_gain(run, cache):
     net = res.summary["net_gain"]
     assert net["means"]["llm"] == pytest.approx(net["means"]["popularity"], abs=1e-12)
     assert net["mean"] <= 1e-12  # no better than the best control
+
+
+# -- the pilot: a sample's net gain, its interval, projected to every weak user -------------
+
+
+def test_a_pilot_interval_contains_the_true_mean_net_gain(run, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "rerankers"))
+    from fake_servers import FakeAnthropicServer, Reply
+
+    from analysis.rerank.cache import CallCache
+    from analysis.workspace import Workspace
+    from models.rerankers.anthropic import AnthropicBackend
+
+    key = "sk-pilot-test"
+    rule = __import__("analysis.weak_users", fromlist=["WeakRule"]).WeakRule(
+        metric="auc", percentile=60.0)  # enough weak users for a 50-user pilot to be a sample
+    cache = CallCache(Workspace(tmp_path / "calls.duckdb"))
+    full_cfg = RerankConfig(backend="anthropic", model="claude-haiku-4-5", rule=rule)
+    probe = FakeBackend("claude-haiku-4-5")
+    full_plan = plan_rerank(run, full_cfg, probe, cache)
+    test = run.split.test.tocsr()
+    answers = {}  # prompt -> answer: the oracle's for even users, a seeded shuffle for odd
+    for i, req in enumerate(full_plan.requests):
+        u = int(full_plan.candidates.user_idx[i])
+        shown = full_plan.candidates.shown_items[i]
+        valid = np.flatnonzero(shown >= 0)
+        if u % 2 == 0:
+            rel = np.isin(shown[valid], test[u].indices)
+            order = valid[np.lexsort((full_plan.candidates.shown[i][valid], ~rel))]
+        else:
+            order = np.random.default_rng(u).permutation(valid)
+        answers[req.user] = "\n".join(str(j + 1) for j in order)
+
+    def script(call):
+        return Reply.answer(answers[call.user])
+
+    with FakeAnthropicServer(api_key=key, script=script) as server:
+        def backend():
+            return AnthropicBackend("claude-haiku-4-5", api_key=key, base_url=server.url,
+                                    concurrency=4, timeout_s=5.0)
+        pilot_cfg = RerankConfig(backend="anthropic", model="claude-haiku-4-5", rule=rule,
+                                 pilot_users=50)
+        pilot_plan = plan_rerank(run, pilot_cfg, backend(), cache)
+        assert len(pilot_plan.users) == 50 and pilot_plan.n_population == len(full_plan.users)
+        pilot = execute_rerank(pilot_plan, run, backend(), cache)
+        full_plan = plan_rerank(run, full_cfg, backend(), cache)
+        assert full_plan.estimate.n_cached == 50  # the full pass reuses the pilot's answers
+        full = execute_rerank(full_plan, run, backend(), cache)
+        assert server.paid_calls == len(full_plan.users)  # nobody was paid for twice
+    truth = full.summary["net_gain"]
+    p = pilot.summary["pilot"]
+    assert p["n_sample"] == 50 and p["n_population"] == len(full_plan.users)
+    assert truth["control"] == pilot.summary["net_gain"]["control"]
+    low, high = p["net_gain_ci95"]
+    assert low <= truth["mean"] <= high
+    assert full.summary["pilot"] is None
+    share = p["n_population"] / pilot.summary["gains"]["n_evaluated"]
+    assert p["projected"]["net_gain_over_all_users"] == pytest.approx(p["net_gain_per_user"]
+                                                                      * share)
