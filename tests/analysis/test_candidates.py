@@ -10,12 +10,14 @@ from conftest import make_dataset
 from analysis.errors import AnalysisError
 from analysis.rerank.candidates import (
     RANKING_TOO_SHORT,
+    UNKNOWN_NEGATIVES,
     CandidateSet,
     hash_keys,
     paper_candidates,
+    popularity_ranks,
     realistic_candidates,
 )
-from analysis.split import Split
+from analysis.split import TRAIN, Split
 
 
 def _truth(rows: list[list[int]], n_items: int) -> sp.csr_matrix:
@@ -187,7 +189,8 @@ def test_paper_ties_by_lower_item_and_nan_last():
     np.testing.assert_array_equal(cs.items[0], [8, 9, 10, 11])
 
 
-def test_paper_is_batch_independent_and_negatives_uniformish():
+@pytest.mark.parametrize("negatives", ["uniform", "popularity"])
+def test_paper_is_batch_independent_and_negatives_unseen(negatives):
     rng = np.random.default_rng(0)
     n_users, n_items = 60, 300
     u = np.repeat(np.arange(n_users), 10)
@@ -195,8 +198,13 @@ def test_paper_is_batch_independent_and_negatives_uniformish():
     fold = np.tile(np.array([0] * 8 + [2] * 2, np.int8), n_users)
     ds = make_dataset(u, i, np.full(len(u), 5.0), n_users=n_users, n_items=n_items)
     split = Split(ds, fold, "t", 0, {})
-    full = paper_candidates(split, _score_by_item, np.arange(n_users), n_candidates=20, seed=9)
-    part = paper_candidates(split, _score_by_item, np.array([33, 2]), n_candidates=20, seed=9)
+    full = paper_candidates(split, _score_by_item, np.arange(n_users), n_candidates=20, seed=9,
+                            negatives=negatives)
+    part = paper_candidates(split, _score_by_item, np.array([33, 2]), n_candidates=20, seed=9,
+                            negatives=negatives)
+    again = paper_candidates(split, _score_by_item, np.arange(n_users), n_candidates=20, seed=9,
+                             negatives=negatives)
+    np.testing.assert_array_equal(again.items, full.items)  # deterministic for a seed
     np.testing.assert_array_equal(part.items, full.items[[33, 2]])
     np.testing.assert_array_equal(part.shown, full.shown[[33, 2]])
     seen = sp.csr_matrix((np.ones(len(u)), (u, i)), shape=(n_users, n_items)).toarray() > 0
@@ -212,3 +220,121 @@ def test_paper_bad_scores_shape():
     split = _paper_split()
     with pytest.raises(AnalysisError, match="scores_fn returned shape"):
         paper_candidates(split, lambda u, it: np.zeros(3), np.array([0]), n_candidates=3)
+
+
+def test_paper_uniform_negatives_are_the_original_draw():
+    # pinned from the uniform draw before popularity matching existed: runs stay reproducible
+    ds = make_dataset([0] * 5 + [1] * 4, list(range(9)), [5.0] * 9, n_users=2, n_items=40)
+    split = Split(ds, np.array([0, 0, 0, 2, 2, 0, 0, 0, 2], np.int8), "t", 0, {})
+    cs = paper_candidates(split, _score_by_item, np.array([0, 1]), n_candidates=6, seed=4,
+                          negatives="uniform")
+    np.testing.assert_array_equal(cs.items, [[30, 21, 20, 11, 4, 3], [36, 20, 14, 8, 4, 3]])
+
+
+def _ladder_split():
+    """Training popularity 2*item (+1 for user 0's own train items 4, 5, 7), strictly
+    increasing, so the popularity rank of an item is its item_idx.
+
+    User 0: train 4, 5, 7; test 6. Its unseen items are 0-3 and 8-11; item 6 sits between
+    3 and 8, so the 3 unseen items on each side of it are 1, 2, 3 and 8, 9, 10.
+    """
+    u, i = [0, 0, 0, 0], [4, 5, 7, 6]
+    for item in range(12):  # background users 1..2*item each hold item once
+        u += list(range(1, 2 * item + 1))
+        i += [item] * (2 * item)
+    fold = [0, 0, 0, 2] + [0] * (len(u) - 4)
+    ds = make_dataset(u, i, [5.0] * len(u), n_users=23, n_items=12)
+    return Split(ds, np.array(fold, np.int8), "t", 0, {})
+
+
+def test_popularity_ranks_order_by_training_count_ties_at_random():
+    split = _ladder_split()
+    pop = np.bincount(split.dataset.item_idx[split.fold == TRAIN], minlength=12)
+    np.testing.assert_array_equal(pop, [0, 2, 4, 6, 9, 11, 12, 15, 16, 18, 20, 22])
+    np.testing.assert_array_equal(popularity_ranks(pop, 0), np.arange(12))
+    tied = [popularity_ranks(np.array([5, 1, 1, 1, 1, 0]), s) for s in range(20)]
+    assert all(r[5] == 0 and r[0] == 5 for r in tied)  # counts decide
+    assert len({tuple(r[1:5]) for r in tied}) > 1  # ties: seeded, not by item_idx
+
+
+def test_paper_popularity_negatives_are_the_nearest_unseen_items():
+    split = _ladder_split()
+    drawn = set()
+    for seed in range(30):  # test-only loop over seeds
+        cs = paper_candidates(split, _score_by_item, np.array([0]), n_candidates=3, seed=seed)
+        negs = set(cs.items[0].tolist()) - {6}
+        assert 6 in cs.items[0] and len(negs) == 2
+        assert negs <= {1, 2, 3, 8, 9, 10}  # the +-3 window among unseen items: 4, 5, 7 skipped
+        drawn |= negs
+    assert drawn == {1, 2, 3, 8, 9, 10}  # both sides of the test item are drawn
+
+
+def _zipf_split(seed: int = 0):
+    """300 users x 20 items drawn with Zipf(1) popularity over 600 items; last 2 are test."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items, per = 300, 600, 20
+    w = 1.0 / np.arange(1, n_items + 1)
+    w = w[rng.permutation(n_items)] / w.sum()
+    u = np.repeat(np.arange(n_users), per)
+    i = np.concatenate([rng.choice(n_items, per, replace=False, p=w) for _ in range(n_users)])
+    fold = np.tile(np.array([0] * (per - 2) + [2] * 2, np.int8), n_users)
+    ds = make_dataset(u, i, np.full(len(u), 5.0), n_users=n_users, n_items=n_items)
+    return Split(ds, fold, "t", 0, {})
+
+
+def _popularity_auc(split: Split, cs: CandidateSet) -> float:
+    """Mean over users of P(training popularity of a test candidate > that of a negative),
+    ties counting one half: how well popularity alone finds the test items."""
+    ds = split.dataset
+    pop = np.bincount(ds.item_idx[split.fold == TRAIN], minlength=ds.n_items).astype(float)
+    items = cs.items.astype(np.int64)
+    valid = items >= 0
+    test = split.test[cs.user_idx].toarray() > 0
+    pos = np.take_along_axis(test, np.maximum(items, 0), axis=1) & valid
+    neg = valid & ~pos
+    p = pop[np.maximum(items, 0)]
+    wins = (p[:, :, None] > p[:, None, :]) + 0.5 * (p[:, :, None] == p[:, None, :])
+    pairs = pos[:, :, None] & neg[:, None, :]
+    n_pairs = pairs.sum(axis=(1, 2))
+    per_user = (wins * pairs).sum(axis=(1, 2)) / np.maximum(n_pairs, 1)
+    return float(per_user[n_pairs > 0].mean())
+
+
+def test_paper_popularity_negatives_do_not_give_the_test_items_away():
+    split = _zipf_split()
+    users = np.arange(split.dataset.n_users)
+    uniform = paper_candidates(split, _score_by_item, users, n_candidates=20, seed=0,
+                               negatives="uniform")
+    matched = paper_candidates(split, _score_by_item, users, n_candidates=20, seed=0)
+    assert _popularity_auc(split, uniform) > 0.75  # uniform draws: mostly obscure items
+    assert _popularity_auc(split, matched) < 0.6  # measured 0.54 (inherent excess: the top)
+    # the default is popularity matching, and the test items are all there either way
+    np.testing.assert_array_equal(matched.items, paper_candidates(
+        split, _score_by_item, users, n_candidates=20, seed=0, negatives="popularity").items)
+    np.testing.assert_array_equal(matched.candidate_recall, 1.0)
+
+
+def test_paper_popularity_user_without_test_items_gets_unseen_negatives():
+    split = _paper_split()
+    cs = paper_candidates(split, _score_by_item, np.array([2]), n_candidates=4, seed=3)
+    assert 6 not in cs.items[0] and len(set(cs.items[0].tolist())) == 4
+    assert np.isnan(cs.candidate_recall[0])
+
+
+def test_paper_unknown_negatives():
+    with pytest.raises(AnalysisError) as err:
+        paper_candidates(_paper_split(), _score_by_item, np.array([0]), negatives="random")
+    assert str(err.value) == UNKNOWN_NEGATIVES.format(value="random")
+
+
+def test_popularity_exhaustive_pass_takes_the_nearest_in_rank():
+    from analysis.rerank.candidates import _sample_negatives  # the pass the rounds rarely need
+
+    split = _ladder_split()
+    ds = split.dataset
+    seen = np.unique(ds.user_idx.astype(np.int64) * 12 + ds.item_idx)
+    pop = np.bincount(ds.item_idx[split.fold == TRAIN], minlength=12)
+    out = _sample_negatives(np.array([0]), np.array([2]), seen, 12, 0, rounds=0,
+                            anchors=np.array([[6]]), popularity=pop)
+    # unseen items by rank distance to 6: 8 (2), then 3 and 9 (3, tie broken by the hash)
+    assert out[0, 0] == 8 and out[0, 1] in (3, 9)
