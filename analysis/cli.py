@@ -398,7 +398,10 @@ def _cmd_evaluate(args) -> int:
     result.timings["total"] = time.perf_counter() - t0
     ws = _workspace(args)
     write_run_outputs(
-        result, args.out, workspace=None if ws.in_memory else str(Path(ws.path).resolve())
+        result,
+        args.out,
+        workspace=None if ws.in_memory else str(Path(ws.path).resolve()),
+        command=args.argv,
     )
     ov = result.evaluation.overall()
     k = args.k
@@ -599,6 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     code is 130.
     """
     args = build_parser().parse_args(argv)
+    args.argv = [sys.executable, "-m", "analysis", *(sys.argv[1:] if argv is None else argv)]
     args.bars = _Bars(args.quiet)
     previous = None
     try:

@@ -3,16 +3,25 @@ can start from what an analyst already has on disk.
 
 The dataset is reloaded from the workspace named in ``summary.json`` and the split is
 recomputed with the recorded strategy, parameters and seed (splits are deterministic);
-the fold sizes are checked against the summary so a dataset replaced under the same name
-is caught instead of silently mixing runs.
+the dataset's SHA-256 (when the run recorded one) and the fold sizes are checked against the
+summary so a dataset replaced under the same name is caught instead of silently mixing runs.
+
+The fitted baseline is read from the run's ``model.npz``, never refitted: the rerank, the
+per-user explanation and everything else that scores items use the very model that
+produced the run's rankings. A folder written before models were stored (no ``model.npz``)
+still loads: its model is refitted from the recorded parameters and seed, and a warning
+(:data:`REFITTED`) says so, since a refit may differ from the original (BPR and LMF with
+several threads).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,10 +29,17 @@ import pandas as pd
 from analysis.dataset import Dataset
 from analysis.errors import AnalysisError
 from analysis.ingest import load_dataset
+from analysis.provenance import dataset_sha256
 from analysis.split import Split, make_split
 from analysis.workspace import Workspace
 
-__all__ = ["LoadedRun", "load_run"]
+if TYPE_CHECKING:
+    from models.baselines import BaselineRecommender
+
+__all__ = ["MODEL_FILE", "REFITTED", "LoadedRun", "load_run"]
+
+#: the fitted baseline in a run folder (written by ``analysis.pipeline.write_run_outputs``)
+MODEL_FILE = "model.npz"
 
 NOT_A_RUN = (
     "{path} is not an evaluate run folder (no {missing}); run `python -m analysis evaluate "
@@ -32,6 +48,11 @@ NOT_A_RUN = (
 NO_WORKSPACE = (
     "The run in {path} names no workspace file (it was made in memory); re-run evaluate "
     "with --workspace PATH."
+)
+REFITTED = (
+    "The run in {path} has no stored model (model.npz: it predates stored models); its "
+    "{name!r} baseline was refitted from the recorded parameters and seed, which may differ "
+    "from the original: re-run evaluate to store it."
 )
 STALE_RUN = (
     "The dataset {name!r} in {workspace} no longer matches the run in {path} ({what}); it "
@@ -52,6 +73,7 @@ class LoadedRun:
         rankings: int32 (n_users, C) the baseline's test ranking (item_idx, -1 padded;
             rows of users not evaluated are all -1).
         item_factors: (n_items, f) when the baseline is a factor model, else None.
+        model_file: the stored fitted baseline (``model.npz``), None in older folders.
     """
 
     path: Path
@@ -61,6 +83,7 @@ class LoadedRun:
     per_user: pd.DataFrame
     rankings: np.ndarray
     item_factors: np.ndarray | None
+    model_file: Path | None = None
 
     @property
     def k(self) -> int:
@@ -74,11 +97,26 @@ class LoadedRun:
     def model_name(self) -> str:
         return str(self.summary["model"]["name"])
 
-    @cached_property
-    def model(self):
-        """The baseline refitted from its recorded parameters (deterministic for a seed)."""
-        from models.baselines import make_recommender
+    @property
+    def model_is_stored(self) -> bool:
+        """Whether :attr:`model` is the run's stored model (False: refitted, older folder)."""
+        return self.model_file is not None
 
+    @cached_property
+    def model(self) -> BaselineRecommender:
+        """The run's fitted baseline, read from ``model.npz`` (loaded once, never refitted).
+
+        A folder without ``model.npz`` gets the baseline refitted from the recorded
+        parameters and seed, with a :data:`REFITTED` warning.
+
+        Raises:
+            AnalysisError: ``model.npz`` unreadable (:data:`models.baselines.BAD_MODEL_FILE`).
+        """
+        from models.baselines import load_model, make_recommender
+
+        if self.model_file is not None:
+            return load_model(self.model_file)
+        warnings.warn(REFITTED.format(path=self.path, name=self.model_name), stacklevel=2)
         params = dict(self.summary["model"]["params"])
         seed = int(params.pop("seed", self.summary.get("seed", 0)))
         return make_recommender(self.model_name, seed=seed, **params).fit(self.split.train)
@@ -109,6 +147,16 @@ def load_run(path: str | Path) -> LoadedRun:
     params = dict(split_info["params"])
     split = make_split(dataset, split_info["strategy"], seed=int(summary["seed"]), **params)
     ds_sum = summary["dataset"]
+    recorded = (summary.get("provenance") or {}).get("dataset_sha256")
+    if recorded is not None and dataset_sha256(dataset) != recorded:
+        raise AnalysisError(
+            STALE_RUN.format(
+                name=source["dataset"],
+                workspace=source["workspace"],
+                path=p,
+                what="its SHA-256 differs from the one the run recorded",
+            )
+        )
     checks = {
         "users": (dataset.n_users, ds_sum["n_users"]),
         "items": (dataset.n_items, ds_sum["n_items"]),
@@ -157,6 +205,7 @@ def load_run(path: str | Path) -> LoadedRun:
     rankings[cu, cand["rank"].to_numpy() - 1] = ci
     factors_path = p / "item_factors.npy"
     item_factors = np.load(factors_path) if factors_path.exists() else None
+    model_path = p / MODEL_FILE
     return LoadedRun(
         path=p,
         summary=summary,
@@ -165,4 +214,5 @@ def load_run(path: str | Path) -> LoadedRun:
         per_user=per_user,
         rankings=rankings,
         item_factors=item_factors,
+        model_file=model_path if model_path.is_file() else None,
     )

@@ -7,8 +7,14 @@ Named strategies, each one ``lexsort`` over the TRAIN interactions of the reques
 * ``"paper"`` (Kaur & Shah 2024): ``n_paper`` train items drawn at random (seeded,
   batch-independent), shown best rated first.
 * ``"long-short"`` (in the spirit of RecLoRA): the ``n_short`` most recent items, then, from
-  the rest of the train history, the ``n_long`` items most similar to the user's candidates.
-  Short prompts that still carry the relevant long-term taste.
+  the rest of the train history, the ``n_long`` items most similar to the user's candidates
+  (or, under the paper protocol, whose candidates hold the held-out items, to the user's
+  recent items). Short prompts that still carry the relevant long-term taste.
+
+Each :class:`History` says in words how it was chosen and ordered
+(:attr:`History.description`, from :func:`history_phrase`); prompts quote it, so a prompt
+never claims an order its history does not have. The phrase depends only on the strategy
+and its settings, never on the user.
 """
 
 from __future__ import annotations
@@ -23,7 +29,13 @@ from analysis.errors import AnalysisError
 from analysis.rerank.candidates import CandidateSet, check_user_idx, hash_keys
 from analysis.split import TRAIN, Split
 
-__all__ = ["HISTORY_STRATEGIES", "History", "HistoryStrategy", "select_history"]
+__all__ = [
+    "HISTORY_STRATEGIES",
+    "History",
+    "HistoryStrategy",
+    "history_phrase",
+    "select_history",
+]
 
 HistoryStrategy = Literal["recent", "paper", "long-short"]
 HISTORY_STRATEGIES = ("recent", "paper", "long-short")
@@ -44,8 +56,13 @@ BAD_FACTORS = (
     "{shape}; pass Recommender.item_factors."
 )
 NO_CANDIDATES = (
-    "The 'long-short' history needs the candidate set (it picks the history items closest to "
-    "the candidates); pass candidates=..."
+    "The 'long-short' history was asked to pick the history items closest to the candidates "
+    "but has no candidate set; pass candidates=... or use_candidates=False."
+)
+CANDIDATES_GIVE_AWAY = (
+    "The 'long-short' history may not pick items by similarity to the paper protocol's "
+    "candidates: they hold the user's held-out items; pass use_candidates=False (similar to "
+    "the user's recent items) or use the realistic protocol."
 )
 MISSING_CANDIDATES = (
     "The candidate set has no row for user_idx {user}; build the candidates for the same users."
@@ -63,7 +80,10 @@ class History:
         ratings: float32 (n, H) the user's rating of each item (explicit feedback); NaN for
             padding and for count/implicit feedback (a count is not a rating).
         strategy: ``"recent"``, ``"paper"`` or ``"long-short"``.
-        params: the strategy's parameters (and seed), JSON-able.
+        params: the strategy's parameters (and seed), JSON-able; ``"paper"`` adds ``order``
+            (what its display order sorts by: ``"rating"``, ``"count"``, ``"recent"`` or
+            ``"none"``), ``"long-short"`` adds ``similar_to`` (``"candidates"`` or
+            ``"recent"``).
     """
 
     user_idx: np.ndarray
@@ -76,6 +96,60 @@ class History:
     def n_items(self) -> np.ndarray:
         """int64 (n,) number of history items per user."""
         return (self.items >= 0).sum(axis=1).astype(np.int64)
+
+    @property
+    def description(self) -> str:
+        """How these histories were chosen and ordered, in words for a prompt
+        (:func:`history_phrase`); the same for every user."""
+        return history_phrase(self.strategy, self.params)
+
+
+_PAPER_ORDER_PHRASES = {
+    "rating": "best rated first",
+    "count": "most interacted with first",
+    "recent": "most recent first",
+    "none": "in no particular order",
+}
+
+
+def history_phrase(strategy: str, params: dict) -> str:
+    """The selection and order of a history in words, for the prompt's ``{history_order}``.
+
+    ``"recent"``: ``"most recent first"``. ``"paper"``: ``"a random sample of up to N of the
+    user's items, best rated first"`` (or ``most interacted with first``, ``most recent
+    first``, ``in no particular order``, following ``params["order"]``). ``"long-short"``:
+    ``"up to S most recent items, most recent first, then up to L earlier items most similar
+    to the candidates, most similar first"`` (``to those recent items`` when
+    ``params["similar_to"] == "recent"``; one part only when S or L is 0).
+
+    Args:
+        strategy: :attr:`History.strategy`.
+        params: :attr:`History.params`.
+
+    Returns:
+        One phrase, lower case, no final period; it depends only on the arguments.
+
+    Raises:
+        AnalysisError: unknown strategy (:data:`UNKNOWN_HISTORY`).
+    """
+    if strategy == "recent":
+        return "most recent first"
+    if strategy == "paper":
+        order = _PAPER_ORDER_PHRASES[params.get("order", "rating")]
+        return f"a random sample of up to {params.get('n_paper', 20)} of the user's items, {order}"
+    if strategy != "long-short":
+        raise AnalysisError(UNKNOWN_HISTORY.format(strategy=strategy))
+    n_short, n_long = int(params.get("n_short", 5)), int(params.get("n_long", 10))
+    short = f"up to {n_short} most recent items, most recent first"
+    if params.get("similar_to", "candidates") == "candidates":
+        target = "the candidates"
+    else:
+        target = "those recent items" if n_short else "the most recent item"
+    if n_long == 0:
+        return short
+    long = f"up to {n_long} {'earlier ' if n_short else ''}items most similar to {target}"
+    long += ", most similar first"
+    return long if n_short == 0 else f"{short}, then {long}"
 
 
 def _check_count(name: str, value: object) -> int:
@@ -101,6 +175,15 @@ def _scatter(n: int, width: int, rows: np.ndarray, cols: np.ndarray, *values: np
     return out
 
 
+def _mean_factors(rows: np.ndarray, items: np.ndarray, n: int, factors: np.ndarray) -> np.ndarray:
+    """(n, f) mean factor of the items of each row (pairs ``rows[k], items[k]``; zeros for a
+    row without items)."""
+    cnt = np.bincount(rows, minlength=n)
+    w = 1.0 / np.maximum(cnt[rows], 1)
+    m = sp.csr_matrix((w, (rows, items)), shape=(n, factors.shape[0]))
+    return np.asarray(m @ factors, dtype=np.float64)
+
+
 def _mean_candidate_factors(
     candidates: CandidateSet, users: np.ndarray, factors: np.ndarray
 ) -> np.ndarray:
@@ -113,11 +196,8 @@ def _mean_candidate_factors(
         raise AnalysisError(MISSING_CANDIDATES.format(user=int(users[rows < 0][0])))
     items = candidates.items[rows].astype(np.int64)
     valid = items >= 0
-    cnt = valid.sum(axis=1)
-    r = np.repeat(np.arange(len(users)), cnt)
-    w = np.repeat(1.0 / np.maximum(cnt, 1), cnt)
-    m = sp.csr_matrix((w, (r, items[valid])), shape=(len(users), factors.shape[0]))
-    return np.asarray(m @ factors, dtype=np.float64)
+    r = np.repeat(np.arange(len(users)), valid.sum(axis=1))
+    return _mean_factors(r, items[valid], len(users), factors)
 
 
 def _cosine_rows(factors: np.ndarray, items: np.ndarray, means: np.ndarray, rows: np.ndarray,
@@ -139,7 +219,7 @@ def select_history(
     split: Split, user_idx: np.ndarray, strategy: HistoryStrategy, *, n_recent: int = 10,
     n_paper: int = 20, n_short: int = 5, n_long: int = 10,
     item_factors: np.ndarray | None = None, candidates: CandidateSet | None = None,
-    seed: int = 0,
+    seed: int = 0, use_candidates: bool | None = None,
 ) -> History:
     """Pick each user's prompt history from its TRAIN interactions.
 
@@ -151,8 +231,15 @@ def select_history(
       value descending (rating, or count), then timestamp descending (when present).
     * ``"long-short"``: the ``n_short`` most recent items (most recent first), then among the
       user's other train items the ``n_long`` with the highest cosine similarity between the
-      item's factor and the mean factor of the user's valid candidates (most similar first,
-      ties more recent first). A zero vector has similarity 0.
+      item's factor and an anchor (most similar first, ties more recent first): the mean
+      factor of the user's valid candidates, or, when the candidates may not be looked at,
+      the mean factor of the user's ``max(n_short, 1)`` most recent train items (the
+      history then depends on nothing but the user's own train history). A zero vector has
+      similarity 0.
+
+    The paper protocol's candidates hold the user's held-out items, so the ``"long-short"``
+    history never looks at them: by default (``use_candidates=None``) it uses the candidates
+    only when they are given and not the paper protocol's, else the recent items.
 
     Args:
         split: the split; only ``fold == 0`` (train) interactions are used.
@@ -164,8 +251,12 @@ def select_history(
         n_long: similar part of ``"long-short"``.
         item_factors: (n_items, f) item embeddings (``Recommender.item_factors``), needed by
             ``"long-short"``.
-        candidates: the users' candidate set, needed by ``"long-short"``.
+        candidates: the users' candidate set, read by ``"long-short"`` (realistic protocol).
         seed: seed of the ``"paper"`` sample.
+        use_candidates: ``"long-short"`` anchor: True, the candidates (required, and not the
+            paper protocol's); False, the user's recent items (``candidates`` ignored);
+            None, the candidates when given and not the paper protocol's, else the recent
+            items. Recorded as ``params["similar_to"]``.
 
     Returns:
         A :class:`History`, rows in the order of ``user_idx``, width the strategy's length.
@@ -173,8 +264,9 @@ def select_history(
     Raises:
         AnalysisError: unknown strategy (:data:`UNKNOWN_HISTORY`), no timestamps for
             ``"recent"``/``"long-short"`` (:data:`NO_TIMESTAMPS`), no factors
-            (:data:`NO_FACTORS`) or candidates (:data:`NO_CANDIDATES`) for ``"long-short"``,
-            negative lengths, bad user indices.
+            (:data:`NO_FACTORS`) for ``"long-short"``, ``use_candidates=True`` without
+            candidates (:data:`NO_CANDIDATES`) or with the paper protocol's
+            (:data:`CANDIDATES_GIVE_AWAY`), negative lengths, bad user indices.
     """
     if strategy not in HISTORY_STRATEGIES:
         raise AnalysisError(UNKNOWN_HISTORY.format(strategy=strategy))
@@ -191,7 +283,10 @@ def select_history(
         n_short = _check_count("n_short", n_short)
         n_long = _check_count("n_long", n_long)
         width = n_short + n_long
-        params = {"n_short": n_short, "n_long": n_long}
+        if use_candidates is None:
+            use_candidates = candidates is not None and candidates.protocol != "paper"
+        params = {"n_short": n_short, "n_long": n_long,
+                  "similar_to": "candidates" if use_candidates else "recent"}
     if strategy in ("recent", "long-short") and ds.timestamp is None:
         raise AnalysisError(NO_TIMESTAMPS.format(name=ds.name, strategy=strategy))
     if strategy == "long-short":
@@ -200,8 +295,10 @@ def select_history(
         f = np.asarray(item_factors)
         if f.ndim != 2 or f.shape[0] != ds.n_items:
             raise AnalysisError(BAD_FACTORS.format(n_items=ds.n_items, shape=f.shape))
-        if candidates is None:
+        if use_candidates and candidates is None:
             raise AnalysisError(NO_CANDIDATES)
+        if use_candidates and candidates.protocol == "paper":
+            raise AnalysisError(CANDIDATES_GIVE_AWAY)
 
     # the train interactions of the requested users, with their row in the output
     pos = np.full(ds.n_users, -1, dtype=np.int64)
@@ -233,13 +330,20 @@ def select_history(
         order2 = np.lexsort(tuple(keys))
         take = picked[order2]
         cols = _rank_sorted(row[take], n)
+        params["order"] = ("none" if value is None and ts is None else "recent" if value is None
+                           else "rating" if ds.kind == "explicit" else "count")
     else:
         order = np.lexsort((item, -ts, row))
         rank = _rank_sorted(row[order], n)
         short = order[rank < n_short]
         rest = order[rank >= n_short]
-        means = _mean_candidate_factors(candidates, users, np.asarray(item_factors))
-        sim = _cosine_rows(np.asarray(item_factors), item[rest], means, row[rest])
+        factors = np.asarray(item_factors)
+        if use_candidates:
+            means = _mean_candidate_factors(candidates, users, factors)
+        else:  # the user's own recent items only: nothing held out can steer the choice
+            anchor = order[rank < max(n_short, 1)]
+            means = _mean_factors(row[anchor], item[anchor], n, factors)
+        sim = _cosine_rows(factors, item[rest], means, row[rest])
         order2 = np.lexsort((item[rest], -ts[rest], -sim, row[rest]))
         long_sorted = rest[order2]
         rank2 = _rank_sorted(row[long_sorted], n)

@@ -2,7 +2,8 @@
 
 Each class implements :class:`models.base.Recommender` on a users x items CSR train matrix
 (implicit 0.7 orientation). :func:`make_recommender` builds one by name; the CLI and the app
-list hyperparameters with :data:`DEFAULT_PARAMS` and :func:`describe_params`.
+list hyperparameters with :data:`DEFAULT_PARAMS` and :func:`describe_params`;
+:func:`save_model` / :func:`load_model` store a fitted model with its run.
 
 Example:
     >>> model = make_recommender("als", seed=0, factors=32).fit(train)
@@ -43,6 +44,7 @@ from ._params import (
     resolve_params,
 )
 from ._pop import MostPopular
+from ._store import BAD_MODEL_FILE, load_model, save_model
 
 __all__ = [
     "ALS",
@@ -59,6 +61,8 @@ __all__ = [
     "describe_params",
     "make_recommender",
     "resolve_device",
+    "save_model",
+    "load_model",
     # message templates (for tests and callers that match errors)
     "UNKNOWN_MODEL",
     "UNKNOWN_PARAM",
@@ -76,6 +80,7 @@ __all__ = [
     "BAD_N",
     "BAD_SEED",
     "BAD_EXCLUDE",
+    "BAD_MODEL_FILE",
 ]
 
 _CLASSES: dict[str, type[BaselineRecommender]] = {

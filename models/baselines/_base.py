@@ -236,6 +236,14 @@ class BaselineRecommender:
     def _score_rows(self, users: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays that :meth:`_score_rows` needs (what ``save_model`` stores)."""
+        raise NotImplementedError
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Set the fitted arrays from :meth:`_state`'s output (``_shape`` is already set)."""
+        raise NotImplementedError
+
     def _candidate_cells(self, n_candidates: int) -> int:
         """Temporary cells per user when scoring ``n_candidates`` (sizes score batches)."""
         return self.n_items

@@ -55,6 +55,28 @@ class ItemKNN(BaselineRecommender):
         self.device = "cpu"
         report(progress, 1.0, f"{self.name}: done")
 
+    def _state(self) -> dict[str, np.ndarray]:
+        return {
+            **_csr_arrays("similarity", self._similarity),
+            **_csr_arrays("train", self._train),
+        }
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        n_users, n_items = self._fitted_shape()
+        self._similarity = _csr_from("similarity", arrays, (n_items, n_items), np.float64)
+        self._train = _csr_from("train", arrays, (n_users, n_items), np.float32)
+
     def _score_rows(self, users: np.ndarray) -> np.ndarray:
         rows = self._train[users] @ self._similarity
         return rows.toarray().astype(np.float32)
+
+
+def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {f"{prefix}_data": m.data, f"{prefix}_indices": m.indices, f"{prefix}_indptr": m.indptr}
+
+
+def _csr_from(
+    prefix: str, arrays: dict[str, np.ndarray], shape: tuple[int, int], dtype: type
+) -> sp.csr_matrix:
+    parts = (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"])
+    return sp.csr_matrix(parts, shape=shape, dtype=dtype)

@@ -82,6 +82,13 @@ class _ImplicitMF(BaselineRecommender):
         if last[0] < 1.0:
             report(progress, 1.0, f"{self.name}: done")
 
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self._user_factors, "item_factors": self._item_factors}
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self._user_factors = np.ascontiguousarray(arrays["user_factors"], dtype=np.float32)
+        self._item_factors = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
+
     def _score_rows(self, users: np.ndarray) -> np.ndarray:
         return self._user_factors[users] @ self._item_factors.T
 
@@ -103,7 +110,6 @@ class ALS(_ImplicitMF):
 
     name = "als"
 
-
     def _build(self, gpu: bool) -> Any:
         p = self.params
         common = dict(
@@ -121,13 +127,13 @@ class ALS(_ImplicitMF):
 class BPR(_ImplicitMF):
     """Bayesian Personalized Ranking (Rendle et al. 2009), ``implicit.bpr``.
 
-    Values are treated as binary. Hogwild SGD: reproducible only with ``num_threads=1``
-    (or on the GPU). Users without train interactions keep zero factors and a bias weight
-    of 1, so they are ranked by the learned item bias.
+    Values are treated as binary. Hogwild SGD: reproducible for a seed only with
+    ``num_threads=1``, the default (``num_threads=0`` uses every core and gives different
+    factors on every fit). Users without train interactions keep zero factors and a bias
+    weight of 1, so they are ranked by the learned item bias.
     """
 
     name = "bpr"
-
 
     def _build(self, gpu: bool) -> Any:
         p = self.params
@@ -147,13 +153,13 @@ class BPR(_ImplicitMF):
 class LMF(_ImplicitMF):
     """Logistic Matrix Factorization (Johnson 2014), ``implicit.lmf`` (CPU only).
 
-    Defaults are implicit's own. Users without train interactions are scored by their
-    (random initial) factors plus the learned item biases.
+    Defaults are implicit's own, except ``num_threads=1``: its SGD is Hogwild, like BPR's,
+    so only one thread makes a seed fix the model. Users without train interactions are
+    scored by their (random initial) factors plus the learned item biases.
     """
 
     name = "lmf"
     _has_gpu_version = False
-
 
     def _build(self, gpu: bool) -> Any:
         p = self.params

@@ -61,7 +61,16 @@ class _Spec:
         return noun + bound
 
 
-_THREADS = _Spec(0, "CPU threads for implicit (0 = all cores; 1 = reproducible SGD)", int, 0)
+_THREADS = _Spec(0, "CPU threads for implicit (0 = all cores; the result is the same)", int, 0)
+#: Hogwild SGD (BPR, LMF) updates shared factors from several threads at once, so its result
+#: depends on the thread schedule: one thread by default, so that a seed fixes the model
+_SGD_THREADS = _Spec(
+    1,
+    "CPU threads for implicit's Hogwild SGD (1 = reproducible for a seed; 0 = all cores, "
+    "faster but the factors change from run to run)",
+    int,
+    0,
+)
 
 _SPECS: dict[str, dict[str, _Spec]] = {
     "als": {
@@ -84,7 +93,7 @@ _SPECS: dict[str, dict[str, _Spec]] = {
         "verify_negative_samples": _Spec(
             True, "resample negatives the user actually interacted with", bool
         ),
-        "num_threads": _THREADS,
+        "num_threads": _SGD_THREADS,
     },
     "lmf": {
         "factors": _Spec(30, "latent factors (bias columns are added)", int, 1),
@@ -92,7 +101,7 @@ _SPECS: dict[str, dict[str, _Spec]] = {
         "regularization": _Spec(0.6, "L2 penalty on the factors", float, 0.0),
         "iterations": _Spec(30, "training epochs", int, 1),
         "neg_prop": _Spec(30, "negative samples per positive interaction", int, 1),
-        "num_threads": _THREADS,
+        "num_threads": _SGD_THREADS,
     },
     "itemknn": {
         "similarity": _Spec("cosine", "item-item similarity", str, choices=("cosine", "bm25")),

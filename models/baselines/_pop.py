@@ -35,6 +35,12 @@ class MostPopular(BaselineRecommender):
         self.device = "cpu"
         report(progress, 1.0, f"{self.name}: done")
 
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"item_counts": self._counts}
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self._counts = np.asarray(arrays["item_counts"], dtype=np.float32)
+
     def _score_rows(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self._counts, (len(users), len(self._counts))).copy()
 

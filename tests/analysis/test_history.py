@@ -7,12 +7,14 @@ import pytest
 from conftest import make_dataset
 
 from analysis.errors import AnalysisError
-from analysis.rerank.candidates import CandidateSet
+from analysis.rerank.candidates import CandidateSet, paper_candidates
 from analysis.rerank.history import (
+    CANDIDATES_GIVE_AWAY,
     NO_CANDIDATES,
     NO_FACTORS,
     NO_TIMESTAMPS,
     UNKNOWN_HISTORY,
+    history_phrase,
     select_history,
 )
 from analysis.split import Split
@@ -80,12 +82,12 @@ def test_paper_without_timestamps_or_ratings():
     assert np.isnan(h.ratings).all()
 
 
-def _candidates(user_idx, items):
+def _candidates(user_idx, items, protocol="realistic"):
     items = np.asarray(items, np.int32)
     return CandidateSet(
         user_idx=np.asarray(user_idx), items=items,
         shown=np.tile(np.arange(items.shape[1], dtype=np.int16), (len(items), 1)),
-        protocol="realistic", seed=0, candidate_recall=np.full(len(items), np.nan),
+        protocol=protocol, seed=0, candidate_recall=np.full(len(items), np.nan),
     )
 
 
@@ -104,7 +106,7 @@ def test_long_short_recent_then_most_similar():
     # user 1: short = 8, 2; nothing left
     np.testing.assert_array_equal(h.items, [[4, 3, 0, 1], [8, 2, -1, -1]])
     np.testing.assert_array_equal(h.ratings[0], [2, 5, 3, 5])
-    assert h.params == {"n_short": 2, "n_long": 2}
+    assert h.params == {"n_short": 2, "n_long": 2, "similar_to": "candidates"}
 
 
 def test_long_short_similarity_ties_prefer_recent():
@@ -126,8 +128,13 @@ def test_errors():
         select_history(split, np.array([0]), "long-short", candidates=_candidates([0], [[1]]))
     assert str(err.value) == NO_FACTORS and "'recent'" in str(err.value)
     with pytest.raises(AnalysisError) as err:
-        select_history(split, np.array([0]), "long-short", item_factors=np.ones((12, 2)))
+        select_history(split, np.array([0]), "long-short", item_factors=np.ones((12, 2)),
+                       use_candidates=True)
     assert str(err.value) == NO_CANDIDATES
+    with pytest.raises(AnalysisError) as err:
+        select_history(split, np.array([0]), "long-short", item_factors=np.ones((12, 2)),
+                       candidates=_candidates([0], [[7]], "paper"), use_candidates=True)
+    assert str(err.value) == CANDIDATES_GIVE_AWAY
     with pytest.raises(AnalysisError, match="one row per item"):
         select_history(split, np.array([0]), "long-short", item_factors=np.ones((3, 2)),
                        candidates=_candidates([0], [[1]]))
@@ -148,3 +155,101 @@ def test_errors():
 def test_empty_request():
     h = select_history(_split(), np.array([], dtype=np.int64), "recent", n_recent=3)
     assert h.items.shape == (0, 3)
+
+
+def _recent_anchor_factors():
+    """Factors where the candidates (items 10, 11) and the recent items (4, 3) point apart:
+    candidates to (1, 0), the recent items to (0, 1). Held-out 6 and 7 would be the closest
+    items to either anchor."""
+    factors = np.zeros((12, 2))
+    factors[[4, 3]] = [0.0, 1.0]
+    factors[[10, 11]] = [1.0, 0.0]
+    factors[0] = [0.1, 1.0]  # close to the recent items
+    factors[1] = [1.0, 1.0]  # in between
+    factors[5] = [1.0, 0.1]  # close to the candidates
+    factors[2] = [0.0, 0.0]
+    factors[[6, 7]] = [1.0, 1.0]
+    return factors
+
+
+def test_long_short_without_candidates_uses_the_recent_items():
+    split, factors = _split(), _recent_anchor_factors()
+    cands = _candidates([0], [[10, 11]])
+    by_cands = select_history(split, np.array([0]), "long-short", n_short=2, n_long=2,
+                              item_factors=factors, candidates=cands)
+    # anchor (1, 0): rest 0, 1, 2, 5 have cos 0.0995, 0.707, 0, 0.995 -> 5, 1
+    np.testing.assert_array_equal(by_cands.items, [[4, 3, 5, 1]])
+    own = select_history(split, np.array([0]), "long-short", n_short=2, n_long=2,
+                         item_factors=factors, candidates=cands, use_candidates=False)
+    # anchor = mean of 4 and 3 = (0, 1): cos 0.995, 0.707, 0, 0.0995 -> 0, 1
+    np.testing.assert_array_equal(own.items, [[4, 3, 0, 1]])
+    assert own.params == {"n_short": 2, "n_long": 2, "similar_to": "recent"}
+    # no short part: the anchor is the most recent item (4), itself the most similar
+    h = select_history(split, np.array([0]), "long-short", n_short=0, n_long=2,
+                       item_factors=factors, use_candidates=False)
+    np.testing.assert_array_equal(h.items, [[4, 3]])
+
+
+def test_long_short_under_the_paper_protocol_ignores_the_candidates():
+    split, factors = _split(), _recent_anchor_factors()
+    users = np.array([0, 1])
+    histories = [
+        select_history(split, users, "long-short", n_short=2, n_long=3, item_factors=factors,
+                       candidates=_candidates(users, items, "paper"))
+        for items in ([[7, 10, 11], [9, 10, -1]], [[11, 7, 10], [10, 9, -1]],  # permuted
+                      [[7, 5, -1], [8, 11, 10]], [[0, 1, 2], [3, 4, 5]])  # replaced
+    ]
+    histories.append(select_history(split, users, "long-short", n_short=2, n_long=3,
+                                    item_factors=factors, use_candidates=False))
+    for h in histories[1:]:
+        np.testing.assert_array_equal(h.items, histories[0].items)
+    np.testing.assert_array_equal(histories[0].items, [[4, 3, 0, 1, 5], [8, 2, -1, -1, -1]])
+    assert histories[0].params["similar_to"] == "recent"
+    # never a held-out item (6 validation, 7 test), though they are the closest to the anchor
+    assert not np.isin(histories[0].items, [6, 7]).any()
+
+
+def test_long_short_with_real_paper_candidates_depends_on_nothing_held_out():
+    split, factors = _split(), _recent_anchor_factors()
+
+    def score(users, items):
+        return factors[items, 0]
+
+    users = np.array([0, 1, 2])
+    hs = [select_history(split, users, "long-short", n_short=1, n_long=4, item_factors=factors,
+                         candidates=paper_candidates(split, score, users, n_candidates=3,
+                                                     seed=s, negatives=neg))
+          for s in range(4) for neg in ("uniform", "popularity")]
+    for h in hs[1:]:
+        np.testing.assert_array_equal(h.items, hs[0].items)
+    assert not np.isin(hs[0].items[0], [6, 7]).any() and not np.isin(hs[0].items[2], 9).any()
+
+
+def test_history_phrase_says_how_each_history_was_chosen():
+    split = _split()
+    assert select_history(split, np.array([0]), "recent").description == "most recent first"
+    paper = select_history(split, np.array([0]), "paper", n_paper=7)
+    assert paper.params["order"] == "rating"
+    assert paper.description == "a random sample of up to 7 of the user's items, best rated first"
+    no_ratings = select_history(_split(ratings=False), np.array([0]), "paper", n_paper=7)
+    assert no_ratings.description.endswith(", most recent first")
+    bare = select_history(_split(ratings=False, timestamps=False), np.array([0]), "paper")
+    assert bare.description.endswith(", in no particular order")
+    assert history_phrase("paper", {"n_paper": 3, "order": "count"}).endswith(
+        "most interacted with first")
+    factors = _recent_anchor_factors()
+    ls = select_history(split, np.array([0]), "long-short", n_short=2, n_long=3,
+                        item_factors=factors, candidates=_candidates([0], [[10]]))
+    assert ls.description == (
+        "up to 2 most recent items, most recent first, then up to 3 earlier items most similar "
+        "to the candidates, most similar first")
+    own = select_history(split, np.array([0]), "long-short", n_short=2, n_long=3,
+                         item_factors=factors)  # no candidates given: the recent items
+    assert own.description.endswith("up to 3 earlier items most similar to those recent items, "
+                                    "most similar first")
+    assert history_phrase("long-short", {"n_short": 0, "n_long": 4, "similar_to": "recent"}) == (
+        "up to 4 items most similar to the most recent item, most similar first")
+    assert history_phrase("long-short", {"n_short": 3, "n_long": 0, "similar_to": "recent"}) == (
+        "up to 3 most recent items, most recent first")
+    with pytest.raises(AnalysisError):
+        history_phrase("newest", {})

@@ -176,6 +176,27 @@ class RecommenderContract:
         again = self.make(seed=0).fit(DATA.train)
         np.testing.assert_array_equal(again.score_users(ALL_USERS), model.score_users(ALL_USERS))
 
+    def test_stored_model_loads_without_refit_and_scores_the_same(
+        self, model, tmp_path, monkeypatch
+    ):
+        path = B.save_model(model, tmp_path / "model.npz")
+        monkeypatch.setattr(B.BaselineRecommender, "fit", _no_fit)
+        loaded = B.load_model(path)
+        assert type(loaded) is type(model) and loaded.params == model.params
+        assert (loaded.n_users, loaded.n_items) == (model.n_users, model.n_items)
+        np.testing.assert_array_equal(loaded.score_users(ALL_USERS), model.score_users(ALL_USERS))
+        cand = np.tile(np.arange(-1, 6), (len(ALL_USERS), 1))
+        np.testing.assert_array_equal(loaded.score(ALL_USERS, cand), model.score(ALL_USERS, cand))
+        for a, b in zip(
+            loaded.recommend(WARM, 5, exclude=DATA.train),
+            model.recommend(WARM, 5, exclude=DATA.train),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(a, b)
+        # the same fitted model is the same bytes (no wall-clock time in the archive)
+        again = B.save_model(loaded, tmp_path / "again.npz")
+        assert again.read_bytes() == path.read_bytes()
+
     def test_agrees_with_implicit(self, model):
         ref = self.reference(DATA.train)
         if ref is None:
@@ -396,6 +417,40 @@ class TestMostPopular(RecommenderContract):
 
 
 # --- factory, parameters, device choice ------------------------------------------------------
+
+
+def _no_fit(self, *args, **kwargs):
+    raise AssertionError(f"{self.name} was refitted")
+
+
+def test_sgd_models_default_to_one_thread_and_fit_reproducibly():
+    # Hogwild SGD on several threads changes the factors from fit to fit: BPR and LMF default
+    # to one thread; ALS (one independent solve per row) and kNN keep every core
+    assert DEFAULT_PARAMS["bpr"]["num_threads"] == 1
+    assert DEFAULT_PARAMS["lmf"]["num_threads"] == 1
+    assert DEFAULT_PARAMS["als"]["num_threads"] == 0
+    assert DEFAULT_PARAMS["itemknn"]["num_threads"] == 0
+    for name in ("bpr", "lmf"):
+        first = make_recommender(name, seed=3).fit(DATA.train).score_users(ALL_USERS)
+        again = make_recommender(name, seed=3).fit(DATA.train).score_users(ALL_USERS)
+        np.testing.assert_array_equal(first, again)
+
+
+def test_load_model_refuses_a_file_that_is_not_a_stored_model(tmp_path):
+    bad = tmp_path / "model.npz"
+    bad.write_text("not a zip")
+    with pytest.raises(AnalysisError, match="is not a readable stored baseline"):
+        B.load_model(bad)
+    np.savez(bad, meta=np.array('{"format": 99}'))
+    with pytest.raises(AnalysisError, match="format 99"):
+        B.load_model(bad)
+    with pytest.raises(AnalysisError, match="is not a readable stored baseline"):
+        B.load_model(tmp_path / "missing.npz")
+
+
+def test_save_model_refuses_an_unfitted_model(tmp_path):
+    with pytest.raises(AnalysisError, match="not fitted yet"):
+        B.save_model(make_recommender("pop"), tmp_path / "model.npz")
 
 
 def test_default_params_and_describe():
