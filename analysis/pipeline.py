@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -21,13 +21,24 @@ from analysis._files import atomic_folder, jsonable
 from analysis.cohorts import CohortReport, discover_weak_cohorts
 from analysis.dataset import Dataset
 from analysis.evaluate import Evaluation, evaluate_recommender
+from analysis.provenance import DATASET_HASH_OF, dataset_sha256, package_versions
+from analysis.run_files import MODEL_FILE
 from analysis.split import Split, make_split
 from analysis.subgroups import SubgroupReport, UserFeatures, compute_user_features, subgroup_report
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.base import Recommender
-from models.baselines import make_recommender
+from models.baselines import BaselineRecommender, make_recommender, save_model
 
-__all__ = ["EvaluateConfig", "PipelineResult", "run_pipeline", "write_run_outputs", "StageProgress"]
+__all__ = [
+    "MODEL_FILE",
+    "EvaluateConfig",
+    "PipelineResult",
+    "StageProgress",
+    "provenance",
+    "run_pipeline",
+    "settings_text",
+    "write_run_outputs",
+]
 
 #: stage progress callback: (stage name, fraction of the stage done in [0, 1], message)
 StageProgress = Callable[[str, float, str], None]
@@ -305,14 +316,57 @@ def subgroups_frame(result: PipelineResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def settings_text(config: EvaluateConfig) -> str:
+    """The run's settings in one line (the app's stand-in for a command line)."""
+    params = ", ".join(f"{k}={v}" for k, v in sorted(config.model_params.items()))
+    split_params = ", ".join(f"{k}={v}" for k, v in sorted(config.split_params.items()))
+    rule = config.weak_rule
+    cut = f"<= {rule.threshold:g}" if rule.threshold is not None else f"<= p{rule.percentile:g}"
+    return (
+        f"evaluate model={config.model}({params}) split={config.split}({split_params}) "
+        f"k={config.k} candidates={config.n_candidates} seed={config.seed} "
+        f"weak=val_{rule.metric} {cut}{' and inactive' if rule.require_inactive else ''}"
+    )
+
+
+def provenance(result: PipelineResult, command: Sequence[str] | None = None) -> dict:
+    """``summary.json``'s ``provenance`` block: what is needed to trace and repeat the run.
+
+    Keys: ``command`` (the argv list of the CLI, None from the app), ``settings`` (the run's
+    settings in one line, :func:`settings_text`), ``seed``, ``dataset_sha256`` and
+    ``dataset_hash_of`` (:func:`analysis.provenance.dataset_sha256`), ``packages``
+    (:func:`analysis.provenance.package_versions`) and ``model_file`` (the stored model).
+    """
+    return {
+        "command": None if command is None else [str(a) for a in command],
+        "settings": settings_text(result.config),
+        "seed": int(result.config.seed),
+        "dataset_sha256": dataset_sha256(result.dataset),
+        "dataset_hash_of": DATASET_HASH_OF,
+        "packages": package_versions(),
+        "model_file": MODEL_FILE,
+    }
+
+
 def write_run_outputs(
-    result: PipelineResult, out: str | Path, *, workspace: str | None = None
+    result: PipelineResult,
+    out: str | Path,
+    *,
+    workspace: str | None = None,
+    command: Sequence[str] | None = None,
 ) -> dict[str, Path]:
     """Write the run's files into ``out`` atomically.
 
     Besides the analyst's files, ``candidates.parquet`` (the top C of every evaluated user:
-    what an LLM may rerank) and ``item_factors.npy`` (factor models) let ``rerank`` resume
-    from the folder; ``summary.json`` names the workspace and dataset the run came from.
+    what an LLM may rerank), ``model.npz`` (the fitted baseline,
+    :func:`models.baselines.save_model`) and ``item_factors.npy`` (factor models) let
+    ``rerank`` resume from the folder without refitting; ``summary.json`` names the
+    workspace and dataset the run came from and holds its ``provenance`` (package versions,
+    the dataset's SHA-256, the seed, ``command``: the CLI's argv, None from the app).
+
+    The Parquet files hold no wall-clock time (timings are in ``summary.json`` only), so the
+    same dataset, settings and seed give byte-identical ``per_user.parquet``,
+    ``recommendations.parquet`` and ``candidates.parquet``.
 
     Files are written to a temporary sibling folder first and moved into place only when all
     of them are complete, so an interrupted write never leaves a half-written run and an
@@ -327,6 +381,8 @@ def write_run_outputs(
         ranking_frame(result, result.evaluation.n_candidates).to_parquet(
             tmp / "candidates.parquet", index=False
         )
+        if isinstance(result.model, BaselineRecommender):
+            save_model(result.model, tmp / MODEL_FILE)
         if result.model.item_factors is not None:
             np.save(tmp / "item_factors.npy", np.asarray(result.model.item_factors, np.float32))
         test_frame(result).to_parquet(tmp / "test.parquet", index=False)
@@ -337,5 +393,6 @@ def write_run_outputs(
             "dataset": result.dataset.name,
             "workspace": None if workspace is None else str(workspace),
         }
+        summary["provenance"] = provenance(result, command)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
     return {p.name: p for p in sorted(Path(out).iterdir())}
