@@ -174,13 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="weak: validation metric <= its P-th percentile (default 20)",
     )
     weak.add_argument(
-        "--weak-preset", choices=["paper"], help="paper: Kaur & Shah (AUC <= 0.5 and inactive)"
+        "--weak-preset",
+        choices=["paper"],
+        help="paper: Kaur & Shah's rule (AUC <= --paper-tp and inactive); not a reproduction",
     )
+    _paper_flags(p)
     p.add_argument(
         "--weak-metric",
         default="auc",
-        choices=["ndcg", "auc"],
-        help="validation metric of the weak-user rule (default auc, as Kaur & Shah)",
+        choices=list(_METRICS),
+        help="validation metric of the weak-user rule (default auc, as Kaur & Shah; "
+        "auc-heldout: AUC within the user's held-out rated items)",
     )
     p.add_argument("--weak-inactive", action="store_true", help="weak users must also be inactive")
     p.add_argument(
@@ -203,8 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="weak: validation metric <= its P-th percentile (default 20)",
     )
-    weak.add_argument("--preset", choices=["paper"], help="paper: AUC <= 0.5 and inactive")
-    p.add_argument("--metric", default="auc", choices=["ndcg", "auc"])
+    weak.add_argument("--preset", choices=["paper"], help="paper: AUC <= --paper-tp and inactive")
+    _paper_flags(p)
+    p.add_argument("--metric", default="auc", choices=list(_METRICS))
     p.add_argument("--inactive", action="store_true", help="weak users must also be inactive")
     p.add_argument("--candidates", type=int, default=20, help="candidate list length C")
     p.add_argument("--protocol", default="realistic", choices=["realistic", "paper"])
@@ -216,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--budget-usd", type=float, default=None, help="hard cap on dollars")
     p.add_argument("--dry-run", action="store_true", help="estimate the cost, spend nothing")
+    p.add_argument(
+        "--pilot",
+        type=int,
+        nargs="?",
+        const=50,
+        default=None,
+        metavar="N",
+        help="rerank a seeded random sample of N weak users (default 50) and project its net "
+        "gain and cost to all of them",
+    )
     p.add_argument("--batch", action="store_true", help="Anthropic Message Batches (half price)")
     p.add_argument("--prompt-cache", action="store_true", help="cache the shared instructions")
     p.add_argument("--concurrency", type=int, default=8)
@@ -352,12 +367,40 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
+#: --weak-metric / --metric choices -> per-user column (``ndcg`` gets ``@k``)
+_METRICS = {"ndcg": "ndcg", "auc": "auc", "auc-heldout": "auc@heldout"}
+PAPER_FLAGS_ALONE = (
+    "--paper-tp and --paper-auc set the paper preset: add --weak-preset paper "
+    "(rerank: --preset paper), or drop them."
+)
+
+
+def _paper_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--paper-tp",
+        type=float,
+        default=None,
+        metavar="T",
+        help="paper preset: the AUC threshold t_p (default 0.5)",
+    )
+    p.add_argument(
+        "--paper-auc",
+        choices=["all", "heldout"],
+        default=None,
+        help="paper preset: AUC over all unseen items (default) or within the user's "
+        "held-out rated items (see docs/kaur_shah_preset.md)",
+    )
+
+
 def _weak_rule(args, k: int):
     from analysis.weak_users import WeakRule
 
+    tp, auc = getattr(args, "paper_tp", None), getattr(args, "paper_auc", None)
     if args.weak_preset == "paper":
-        return WeakRule.paper()
-    metric = f"ndcg@{k}" if args.weak_metric == "ndcg" else "auc"
+        return WeakRule.paper(0.5 if tp is None else tp, auc or "all")
+    if tp is not None or auc is not None:
+        raise AnalysisError(PAPER_FLAGS_ALONE)
+    metric = f"ndcg@{k}" if args.weak_metric == "ndcg" else _METRICS[args.weak_metric]
     if args.weak_threshold is not None:
         return WeakRule(
             metric=metric, threshold=args.weak_threshold, require_inactive=args.weak_inactive
@@ -470,6 +513,8 @@ def _cmd_rerank(args) -> int:
     ws = Workspace(args.workspace or run.summary["source"]["workspace"])
     rule_args = argparse.Namespace(
         weak_preset=args.preset,
+        paper_tp=args.paper_tp,
+        paper_auc=args.paper_auc,
         weak_metric=args.metric,
         weak_threshold=args.threshold,
         weak_percentile=args.percentile,
@@ -491,6 +536,7 @@ def _cmd_rerank(args) -> int:
         batch=args.batch,
         gpu_usd_per_hour=args.gpu_usd_per_hour,
         seed=args.seed,
+        pilot_users=args.pilot,
     )
     prices = load_price_table(args.prices)
     backend = _rerank_backend(args)
@@ -499,11 +545,19 @@ def _cmd_rerank(args) -> int:
     plan = plan_rerank(run, cfg, backend, cache, prices)
     bars.close()
     est = plan.estimate
+    if cfg.protocol == "paper":
+        from analysis.rerank.controls import PAPER_PROTOCOL_NOTE
+
+        print(PAPER_PROTOCOL_NOTE)
+    pilot = len(plan.users) < plan.n_population
+    sample = f"a pilot of {len(plan.users):,} of them, " if pilot else ""
     print(
-        f"weak users to rerank: {len(plan.users):,} ({plan.weak.rule.metric} <= "
-        f"{plan.weak.threshold_value:.4f} on validation; {plan.n_weak_without_test:,} more "
-        f"have no test items)"
+        f"weak users: {plan.n_weak_all:,} ({plan.weak.rule.metric} <= "
+        f"{plan.weak.threshold_value:.4f} on validation); a deployment pays for all of them "
+        f"(~${plan.deployment_usd:,.4f} expected); {plan.n_population:,} have test items and "
+        f"are sent and evaluated here ({sample}{plan.n_weak_without_test:,} without)"
     )
+    _print_bracket(plan.controls)
     print(
         f"answers already in the workspace cache: {est.n_cached:,}; calls to make: {est.n_calls:,}"
     )
@@ -541,6 +595,18 @@ def _cmd_rerank(args) -> int:
     return _print_rerank_result(result, args, run.k)
 
 
+def _print_bracket(controls) -> None:
+    """The free bracket of any LLM's gain: the controls below, the ceiling above."""
+    from analysis.rerank.controls import bracket
+
+    b = bracket(controls)
+    print(
+        f"gain bracket on these candidates (NDCG@{controls.k}, free): baseline order "
+        f"{b['baseline']:.4f}; best no-LLM control ({b['best']}) {b['best_value']:.4f}; "
+        f"ceiling (perfect order of the top C) {b['ceiling']:.4f}"
+    )
+
+
 def _print_rerank_result(result, args, k: int) -> int:
     """The rerank's headline lines; exit 0 when every weak user got an answer, else
     :data:`EXIT_INCOMPLETE` with the reason as the last line."""
@@ -555,6 +621,24 @@ def _print_rerank_result(result, args, k: int) -> int:
         f"{g['mean_before'][nd]:.4f} -> {g['mean_after'][nd]:.4f}; Wilcoxon p = "
         f"{g['wilcoxon_p']:.3g}"
     )
+    net = s["net_gain"]
+    lo, hi = net["ci95"]
+    print(
+        f"net of the best no-LLM control ({net['control']}) on the same candidates: "
+        f"{net['mean']:+.4f} per weak user (95% CI {lo:+.4f} to {hi:+.4f}"
+        f"{', includes zero' if net['ci_includes_zero'] else ''}), Wilcoxon p = "
+        f"{net['wilcoxon_p']:.3g}; ceiling {net['means'].get('oracle', float('nan')):.4f}"
+    )
+    pilot = s.get("pilot")
+    if pilot:
+        pr = pilot["projected"]
+        print(
+            f"pilot of {pilot['n_sample']:,} of {pilot['n_population']:,} weak users with test "
+            f"items: all of them would move mean {nd} by {pr['net_gain_over_all_users']:+.4f} "
+            f"net (95% CI {pr['ci95'][0]:+.4f} to {pr['ci95'][1]:+.4f}) for about "
+            f"${pr['cost_all_weak_usd']:,.4f} ({pilot['n_weak_all']:,} weak users); "
+            f"{pilot['verdict']}"
+        )
     wr = g["weak_remaining"]
     print(
         f"weak on test ({wr['metric']} <= {wr['threshold']:.4f}): {wr['selected_before']:,} "

@@ -10,6 +10,7 @@ import streamlit as st
 
 from analysis.errors import AnalysisError
 from analysis.rerank.cache import CallCache
+from analysis.rerank.controls import PAPER_PROTOCOL_NOTE, bracket
 from analysis.rerank.cost import PriceTable
 from analysis.rerank.history import HISTORY_STRATEGIES
 from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank
@@ -103,6 +104,19 @@ budget = c[4].number_input("Budget cap ($, 0 = none)", 0.0, 10_000.0, 1.0, 0.5,
                                 "past it at its worst case; a job launched again keeps what it "
                                 "already spent. 0: the cap this job had before (none if new).")
 
+c = st.columns([1, 1, 2])
+protocol = c[0].selectbox(
+    "Candidates", ["realistic", "paper"], key="rr_protocol",
+    help="realistic: the baseline's top C, what a deployment would rerank. paper: Kaur & "
+         "Shah's offline replication protocol (held-out items plus sampled unseen items): "
+         "it hands the LLM the test items, so its gains are not deployment gains.")
+pilot = c[1].number_input(
+    "Pilot users (0 = all)", 0, 100_000, 0, 10, key="rr_pilot",
+    help="Rerank a random sample of this many weak users first; their net gain and its "
+         "interval are projected to every weak user. The full pass reuses their answers.")
+if protocol == "paper":
+    c[2].warning(PAPER_PROTOCOL_NOTE, icon=":material/science:")
+
 st.subheader("3. Who is weak")
 rule0 = st.session_state.get("weak_rule")
 if isinstance(rule0, dict):
@@ -138,7 +152,8 @@ def _config() -> RerankConfig:
     return RerankConfig(backend=backend, model=model, rule=rule, n_candidates=int(n_cand),
                         history=history, template=template, max_tokens=int(max_tokens) or None,
                         budget_usd=float(budget) or None, gpu_usd_per_hour=float(gpu_usd),
-                        batch=bool(batch), mode=mode)
+                        batch=bool(batch), mode=mode, protocol=protocol,
+                        pilot_users=int(pilot) or None)
 
 
 def _backend_factory():
@@ -168,6 +183,8 @@ if st.button("Estimate the cost", key="rr_dry_run", icon=":material/calculate:")
             plan = plan_rerank(run, cfg, est_backend, CallCache(workspace()), prices)
         st.session_state["rr_estimate"] = {
             "users": len(plan.users), "without_test": plan.n_weak_without_test,
+            "weak_all": plan.n_weak_all, "deployment_usd": plan.deployment_usd,
+            "population": plan.n_population, "bracket": bracket(plan.controls),
             "threshold": plan.weak.threshold_value, "estimate": plan.estimate,
             "history": plan.history_tokens, "approximate": isinstance(est_backend,
                                                                        ApproxTokenCounter),
@@ -180,18 +197,31 @@ if dry is None:
     st.info("Press **Estimate the cost** to see users, tokens and dollars before spending any.")
 else:
     est = dry["estimate"]
-    c = st.columns(5)
-    c[0].metric("Weak users to rerank", f"{dry['users']:,}",
-                help=f"Weak on validation (threshold {dry['threshold']:.4f}) and with test items; "
-                     f"{dry['without_test']:,} more have no test items.")
-    c[1].metric("Answers already cached", f"{est.n_cached:,}",
+    c = st.columns(3)
+    c[0].metric("Weak users (a deployment pays for all)", f"{dry['weak_all']:,}",
+                help=md_escape(f"Weak on validation (threshold {dry['threshold']:.4f}). Sending "
+                               f"all of them would cost about {fmt_usd(dry['deployment_usd'])} "
+                               f"at this plan's expected cost per prompt."))
+    c[1].metric("Sent and evaluated here", f"{dry['users']:,}",
+                help=f"{dry['population']:,} weak users have test items (the evaluation needs "
+                     f"them; {dry['without_test']:,} do not)"
+                     + ("; a pilot sends a random sample of them." if dry["users"]
+                        < dry["population"] else "."))
+    b = dry["bracket"]
+    c[2].metric("Gain bracket (NDCG, free)", f"{b['best_value']:.3f} to {b['ceiling']:.3f}",
+                help=f"On these candidates, before any call: the best no-LLM control "
+                     f"({b['best']}) reaches {b['best_value']:.4f} (baseline order "
+                     f"{b['baseline']:.4f}); a perfect order of the top C reaches "
+                     f"{b['ceiling']:.4f}. An LLM is worth paying for only above the first.")
+    c = st.columns(4)
+    c[0].metric("Answers already cached", f"{est.n_cached:,}",
                 help="Stored in the workspace from earlier runs: free.")
-    c[2].metric("Input tokens", f"{est.input_tokens:,}",
+    c[1].metric("Input tokens", f"{est.input_tokens:,}",
                 help="Exact (provider tokenizer)" if est.exact_tokens else
                      "Approximate: ~3.5 characters per token (no key, or a sample).")
-    c[3].metric("Expected cost", fmt_usd(est.expected_usd),
+    c[2].metric("Expected cost", fmt_usd(est.expected_usd),
                 help=f"At ~{est.expected_output_tokens:,} output tokens; {est.note}.")
-    c[4].metric("Upper bound", fmt_usd(est.upper_bound_usd),
+    c[3].metric("Upper bound", fmt_usd(est.upper_bound_usd),
                 help=f"If every answer ran to max_tokens ({est.max_output_tokens:,} tokens).")
     if dry["approximate"]:
         st.caption("Approximate token counts: no key for this backend, so the prompts were "
@@ -252,6 +282,48 @@ def _progress(job_id: str | None) -> None:
 # --- results ------------------------------------------------------------------------------
 
 
+def _net_gain_panel(s: dict, k: int) -> None:
+    """The LLM against the no-LLM controls on the same candidates, for the weak users sent."""
+    net = s.get("net_gain")
+    if not net:
+        return
+    if s["config"].get("protocol") == "paper":
+        st.warning(PAPER_PROTOCOL_NOTE, icon=":material/science:")
+    left, right = st.columns([1, 2])
+    lo, hi = net["ci95"]
+    left.metric(f"NDCG@{k} gain net of the best control", f"{net['mean']:+.4f}",
+                help=f"The LLM's NDCG@{k} minus that of the best no-LLM reordering of the same "
+                     f"candidates ({net['control']}), per weak user sent; 95% interval "
+                     f"{lo:+.4f} to {hi:+.4f}; paired Wilcoxon p = {net['wilcoxon_p']:.3g}.")
+    per_001 = net.get("cost_per_0.01_net_ndcg_usd")
+    left.metric("Cost per +0.01 NDCG, net", fmt_usd(per_001),
+                help="Dollars / (net gain over everyone / 0.01); n/a when nothing was gained "
+                     "over the best control.")
+    if net["ci_includes_zero"]:
+        left.warning("The interval includes zero: these answers do not show that the LLM "
+                     "beats a free reordering.", icon=":material/balance:")
+    pilot = s.get("pilot")
+    if pilot:
+        pr = pilot["projected"]
+        left.info(md_escape(
+            f"Pilot of {pilot['n_sample']:,} of {pilot['n_population']:,} weak users: all of "
+            f"them would move mean NDCG@{k} by {pr['net_gain_over_all_users']:+.4f} net "
+            f"(95% CI {pr['ci95'][0]:+.4f} to {pr['ci95'][1]:+.4f}) for about "
+            f"{fmt_usd(pr['cost_all_weak_usd'])}; {pilot['verdict']}."), icon=":material/science:")
+    names = {"llm": "LLM", "baseline": "baseline order", "shuffled": "shuffled (as shown)",
+             "popularity": "popularity", "oracle": "ceiling (oracle)"}
+    means = net["means"]
+    keys = [n for n in names if n in means]
+    fig = go.Figure(go.Bar(
+        x=[names[n] for n in keys], y=[means[n] for n in keys],
+        marker_color=["#d62728" if n == "llm" else "#7f7f7f" if n == "oracle" else "#1f77b4"
+                      for n in keys],
+        text=[f"{means[n]:.3f}" for n in keys], textposition="outside"))
+    fig.update_layout(title=f"Weak users sent: mean NDCG@{k}, LLM against free reorderings of "
+                            f"the same candidates", yaxis_title=f"NDCG@{k}", height=340)
+    right.plotly_chart(fig, key="rr_controls_chart")
+
+
 def _results() -> None:
     st.subheader("6. Results")
     runs = run_store().list_runs(kind="rerank")
@@ -296,6 +368,7 @@ def _results() -> None:
     p_value = g["wilcoxon_p"]
     c[3].metric("Wilcoxon p", "n/a" if p_value is None or p_value != p_value else f"{p_value:.3g}",
                 help="Paired signed-rank test of the weak users' NDCG after vs before.")
+    _net_gain_panel(s, files.k)
     c = st.columns(4)
     cap = spend.get("cap_usd")
     c[0].metric("Spent", fmt_usd(s["usd_total_including_cached"]),

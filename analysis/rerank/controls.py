@@ -44,6 +44,8 @@ from analysis.rerank.gains import in_set_wins
 
 __all__ = [
     "CONTROLS",
+    "PAPER_PROTOCOL_NOTE",
+    "bracket",
     "ControlReport",
     "NetGain",
     "auc_offsets",
@@ -53,6 +55,13 @@ __all__ = [
     "net_gain",
     "paper_auc_offsets",
 ]
+
+#: shown wherever a figure of the paper protocol is (dry run, CLI, page, report)
+PAPER_PROTOCOL_NOTE = (
+    "Paper protocol: an offline replication protocol (held-out items plus sampled unseen "
+    "items as candidates). It hands the LLM the test items, so its gains are not deployment "
+    "gains: read them against the no-LLM controls on the same candidates."
+)
 
 #: the no-LLM reorderings, in the order they are reported
 CONTROLS = ("baseline", "shuffled", "popularity")
@@ -326,6 +335,20 @@ def measure_controls(
     table.insert(0, "user_idx", cands.user_idx.astype(np.int64))
     net = net_gain(table, k) if llm_rows is not None and len(table) else None
     return ControlReport(per_user=table, net=net, k=k)
+
+
+def bracket(report: ControlReport) -> dict:
+    """The free bracket of any reranking's mean NDCG@k on these candidates: the baseline
+    order, the best no-LLM control (name and value) and the ceiling (the oracle)."""
+    nd = f"ndcg@{report.k}"
+    means = {c: float(report.per_user[f"{c}_{nd}"].mean()) for c in (*CONTROLS, "oracle")}
+    best = max(CONTROLS, key=lambda c: (means[c], -CONTROLS.index(c)))
+    return {
+        "baseline": means["baseline"],
+        "best": best,
+        "best_value": means[best],
+        "ceiling": means["oracle"],
+    }
 
 
 def relevant_in_candidates(rows: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
