@@ -219,20 +219,43 @@ def _baseline_section(info: RunInfo, summary: dict, per_user: pd.DataFrame, char
         fig.update_layout(title=f"Mean test NDCG@{k} per subgroup (bootstrap 95% CI)",
                           yaxis_title=f"NDCG@{k}", showlegend=False)
         parts.append(charts(fig))
-        cols = ["dimension", "group", "size", "mean", "ci_low", "ci_high", "weak_share"]
+        cols = ["dimension", "group", "size", "mean", "ci_low", "ci_high", "weak_share",
+                "reliable"]
         parts.append(_table(sg[[c for c in cols if c in sg.columns]]))
+        if "reliable" in sg.columns and not sg["reliable"].all():
+            parts.append("<p>Groups with <code>reliable</code> False have fewer users than the "
+                         "minimum group size: their mean and CI are shown but too noisy to rank "
+                         "groups by, and they enter no disparity figure below.</p>")
     disp = summary.get("disparity") or []
     if disp:
         parts.append("<h3>Disparity per dimension</h3>")
-        dt = pd.DataFrame(disp)[["dimension", "worst_group", "group_min", "group_max",
-                                 "difference", "ratio", "kruskal_p"]]
-        dt["kruskal_p"] = [f"{p:.3g}" for p in dt["kruskal_p"]]  # tiny p-values stay readable
+        dt = pd.DataFrame(disp)
+        cols = ["dimension", "worst_group", "group_min", "group_max", "difference", "ratio",
+                "kruskal_p", "kruskal_p_holm", "kruskal_p_bh"]
+        dt = dt[[c for c in cols if c in dt.columns]].copy()
+        for col in ("kruskal_p", "kruskal_p_holm", "kruskal_p_bh"):
+            if col in dt.columns:  # tiny p-values stay readable
+                dt[col] = [f"{p:.3g}" if pd.notna(p) else "n/a" for p in dt[col]]
         parts.append(_table(dt))
+        first = disp[0]
+        if first.get("p_family_size") is not None:
+            parts.append(
+                f"<p>Disparity figures use groups of at least {first['min_group_size']} users. "
+                f"p-values: raw, then Holm- and BH-adjusted over {first['p_family_size']} tests "
+                "(every dimension and every pair). A small adjusted p says the groups' "
+                "distributions differ by more than chance; it does not say by how much, why, "
+                "or that the difference matters.</p>")
     coh = Path(info.path) / "weak_cohorts.csv"
     if coh.is_file():
         c = pd.read_csv(coh)
-        keep = [x for x in ("rule", "n_users", "share", "mean_metric") if x in c.columns]
-        parts += ["<h3>Weakest cohorts</h3>", _table(c[keep].head(10))]
+        keep = [x for x in ("rule", "n_users", "share", "val_mean", "test_mean", "mean_metric")
+                if x in c.columns]
+        parts.append("<h3>Weakest cohorts</h3>")
+        if "test_mean" in c.columns:
+            parts.append("<p>Leaves of a regression tree fitted on validation NDCG, worst "
+                         "first on validation; <code>test_mean</code> is each cohort's NDCG on "
+                         "the test split the tree never saw.</p>")
+        parts.append(_table(c[keep].head(10)))
     parts.append("<h3>Dataset</h3>")
     stats = pd.DataFrame({"statistic": list(ds), "value": [str(v) for v in ds.values()]})
     parts.append(_table(stats))
@@ -257,6 +280,7 @@ def _rerank_section(info: RunInfo, files: RerankRunFiles, charts) -> list[str]:
         f"({s['n_cached']:,} answers reused from the cache); fell back: "
         f"{_e(s['fallback'] or 'none')}. Wilcoxon signed-rank p = {_num(g['wilcoxon_p'], 4)}. "
         f"Cost per weak user {_usd(g.get('cost_per_selected_user_usd'))}.</p>")
+    parts += _net_gain_section(s, k, charts)
     rows = [{"metric": m, "before": g["mean_before"][m], "after": g["mean_after"][m],
              "gain (everyone)": g["mean_gain_all"][m],
              "gain (weak users)": g["mean_gain_selected"][m]} for m in g["mean_before"]]
@@ -281,6 +305,53 @@ def _rerank_section(info: RunInfo, files: RerankRunFiles, charts) -> list[str]:
         parts += [charts(fig), _table(cv)]
     parts += ["<h3>Prices used</h3>", _settings(s.get("prices") or {"local": "GPU time"}),
               "<h3>Dry-run estimate it started from</h3>", _settings(s.get("estimate") or {})]
+    return parts
+
+
+def _net_gain_section(s: dict, k: int, charts) -> list[str]:
+    """The LLM against free reorderings of the same candidates, both user counts, a pilot's
+    projection, and the paper protocol's label."""
+    net = s.get("net_gain")
+    if not net:
+        return []
+    from analysis.rerank.controls import PAPER_PROTOCOL_NOTE
+
+    parts = ["<h3>Against the no-LLM controls on the same candidates</h3>"]
+    if s["config"].get("protocol") == "paper":
+        parts.append(f'<p class="note"><strong>{_e(PAPER_PROTOCOL_NOTE)}</strong></p>')
+    lo, hi = net["ci95"]
+    users = s.get("users") or {}
+    parts += ['<div class="cards">',
+              _card(f"NDCG@{k} gain net of the best control ({_e(net['control'])})",
+                    f"{_num(net['mean'])} [{_num(lo)}, {_num(hi)}]"),
+              _card("Per +0.01 NDCG, net", _usd(net.get("cost_per_0.01_net_ndcg_usd"))),
+              _card("Weak users (all) / sent and evaluated",
+                    f"{users.get('weak_all', 0):,} / {users.get('sent', 0):,}"),
+              "</div>"]
+    zero = (" The interval includes zero: these answers do not show that the LLM beats a "
+            "free reordering." if net["ci_includes_zero"] else "")
+    parts.append(
+        f"<p>Net gain: the LLM's NDCG@{k} minus that of the best free reordering of the same "
+        f"candidates, per weak user sent, with its 95% interval; paired Wilcoxon p = "
+        f"{_num(net['wilcoxon_p'], 4)}.{zero} A deployment would pay for every weak user: "
+        f"about {_usd(users.get('deployment_usd_expected'))}.</p>")
+    pilot = s.get("pilot")
+    if pilot:
+        pr = pilot["projected"]
+        parts.append(
+            f"<p>Pilot of {pilot['n_sample']:,} of {pilot['n_population']:,} weak users with "
+            f"test items: all of them would move mean NDCG@{k} by "
+            f"{_num(pr['net_gain_over_all_users'])} net (95% interval {_num(pr['ci95'][0])} to "
+            f"{_num(pr['ci95'][1])}) for about {_usd(pr['cost_all_weak_usd'])}; "
+            f"{_e(pilot['verdict'])}.</p>")
+    names = {"llm": "LLM", "baseline": "baseline order", "shuffled": "shuffled (as shown)",
+             "popularity": "popularity", "oracle": "ceiling (oracle)"}
+    keys = [n for n in names if n in net["means"]]
+    fig = go.Figure(go.Bar(x=[names[n] for n in keys], y=[net["means"][n] for n in keys],
+                           marker_color=["#CC6677" if n == "llm" else "#88CCEE" for n in keys]))
+    fig.update_layout(title=f"Weak users sent: mean NDCG@{k}, LLM against free reorderings",
+                      yaxis_title=f"NDCG@{k}")
+    parts.append(charts(fig))
     return parts
 
 

@@ -57,9 +57,10 @@ def test_report_names_runs_dataset_settings_and_time(runs, full):
 
 def test_report_is_self_contained_with_plotly_inline_once(full):
     html = full.html
-    assert full.n_charts == 4  # histogram, subgroups, before/after by group, cost curve
+    # histogram, subgroups, before/after by group, LLM against controls, cost curve
+    assert full.n_charts == 5
     divs = re.findall(r'<div id="weakspot-chart-\d+" class="plotly-graph-div"', html)
-    assert len(divs) == 4
+    assert len(divs) == 5
     assert len(re.findall(r"<script[^>]*\bsrc=", html)) == 0
     assert len(re.findall(r"<link[^>]*\bhref=", html)) == 0
     assert html.count("* plotly.js v") == 1  # the library's banner: embedded exactly once
@@ -76,6 +77,14 @@ def test_report_headline_matches_the_run_files(runs, full):
     per = pd.read_parquet(runs.rerank.path / "rerank_per_user.parquet")
     assert h["gain_selected"] == pytest.approx(per["gain_ndcg@10"].mean())
     assert h["usd_spent"] == pytest.approx(per["paid_usd"].sum())
+
+
+def test_report_shows_the_net_gain_and_both_user_counts(runs, full):
+    rr = json.loads((runs.rerank.path / "rerank_summary.json").read_text())
+    net, users = rr["net_gain"], rr["users"]
+    assert "gain net of the best control" in full.html
+    assert f"{users['weak_all']:,} / {users['sent']:,}" in full.html
+    assert f"({net['control']})" in full.html
 
 
 def test_baseline_only_report(runs):
@@ -116,3 +125,19 @@ def test_bad_inputs(runs, tmp_path):
         build_report(gone)
     assert str(err.value) == MISSING_FILE.format(run_id=gone.run_id, name="summary.json",
                                                  path=tmp_path)
+
+
+def test_report_shows_adjusted_p_values_reliability_and_validated_cohorts(runs, full):
+    """The subgroup and cohort sections carry what the run decided: Holm and BH p-values
+    beside the raw ones, which groups are too small, and each cohort's test figure."""
+    html = full.html
+    summary = json.loads((runs.baseline.path / "summary.json").read_text())
+    d = summary["disparity"][0]
+    assert "kruskal_p_holm" in html and "kruskal_p_bh" in html
+    assert f"<td>{d['kruskal_p_holm']:.3g}</td>" in html
+    assert f"Holm- and BH-adjusted over {d['p_family_size']} tests" in html
+    assert f"groups of at least {d['min_group_size']} users" in html
+    assert "<th>reliable</th>" in html
+    cohorts = pd.read_csv(runs.baseline.path / "weak_cohorts.csv")
+    assert "<th>test_mean</th>" in html and "<th>val_mean</th>" in html
+    assert f"<td>{cohorts['test_mean'].iloc[0]:,.4f}</td>" in html
