@@ -115,9 +115,9 @@ _PAPER_ORDER_PHRASES = {
 def history_phrase(strategy: str, params: dict) -> str:
     """The selection and order of a history in words, for the prompt's ``{history_order}``.
 
-    ``"recent"``: ``"most recent first"``. ``"paper"``: ``"a random sample of up to N of the
-    user's items, best rated first"`` (or ``most interacted with first``, ``most recent
-    first``, ``in no particular order``, following ``params["order"]``). ``"long-short"``:
+    ``"recent"``: ``"most recent first"``. ``"paper"``: ``"a random sample of up to N items,
+    best rated first"`` (or ``most interacted with first``, ``most recent first``, ``in no
+    particular order``, following ``params["order"]``). ``"long-short"``:
     ``"up to S most recent items, most recent first, then up to L earlier items most similar
     to the candidates, most similar first"`` (``to those recent items`` when
     ``params["similar_to"] == "recent"``; one part only when S or L is 0).
@@ -136,7 +136,7 @@ def history_phrase(strategy: str, params: dict) -> str:
         return "most recent first"
     if strategy == "paper":
         order = _PAPER_ORDER_PHRASES[params.get("order", "rating")]
-        return f"a random sample of up to {params.get('n_paper', 20)} of the user's items, {order}"
+        return f"a random sample of up to {params.get('n_paper', 20)} items, {order}"
     if strategy != "long-short":
         raise AnalysisError(UNKNOWN_HISTORY.format(strategy=strategy))
     n_short, n_long = int(params.get("n_short", 5)), int(params.get("n_long", 10))

@@ -9,13 +9,19 @@ data, no per-user counts: providers cache it), and a ``user`` part with named pl
 * ``{candidates}``: one line per candidate in SHOWN order, identified by a short number
   ``1..C``, ``1. Title`` (``id_style="number"``) or ``[1] Title`` (``"bracket"``, RankGPT).
   Internal ids never appear;
-* ``{n_candidates}``, ``{n_history}``: the counts.
+* ``{n_candidates}``, ``{n_history}``: the counts;
+* ``{history_order}``: how the history was chosen and ordered, in words (e.g. ``most recent
+  first``, ``a random sample of up to 20 items, best rated first``), given by the history
+  strategy (``History.description`` in ``analysis.rerank.history``). It is the same for
+  every user of a job, so it is the one placeholder the system part may hold too.
 
-Builtins (:data:`BUILTIN_TEMPLATES`): ``"paper"`` (Kaur & Shah 2024: rated items best first,
-"do not generate any item outside this list"), ``"llmrank"`` (Hou et al. 2024: sequential
-history, numbered candidates) and ``"rankgpt"`` (Sun et al. 2023: bracketed identifiers,
-answer ``[2] > [1] > ...``). Their wording is domain-neutral ("items"); write a custom
-template for domain wording. Literal braces are written ``{{`` and ``}}`` in both parts.
+No builtin template states a history order of its own: each quotes ``{history_order}``, so
+its wording matches the history it receives whatever the strategy. Builtins
+(:data:`BUILTIN_TEMPLATES`): ``"paper"`` (Kaur & Shah 2024: "do not generate any item
+outside this list"), ``"llmrank"`` (Hou et al. 2024: history in the first person, numbered
+candidates) and ``"rankgpt"`` (Sun et al. 2023: bracketed identifiers, answer
+``[2] > [1] > ...``). Their wording is domain-neutral ("items"); write a custom template
+for domain wording. Literal braces are written ``{{`` and ``}}`` in both parts.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ import math
 import re
 import string
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -37,7 +44,9 @@ from models.rerankers.base import LLMRequest
 
 __all__ = [
     "BUILTIN_TEMPLATES",
+    "DEFAULT_HISTORY_ORDER",
     "PLACEHOLDERS",
+    "SYSTEM_PLACEHOLDERS",
     "PromptTemplate",
     "approx_tokens",
     "check_template",
@@ -48,7 +57,10 @@ __all__ = [
     "render_prompt",
 ]
 
-PLACEHOLDERS = ("history", "candidates", "n_candidates", "n_history")
+PLACEHOLDERS = ("history", "candidates", "n_candidates", "n_history", "history_order")
+SYSTEM_PLACEHOLDERS = ("history_order",)  # the same for every user of a job
+# what {history_order} says when the caller does not tell how the history was ordered
+DEFAULT_HISTORY_ORDER = "in no stated order"
 IdStyle = Literal["number", "bracket"]
 
 # --- user-facing messages -------------------------------------------------------------------
@@ -63,12 +75,13 @@ BAD_TEMPLATE_TYPE = (
 UNREADABLE_TEMPLATE = "Prompt template file {path} could not be read ({reason}); fix the file."
 UNKNOWN_PLACEHOLDER = (
     "Prompt template {source}: unknown placeholder {{{field}}} in the {part} part; allowed: "
-    "{{history}}, {{candidates}}, {{n_candidates}}, {{n_history}} (write {{{{ and }}}} for "
-    "literal braces)."
+    "{{history}}, {{candidates}}, {{n_candidates}}, {{n_history}}, {{history_order}} (write "
+    "{{{{ and }}}} for literal braces)."
 )
 SYSTEM_PLACEHOLDER = (
     "Prompt template {source}: placeholder {{{field}}} in the system part; the system part "
-    "must be the same for every user, so move {{{field}}} to the user part."
+    "must be the same for every user, so move {{{field}}} to the user part (only "
+    "{{history_order}} may stay)."
 )
 MISSING_CANDIDATES = (
     "Prompt template {source}: the user part has no {{candidates}} placeholder, so the model "
@@ -120,14 +133,14 @@ class PromptTemplate:
 _PAPER = PromptTemplate(
     name="paper",
     system=(
-        "You are a recommender system. You are given the items a user rated, best rated "
-        "first, and a numbered list of candidate items. Rank ALL the candidates by how likely "
-        "the user is to like them, most likely first. Do not generate any item outside the "
-        "candidate list. Answer only with the candidate numbers, one per line, most likely "
-        "first, with no explanation."
+        "You are a recommender system. You are given items from a user's history and a "
+        "numbered list of candidate items. Rank ALL the candidates by how likely the user is "
+        "to like them, most likely first. Do not generate any item outside the candidate "
+        "list. Answer only with the candidate numbers, one per line, most likely first, with "
+        "no explanation."
     ),
     user=(
-        "The user rated these {n_history} items (best first):\n{history}\n\n"
+        "The user's history, {n_history} items ({history_order}):\n{history}\n\n"
         "Rank the following {n_candidates} items by how likely the user is to like them, most "
         "likely first:\n{candidates}\n\n"
         "Answer with the {n_candidates} numbers, one per line. Do not generate any item "
@@ -145,7 +158,7 @@ _LLMRANK = PromptTemplate(
         "candidate exactly once."
     ),
     user=(
-        "I've interacted with the following items, most recent first:\n{history}\n\n"
+        "I've interacted with the following items ({history_order}):\n{history}\n\n"
         "Now there are {n_candidates} candidate items that I could interact with next:\n"
         "{candidates}\n\n"
         "Please rank these {n_candidates} items by how likely I am to like them next, "
@@ -163,7 +176,7 @@ _RANKGPT = PromptTemplate(
         "preference, like [2] > [1] > [3]; no explanation, no other items."
     ),
     user=(
-        "The user's history ({n_history} items):\n{history}\n\n"
+        "The user's history ({n_history} items, {history_order}):\n{history}\n\n"
         "I will give you {n_candidates} candidate items, each marked with an identifier.\n"
         "{candidates}\n\n"
         "Rank the {n_candidates} candidates above by how much the user will like them. "
@@ -196,16 +209,19 @@ def check_template(template: PromptTemplate, source: str | None = None) -> Promp
         source: how to name it in messages (a file path); defaults to ``template.name``.
 
     Raises:
-        AnalysisError: a placeholder in the system part (:data:`SYSTEM_PLACEHOLDER`), an
-            unknown placeholder (:data:`UNKNOWN_PLACEHOLDER`), a format spec
+        AnalysisError: a placeholder other than ``{history_order}`` in the system part
+            (:data:`SYSTEM_PLACEHOLDER`), an unknown placeholder (:data:`UNKNOWN_PLACEHOLDER`), a format spec
             (:data:`BAD_FORMAT_SPEC`), unbalanced braces (:data:`UNBALANCED_BRACES`), no
             ``{candidates}`` (:data:`MISSING_CANDIDATES`) or a bad ``id_style``.
     """
     src = source or template.name
     if template.id_style not in ("number", "bracket"):
         raise AnalysisError(BAD_ID_STYLE.format(source=src, value=template.id_style))
-    for field, _, _ in _fields(template.system, src, "system"):
-        raise AnalysisError(SYSTEM_PLACEHOLDER.format(source=src, field=field))
+    for field, spec, conv in _fields(template.system, src, "system"):
+        if field not in SYSTEM_PLACEHOLDERS:
+            raise AnalysisError(SYSTEM_PLACEHOLDER.format(source=src, field=field))
+        if spec or conv:
+            raise AnalysisError(BAD_FORMAT_SPEC.format(source=src, field=field, part="system"))
     names = set()
     for field, spec, conv in _fields(template.user, src, "user"):
         if field not in PLACEHOLDERS:
@@ -380,6 +396,7 @@ def render_prompt(
     template: PromptTemplate, history_texts: Sequence[str],
     history_ratings: Sequence[float] | None, candidate_texts: Sequence[str], *,
     max_tokens: int = 512, temperature: float = 0.0, rating_max: float = 5.0,
+    history_order: str | None = None,
 ) -> LLMRequest:
     """Fill a template for one user.
 
@@ -391,10 +408,14 @@ def render_prompt(
         max_tokens: answer budget of the request.
         temperature: sampling temperature of the request.
         rating_max: top of the rating scale, shown as ``r/rating_max``.
+        history_order: how the history was chosen and ordered, for ``{history_order}``
+            (``History.description``); it must not depend on the user. None:
+            :data:`DEFAULT_HISTORY_ORDER`, which claims no order.
 
     Returns:
-        An :class:`LLMRequest` whose ``system`` is the template's system part verbatim
-        (``{{``/``}}`` unescaped), identical for every user; ``key`` is left empty.
+        An :class:`LLMRequest` whose ``system`` is the template's system part with
+        ``{history_order}`` filled (``{{``/``}}`` unescaped), identical for every user of a
+        job; ``key`` is left empty.
 
     Raises:
         AnalysisError: no candidates (:data:`NO_CANDIDATE_TEXTS`), ratings of another length
@@ -402,14 +423,16 @@ def render_prompt(
     """
     if len(candidate_texts) == 0:
         raise AnalysisError(NO_CANDIDATE_TEXTS)
+    order = _clean(DEFAULT_HISTORY_ORDER if history_order is None else str(history_order))
     values = {
         "history": format_history(history_texts, history_ratings, rating_max=rating_max),
         "candidates": format_candidates(candidate_texts, template.id_style),
         "n_candidates": len(candidate_texts),
         "n_history": len(history_texts),
+        "history_order": order,
     }
     return LLMRequest(
-        system=template.system.format(),
+        system=template.system.format(history_order=order),
         user=template.user.format(**values),
         max_tokens=int(max_tokens),
         temperature=float(temperature),

@@ -230,7 +230,7 @@ def test_history_phrase_says_how_each_history_was_chosen():
     assert select_history(split, np.array([0]), "recent").description == "most recent first"
     paper = select_history(split, np.array([0]), "paper", n_paper=7)
     assert paper.params["order"] == "rating"
-    assert paper.description == "a random sample of up to 7 of the user's items, best rated first"
+    assert paper.description == "a random sample of up to 7 items, best rated first"
     no_ratings = select_history(_split(ratings=False), np.array([0]), "paper", n_paper=7)
     assert no_ratings.description.endswith(", most recent first")
     bare = select_history(_split(ratings=False, timestamps=False), np.array([0]), "paper")
