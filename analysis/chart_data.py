@@ -8,6 +8,7 @@ handful of columns or dimensions only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,11 +21,13 @@ from analysis.weak_users import WeakUsers
 __all__ = [
     "MAX_GROUPS",
     "METRIC_BASES",
+    "ValidationFigures",
     "ecdf_by_group",
     "group_labels",
     "histogram",
     "metric_columns",
     "subgroup_dimensions",
+    "validation_figures",
     "weak_composition",
 ]
 
@@ -277,3 +280,56 @@ def weak_composition(weak: WeakUsers) -> pd.DataFrame:
                      "over_representation"]
         )
     return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class ValidationFigures:
+    """What a weak-user rule does on the split it is chosen on (validation): the figures to
+    tune a threshold by. The test split's figures are the held-out verdict, read separately.
+
+    Attributes:
+        column: the validation column, ``val_<metric>``.
+        mean_weak: mean of ``column`` over the weak users (NaN when nobody is weak).
+        mean_rest: mean of ``column`` over every other user with a value (NaN when none).
+        n_weak: weak users (all have a validation value).
+        n_rest: other users with a validation value.
+    """
+
+    column: str
+    mean_weak: float
+    mean_rest: float
+    n_weak: int
+    n_rest: int
+
+
+def validation_figures(table: pd.DataFrame, weak: WeakUsers) -> ValidationFigures:
+    """Validation means of the weak users and of the rest, for tuning the rule.
+
+    ``mean_weak = mean(val_u : u weak)``, ``mean_rest = mean(val_u : u not weak, val_u not
+    NaN)``, with ``val = table["val_<metric>"]`` and ``metric = weak.rule.metric``: two
+    masked sums over the column, no loop over users.
+
+    Args:
+        table: the per-user table the selection was made on (rows aligned with ``weak.mask``).
+        weak: a selection (:class:`~analysis.weak_users.WeakUsers`).
+
+    Returns:
+        A :class:`ValidationFigures`.
+
+    Raises:
+        AnalysisError: the table has no ``val_<metric>`` column.
+    """
+    column = f"val_{weak.rule.metric}"
+    _check_columns(table, [column])
+    val = table[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    has = ~np.isnan(val)
+    w = np.asarray(weak.mask, dtype=bool) & has
+    rest = has & ~w
+    n_w, n_r = int(w.sum()), int(rest.sum())
+    return ValidationFigures(
+        column=column,
+        mean_weak=float(val[w].sum() / n_w) if n_w else float("nan"),
+        mean_rest=float(val[rest].sum() / n_r) if n_r else float("nan"),
+        n_weak=n_w,
+        n_rest=n_r,
+    )

@@ -24,7 +24,14 @@ from analysis.evaluate import Evaluation, evaluate_recommender
 from analysis.provenance import DATASET_HASH_OF, dataset_sha256, package_versions
 from analysis.run_files import MODEL_FILE
 from analysis.split import Split, make_split
-from analysis.subgroups import SubgroupReport, UserFeatures, compute_user_features, subgroup_report
+from analysis.subgroups import (
+    MIN_GROUP_SIZE,
+    SubgroupReport,
+    UserFeatures,
+    compute_user_features,
+    kruskal_family,
+    subgroup_report,
+)
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.base import Recommender
 from models.baselines import BaselineRecommender, make_recommender, save_model
@@ -64,6 +71,9 @@ class EvaluateConfig:
         intersections: pairs of subgroup dimensions reported jointly (e.g. inactive users
             with niche taste).
         cohort_max_depth: depth of the weak-cohort tree.
+        min_group_size: smallest subgroup (evaluated users) that enters a headline disparity
+            figure (worst group, gap, ratio, Kruskal-Wallis); smaller groups are listed,
+            marked unreliable.
     """
 
     model: str = "als"
@@ -76,6 +86,7 @@ class EvaluateConfig:
     weak_rule: WeakRule = field(default_factory=lambda: WeakRule(metric="auc", percentile=20.0))
     intersections: tuple[tuple[str, str], ...] = (("inactive", "mainstream"),)
     cohort_max_depth: int = 3
+    min_group_size: int = MIN_GROUP_SIZE
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -98,8 +109,11 @@ class PipelineResult:
         subgroups: one report per subgroup dimension on ``ndcg@k``.
         skipped_dimensions: dimensions with more than ``MAX_REPORT_GROUPS`` groups.
         weak: the weak users under ``config.weak_rule``.
-        cohorts: the weak-cohort tree's leaves.
+        cohorts: the weak-cohort tree's leaves (fitted on validation, judged on test).
         timings: seconds per stage.
+        p_tests: the Kruskal-Wallis test of every reported dimension and every pair of them,
+            with Holm- and BH-adjusted p-values over that family
+            (:func:`~analysis.subgroups.kruskal_family`); ``subgroup_tests.csv``.
     """
 
     config: EvaluateConfig
@@ -114,6 +128,7 @@ class PipelineResult:
     weak: WeakUsers
     cohorts: CohortReport
     timings: dict
+    p_tests: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def metric(self) -> str:
@@ -158,10 +173,27 @@ class PipelineResult:
                     "gini": jsonable(r.gini),
                     "kruskal_h": jsonable(r.kruskal_h),
                     "kruskal_p": jsonable(r.kruskal_p),
+                    **_adjusted_p(self.p_tests, r.dimension),
+                    "min_group_size": int(r.min_group_size),
+                    "n_small_groups": int(r.n_small_groups),
                 }
                 for r in self.subgroups
             ],
         }
+
+
+def _adjusted_p(p_tests: pd.DataFrame, dim: str | tuple[str, str]) -> dict:
+    """Holm and BH p-values of one report's test, adjusted over the run's family."""
+    labels = {dim} if isinstance(dim, str) else {" × ".join(dim), " × ".join(dim[::-1])}
+    row = p_tests[p_tests["dimension"].isin(labels)] if len(p_tests) else p_tests
+    if not len(row):
+        return {"kruskal_p_holm": None, "kruskal_p_bh": None, "p_family_size": None}
+    r = row.iloc[0]
+    return {
+        "kruskal_p_holm": jsonable(r["p_holm"]),
+        "kruskal_p_bh": jsonable(r["p_bh"]),
+        "p_family_size": int(r["family_size"]),
+    }
 
 
 def _dim_name(dim: str | tuple[str, str]) -> str:
@@ -234,10 +266,24 @@ def run_pipeline(
         wanted: list[str | tuple[str, str]] = [d for d in dims if d not in skipped]
         wanted += [tuple(pair) for pair in config.intersections]
         reports = [
-            subgroup_report(per_user, metric, dim, weak=weak.mask, seed=config.seed)
+            subgroup_report(
+                per_user,
+                metric,
+                dim,
+                weak=weak.mask,
+                seed=config.seed,
+                min_group_size=config.min_group_size,
+            )
             for dim in wanted
         ]
-    with timer.stage("cohorts"):
+        p_tests = kruskal_family(
+            per_user,
+            metric,
+            [d for d in dims if d not in skipped],
+            extra=[tuple(pair) for pair in config.intersections],
+            min_group_size=config.min_group_size,
+        )
+    with timer.stage("cohorts"):  # fitted on validation NDCG, each leaf judged on test
         cohorts = discover_weak_cohorts(
             per_user, metric=metric, max_depth=config.cohort_max_depth, seed=config.seed
         )
@@ -256,6 +302,7 @@ def run_pipeline(
         weak=weak,
         cohorts=cohorts,
         timings=dict(timer.timings),
+        p_tests=p_tests,
     )
 
 
@@ -387,6 +434,7 @@ def write_run_outputs(
             np.save(tmp / "item_factors.npy", np.asarray(result.model.item_factors, np.float32))
         test_frame(result).to_parquet(tmp / "test.parquet", index=False)
         subgroups_frame(result).to_csv(tmp / "subgroups.csv", index=False)
+        result.p_tests.to_csv(tmp / "subgroup_tests.csv", index=False)
         result.cohorts.leaves.to_csv(tmp / "weak_cohorts.csv", index=False)
         summary = result.summary()
         summary["source"] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis.cohorts import discover_weak_cohorts
+from analysis.cohorts import read_cohorts
 from analysis.errors import AnalysisError
 from pages._shared import (
     active_run_id,
@@ -50,10 +50,21 @@ st.markdown(f"Baseline: {md_escape(info.label)}. Weak users are chosen on valida
             f"{weak['test_mean_rest']:.3f} for the rest).")
 
 st.subheader("Weakest cohorts")
-cohorts = discover_weak_cohorts(run.per_user, metric=f"ndcg@{k}")
-st.caption(f"Leaves of a depth-3 decision tree fitted to per-user NDCG@{k} on user features, "
-           f"worst first (overall mean {overall[f'ndcg@{k}']:.3f}).")
-cohort_table(cohorts, f"NDCG@{k}", key="overview_cohorts")
+try:
+    cohorts = read_cohorts(info.path)  # exactly the run's weak_cohorts.csv
+except AnalysisError as err:
+    show_error(err)
+else:
+    if "test_mean" in cohorts.columns:
+        st.caption(f"Leaves of a depth-3 decision tree fitted to per-user validation NDCG@{k} "
+                   "on user features, worst first on validation; the test column is each "
+                   f"cohort's NDCG@{k} on the test split the tree never saw (overall "
+                   f"{overall[f'ndcg@{k}']:.3f}).")
+    else:
+        st.caption("This run's cohorts were fitted and reported on the test split (an older "
+                   "run): their means are optimistic. Train the baseline again for cohorts "
+                   "fitted on validation and judged on test.")
+    cohort_table(cohorts, f"NDCG@{k}", key="overview_cohorts")
 st.page_link("pages/4_weak_users.py", label="Tune the weak-user threshold", icon=":material/tune:")
 st.page_link("pages/5_llm_rerank.py", label="Rerank the weak users with an LLM",
              icon=":material/auto_awesome:")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.express as px
 import streamlit as st
 
 from analysis.chart_data import ecdf_by_group, group_labels, metric_columns, subgroup_dimensions
-from analysis.cohorts import discover_weak_cohorts
+from analysis.cohorts import read_cohorts
 from analysis.errors import AnalysisError
-from analysis.subgroups import subgroup_report
+from analysis.subgroups import MIN_GROUP_SIZE, kruskal_family, subgroup_report
 from pages._shared import (
     cohort_table,
     group_colors,
@@ -18,6 +20,7 @@ from pages._shared import (
     page_start,
     plot_escape,
     plot_labels,
+    run_store,
     show_error,
     workspace,
 )
@@ -25,17 +28,34 @@ from pages._shared import (
 #: users drawn into a box/violin plot (the browser draws every point it is sent)
 MAX_POINTS = 20_000
 
+#: p-value adjustment offered: label -> column of kruskal_family
+P_ADJUST = {"Holm": "p_holm", "BH": "p_bh"}
+
 DISPARITY_HELP = {
-    "worst": "The group with the lowest mean of the metric (groups with at least one "
-             "evaluated user).",
-    "gap": "Difference: highest group mean minus lowest group mean (0 = every group served "
-           "alike).",
-    "ratio": "Ratio: lowest group mean / highest group mean (1 = parity; 0.8 is a common "
-             "warning line).",
+    "worst": "The group with the lowest mean of the metric among groups of at least the "
+             "minimum size (smaller groups are listed in the table but are too noisy to call "
+             "worst: a handful of users is often lowest by chance).",
+    "gap": "Difference: highest minus lowest group mean, over groups of at least the minimum "
+           "size (0 = every group served alike).",
+    "ratio": "Ratio: lowest / highest group mean, over groups of at least the minimum size "
+             "(1 = parity; 0.8 is a common warning line).",
     "gini": "Gini coefficient of the per-user metric over all evaluated users (0 = everyone "
             "served equally, near 1 = a few users get all the quality).",
-    "kruskal": "Kruskal-Wallis test p-value: could the groups' distributions be the same? A "
-               "small p (< 0.05) says the differences are unlikely to be chance.",
+    "kruskal": "Kruskal-Wallis p-value of this one test, unadjusted: how often group "
+               "differences at least this large would appear if every group's distribution "
+               "were the same. Small (< 0.05): unlikely to be chance alone. It is not the "
+               "chance that the groups are alike, and says nothing about how large the "
+               "difference is, why, or whether it matters. With many dimensions and pairs to "
+               "look at, some raw p-values are small by chance: read the adjusted one.",
+    "Holm": "Holm-adjusted p-value: the raw p corrected for testing every dimension and every "
+            "pair of them on this page (the family below). Below 0.05: the chance that any of "
+            "the family's findings is a false alarm stays under 5%.",
+    "BH": "Benjamini-Hochberg-adjusted p-value (false discovery rate) over every dimension "
+          "and every pair of them: below 0.05, at most 5% of the findings called significant "
+          "are expected to be false alarms. Less strict than Holm.",
+    "min_size": "Groups with fewer evaluated users than this are listed (Reliable unticked) "
+                "but enter no headline figure: worst group, gap, ratio, p-values. Their "
+                "bootstrap CIs under-cover (too narrow) at such sizes.",
 }
 
 
@@ -46,11 +66,12 @@ def _dimensions(ws_path: str, run_id: str) -> tuple[list[str], list[str]]:
 
 
 @st.cache_resource(max_entries=32, show_spinner="Computing the subgroup report...")
-def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str):
-    """The report, the ECDF and the plotted users of one (run, dimensions, metric)."""
+def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, min_size: int):
+    """The report, the ECDF and the plotted users of one (run, dimensions, metric, size)."""
     table = loaded_run(run_id).per_user
     by = dims[0] if len(dims) == 1 else dims
-    report = subgroup_report(table, metric, by, weak=table["weak"].to_numpy(bool))
+    report = subgroup_report(table, metric, by, weak=table["weak"].to_numpy(bool),
+                             min_group_size=min_size)
     ecdf = ecdf_by_group(table, metric, by)
     points = table.loc[table[metric].notna(), [metric]].assign(group=group_labels(table, by))
     points["group"] = points["group"].astype(str)
@@ -59,13 +80,20 @@ def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str):
     return report, ecdf, points
 
 
+@st.cache_resource(max_entries=16, show_spinner="Testing every dimension and pair...")
+def _tests(ws_path: str, run_id: str, dims_all: tuple[str, ...], metric: str, min_size: int):
+    """Kruskal-Wallis of every dimension and pair, with Holm and BH over that family."""
+    return kruskal_family(loaded_run(run_id).per_user, metric, dims_all, min_group_size=min_size)
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind: str):
+def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind: str,
+             min_size: int):
     """The three charts of one view, built once (plotly figure building is the slow part).
 
     Group labels and the metric name come from the user's data: plotly gets them escaped.
     """
-    report, ecdf, points = _view(ws_path, run_id, dims, metric)
+    report, ecdf, points = _view(ws_path, run_id, dims, metric, min_size)
     groups = report.by_group["group"].tolist()
     colors = {plot_escape(g): c for g, c in group_colors(groups).items()}
     orders = {"group": plot_labels(groups)}
@@ -96,9 +124,10 @@ def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind
     return dist, cdf, means
 
 
-@st.cache_resource(max_entries=16, show_spinner="Growing the weak-cohort tree...")
-def _cohorts(ws_path: str, run_id: str, metric: str):
-    return discover_weak_cohorts(loaded_run(run_id).per_user, metric=metric)
+@st.cache_data(max_entries=16, show_spinner=False)
+def _cohorts(ws_path: str, run_id: str):
+    """Exactly the run's ``weak_cohorts.csv``."""
+    return read_cohorts(run_store().get(run_id).path)
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
@@ -129,6 +158,8 @@ st.session_state["sg_dims"] = [d for d in st.session_state["sg_dims"] if d in di
 if st.session_state.get("sg_metric") not in metrics:
     st.session_state["sg_metric"] = default_metric
 st.session_state.setdefault("sg_plot", "Box")
+st.session_state.setdefault("sg_min_size", MIN_GROUP_SIZE)
+st.session_state.setdefault("sg_p_adjust", "Holm")
 
 c1, c2, c3 = st.columns([3, 2, 1])
 dims = c1.multiselect("Group by (one or two dimensions)", dims_all, max_selections=2,
@@ -136,29 +167,49 @@ dims = c1.multiselect("Group by (one or two dimensions)", dims_all, max_selectio
                       "groups (e.g. inactive × gender).")
 metric = c2.selectbox("Metric", metrics, key="sg_metric", help=metric_help(default_metric))
 kind = c3.segmented_control("Plot", ["Box", "Violin"], key="sg_plot", required=True)
+c1, c2 = st.columns([1, 1])
+min_size = int(c1.number_input("Minimum group size", min_value=1, step=1, key="sg_min_size",
+                               help=DISPARITY_HELP["min_size"]))
+adjust = c2.segmented_control("p-value adjustment", list(P_ADJUST), key="sg_p_adjust",
+                              required=True,
+                              help=DISPARITY_HELP["Holm"] + " " + DISPARITY_HELP["BH"])
 if not dims:
     st.info("Pick one or two dimensions to compare groups.")
     st.stop()
 
 try:
-    report, ecdf, points = _view(ws_path, run_id, tuple(dims), metric)
+    report, ecdf, points = _view(ws_path, run_id, tuple(dims), metric, min_size)
+    tests = _tests(ws_path, run_id, tuple(dims_all), metric, min_size)
 except AnalysisError as err:
     show_error(err)
     st.stop()
+labels = {" × ".join(dims), " × ".join(dims[::-1])}
+row = tests[tests["dimension"].isin(labels)]
+p_adj = float(row[P_ADJUST[adjust]].iloc[0]) if len(row) else float("nan")
 
-m = st.columns(5)
-m[0].metric("Worst group", md_escape(report.worst_group), help=DISPARITY_HELP["worst"])
-m[1].metric("Gap (max − min)", f"{report.difference:.3f}", help=DISPARITY_HELP["gap"])
-m[2].metric("Ratio (min / max)", "n/a" if report.ratio != report.ratio else f"{report.ratio:.2f}",
-            help=DISPARITY_HELP["ratio"])
+
+def _num(x: float, fmt: str) -> str:
+    return "n/a" if math.isnan(x) else format(x, fmt)
+
+
+m = st.columns(6)
+m[0].metric("Worst group", "n/a" if report.worst_group is None
+            else md_escape(report.worst_group), help=DISPARITY_HELP["worst"])
+m[1].metric("Gap (max − min)", _num(report.difference, ".3f"), help=DISPARITY_HELP["gap"])
+m[2].metric("Ratio (min / max)", _num(report.ratio, ".2f"), help=DISPARITY_HELP["ratio"])
 m[3].metric("Gini", f"{report.gini:.3f}", help=DISPARITY_HELP["gini"])
-m[4].metric("Kruskal-Wallis p", "n/a" if report.kruskal_p != report.kruskal_p
-            else f"{report.kruskal_p:.2g}", help=DISPARITY_HELP["kruskal"])
+m[4].metric("Kruskal-Wallis p", _num(report.kruskal_p, ".2g"), help=DISPARITY_HELP["kruskal"])
+m[5].metric(f"{adjust}-adjusted p", _num(p_adj, ".2g"), help=DISPARITY_HELP[adjust])
 st.caption(f"{int(report.overall['size']):,} evaluated users, overall mean "
            f"{md_escape(metric)} {report.overall['mean']:.3f}; {report.n_excluded:,} users "
            f"without a value are left out. {metric_help(metric)}")
+if report.n_small_groups:
+    st.caption(f"{report.n_small_groups:,} of {len(report.by_group):,} groups have fewer than "
+               f"{min_size:,} evaluated users: they are listed below (Reliable unticked) but "
+               "left out of the worst group, gap, ratio and p-values, and their CIs are "
+               "unreliable.", help=DISPARITY_HELP["min_size"])
 
-dist_fig, ecdf_fig, means_fig = _figures(ws_path, run_id, tuple(dims), metric, kind)
+dist_fig, ecdf_fig, means_fig = _figures(ws_path, run_id, tuple(dims), metric, kind, min_size)
 left, right = st.columns(2)
 left.plotly_chart(dist_fig, key="sg_dist", width="stretch")
 right.plotly_chart(ecdf_fig, key="sg_ecdf", width="stretch")
@@ -175,19 +226,41 @@ st.dataframe(
         "weak_share": st.column_config.NumberColumn(
             "Weak share", format="percent", help="Share of the group flagged weak by the run's "
             "rule (validation split)."),
+        "reliable": st.column_config.CheckboxColumn(
+            "Reliable", help=DISPARITY_HELP["min_size"]),
     },
     key="sg_table",
 )
+with st.expander(f"Every dimension and pair tested ({int(tests['family_size'].max()):,} "
+                 "tests in the family)"):
+    st.caption("Raw and adjusted Kruskal-Wallis p-values of every dimension and every pair "
+               "this page can show, over groups of at least the minimum size. Compare the "
+               "adjusted ones with 0.05.")
+    st.dataframe(
+        tests[["dimension", "n_groups", "kruskal_p", "p_holm", "p_bh"]],
+        hide_index=True,
+        column_config={
+            "n_groups": st.column_config.NumberColumn("Groups tested", format="%d"),
+            "kruskal_p": st.column_config.NumberColumn("Raw p", format="%.2g"),
+            "p_holm": st.column_config.NumberColumn("Holm p", format="%.2g",
+                                                    help=DISPARITY_HELP["Holm"]),
+            "p_bh": st.column_config.NumberColumn("BH p", format="%.2g",
+                                                  help=DISPARITY_HELP["BH"]),
+        },
+        key="sg_tests",
+    )
 
 st.subheader("Weakest cohorts")
 try:
-    cohorts = _cohorts(ws_path, run_id, metric)
+    cohorts = _cohorts(ws_path, run_id)
 except AnalysisError as err:
     show_error(err)
 else:
-    st.caption(f"Leaves of a depth-3 regression tree fitted to per-user {md_escape(metric)} on "
-               "user features, worst first: groups no single dimension shows.")
-    cohort_table(cohorts, metric, key="sg_cohorts")
+    st.caption(f"The run's weak cohorts (`weak_cohorts.csv`): leaves of a depth-3 regression "
+               f"tree fitted to per-user validation NDCG@{k} on user features, worst first on "
+               "validation, each judged on the test split it never saw. Groups no single "
+               "dimension shows; they do not follow the metric picked above.")
+    cohort_table(cohorts, f"NDCG@{k}", key="sg_cohorts")
 
 st.download_button(
     "Download the per-user table (CSV)",

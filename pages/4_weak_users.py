@@ -1,5 +1,7 @@
-"""Weak users: tune the rule, see who they are, how they fare on test, and what an LLM pass
-over them would cost. Every move re-selects from cached arrays; nothing is refitted."""
+"""Weak users: tune the rule on validation, judge it once on test, see who they are and what
+an LLM pass over them would cost. Every move re-selects from cached arrays; nothing is
+refitted. The test verdict sits in its own panel and follows the slider only on request, so
+the threshold is never chosen on test."""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.chart_data import histogram, subgroup_dimensions, weak_composition
+from analysis.chart_data import (
+    histogram,
+    subgroup_dimensions,
+    validation_figures,
+    weak_composition,
+)
 from analysis.errors import AnalysisError
 from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable
@@ -55,6 +62,16 @@ def _plan(ws_path: str, run_id: str, backend: str, model: str):
 def _per_user_cost(ws_path: str, run_id: str, backend: str, model: str, batch: bool):
     return per_user_cost_estimate(_plan(ws_path, run_id, backend, model),
                                   PriceTable().price(model), batch=batch)
+
+
+def _rule_text(rule: WeakRule, threshold_value: float) -> str:
+    cut = (f"≤ {rule.threshold:.3f}" if rule.threshold is not None
+           else f"≤ its {rule.percentile:g}th percentile ({threshold_value:.3f})")
+    return f"validation {rule.metric} {cut}{' and inactive' if rule.require_inactive else ''}"
+
+
+def _judge(rule: WeakRule) -> None:
+    st.session_state["wu_judged_rule"] = rule
 
 
 def _apply_paper_preset() -> None:
@@ -122,20 +139,59 @@ except AnalysisError as err:
     show_error(err)
     st.stop()
 st.session_state["weak_rule"] = rule  # the LLM rerank page starts from it
+st.session_state.setdefault("wu_judged_rule", stored)  # the verdict starts on the stored rule
+tuning = validation_figures(run.per_user, weak)
 
+
+def _mean(x: float) -> str:
+    return "n/a" if np.isnan(x) else f"{x:.3f}"
+
+
+st.caption("Tuning figures, on the validation split the rule is chosen on: move the threshold "
+           "by these.")
 m = st.columns(4)
 m[0].metric("Weak users", f"{weak.n_weak:,}", help="Users the rule selects on the validation "
             f"split (threshold {weak.threshold_value:.3f} on val {metric}).")
 m[1].metric("Share of users", fmt_share(weak.share),
             help=f"Weak users / users with a validation value ({weak.n_unselectable:,} users "
                  "have none and are never weak).")
-diff = weak.test_mean_weak - weak.test_mean_rest
-m[2].metric(f"Test {metric}: weak", "n/a" if np.isnan(weak.test_mean_weak)
-            else f"{weak.test_mean_weak:.3f}",
+diff = tuning.mean_weak - tuning.mean_rest
+m[2].metric(f"Validation {metric}: weak", _mean(tuning.mean_weak),
             delta=None if np.isnan(diff) else f"{diff:+.3f} vs the rest",
-            help=metric_help(metric) + " Mean on the test split, which the selection never saw.")
-m[3].metric(f"Test {metric}: the rest", "n/a" if np.isnan(weak.test_mean_rest)
-            else f"{weak.test_mean_rest:.3f}", help=metric_help(metric))
+            help=metric_help(f"val_{metric}") + " Mean over the weak users, on the split the "
+                 "rule was chosen on: lower by construction.")
+m[3].metric(f"Validation {metric}: the rest", _mean(tuning.mean_rest),
+            help=metric_help(f"val_{metric}"))
+
+with st.container(border=True, key="wu_heldout"):
+    judged_rule = st.session_state["wu_judged_rule"]
+    try:
+        judged = selector.select(judged_rule)
+    except AnalysisError as err:
+        show_error(err)
+    else:
+        st.markdown("**Held-out test verdict**")
+        judged_text = _rule_text(judged_rule, judged.threshold_value)
+        st.caption(f"Judged on the test split for the rule {judged_text} "
+                   f"({judged.n_weak:,} weak users). It does not follow the slider: choose the "
+                   "rule on the validation figures above, then judge it once. Do not move the "
+                   "threshold to improve these figures: a rule chosen on test makes them "
+                   "optimistic, and test no longer judges it.")
+        jm = st.columns([1, 1, 1], vertical_alignment="bottom")
+        jdiff = judged.test_mean_weak - judged.test_mean_rest
+        jm[0].metric(f"Test {judged_rule.metric}: weak", _mean(judged.test_mean_weak),
+                     delta=None if np.isnan(jdiff) else f"{jdiff:+.3f} vs the rest",
+                     help=metric_help(judged_rule.metric) + " Mean on the test split, which "
+                          "the selection never saw.")
+        jm[1].metric(f"Test {judged_rule.metric}: the rest", _mean(judged.test_mean_rest),
+                     help=metric_help(judged_rule.metric))
+        jm[2].button("Judge the current rule on test", key="wu_judge", on_click=_judge,
+                     args=(rule,), disabled=rule == judged_rule,
+                     help="Once you have settled on a rule on validation: show its test "
+                          "figures here.")
+        if rule != judged_rule:
+            st.caption("The rule above has changed since it was judged: these test figures "
+                       "belong to the judged rule, not to the current one.")
 
 hist = _histogram(ws_path, run_id, f"val_{metric}")
 below = hist["right"].to_numpy() <= weak.threshold_value

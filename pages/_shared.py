@@ -242,15 +242,25 @@ def rerank_files(run_id: str):
     return _rerank_files(str(run_store().get(run_id).path))
 
 
-def cohort_table(cohorts, metric: str, *, key: str) -> None:
-    """The weak-cohort tree's leaves, worst first, as a readable table."""
+def cohort_table(leaves: pd.DataFrame, metric: str, *, key: str) -> None:
+    """A run's weak cohorts (``weak_cohorts.csv``), worst first on validation, as a table:
+    each cohort's validation mean (what the tree was fitted on) and test mean (its verdict)."""
+    columns = [c for c in ("rule", "n_users", "share", "val_mean", "test_mean", "mean_metric")
+               if c in leaves.columns]
     st.dataframe(
-        cohorts.leaves[["rule", "n_users", "share", "mean_metric"]],
+        leaves[columns],
         hide_index=True,
         column_config={
             "rule": st.column_config.TextColumn("Cohort", width="large"),
             "n_users": st.column_config.NumberColumn("Users", format="%d"),
             "share": st.column_config.NumberColumn("Share of users", format="percent"),
+            "val_mean": st.column_config.NumberColumn(
+                f"Validation {metric}", format="%.3f",
+                help="Mean on the validation split, which the tree was fitted on and ranks by."),
+            "test_mean": st.column_config.NumberColumn(
+                f"Test {metric}", format="%.3f",
+                help="Mean on the test split, which the tree never saw: a cohort that is weak "
+                     "here too replicates."),
             "mean_metric": st.column_config.NumberColumn(f"Mean {metric}", format="%.3f"),
         },
         key=key,

@@ -12,6 +12,7 @@ from analysis.chart_data import (
     histogram,
     metric_columns,
     subgroup_dimensions,
+    validation_figures,
     weak_composition,
 )
 from analysis.errors import AnalysisError
@@ -123,3 +124,16 @@ def test_weak_composition_nobody_weak_and_no_breakdown(table):
     assert c["share_weak"].isna().all()
     none = weak_composition(select_weak_users(table, WeakRule(metric="auc", threshold=0.5)))
     assert none.empty and "share_weak" in none.columns
+
+
+def test_validation_figures_by_hand(table):
+    # val_auc 0.1, 0.6, 0.8, 0.4, 0.9, NaN; threshold 0.5 -> users 0 and 3 are weak
+    w = select_weak_users(table, WeakRule(metric="auc", threshold=0.5))
+    f = validation_figures(table, w)
+    assert f.column == "val_auc" and (f.n_weak, f.n_rest) == (2, 3)
+    assert f.mean_weak == pytest.approx((0.1 + 0.4) / 2)
+    assert f.mean_rest == pytest.approx((0.6 + 0.8 + 0.9) / 3)  # the NaN user is in neither
+    nobody = validation_figures(table, select_weak_users(table, WeakRule("auc", threshold=0.0)))
+    assert np.isnan(nobody.mean_weak) and nobody.n_rest == 5
+    with pytest.raises(AnalysisError, match="'val_auc' is not in the per-user table"):
+        validation_figures(table.drop(columns="val_auc"), w)

@@ -66,15 +66,20 @@ def test_baseline_beats_chance_and_niche_users_are_served_worse(result, synth):
 
 
 def test_weak_cohort_tree_finds_the_planted_niche_group(result, synth):
-    """The worst leaf of the error tree is dominated by the planted niche-taste users."""
+    """The worst leaf of the error tree (fitted on validation) is dominated by the planted
+    niche-taste users, and it replicates on the test split it never saw."""
     leaves = result.cohorts.leaves
-    assert len(leaves) >= 2 and leaves["mean_metric"].is_monotonic_increasing
+    assert result.cohorts.fit_on == "val_ndcg@10" and result.cohorts.metric == "ndcg@10"
+    assert not {"weak", "evaluated", "user_id", "user_idx"} & set(result.cohorts.features)
+    assert len(leaves) >= 2 and leaves["val_mean"].is_monotonic_increasing
     worst = leaves.iloc[0]
     t = result.per_user
     niche = t["user_id"].isin(synth.niche_user_ids).to_numpy()
     evaluated = t["evaluated"].to_numpy()
-    members = result.cohorts.membership == worst["leaf"]
-    assert members.sum() == worst["n_users"]
+    members = (result.cohorts.membership == worst["leaf"]).to_numpy()
+    assert (members & evaluated).sum() == worst["n_users"]
+    assert worst["test_mean"] == pytest.approx(t.loc[members & evaluated, "ndcg@10"].mean())
+    assert worst["test_mean"] < 0.8 * worst["overall_test_mean"]
     base_rate = niche[evaluated].mean()
     share = niche[members].mean()
     # the planted group is at least 3x over-represented in the worst cohort, and the rule
@@ -124,9 +129,59 @@ def test_outputs_are_written_with_raw_ids(result, tmp_path):
     assert set(summary["timings_s"]) >= {"split", "fit", "evaluate"}
     assert summary["overall"]["ndcg@10"] == pytest.approx(result.evaluation.overall()["ndcg@10"])
     subgroups = pd.read_csv(out / "subgroups.csv")
-    assert {"dimension", "group", "size", "mean", "ci_low", "ci_high", "weak_share"} <= set(
-        subgroups.columns
+    assert {
+        "dimension",
+        "group",
+        "size",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "weak_share",
+        "reliable",
+    } <= set(subgroups.columns)
+    np.testing.assert_array_equal(subgroups["reliable"], subgroups["size"] >= 20)
+    cohorts = pd.read_csv(out / "weak_cohorts.csv")
+    pd.testing.assert_frame_equal(cohorts, result.cohorts.leaves, check_dtype=False)
+
+
+def test_disparity_headlines_use_reliable_groups_and_adjusted_p_values(result, tmp_path):
+    from scipy import stats
+
+    from analysis.subgroups import adjust_p_values
+
+    out = tmp_path / "run"
+    write_run_outputs(result, out)
+    summary = json.loads((out / "summary.json").read_text())
+    tests = pd.read_csv(out / "subgroup_tests.csv")
+    dims = [d["dimension"] for d in summary["disparity"] if " x " not in d["dimension"]]
+    n = len(dims)
+    assert len(tests) == n + n * (n - 1) // 2  # every dimension and every pair
+    raw = tests["kruskal_p"].to_numpy()
+    np.testing.assert_allclose(tests["p_holm"], adjust_p_values(raw, "holm"))
+    ok = ~np.isnan(raw)
+    np.testing.assert_allclose(
+        tests.loc[ok, "p_bh"], stats.false_discovery_control(raw[ok], method="bh")
     )
+    by_dim = tests.set_index("dimension")
+    for d in summary["disparity"]:
+        assert d["min_group_size"] == 20
+        label = d["dimension"].replace(" x ", " × ")
+        assert d["kruskal_p"] == pytest.approx(by_dim.loc[label, "kruskal_p"])
+        assert d["kruskal_p_holm"] == pytest.approx(by_dim.loc[label, "p_holm"])
+        assert d["kruskal_p_bh"] == pytest.approx(by_dim.loc[label, "p_bh"])
+        assert d["kruskal_p_holm"] >= d["kruskal_p"]
+        assert d["p_family_size"] == int(ok.sum())
+    # the worst group is never a group below the minimum size
+    sg = pd.read_csv(out / "subgroups.csv", dtype={"group": str})
+    for r in result.subgroups:
+        rows = sg[
+            sg["dimension"]
+            == (r.dimension if isinstance(r.dimension, str) else " x ".join(r.dimension))
+        ]
+        reliable = rows[rows["reliable"]]
+        if len(reliable):
+            assert r.worst_group == reliable.loc[reliable["mean"].idxmin(), "group"]
+            assert r.group_min == pytest.approx(reliable["mean"].min())
 
 
 def test_rewriting_outputs_replaces_the_whole_folder(result, tmp_path):

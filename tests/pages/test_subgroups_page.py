@@ -1,15 +1,19 @@
 """AppTest of pages/3_subgroups.py on the demo run: one and two dimensions, the disparity
-figures equal subgroup_report's, the cohort table and the CSV download."""
+figures equal subgroup_report's (reliable groups only), raw and adjusted p-values, the
+cohort table (exactly weak_cohorts.csv) and the CSV download."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.subgroups import subgroup_report
+from analysis.chart_data import subgroup_dimensions
+from analysis.subgroups import adjust_p_values, kruskal_family, subgroup_report
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/3_subgroups.py"
@@ -23,17 +27,28 @@ def at(demo):
     return at
 
 
+def frame_with(at, column: str) -> pd.DataFrame:
+    """The page's table holding ``column`` (AppTest does not expose a dataframe's key)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 def disparity(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def expected(report) -> dict[str, str]:
+def expected(report, table, adjusted: str = "p_holm") -> dict[str, str]:
+    fam = kruskal_family(table, report.metric, subgroup_dimensions(table),
+                         min_group_size=report.min_group_size)
+    dims = report.dimension if isinstance(report.dimension, tuple) else (report.dimension,)
+    row = fam[fam["dimension"].isin({" × ".join(dims), " × ".join(dims[::-1])})]
+    label = "Holm-adjusted p" if adjusted == "p_holm" else "BH-adjusted p"
     return {
         "Worst group": report.worst_group,
         "Gap (max − min)": f"{report.difference:.3f}",
         "Ratio (min / max)": f"{report.ratio:.2f}",
         "Gini": f"{report.gini:.3f}",
         "Kruskal-Wallis p": f"{report.kruskal_p:.2g}",
+        label: f"{row[adjusted].iloc[0]:.2g}",
     }
 
 
@@ -42,7 +57,8 @@ def test_one_dimension_default_matches_subgroup_report(at, demo):
     assert at.multiselect(key="sg_dims").value == ["activity"]
     assert at.selectbox(key="sg_metric").value == "ndcg@10"
     report = subgroup_report(table, "ndcg@10", "activity", weak=table["weak"].to_numpy(bool))
-    assert disparity(at) == expected(report)
+    assert report.min_group_size == 20 and at.number_input(key="sg_min_size").value == 20
+    assert disparity(at) == expected(report, table)
     assert all(m.help for m in at.metric)
     by_group = at.dataframe[0].value
     assert by_group["group"].tolist() == report.by_group["group"].tolist()
@@ -62,7 +78,7 @@ def test_two_dimensions_and_another_metric(at, demo):
     assert not at.exception, at.exception
     report = subgroup_report(table, "recall@10", ("inactive", "gender"),
                              weak=table["weak"].to_numpy(bool))
-    assert disparity(at) == expected(report)
+    assert disparity(at) == expected(report, table)
     assert " × " in at.dataframe[0].value["group"].iloc[0]
 
 
@@ -73,9 +89,52 @@ def test_no_dimension_says_what_to_do(at):
     assert not at.metric
 
 
-def test_cohorts_and_csv_download(at):
-    cohorts = at.dataframe[1].value
-    assert {"rule", "n_users", "mean_metric"} <= set(cohorts.columns) and len(cohorts) >= 2
-    assert cohorts["mean_metric"].is_monotonic_increasing
+def test_adjusted_p_values_beside_the_raw_ones(at, demo):
+    """Holm by default, BH as an option, over every dimension and pair the page offers."""
+    _, table = demo
+    at.multiselect(key="sg_dims").set_value(["gender"]).run()
+    report = subgroup_report(table, "ndcg@10", "gender")
+    shown = disparity(at)
+    assert shown == expected(report, table)
+    fam = frame_with(at, "p_holm")
+    dims = subgroup_dimensions(table)
+    assert len(fam) == len(dims) + len(dims) * (len(dims) - 1) // 2
+    raw = fam["kruskal_p"].to_numpy()
+    np.testing.assert_allclose(fam["p_holm"], adjust_p_values(raw, "holm"))
+    assert "does not" in at.metric[4].help or "says nothing" in at.metric[4].help
+    at.segmented_control(key="sg_p_adjust").set_value("BH").run()
+    assert not at.exception, at.exception
+    assert disparity(at) == expected(report, table, "p_bh")
+
+
+def test_minimum_group_size_keeps_small_groups_listed_but_out_of_the_headline(at, demo):
+    _, table = demo
+    at.multiselect(key="sg_dims").set_value(["country", "age_band"]).run()
+    big = 50  # many country × age band cells fall below it: listed, not in the headline
+    at.number_input(key="sg_min_size").set_value(big).run()
+    assert not at.exception, at.exception
+    report = subgroup_report(table, "ndcg@10", ("country", "age_band"),
+                             weak=table["weak"].to_numpy(bool), min_group_size=big)
+    assert 0 < report.n_small_groups < len(report.by_group)
+    assert disparity(at) == expected(report, table)
+    shown = frame_with(at, "reliable")
+    assert len(shown) == len(report.by_group)  # nothing hidden
+    assert shown["reliable"].tolist() == (shown["size"] >= big).tolist()
+    worst = shown[shown["reliable"]].sort_values("mean").iloc[0]["group"]
+    assert report.worst_group == worst
+    assert any(f"fewer than {big:,} evaluated users" in c.value for c in at.caption)
+
+
+def test_cohorts_and_csv_download(at, demo):
+    info, _ = demo
+    cohorts = frame_with(at, "rule")
+    assert {"rule", "n_users", "val_mean", "test_mean"} <= set(cohorts.columns)
+    assert len(cohorts) >= 2 and cohorts["val_mean"].is_monotonic_increasing
+    # exactly the run's weak_cohorts.csv, whatever metric the page shows
+    on_disk = pd.read_csv(info.path / "weak_cohorts.csv")
+    pd.testing.assert_frame_equal(
+        cohorts.reset_index(drop=True), on_disk[list(cohorts.columns)], check_dtype=False)
+    at.selectbox(key="sg_metric").set_value("recall@10").run()
+    pd.testing.assert_frame_equal(frame_with(at, "rule"), cohorts)
     dl = at.download_button(key="sg_download")
     assert "CSV" in dl.label

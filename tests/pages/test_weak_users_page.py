@@ -1,5 +1,6 @@
 """AppTest of pages/4_weak_users.py on the demo run: counts equal select_weak_users, modes,
-the inactive toggle, the paper preset, the composition table and the cost projection."""
+the inactive toggle, the paper preset, validation figures while tuning and a held-out test
+verdict that does not follow the slider, the composition table and the cost projection."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.chart_data import subgroup_dimensions
+from analysis.chart_data import subgroup_dimensions, validation_figures
 from analysis.weak_users import WeakRule, select_weak_users
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -39,6 +40,10 @@ def test_starts_from_the_runs_rule(at, demo):
     m = metrics(at)
     assert m["Weak users"] == f"{w.n_weak:,}"
     assert m["Share of users"] == f"{w.share:.1%}"
+    v = validation_figures(table, w)
+    assert m["Validation auc: weak"] == f"{v.mean_weak:.3f}"
+    assert m["Validation auc: the rest"] == f"{v.mean_rest:.3f}"
+    # the held-out panel judges the run's own rule
     assert m["Test auc: weak"] == f"{w.test_mean_weak:.3f}"
     assert m["Test auc: the rest"] == f"{w.test_mean_rest:.3f}"
     assert at.session_state["weak_rule"] == rule
@@ -53,7 +58,39 @@ def test_percentile_slider_counts_match_select_weak_users(at, demo):
     at.segmented_control(key="wu_metric").set_value("ndcg@10").run()
     w = expect(table, WeakRule(metric="ndcg@10", percentile=35.0))
     assert metrics(at)["Weak users"] == f"{w.n_weak:,}"
-    assert metrics(at)["Test ndcg@10: weak"] == f"{w.test_mean_weak:.3f}"
+    v = validation_figures(table, w)
+    assert metrics(at)["Validation ndcg@10: weak"] == f"{v.mean_weak:.3f}"
+
+
+def test_tuning_shows_validation_and_the_test_verdict_stays_put(at, demo):
+    """While the slider moves, only validation figures follow it; the test verdict belongs to
+    the judged rule and changes only when the user asks to judge the current one."""
+    info, table = demo
+    stored = WeakRule(**info.headline["weak_users"]["rule"])
+    before = expect(table, stored)
+    for p in (5.0, 50.0, 80.0):
+        at.slider(key="wu_percentile").set_value(p).run()
+        assert not at.exception, at.exception
+        m = metrics(at)
+        v = validation_figures(table, expect(table, WeakRule(metric="auc", percentile=p)))
+        assert m["Validation auc: weak"] == f"{v.mean_weak:.3f}"  # tuning figures follow
+        assert m["Validation auc: the rest"] == f"{v.mean_rest:.3f}"
+        # the held-out panel still shows the stored rule's test figures, and says why
+        assert m["Test auc: weak"] == f"{before.test_mean_weak:.3f}"
+        assert m["Test auc: the rest"] == f"{before.test_mean_rest:.3f}"
+    captions = " ".join(c.value for c in at.caption)
+    assert "Held-out test verdict" in " ".join(x.value for x in at.markdown)
+    assert "Do not move the threshold to improve these figures" in captions
+    assert "changed since it was judged" in captions
+    # judging the current rule moves the verdict to it, once
+    judge = next(b for b in at.button if b.key == "wu_judge")
+    assert not judge.disabled
+    judge.click().run()
+    assert not at.exception, at.exception
+    w = expect(table, WeakRule(metric="auc", percentile=80.0))
+    assert metrics(at)["Test auc: weak"] == f"{w.test_mean_weak:.3f}"
+    assert next(b for b in at.button if b.key == "wu_judge").disabled
+    assert "changed since it was judged" not in " ".join(c.value for c in at.caption)
 
 
 def test_absolute_mode_and_inactive_toggle(at, demo):
