@@ -7,9 +7,11 @@ scores is masked and ranked twice,
 * **test**: training *and* validation items excluded (both are known by test time); top-C
   (C >= k) ranked against the test items.
 
-AUC is computed from the same masked score rows, so its negatives are exactly the items the
-ranking could have shown (see ``docs/metrics.md``). Validation metrics get a ``val_`` prefix;
-the weak-user rule selects on them and is judged on the test metrics.
+AUC is computed from the same masked score rows in two definitions (``docs/metrics.md``):
+``auc`` over the whole catalogue, whose negatives are exactly the items the ranking could have
+shown, and ``auc@heldout`` within the user's held-out rated items of the split (relevant vs
+rated below the relevance threshold). Validation metrics get a ``val_`` prefix; the
+weak-user rule selects on them and is judged on the test metrics.
 """
 
 from __future__ import annotations
@@ -19,16 +21,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from analysis.errors import AnalysisError
-from analysis.metrics import auc_from_scores, candidate_recall, compute_user_metrics
-from analysis.split import Split
+from analysis.metrics import (
+    auc_from_scores,
+    auc_heldout_from_scores,
+    candidate_recall,
+    compute_user_metrics,
+)
+from analysis.split import TEST, VALIDATION, Split
 from models.base import Progress, Recommender
 from models.topk import batch_size_for, mask_rows, topk_rows
 
-__all__ = ["Evaluation", "evaluate_recommender", "VAL_PREFIX"]
+__all__ = ["AUC_HELDOUT", "VAL_PREFIX", "Evaluation", "evaluate_recommender"]
 
 VAL_PREFIX = "val_"
+#: per-user AUC within the user's held-out rated items (relevant vs not relevant)
+AUC_HELDOUT = "auc@heldout"
 _BAD_K = "k must be a positive integer, got {k}; pass --k 10 for example."
 _BAD_C = "The candidate list length ({c}) must be at least k ({k})."
 _NO_HELDOUT = (
@@ -46,8 +56,9 @@ class Evaluation:
             ``user_id``, ``n_train``, ``n_validation``, ``n_test`` (relevant held-out items),
             ``evaluated`` (has >= 1 relevant test item), the test metrics (``ndcg@k``,
             ``ndcg_graded@k``, ``recall@k``, ``precision@k``, ``hit@k``, ``mrr@k``, ``ap@k``,
-            ``auc``, ``candidate_recall@C``) and the same validation metrics prefixed ``val_``
-            (NaN where the user has no relevant item in that split).
+            ``auc``, ``auc@heldout``, ``candidate_recall@C``) and the same validation
+            metrics prefixed ``val_`` (NaN where the user has no relevant item in that
+            split; ``auc@heldout`` is also NaN without a non-relevant held-out item).
         recommendations: int32 (n_users, C) test-split ranking (item_idx, -1 padded) for every
             user; rows of users never scored are all -1. The first k columns are the top-k list.
         scores: float32 (n_users, C) the baseline's scores of ``recommendations``.
@@ -76,6 +87,7 @@ class Evaluation:
             f"mrr@{k}",
             f"ap@{k}",
             "auc",
+            AUC_HELDOUT,
             f"candidate_recall@{c}",
         ]
 
@@ -90,6 +102,18 @@ class Evaluation:
         out["n_evaluated"] = int(ev.sum())
         out["n_excluded"] = int(len(t) - ev.sum())
         return out
+
+
+def _nonrelevant(split: Split, fold: int) -> sp.csr_matrix:
+    """n_users x n_items, 1.0 at the held-out interactions of ``fold`` that are not relevant."""
+    ds = split.dataset
+    mask = (split.fold == fold) & ~(ds.gain > 0)
+    m = sp.csr_matrix(
+        (np.ones(int(mask.sum()), np.float32), (ds.user_idx[mask], ds.item_idx[mask])),
+        shape=(ds.n_users, ds.n_items),
+    )
+    m.sum_duplicates()
+    return m
 
 
 def evaluate_recommender(
@@ -137,6 +161,10 @@ def evaluate_recommender(
     test_scores = np.full((n_users, c), -np.inf, dtype=np.float32)
     val_auc = np.full(n_users, np.nan)
     test_auc = np.full(n_users, np.nan)
+    val_auc_h = np.full(n_users, np.nan)
+    test_auc_h = np.full(n_users, np.nan)
+    val_neg = _nonrelevant(split, VALIDATION)
+    test_neg = _nonrelevant(split, TEST)
 
     t0 = time.perf_counter()
     bs = batch_size or batch_size_for(n_items)
@@ -147,10 +175,12 @@ def evaluate_recommender(
         val_items, _ = topk_rows(scores, k)
         val_recs[batch] = val_items
         val_auc[batch] = auc_from_scores(scores, val[batch])
+        val_auc_h[batch] = auc_heldout_from_scores(scores, val[batch], val_neg[batch])
         mask_rows(scores, val_seen[batch])
         items, sc = topk_rows(scores, c)
         test_recs[batch], test_scores[batch] = items, sc
         test_auc[batch] = auc_from_scores(scores, test[batch])
+        test_auc_h[batch] = auc_heldout_from_scores(scores, test[batch], test_neg[batch])
         if progress is not None:
             progress(min(1.0, (start + len(batch)) / len(users)), "scoring users")
     t1 = time.perf_counter()
@@ -172,11 +202,13 @@ def evaluate_recommender(
         if name != "n_relevant":
             cols[name] = values
     cols["auc"] = test_auc
+    cols[AUC_HELDOUT] = test_auc_h
     cols[f"candidate_recall@{c}"] = cand
     for name, values in val_m.values.items():
         if name != "n_relevant":
             cols[VAL_PREFIX + name] = values
     cols[VAL_PREFIX + "auc"] = val_auc
+    cols[VAL_PREFIX + AUC_HELDOUT] = val_auc_h
     per_user = pd.DataFrame(cols)
     return Evaluation(
         per_user=per_user,

@@ -126,3 +126,16 @@ def test_no_test_items_is_an_error(toy_split):
     s = Split(dataset=toy_split.dataset, fold=fold, strategy="manual", seed=0, params={})
     with pytest.raises(AnalysisError, match="test split"):
         evaluate_recommender(FixedScores(SCORES), s, k=2)
+
+
+@pytest.mark.parametrize(("s3", "s4", "want"), [(7, 6, 1.0), (6, 7, 0.0), (7, 7, 0.5)])
+def test_auc_within_the_held_out_items_by_hand(toy_split, s3, s4, want):
+    # user 0's test items: 3 (relevant) and 4 (rated 2: not relevant); the catalogue-wide
+    # AUC compares item 3 with every unseen item, auc@heldout only with item 4
+    scores = np.array(SCORES, dtype=np.float32)
+    scores[0, 3], scores[0, 4] = s3, s4
+    t = evaluate_recommender(FixedScores(scores), toy_split, k=2, n_candidates=3).per_user
+    assert t.loc[0, "auc@heldout"] == want
+    # users with no relevant or no non-relevant held-out item of the split: NaN
+    assert t["auc@heldout"].iloc[1:].isna().all()
+    assert t["val_auc@heldout"].isna().all()  # validation: user 0 has only a relevant item

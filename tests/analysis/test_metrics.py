@@ -416,3 +416,53 @@ def test_movielens_100k_popularity_vs_ranx():
     assert m.n_excluded == n_users - len(ids) > 0
     auc = auc_from_scores(scores, truth)
     assert np.nanmean(auc) > 0.7  # popularity is far better than random on ML-100K
+
+
+# --- AUC within the held-out items -----------------------------------------------------------
+
+
+def test_auc_heldout_by_hand():
+    from analysis.metrics import auc_heldout_from_scores
+
+    scores = np.array(
+        [
+            [0.9, 0.5, 0.5, 0.1, 7.0],  # pos {0, 2}, neg {1, 3}: pairs 0>1, 0>3, 2=1, 2>3
+            [0.2, 0.8, 0.2, 0.0, 0.0],  # pos {0}, neg {1, 2}: 0<1, 0=2 -> 0.5 / 2
+            [0.2, 0.8, 0.2, 0.0, 0.0],  # no negative -> NaN
+            [0.2, 0.8, 0.2, 0.0, 0.0],  # no positive -> NaN
+        ]
+    )
+    pos = sp.csr_matrix(np.array([[1, 0, 4, 0, 0], [5, 0, 0, 0, 0], [1, 0, 0, 0, 0],
+                                  [0, 0, 0, 0, 0]], dtype=float))
+    neg = sp.csr_matrix(np.array([[0, 1, 0, 1, 0], [0, 1, 1, 0, 0], [0, 0, 0, 0, 0],
+                                  [1, 1, 0, 0, 0]], dtype=float))
+    got = auc_heldout_from_scores(scores, pos, neg)
+    np.testing.assert_array_equal(got[:2], [3.5 / 4, 0.5 / 2])
+    assert np.isnan(got[2:]).all()
+    # item 4 scores 7 but is not held out: it plays no part (the catalogue AUC would count it)
+
+
+def test_auc_heldout_matches_sklearn_on_random_rows():
+    from sklearn.metrics import roc_auc_score
+
+    from analysis.metrics import auc_heldout_from_scores
+
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, (80, 40)).astype(np.float32)  # many ties
+    label = rng.integers(-1, 2, (80, 40))  # 1 relevant, 0 not relevant, -1 not held out
+    got = auc_heldout_from_scores(
+        scores, sp.csr_matrix(label == 1, dtype=float), sp.csr_matrix(label == 0, dtype=float)
+    )
+    for r in range(80):
+        held = label[r] >= 0
+        y = label[r][held]
+        want = roc_auc_score(y, scores[r][held]) if 0 < y.sum() < len(y) else np.nan
+        assert got[r] == pytest.approx(want, abs=1e-12, nan_ok=True)
+
+
+def test_auc_heldout_refuses_an_item_labelled_both_ways():
+    from analysis.metrics import auc_heldout_from_scores
+
+    m = sp.csr_matrix(np.array([[1.0, 0.0]]))
+    with pytest.raises(AnalysisError, match="both relevant"):
+        auc_heldout_from_scores(np.zeros((1, 2)), m, m)

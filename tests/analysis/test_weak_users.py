@@ -161,3 +161,31 @@ class TestSelect:
         with pytest.raises(AnalysisError, match="all NaN"):
             select_weak_users(t.assign(**{"val_ndcg@10": np.nan}), WeakRule(threshold=0.1))
         assert "{column" in W.MISSING_METRIC
+
+
+class TestPaperPreset:
+    def test_t_p_and_the_auc_definition_are_parameters(self):
+        assert WeakRule.paper(t_p=0.7) == WeakRule(metric="auc", threshold=0.7,
+                                                   require_inactive=True)
+        r = WeakRule.paper(0.5, auc="heldout")
+        assert (r.metric, r.threshold, r.require_inactive) == ("auc@heldout", 0.5, True)
+
+    def test_unknown_auc_definition(self):
+        with pytest.raises(AnalysisError, match="must be 'all'"):
+            WeakRule.paper(auc="catalogue")
+
+    def test_heldout_preset_selects_on_its_own_column(self):
+        t = pd.DataFrame(
+            {
+                "val_auc": [0.9, 0.4, 0.9, 0.3],
+                "auc": [0.9, 0.5, 0.8, 0.2],
+                "val_auc@heldout": [0.5, 0.9, np.nan, 0.2],
+                "auc@heldout": [0.4, 1.0, 0.6, np.nan],
+                "inactive": [True, True, True, False],
+            }
+        )
+        assert select_weak_users(t, WeakRule.paper()).mask.tolist() == [False, True, False, False]
+        w = select_weak_users(t, WeakRule.paper(auc="heldout"))
+        assert w.mask.tolist() == [True, False, False, False]  # user 3 is not inactive
+        assert w.test_mean_weak == 0.4 and w.test_mean_rest == pytest.approx(0.8)
+        assert select_weak_users(t, WeakRule.paper(0.9, "heldout")).n_weak == 2
