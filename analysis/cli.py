@@ -212,7 +212,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="auc", choices=list(_METRICS))
     p.add_argument("--inactive", action="store_true", help="weak users must also be inactive")
     p.add_argument("--candidates", type=int, default=20, help="candidate list length C")
-    p.add_argument("--protocol", default="realistic", choices=["realistic", "paper"])
+    p.add_argument(
+        "--protocol",
+        default="realistic",
+        choices=["realistic", "paper"],
+        help="realistic: the baseline's top C; paper: Kaur & Shah's offline replication "
+        "protocol (held-out items plus sampled unseen items)",
+    )
+    p.add_argument(
+        "--negatives",
+        default="popularity",
+        choices=["popularity", "uniform"],
+        help="the paper protocol's sampled items: matched to the test items' popularity "
+        "(default) or uniform (easy: popularity alone finds the test items)",
+    )
     p.add_argument("--history", default="recent", choices=["recent", "paper", "long-short"])
     p.add_argument("--template", default="paper", help="paper, llmrank, rankgpt or a file")
     p.add_argument("--item-chars", type=int, default=80, help="item text length cap")
@@ -537,6 +550,7 @@ def _cmd_rerank(args) -> int:
         gpu_usd_per_hour=args.gpu_usd_per_hour,
         seed=args.seed,
         pilot_users=args.pilot,
+        negatives=args.negatives,
     )
     prices = load_price_table(args.prices)
     backend = _rerank_backend(args)

@@ -107,6 +107,9 @@ class RerankConfig:
         gpu_usd_per_hour: price of local GPU time.
         expected_tokens_per_s: throughput assumed by a local dry run.
         seed: shuffles and draws.
+        negatives: the paper protocol's negatives: ``popularity`` (matched to the test items'
+            training popularity, the default) or ``uniform`` (the original draw, which
+            popularity alone separates from the test items).
         pilot_users: rerank only a seeded random sample of this many weak users (a pilot:
             its net gain per user, with its interval, is projected to every weak user);
             None: all of them.
@@ -130,6 +133,7 @@ class RerankConfig:
     expected_tokens_per_s: float = 5000.0
     seed: int = 0
     pilot_users: int | None = None
+    negatives: str = "popularity"
 
     @property
     def resolved_max_tokens(self) -> int:
@@ -315,7 +319,8 @@ def plan_rerank(
         )
     elif config.protocol == "paper":
         cands = paper_candidates(
-            run.split, run.model.score, users, n_candidates=config.n_candidates, seed=config.seed
+            run.split, run.model.score, users, n_candidates=config.n_candidates, seed=config.seed,
+            negatives=config.negatives,
         )
     else:
         raise AnalysisError(BAD_PROTOCOL.format(protocol=config.protocol))
@@ -425,6 +430,7 @@ def _build_prompts(
                 sh,
                 max_tokens=config.resolved_max_tokens,
                 temperature=config.temperature,
+                history_order=history.description,
             )
         )
         shown_texts.append(sh)

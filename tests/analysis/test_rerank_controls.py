@@ -162,8 +162,9 @@ def test_an_oracle_llm_reaches_exactly_the_ceiling(run, cache):
     assert np.allclose(per["after_ndcg@10"], per["oracle_ndcg@10"])
 
 
-def test_a_popularity_llm_shows_no_net_gain(run, cache):
-    config = RerankConfig(backend="fake", model="claude-haiku-4-5")
+@pytest.mark.parametrize("protocol", ["realistic", "paper"])
+def test_a_popularity_llm_shows_no_net_gain(run, cache, protocol):
+    config = RerankConfig(backend="fake", model="claude-haiku-4-5", protocol=protocol)
     plan = plan_rerank(run, config, FakeBackend("claude-haiku-4-5"), cache)
     pop = np.diff(run.split.train.tocsc().indptr)
 
@@ -177,6 +178,11 @@ def test_a_popularity_llm_shows_no_net_gain(run, cache):
     net = res.summary["net_gain"]
     assert net["means"]["llm"] == pytest.approx(net["means"]["popularity"], abs=1e-12)
     assert net["mean"] <= 1e-12  # no better than the best control
+    if protocol == "paper":
+        # everyone keeps their real baseline ranking: the "all users" mean before is the run's
+        g = res.summary["gains"]
+        assert g["mean_before"]["ndcg@10"] == pytest.approx(run.summary["overall"]["ndcg@10"])
+        assert res.summary["config"]["negatives"] == "popularity"
 
 
 # -- the pilot: a sample's net gain, its interval, projected to every weak user -------------
