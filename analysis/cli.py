@@ -621,6 +621,11 @@ def _print_bracket(controls) -> None:
     )
 
 
+def _count(n: int | None) -> str:
+    """A count, or ``not recomputed`` where a figure after reranking is unknown."""
+    return "not recomputed" if n is None else f"{n:,}"
+
+
 def _print_rerank_result(result, args, k: int) -> int:
     """The rerank's headline lines; exit 0 when every weak user got an answer, else
     :data:`EXIT_INCOMPLETE` with the reason as the last line."""
@@ -656,7 +661,7 @@ def _print_rerank_result(result, args, k: int) -> int:
     wr = g["weak_remaining"]
     print(
         f"weak on test ({wr['metric']} <= {wr['threshold']:.4f}): {wr['selected_before']:,} "
-        f"-> {wr['selected_after']:,} of the reranked users"
+        f"-> {_count(wr['selected_after'])} of the reranked users"
     )
     spend = s["spend"]
     cap = "no cap" if spend["cap_usd"] is None else f"cap ${spend['cap_usd']:,.4f}"

@@ -272,7 +272,9 @@ def _rerank_section(info: RunInfo, files: RerankRunFiles, charts) -> list[str]:
              _card(f"NDCG@{k} gain, weak users", _num(g["mean_gain_selected"][nd])),
              _card(f"NDCG@{k} gain, everyone", _num(g["mean_gain_all"][nd])),
              _card("Weak users remaining",
-                   f"{wr['selected_before']:,} → {wr['selected_after']:,}"),
+                   f"{wr['selected_before']:,} → "
+                   + ("not recomputed" if wr["selected_after"] is None
+                      else f"{wr['selected_after']:,}")),
              _card("Spent", _usd(s["usd_total_including_cached"])),
              _card("Per +0.01 NDCG", _usd(g.get("cost_per_0.01_ndcg_usd"))), "</div>"]
     parts.append(

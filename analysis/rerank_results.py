@@ -126,6 +126,7 @@ def config_from_dict(d: Mapping[str, Any]) -> RerankConfig:
     ignored, so a summary from a newer version still reads)."""
     fields = set(RerankConfig.__dataclass_fields__)
     kw = {k: v for k, v in d.items() if k in fields}
+    kw.setdefault("negatives", "uniform")  # recorded before there was a choice: uniform
     if isinstance(kw.get("rule"), Mapping):
         kw["rule"] = WeakRule(**kw["rule"])
     return RerankConfig(**kw)
@@ -233,7 +234,8 @@ def explain_user(
     u = np.array([int(pu.index[hit[0]])], dtype=np.int64)
     if config.protocol == "paper":
         cands = paper_candidates(
-            run.split, run.model.score, u, n_candidates=config.n_candidates, seed=config.seed
+            run.split, run.model.score, u, n_candidates=config.n_candidates, seed=config.seed,
+            negatives=config.negatives,
         )
     else:
         cands = realistic_candidates(

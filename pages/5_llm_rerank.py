@@ -360,11 +360,15 @@ def _results() -> None:
     c[1].metric(f"NDCG@{files.k} gain, everyone", f"{g['mean_gain_all'][nd]:+.4f}",
                 help=f"Over all {g['n_evaluated']:,} evaluated users (the others gain 0). "
                      f"{g['mean_before'][nd]:.4f} -> {g['mean_after'][nd]:.4f}.")
-    c[2].metric("Weak users remaining", f"{wr['selected_after']:,}",
-                delta=f"{wr['selected_after'] - wr['selected_before']:+,} "
-                      f"vs {wr['selected_before']:,}",
-                delta_color="inverse",
-                help=f"Reranked users whose test {wr['metric']} is still <= {wr['threshold']:.4f}.")
+    if wr["selected_after"] is None:  # a rule metric the merge does not recompute
+        c[2].metric("Weak users remaining", "n/a", help=wr.get("note") or "")
+    else:
+        c[2].metric("Weak users remaining", f"{wr['selected_after']:,}",
+                    delta=f"{wr['selected_after'] - wr['selected_before']:+,} "
+                          f"vs {wr['selected_before']:,}",
+                    delta_color="inverse",
+                    help=f"Reranked users whose test {wr['metric']} is still <= "
+                         f"{wr['threshold']:.4f}.")
     p_value = g["wilcoxon_p"]
     c[3].metric("Wilcoxon p", "n/a" if p_value is None or p_value != p_value else f"{p_value:.3g}",
                 help="Paired signed-rank test of the weak users' NDCG after vs before.")

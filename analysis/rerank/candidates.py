@@ -7,7 +7,8 @@ Two protocols, both vectorized over users and seeded:
   ceiling of any reranker's hit rate.
 * :func:`paper_candidates` (Kaur & Shah 2024): the user's relevant test items plus sampled
   unseen items up to C, ordered by the baseline's scores. Every test item is present (or a
-  sample of C of them), so gains are optimistic; use it to reproduce the paper. The sampled
+  sample of C of them), so gains are optimistic: an offline replication protocol, for
+  comparison with the paper's setting, never a deployment estimate. The sampled
   items are popularity-matched by default (``negatives="popularity"``): drawn uniformly,
   they are mostly obscure and training popularity alone picks out the test items.
 

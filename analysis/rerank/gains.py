@@ -40,6 +40,11 @@ from analysis.subgroups import group_codes
 
 __all__ = ["GainReport", "evaluate_gains", "in_set_wins"]
 
+NOT_RECOMPUTED = (
+    "{metric} after reranking is not computed (it needs the full order of every held-out "
+    "item): weak users remaining are counted before reranking only"
+)
+
 
 @dataclass(frozen=True)
 class GainReport:
@@ -164,8 +169,14 @@ def evaluate_gains(
 
     metric_before = f"before_{rule_metric}"
     metric_after = f"after_{rule_metric}"
-    weak_before = table[metric_before].to_numpy() <= rule_threshold
-    weak_after = table[metric_after].to_numpy() <= rule_threshold
+    if metric_after in table:
+        weak_before = table[metric_before].to_numpy() <= rule_threshold
+        weak_after = table[metric_after].to_numpy() <= rule_threshold
+    else:  # a rule on a metric the merge does not recompute (auc@heldout): before only
+        nan = pd.Series(np.nan, index=per_user.index)
+        col = per_user[rule_metric] if rule_metric in per_user else nan
+        weak_before = col.to_numpy(float)[users] <= rule_threshold
+        weak_after = None
     n_sel = int(sel.sum())
     summary = {
         "k": int(k),
@@ -185,19 +196,24 @@ def evaluate_gains(
             "metric": rule_metric,
             "threshold": float(rule_threshold),
             "selected_before": int((weak_before & sel).sum()),
-            "selected_after": int((weak_after & sel).sum()),
+            "selected_after": None if weak_after is None else int((weak_after & sel).sum()),
             "all_before": int(weak_before.sum()),
-            "all_after": int(weak_after.sum()),
+            "all_after": None if weak_after is None else int(weak_after.sum()),
+            "note": None if weak_after is not None else NOT_RECOMPUTED.format(metric=rule_metric),
         },
         "total_cost_usd": total_cost,
         "cost_per_selected_user_usd": total_cost / n_sel if n_sel else None,
         "cost_per_0.01_ndcg_usd": (total_cost / (gain_all / 0.01)) if gain_all > 0 else None,
     }
     wr = summary["weak_remaining"]
+    known = wr["selected_after"] is not None
     wr["reduction_selected"] = (
-        1 - wr["selected_after"] / wr["selected_before"] if wr["selected_before"] else None
+        1 - wr["selected_after"] / wr["selected_before"]
+        if known and wr["selected_before"] else None
     )
-    wr["reduction_all"] = 1 - wr["all_after"] / wr["all_before"] if wr["all_before"] else None
+    wr["reduction_all"] = (
+        1 - wr["all_after"] / wr["all_before"] if known and wr["all_before"] else None
+    )
 
     by_group = _by_group(table, per_user, dimensions, nd)
     curve = _curve(table, rule_validation[users], rule_threshold, nd)

@@ -213,3 +213,13 @@ def test_history_strategies_token_comparison(run, cache):
     assert chosen["history_items"] == pytest.approx(
         (plan.history.items >= 0).sum(axis=1).mean())
     assert table["history_items"].notna().all()
+
+
+def test_a_rule_on_held_out_auc_reports_weak_users_remaining_before_only(run, cache):
+    if run.per_user["val_auc@heldout"].notna().sum() < 10:
+        pytest.skip("this data has too few users with held-out ratings of both kinds")
+    rule = WeakRule(metric="auc@heldout", percentile=20.0)
+    plan, res = _go(run, cache, FakeBackend(MODEL), rule=rule)
+    wr = res.summary["gains"]["weak_remaining"]
+    assert wr["metric"] == "auc@heldout" and wr["selected_after"] is None
+    assert wr["selected_before"] >= 0 and "not computed" in wr["note"]
