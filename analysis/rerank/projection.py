@@ -49,6 +49,11 @@ class CostProjection:
         output_tokens: expected output tokens of the uncached calls.
         expected_usd: expected dollars (sum of ``usd_u``).
         upper_bound_usd: dollars if every answer ran to ``max_tokens``.
+        n_not_planned: selected users the evaluation cannot send (no test item, no
+            validation value) but a deployment would.
+        deployment_usd: what a deployment would pay for every selected user: the expected
+            dollars plus ``n_not_planned`` times the mean expected dollars of the planned,
+            uncached users (their prompts could not be built offline).
     """
 
     n_selected: int
@@ -58,6 +63,8 @@ class CostProjection:
     output_tokens: int
     expected_usd: float
     upper_bound_usd: float
+    n_not_planned: int = 0
+    deployment_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,9 @@ class PerUserCost:
                 BAD_MASK.format(n=self.n_users, got=f"dtype {m.dtype}, shape {m.shape}")
             )
         sent = m & self.planned
+        paid = self.planned & ~self.cached
+        mean_usd = float(self.usd[paid].mean()) if paid.any() else 0.0
+        not_planned = int((m & ~self.planned).sum())
         return CostProjection(
             n_selected=int(m.sum()),
             n_sent=int(sent.sum()),
@@ -114,6 +124,8 @@ class PerUserCost:
             output_tokens=int(self.output_tokens[m].sum()),
             expected_usd=float(self.usd[m].sum()),
             upper_bound_usd=float(self.upper_usd[m].sum()),
+            n_not_planned=not_planned,
+            deployment_usd=float(self.usd[m].sum()) + not_planned * mean_usd,
         )
 
 

@@ -61,6 +61,18 @@ def test_project_sums_the_selected_users():
     assert c.project(np.zeros(5, dtype=bool)).expected_usd == 0.0
 
 
+def test_a_deployment_pays_for_selected_users_the_plan_could_not_send():
+    c = per_user_cost_estimate(_plan(), PRICE)
+    # users 0 and 3 are not planned (no test item): priced at the mean of the planned,
+    # uncached users 1 and 4, (400e-6 + 800e-6) / 2
+    p = c.project(np.array([True, True, True, True, False]))
+    assert p.n_not_planned == 2 and p.n_sent == 2
+    assert p.deployment_usd == pytest.approx(400e-6 + 2 * 600e-6)
+    only_planned = c.project(np.array([False, True, False, False, True]))
+    assert only_planned.n_not_planned == 0
+    assert only_planned.deployment_usd == pytest.approx(only_planned.expected_usd)
+
+
 def test_batch_halves_the_cost():
     c = per_user_cost_estimate(_plan(), PRICE, batch=True)
     assert c.usd.sum() == pytest.approx(600e-6)
