@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import make_dataset
+from tests.datasets import make_dataset
 
 from analysis.errors import AnalysisError
 from analysis.rerank.candidates import (

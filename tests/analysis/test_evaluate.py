@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_dataset
+from tests.datasets import make_dataset
 
 from analysis.errors import AnalysisError
 from analysis.evaluate import evaluate_recommender

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_dataset
+from tests.datasets import make_dataset
 
 from analysis.cli import main
 from analysis.errors import AnalysisError

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_dataset
+from tests.datasets import make_dataset
 
 from analysis.errors import AnalysisError
 from analysis.rerank.candidates import CandidateSet
