@@ -26,6 +26,7 @@ from pages._shared import (
     fmt_share,
     fmt_usd,
     loaded_run,
+    md_escape,
     metric_help,
     page_start,
     plot_escape,
@@ -259,9 +260,13 @@ else:
                      "tokens estimated (~3.5 characters per token), answers of the expected "
                      f"length; prices of {prices.taken_on}. At most "
                      f"{fmt_usd(proj.upper_bound_usd)} if every answer runs to max_tokens.")
-    m[1].metric("Users sent", f"{proj.n_sent:,}",
-                help="Weak users with test items (the others cannot be judged and are not "
-                     f"sent); {proj.n_cached:,} of them are already answered in the cache.")
+    m[1].metric("Users sent", f"{proj.n_sent:,} of {proj.n_selected:,}",
+                help=md_escape(
+                    f"Weak users with test items: the evaluation can judge only them; "
+                    f"{proj.n_cached:,} of them are already answered in the cache. A "
+                    f"deployment would send all {proj.n_selected:,} weak users, about "
+                    f"{fmt_usd(proj.deployment_usd)} ({proj.n_not_planned:,} without test "
+                    f"items priced at the mean of the others)."))
     m[2].metric("Input tokens", f"{proj.input_tokens:,}",
                 help="Approximate prompt tokens of the calls still to make.")
     m[3].metric("Per user", fmt_usd(proj.expected_usd / proj.n_sent if proj.n_sent else 0.0),

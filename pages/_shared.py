@@ -39,6 +39,9 @@ METRIC_HELP = {
     "never interacted with (0.5 = random). Kaur & Shah's weak-user metric.",
     "candidate_recall": "Candidate recall@C: is any relevant item in the top C at all? An LLM "
     "reranking the top C can only reorder what is there.",
+    "auc@heldout": "Held-out AUC: probability that a held-out relevant item is scored above a "
+    "held-out item the user rated below the relevance threshold (only the user's own held-out "
+    "ratings; our reading of Kaur & Shah's query-level AUC). Undefined without both kinds.",
 }
 
 
@@ -88,8 +91,8 @@ def plot_labels(values) -> list[str]:
 
 def metric_help(column: str) -> str:
     """Help text of a metric column such as ``ndcg@10`` or ``val_auc``."""
-    base = column.removeprefix("val_").split("@")[0]
-    text = METRIC_HELP.get(base, "")
+    name = column.removeprefix("val_")
+    text = METRIC_HELP.get(name) or METRIC_HELP.get(name.split("@")[0], "")
     if column.startswith("val_"):
         text += " (validation split)"
     return text

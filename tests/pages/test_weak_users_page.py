@@ -143,3 +143,7 @@ def test_cost_projection_shown_and_grows_with_the_set(at):
     assert float(metrics(at)["Projected cost"].strip("$")) == pytest.approx(
         float(big.strip("$")) / 2, rel=0.01)
     assert not at.error
+    # every weak user is counted: sent (with test items) of all the weak users selected
+    sent, of_all = metrics(at)["Users sent"].split(" of ")
+    assert int(sent.replace(",", "")) <= int(of_all.replace(",", ""))
+    assert of_all == metrics(at)["Weak users"]
