@@ -147,16 +147,16 @@ def load_run(path: str | Path) -> LoadedRun:
     params = dict(split_info["params"])
     split = make_split(dataset, split_info["strategy"], seed=int(summary["seed"]), **params)
     ds_sum = summary["dataset"]
-    recorded = (summary.get("provenance") or {}).get("dataset_sha256")
-    if recorded is not None and dataset_sha256(dataset) != recorded:
-        raise AnalysisError(
+    def stale(what: str) -> AnalysisError:
+        return AnalysisError(
             STALE_RUN.format(
-                name=source["dataset"],
-                workspace=source["workspace"],
-                path=p,
-                what="its SHA-256 differs from the one the run recorded",
+                name=source["dataset"], workspace=source["workspace"], path=p, what=what
             )
         )
+
+    recorded = (summary.get("provenance") or {}).get("dataset_sha256")
+    if recorded is not None and dataset_sha256(dataset) != recorded:
+        raise stale("its SHA-256 differs from the one the run recorded")
     checks = {
         "users": (dataset.n_users, ds_sum["n_users"]),
         "items": (dataset.n_items, ds_sum["n_items"]),
@@ -165,26 +165,12 @@ def load_run(path: str | Path) -> LoadedRun:
     }
     for what, (now, then) in checks.items():
         if now != then:
-            raise AnalysisError(
-                STALE_RUN.format(
-                    name=source["dataset"],
-                    workspace=source["workspace"],
-                    path=p,
-                    what=f"{what}: {now:,} now, {then:,} in the run",
-                )
-            )
+            raise stale(f"{what}: {now:,} now, {then:,} in the run")
 
     per_user = pd.read_parquet(p / "per_user.parquet")
     uidx = _index(dataset.user_ids, per_user["user_id"])
     if (uidx < 0).any():
-        raise AnalysisError(
-            STALE_RUN.format(
-                name=source["dataset"],
-                workspace=source["workspace"],
-                path=p,
-                what="users of the run are missing",
-            )
-        )
+        raise stale("users of the run are missing")
     per_user.insert(0, "user_idx", uidx.astype(np.int32))
     per_user = per_user.set_index("user_idx", drop=False).sort_index()
 
