@@ -295,6 +295,13 @@ def _net_gain_panel(s: dict, k: int) -> None:
                 help=f"The LLM's NDCG@{k} minus that of the best no-LLM reordering of the same "
                      f"candidates ({net['control']}), per weak user sent; 95% interval "
                      f"{lo:+.4f} to {hi:+.4f}; paired Wilcoxon p = {net['wilcoxon_p']:.3g}.")
+    users = s.get("users") or {}
+    if users:
+        left.metric("Weak users: all / sent and evaluated",
+                    f"{users['weak_all']:,} / {users['sent']:,}",
+                    help=md_escape(f"A deployment would pay for all {users['weak_all']:,} weak "
+                                   f"users, about {fmt_usd(users['deployment_usd_expected'])}; "
+                                   f"the evaluation measures those with test items."))
     per_001 = net.get("cost_per_0.01_net_ndcg_usd")
     left.metric("Cost per +0.01 NDCG, net", fmt_usd(per_001),
                 help="Dollars / (net gain over everyone / 0.01); n/a when nothing was gained "

@@ -127,6 +127,8 @@ def test_rerank_against_the_fake_server_shows_results_and_never_the_key(ws_path,
     net = files.summary["net_gain"]
     assert m["NDCG@10 gain net of the best control"] == f"{net['mean']:+.4f}"
     assert net["control"] in ("baseline", "shuffled", "popularity")
+    users = files.summary["users"]
+    assert m["Weak users: all / sent and evaluated"] == f"{users['weak_all']:,} / {n:,}"
     assert m["Users done"] == f"{n:,} / {n:,}"
     users = _frame(at, "fallback_reason")
     assert len(users) == n and users["gain_ndcg@10"].is_monotonic_decreasing
