@@ -6,9 +6,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="Weakspot", page_icon=":material/target:", layout="wide")
+# a file of the app's own: a material icon or an emoji as page_icon makes the browser fetch
+# the favicon from Google's or a CDN's servers, which fails offline
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+
+st.set_page_config(page_title="Weakspot", page_icon=str(FAVICON), layout="wide")
 
 pages = [
     st.Page("pages/0_overview.py", title="Overview", icon=":material/home:", default=True),
