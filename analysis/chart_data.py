@@ -14,21 +14,31 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.subgroups import group_codes
+from analysis.subgroups import MIN_GROUP_SIZE, group_codes, subgroup_report
 from analysis.subgroups._report import INTERSECTION
 from analysis.weak_users import WeakUsers
 
 __all__ = [
     "MAX_GROUPS",
+    "MAX_LINE_GROUPS",
     "METRIC_BASES",
+    "ZERO_SHARE_LIMIT",
+    "PlotChoice",
     "ValidationFigures",
+    "default_distribution_plot",
     "ecdf_by_group",
+    "extreme_groups",
     "group_labels",
+    "group_order",
+    "group_sizes",
     "histogram",
+    "histogram_by_group",
     "metric_columns",
+    "metric_range",
     "subgroup_dimensions",
     "validation_figures",
     "weak_composition",
+    "weakest_dimension",
 ]
 
 #: a dimension with more groups than this (a zip code) is not offered for grouping
@@ -43,6 +53,13 @@ _NOT_DIMENSIONS = frozenset({"user_id", "user_idx", "evaluated", "weak"})
 UNKNOWN_COLUMN = "Column {column!r} is not in the per-user table; available: {available}."
 BAD_BY = "Group by one dimension or a pair of two different ones, got {by!r}."
 BAD_BINS = "bins must be an integer >= 1, got {value!r}."
+BAD_N_GROUPS = "The number of groups to show must be an integer >= 1, got {value!r}."
+
+#: past this many groups a line chart (ECDF) shows only the lowest and highest groups by mean
+MAX_LINE_GROUPS = 8
+#: a distribution where more than this share of users score exactly 0 is drawn as a histogram
+#: by default: a box or violin of it is a flat line at 0 with outliers
+ZERO_SHARE_LIMIT = 0.5
 
 
 def _check_columns(table: pd.DataFrame, columns: Sequence[str]) -> None:
@@ -333,3 +350,241 @@ def validation_figures(table: pd.DataFrame, weak: WeakUsers) -> ValidationFigure
         n_weak=n_w,
         n_rest=n_r,
     )
+
+
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The range a per-user metric cannot leave: ``(0, 1)`` for every metric of
+    :data:`METRIC_BASES` (NDCG, recall, AUC, ...), test or validation; None for any other
+    column. A density drawn for a bounded metric must stay inside it."""
+    base = str(metric).removeprefix("val_").split("@")[0]
+    return (0.0, 1.0) if base in METRIC_BASES else None
+
+
+@dataclass(frozen=True)
+class PlotChoice:
+    """Which distribution chart suits a metric's values, and why.
+
+    Attributes:
+        kind: ``"Histogram"`` when more than :data:`ZERO_SHARE_LIMIT` of the users score
+            exactly 0 (a box or violin then collapses onto 0), else ``"Box"``.
+        zero_share: share of users (non-NaN) whose value is exactly 0 (NaN without values).
+        reason: one sentence saying why, for a caption.
+    """
+
+    kind: str
+    zero_share: float
+    reason: str
+
+
+def default_distribution_plot(values: np.ndarray | pd.Series) -> PlotChoice:
+    """The default distribution chart of one metric, chosen from its values.
+
+    ``zero_share = #{u : x_u == 0} / #{u : x_u not NaN}``; ``kind = "Histogram"`` when
+    ``zero_share > ZERO_SHARE_LIMIT``, else ``"Box"``.
+
+    Args:
+        values: per-user values (NaN ignored).
+
+    Returns:
+        A :class:`PlotChoice`.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    zero = float((x == 0).mean()) if len(x) else float("nan")
+    if len(x) and zero > ZERO_SHARE_LIMIT:
+        return PlotChoice(
+            "Histogram", zero,
+            f"{zero:.0%} of the users score exactly 0, so a box or violin would be a flat "
+            "line at 0: the histogram shows the share at every value instead.",
+        )
+    return PlotChoice("Box", zero, "Box plot: median, quartiles and outliers of each group.")
+
+
+def group_order(by_group: pd.DataFrame, min_group_size: int = MIN_GROUP_SIZE) -> pd.DataFrame:
+    """Groups sorted by mean, lowest first, with chart labels that carry their sizes.
+
+    The label is ``"<group> (n=1,234)"``, and ``"<group> (n=12, small)"`` for a group below
+    ``min_group_size`` (the subgroup report's ``reliable`` flag when present). Ties keep the
+    input (category) order; a NaN mean sorts last.
+
+    Args:
+        by_group: :attr:`~analysis.subgroups.SubgroupReport.by_group` (``group``, ``size``,
+            ``mean``, optional ``reliable``) or any table with those columns.
+        min_group_size: the evidence threshold, used when ``reliable`` is absent.
+
+    Returns:
+        DataFrame with ``group`` (str), ``label`` (str), ``size`` (int64), ``mean``,
+        ``small`` (bool), lowest mean first, index 0..n-1.
+    """
+    size = by_group["size"].to_numpy(dtype=np.int64)
+    small = (
+        ~by_group["reliable"].to_numpy(dtype=bool)
+        if "reliable" in by_group.columns
+        else size < int(min_group_size)
+    )
+    out = pd.DataFrame(
+        {
+            "group": by_group["group"].astype(str).to_numpy(),
+            "size": size,
+            "mean": by_group["mean"].to_numpy(dtype=np.float64),
+            "small": small,
+        }
+    )
+    out["label"] = (
+        out["group"] + " (n=" + out["size"].map("{:,}".format)
+        + np.where(out["small"], ", small)", ")")
+    )
+    out = out.sort_values("mean", kind="stable", na_position="last").reset_index(drop=True)
+    return out[["group", "label", "size", "mean", "small"]]
+
+
+def extreme_groups(order: pd.DataFrame, n: int) -> list[str]:
+    """The ``n`` lowest and ``n`` highest groups of a :func:`group_order` table.
+
+    Args:
+        order: groups sorted by mean (:func:`group_order`).
+        n: groups from each end.
+
+    Returns:
+        Group names, lowest mean first; every group when there are at most ``2 n``.
+
+    Raises:
+        AnalysisError: ``n`` below 1.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise AnalysisError(BAD_N_GROUPS.format(value=n))
+    groups = order["group"].tolist()
+    return groups if len(groups) <= 2 * n else groups[:n] + groups[-n:]
+
+
+def group_sizes(
+    table: pd.DataFrame, by: str | Sequence[str], columns: Sequence[str]
+) -> pd.DataFrame:
+    """How many users of each group have a value in each of ``columns``.
+
+    Pages count different users: the Subgroups page those with a test value of the metric
+    shown (``ndcg@10``), the Weak users page those with a validation value of the rule's
+    metric (``val_auc``), who alone can be selected. This puts both side by side.
+
+    Args:
+        table: the per-user table.
+        by: a dimension or a pair of them.
+        columns: numeric columns; a user counts for a column when its value is not NaN.
+
+    Returns:
+        DataFrame with ``group`` (str), ``n_users`` (every user of the group) and one int64
+        column ``n_<column>`` per column, one row per group in category order (empty groups
+        included).
+
+    Raises:
+        AnalysisError: unknown column, or a malformed ``by``.
+    """
+    _check_columns(table, list(columns))
+    labels = group_labels(table, by)
+    codes = labels.cat.codes.to_numpy()
+    g = len(labels.cat.categories)
+    out = {"group": [str(c) for c in labels.cat.categories],
+           "n_users": np.bincount(codes, minlength=g).astype(np.int64)}
+    for c in columns:
+        has = ~np.isnan(table[c].to_numpy(dtype=np.float64, na_value=np.nan))
+        out[f"n_{c}"] = np.bincount(codes[has], minlength=g).astype(np.int64)
+    return pd.DataFrame(out)
+
+
+def histogram_by_group(
+    table: pd.DataFrame,
+    metric: str,
+    by: str | Sequence[str],
+    *,
+    bins: int = 20,
+    value_range: tuple[float, float] | None = None,
+    mark: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Counts of a per-user metric in equal-width bins, per group (and marked/unmarked).
+
+    Bins follow :func:`histogram` (``[left, right)``, the last closed); the range defaults to
+    :func:`metric_range` of the metric, else the data's min and max. ``share`` is the count
+    over the group's users with a value, so groups of different sizes compare; with ``mark``
+    (a bool per row, e.g. the weak users) each bin is split into ``marked`` True and False,
+    whose shares add up to the bin's. One ``np.bincount`` over ``(group, bin, mark)`` codes.
+
+    Args:
+        table: the per-user table.
+        metric: a metric column.
+        by: a dimension or a pair of them.
+        bins: number of bins.
+        value_range: ``(low, high)``.
+        mark: optional bool array, one per table row.
+
+    Returns:
+        DataFrame with ``group`` (str), ``left``, ``right``, ``count`` (int64), ``share``
+        (and ``marked`` (bool) with ``mark``), groups in category order then bins, groups
+        without a value left out.
+
+    Raises:
+        AnalysisError: unknown column, a malformed ``by``, or ``bins`` below 1.
+    """
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise AnalysisError(BAD_BINS.format(value=bins))
+    _check_columns(table, [metric])
+    labels = group_labels(table, by)
+    x = table[metric].to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = ~np.isnan(x)
+    lo, hi = value_range or metric_range(metric) or (
+        (float(x[ok].min()), float(x[ok].max())) if ok.any() else (0.0, 1.0))
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, int(bins) + 1)
+    ok &= (x >= lo) & (x <= hi)
+    b = np.clip(np.searchsorted(edges, x[ok], side="right") - 1, 0, bins - 1)
+    g = len(labels.cat.categories)
+    codes = labels.cat.codes.to_numpy()[ok]
+    m = np.zeros(len(b), dtype=np.int64) if mark is None else np.asarray(mark, bool)[ok]
+    n_mark = 1 if mark is None else 2
+    flat = (codes * bins + b) * n_mark + m
+    count = np.bincount(flat, minlength=g * bins * n_mark)
+    n_group = np.bincount(codes, minlength=g)
+    gi, bi, mi = np.unravel_index(np.arange(g * bins * n_mark), (g, bins, n_mark))
+    cats = np.asarray([str(c) for c in labels.cat.categories], dtype=object)
+    out = pd.DataFrame(
+        {
+            "group": cats[gi],
+            "left": edges[bi],
+            "right": edges[bi + 1],
+            "count": count.astype(np.int64),
+            "share": count / np.maximum(n_group[gi], 1),
+        }
+    )
+    if mark is not None:
+        out["marked"] = mi.astype(bool)
+    return out[n_group[gi] > 0].reset_index(drop=True)
+
+
+def weakest_dimension(
+    table: pd.DataFrame,
+    metric: str,
+    dimensions: Sequence[str],
+    min_group_size: int = MIN_GROUP_SIZE,
+) -> str | None:
+    """The dimension whose groups differ most in a metric: the largest
+    :attr:`~analysis.subgroups.SubgroupReport.difference` (highest minus lowest mean over
+    groups of at least ``min_group_size`` users); the first in order on ties.
+
+    Args:
+        table: the per-user table.
+        metric: a metric column.
+        dimensions: candidate dimensions (e.g. :func:`subgroup_dimensions`).
+        min_group_size: the evidence threshold of a group.
+
+    Returns:
+        The dimension, or None when none has two groups of that size.
+
+    Raises:
+        AnalysisError: unknown column, or a metric that is NaN for everyone.
+    """
+    best, best_gap = None, -1.0
+    for d in dimensions:  # a handful of dimensions; each report is vectorised over users
+        gap = subgroup_report(table, metric, d, n_boot=0, min_group_size=min_group_size)
+        if gap.by_group["reliable"].sum() >= 2 and gap.difference > best_gap:
+            best, best_gap = d, float(gap.difference)
+    return best

@@ -137,3 +137,78 @@ def test_validation_figures_by_hand(table):
     assert np.isnan(nobody.mean_weak) and nobody.n_rest == 5
     with pytest.raises(AnalysisError, match="'val_auc' is not in the per-user table"):
         validation_figures(table.drop(columns="val_auc"), w)
+
+
+# -- charts that fit the data (issue #9, point 15) ----------------------------------------------
+
+
+def test_metric_range_bounds_every_metric_but_not_other_columns():
+    from analysis.chart_data import metric_range
+
+    assert metric_range("ndcg@10") == (0.0, 1.0)
+    assert metric_range("val_auc") == (0.0, 1.0)
+    assert metric_range("n_train") is None
+
+
+def test_default_plot_is_a_histogram_when_most_users_score_zero():
+    from analysis.chart_data import default_distribution_plot
+
+    most_zero = default_distribution_plot(np.array([0.0, 0.0, 0.0, 0.5, np.nan]))
+    assert most_zero.kind == "Histogram" and most_zero.zero_share == pytest.approx(0.75)
+    assert "75% of the users score exactly 0" in most_zero.reason
+    half = default_distribution_plot(pd.Series([0.0, 0.5, 0.5, 0.0]))
+    assert half.kind == "Box" and half.zero_share == pytest.approx(0.5)
+
+
+def test_group_order_sorts_by_mean_and_labels_sizes_and_small_groups():
+    from analysis.chart_data import extreme_groups, group_order
+
+    by_group = pd.DataFrame({"group": ["a", "b", "c", "d"], "size": [1500, 12, 30, 1030],
+                             "mean": [0.3, 0.1, np.nan, 0.1]})
+    order = group_order(by_group, min_group_size=20)
+    assert order["group"].tolist() == ["b", "d", "a", "c"]  # ties keep input order, NaN last
+    assert order["label"].tolist() == ["b (n=12, small)", "d (n=1,030)", "a (n=1,500)",
+                                       "c (n=30)"]
+    assert order["small"].tolist() == [True, False, False, False]
+    # the report's reliable flag wins over the size threshold
+    flagged = group_order(by_group.assign(reliable=[True, True, False, True]))
+    assert flagged.set_index("group")["small"].to_dict() == {
+        "a": False, "b": False, "c": True, "d": False}
+    assert extreme_groups(order, 1) == ["b", "c"]
+    assert extreme_groups(order, 2) == ["b", "d", "a", "c"]
+    with pytest.raises(AnalysisError):
+        extreme_groups(order, 0)
+
+
+def test_histogram_by_group_hand_computed(table):
+    from analysis.chart_data import histogram_by_group
+
+    h = histogram_by_group(table, "ndcg@10", "gender", bins=2)
+    assert h["group"].tolist() == ["F", "F", "M", "M", "unknown", "unknown"]
+    assert h["left"].tolist() == [0.0, 0.5] * 3 and h["right"].tolist() == [0.5, 1.0] * 3
+    assert h["count"].tolist() == [1, 1, 1, 1, 0, 1]  # 1.0 falls in the closed last bin
+    assert h["share"].tolist() == [0.5, 0.5, 0.5, 0.5, 0.0, 1.0]
+    marked = histogram_by_group(table, "ndcg@10", "gender", bins=2,
+                                mark=table["weak"].to_numpy(bool))
+    f = marked[marked["group"] == "F"]
+    assert f["marked"].tolist() == [False, True, False, True]
+    assert f["count"].tolist() == [0, 1, 1, 0]  # user 100 (0.0) is weak, user 102 (0.5) not
+    assert f["share"].sum() == pytest.approx(1.0)
+
+
+def test_group_sizes_counts_users_with_a_value_per_column(table):
+    from analysis.chart_data import group_sizes
+
+    sizes = group_sizes(table, "gender", ["ndcg@10", "val_auc"])
+    assert sizes.to_dict("list") == {
+        "group": ["F", "M", "unknown"], "n_users": [3, 2, 1], "n_ndcg@10": [2, 2, 1],
+        "n_val_auc": [2, 2, 1]}
+
+
+def test_weakest_dimension_has_the_largest_gap_between_groups_of_enough_users(table):
+    from analysis.chart_data import weakest_dimension
+
+    # gender: F 0.25, M 0.25 (gap 0); inactive: True 0.0 (2 users), False 2/3 (3 users)
+    assert weakest_dimension(table, "ndcg@10", ["gender", "inactive"], min_group_size=2) == (
+        "inactive")
+    assert weakest_dimension(table, "ndcg@10", ["gender", "inactive"], min_group_size=3) is None
