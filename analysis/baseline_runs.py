@@ -7,22 +7,31 @@ by that name, so a dataset with runs is not renamed, and deleting a dataset dele
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.pipeline import EvaluateConfig
 from analysis.runs import RunStore
 from analysis.split import NO_TIMESTAMPS, UNKNOWN_STRATEGY
+from analysis.weak_users import WeakRule, select_weak_users
 from analysis.workspace import Workspace
 from models.baselines._params import resolve_params
 
 __all__ = [
     "BAD_INT",
     "HAS_RUNS",
+    "NOT_A_BASELINE_OF",
+    "NO_VALIDATION",
     "RUN_COLUMNS",
     "SPLIT_PARAMS",
+    "WeakComparison",
     "baseline_config",
     "compare_baseline_runs",
+    "compare_weak_users",
     "delete_dataset",
     "rename_dataset",
 ]
@@ -40,9 +49,18 @@ HAS_RUNS = (
     "Baseline page first, or ingest the data again under the new name."
 )
 
-#: columns of :func:`compare_baseline_runs`
+NOT_A_BASELINE_OF = (
+    "Run {run_id!r} is not a baseline run of dataset {dataset!r}: pick a reference run from "
+    "the table above."
+)
+NO_VALIDATION = (
+    "Reference run {run_id!r} has no {column!r} column to compare runs by: train it again with "
+    "a split that has a validation fold."
+)
+
+#: columns of :func:`compare_baseline_runs`: the figures to compare first, settings after
 RUN_COLUMNS = [
-    "run_id", "model", "params", "split", "k", "ndcg", "recall", "auc", "weak_share",
+    "run_id", "model", "ndcg", "recall", "auc", "weak_share", "k", "split", "params",
     "fit_s", "created_at",
 ]  # fmt: skip
 
@@ -119,11 +137,13 @@ def compare_baseline_runs(store: RunStore, dataset: str) -> pd.DataFrame:
     """One row per baseline run of ``dataset``, newest first, for a comparison table.
 
     Returns:
-        DataFrame with columns :data:`RUN_COLUMNS`: ``run_id``; ``model``; ``params`` (the
-        full hyperparameters as ``name=value`` text, defaults included); ``split``
-        (strategy and parameters as text); ``k``; ``ndcg``, ``recall`` (at the run's k),
-        ``auc`` (test, over evaluated users); ``weak_share`` (share of users marked weak);
-        ``fit_s`` (seconds to fit the model); ``created_at``. Missing figures are NaN.
+        DataFrame with columns :data:`RUN_COLUMNS`, the figures to compare first:
+        ``run_id``; ``model``; ``ndcg``, ``recall`` (at the run's k), ``auc`` (test, over
+        evaluated users); ``weak_share`` (share of users marked weak: 20% by construction
+        under a percentile rule, see :func:`compare_weak_users`); ``k``; ``split`` (strategy
+        and parameters as text); ``params`` (the full hyperparameters as ``name=value``
+        text, defaults included); ``fit_s`` (seconds to fit the model); ``created_at``.
+        Missing figures are NaN.
     """
     runs = store.list_runs(dataset=dataset, kind="baseline")
     rows = []
@@ -154,6 +174,123 @@ def compare_baseline_runs(store: RunStore, dataset: str) -> pd.DataFrame:
     for col in ("ndcg", "recall", "auc", "weak_share", "fit_s"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
     return out
+
+
+@dataclass(frozen=True)
+class WeakComparison:
+    """Baseline runs of one dataset judged by one absolute weak-user threshold.
+
+    A percentile rule makes every run's weakest 20% weak by construction, so its weak shares
+    cannot tell models apart; one fixed threshold can. The threshold is the reference run's
+    own (the value its rule resolved to on validation) and applies to every run's validation
+    column of the same metric.
+
+    Attributes:
+        reference_run_id: the run the threshold was chosen on.
+        metric: the rule's metric (``"auc"``, ``"ndcg@10"``); runs are compared on
+            ``val_<metric>``.
+        threshold: the absolute threshold: weak when ``val_<metric> <= threshold`` (and
+            ``inactive`` when the reference rule requires it).
+        require_inactive: whether the reference rule also requires ``inactive``.
+        counts: one row per run compared (the reference first, then the table's order):
+            ``run_id``, ``model``, ``n_users`` (users with a validation value), ``n_weak``,
+            ``share`` (``n_weak / n_users``).
+        pairs: one row per ordered pair of runs ``(a, b)``: ``weak_under`` (run a),
+            ``not_weak_under`` (run b), ``n_users`` (users weak under a and not under b,
+            among users with a validation value in both) and ``user_ids`` (their raw ids,
+            sorted, as a tuple).
+        skipped: runs left out because their per-user table has no ``val_<metric>``.
+    """
+
+    reference_run_id: str
+    metric: str
+    threshold: float
+    require_inactive: bool
+    counts: pd.DataFrame
+    pairs: pd.DataFrame
+    skipped: tuple[str, ...] = ()
+
+
+def compare_weak_users(
+    store: RunStore,
+    dataset: str,
+    reference_run_id: str,
+    *,
+    load: Callable[[str], pd.DataFrame] | None = None,
+) -> WeakComparison:
+    """Compare the baseline runs of ``dataset`` at the reference run's absolute threshold.
+
+    ``t`` is the reference run's resolved threshold (``threshold_value`` of its rule, e.g.
+    the 20th percentile of its validation AUC); every run's users are then weak when
+    ``val_<metric> <= t`` (see :class:`~analysis.weak_users.WeakRule`). For runs ``a`` and
+    ``b`` the users weak under ``a`` but not under ``b`` are found by joining the two weak
+    masks on ``user_id`` (users without a validation value in either are left out). Runs with
+    a different split have different validation items, so their users' values differ too.
+
+    Args:
+        store: the run store.
+        dataset: the dataset whose baseline runs are compared.
+        reference_run_id: a baseline run of ``dataset``.
+        load: per-user table of a run id (default ``store.load_baseline(id).per_user``;
+            a page passes its cached loader).
+
+    Returns:
+        A :class:`WeakComparison`.
+
+    Raises:
+        AnalysisError: the reference is not a baseline run of ``dataset``
+            (:data:`NOT_A_BASELINE_OF`), or has no validation column of its rule's metric
+            (:data:`NO_VALIDATION`).
+    """
+    runs = store.list_runs(dataset=dataset, kind="baseline")
+    if reference_run_id not in set(runs["run_id"]):
+        raise AnalysisError(NOT_A_BASELINE_OF.format(run_id=reference_run_id, dataset=dataset))
+    load = load or (lambda r: store.load_baseline(r).per_user)
+    runs = pd.concat([runs[runs["run_id"] == reference_run_id],
+                      runs[runs["run_id"] != reference_run_id]])
+    ref = runs.iloc[0]["headline"].get("weak_users", {})
+    rule = ref.get("rule", {})
+    metric = rule.get("metric", "ndcg@10")
+    threshold = float(ref.get("threshold_value", np.nan))
+    require_inactive = bool(rule.get("require_inactive", False))
+    fixed = WeakRule(metric=metric, threshold=threshold, require_inactive=require_inactive)
+    column = f"val_{metric}"
+
+    counts, weak, skipped = [], {}, []
+    for r in runs.itertuples(index=False):  # a handful of runs, each selection vectorised
+        table = load(r.run_id)
+        if column not in table.columns:
+            if r.run_id == reference_run_id:
+                raise AnalysisError(NO_VALIDATION.format(run_id=r.run_id, column=column))
+            skipped.append(r.run_id)
+            continue
+        sel = select_weak_users(table, fixed)
+        has = table[column].notna().to_numpy()
+        weak[r.run_id] = pd.Series(
+            sel.mask[has], index=table["user_id"].to_numpy()[has], name=r.run_id)
+        n_users = int(has.sum())
+        counts.append({"run_id": r.run_id, "model": r.params.get("model", ""),
+                       "n_users": n_users, "n_weak": int(sel.n_weak),
+                       "share": sel.n_weak / n_users if n_users else float("nan")})
+    pairs = []
+    for a, wa in weak.items():  # ordered pairs of a handful of runs
+        for b, wb in weak.items():
+            if a == b:
+                continue
+            both = pd.concat([wa, wb], axis=1, join="inner")
+            ids = both.index[both[a].to_numpy(bool) & ~both[b].to_numpy(bool)]
+            pairs.append({"weak_under": a, "not_weak_under": b, "n_users": len(ids),
+                          "user_ids": tuple(sorted(ids.tolist()))})
+    return WeakComparison(
+        reference_run_id=reference_run_id,
+        metric=metric,
+        threshold=threshold,
+        require_inactive=require_inactive,
+        counts=pd.DataFrame(counts, columns=["run_id", "model", "n_users", "n_weak", "share"]),
+        pairs=pd.DataFrame(pairs, columns=["weak_under", "not_weak_under", "n_users",
+                                           "user_ids"]),
+        skipped=tuple(skipped),
+    )
 
 
 def rename_dataset(workspace: Workspace, store: RunStore, old: str, new: str) -> None:

@@ -111,3 +111,61 @@ def test_compare_rename_delete(ws):
     assert not ws.has_dataset("syn") and store.list_runs().empty
     assert not info.path.exists()
     assert delete_dataset(ws, store, "nots2") == 0
+
+
+# -- issue #9, point 14: runs told apart on weak users -----------------------------------------
+
+
+def test_run_columns_put_the_metrics_first():
+    assert RUN_COLUMNS[:6] == ["run_id", "model", "ndcg", "recall", "auc", "weak_share"]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A pop and an ALS run of one synthetic dataset (20th percentile of validation AUC)."""
+    ws = Workspace(tmp_path_factory.mktemp("cw") / "ws.duckdb")
+    ingest_synthetic(ws, "syn", n_users=150, n_items=70, mean_interactions=12, seed=4)
+    store = RunStore(ws)
+    data = load_dataset(ws, "syn")
+    results = {m: run_pipeline(data, _cfg(ws, model=m, k=5, n_candidates=10))
+               for m in ("pop", "als")}
+    ids = {m: store.save_baseline(r).run_id for m, r in results.items()}
+    return store, ids, results
+
+
+def test_compare_weak_users_at_the_reference_runs_absolute_threshold(two_runs):
+    from analysis.baseline_runs import compare_weak_users
+
+    store, ids, results = two_runs
+    cmp = compare_weak_users(store, "syn", ids["pop"])
+    t = results["pop"].weak.threshold_value
+    assert cmp.reference_run_id == ids["pop"] and cmp.metric == "auc"
+    assert cmp.threshold == pytest.approx(t) and not cmp.require_inactive
+    weak = {}
+    for m, r in results.items():  # by hand: val_auc <= t, among users with a value
+        val = r.per_user.set_index("user_id")["val_auc"].dropna()
+        weak[m] = set(val.index[val <= t])
+        row = cmp.counts.set_index("run_id").loc[ids[m]]
+        assert row["model"] == m and row["n_users"] == len(val)
+        assert row["n_weak"] == len(weak[m]) and row["share"] == pytest.approx(
+            len(weak[m]) / len(val))
+    assert cmp.counts["run_id"].tolist()[0] == ids["pop"]  # the reference first
+    # on the reference itself the fixed threshold picks exactly its percentile rule's users
+    assert cmp.counts.iloc[0]["n_weak"] == results["pop"].weak.n_weak
+    assert weak["pop"] != weak["als"]  # the two models fail different users
+    pairs = cmp.pairs.set_index(["weak_under", "not_weak_under"])
+    assert len(pairs) == 2
+    only_pop = pairs.loc[(ids["pop"], ids["als"])]
+    assert only_pop["user_ids"] == tuple(sorted(weak["pop"] - weak["als"]))
+    assert only_pop["n_users"] == len(weak["pop"] - weak["als"]) > 0
+    only_als = pairs.loc[(ids["als"], ids["pop"])]
+    assert only_als["user_ids"] == tuple(sorted(weak["als"] - weak["pop"]))
+
+
+def test_compare_weak_users_needs_a_baseline_of_the_dataset(two_runs):
+    from analysis.baseline_runs import NOT_A_BASELINE_OF, compare_weak_users
+
+    store, _, _ = two_runs
+    with pytest.raises(AnalysisError) as exc:
+        compare_weak_users(store, "syn", "nope")
+    assert str(exc.value) == NOT_A_BASELINE_OF.format(run_id="nope", dataset="syn")
