@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -231,8 +232,8 @@ def compare_weak_users(
         store: the run store.
         dataset: the dataset whose baseline runs are compared.
         reference_run_id: a baseline run of ``dataset``.
-        load: per-user table of a run id (default ``store.load_baseline(id).per_user``;
-            a page passes its cached loader).
+        load: per-user table of a run id (default: the run's ``per_user.parquet``; a page
+            may pass its cached loader).
 
     Returns:
         A :class:`WeakComparison`.
@@ -245,7 +246,8 @@ def compare_weak_users(
     runs = store.list_runs(dataset=dataset, kind="baseline")
     if reference_run_id not in set(runs["run_id"]):
         raise AnalysisError(NOT_A_BASELINE_OF.format(run_id=reference_run_id, dataset=dataset))
-    load = load or (lambda r: store.load_baseline(r).per_user)
+    paths = dict(zip(runs["run_id"], runs["path"], strict=True))
+    load = load or (lambda r: pd.read_parquet(Path(paths[r]) / "per_user.parquet"))
     runs = pd.concat([runs[runs["run_id"] == reference_run_id],
                       runs[runs["run_id"] != reference_run_id]])
     ref = runs.iloc[0]["headline"].get("weak_users", {})
