@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Self, Sequence
 
 from analysis.errors import AnalysisError
 
@@ -32,6 +34,51 @@ class _ArgParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"error: {message} (see: {self.prog} --help)\n")
         raise SystemExit(EXIT_USER_ERROR)
+
+
+class _Warnings:
+    """Library warnings (``logging`` records at WARNING and above, ``warnings.warn``) said
+    once each on stderr as ``warning: ...``: a repeat of the same warning is counted, not
+    printed, and the count is said in one line when the command ends, before its error
+    line, so a failing command's error stays the last line it prints."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], int] = {}
+        self.first: dict[tuple[str, str], str] = {}
+        self.handler = logging.Handler(logging.WARNING)
+        self.handler.emit = self._emit  # type: ignore[method-assign]
+        self._showwarning = warnings.showwarning
+
+    def __enter__(self) -> Self:
+        logging.getLogger().addHandler(self.handler)
+        warnings.showwarning = self._show
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeHandler(self.handler)
+        warnings.showwarning = self._showwarning
+
+    def _say(self, key: tuple[str, str], text: str) -> None:
+        n = self.seen.get(key, 0)
+        self.seen[key] = n + 1
+        if n == 0:
+            self.first[key] = " ".join(text.split())
+            print(f"warning: {self.first[key]}", file=sys.stderr)
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        self._say((record.name, str(record.msg)), record.getMessage())
+
+    def _show(self, message, category, filename, lineno, file=None, line=None) -> None:
+        self._say((category.__name__, str(message)), str(message))
+
+    def flush(self) -> None:
+        """Say how often each repeated warning came back (once per warning)."""
+        for key, n in self.seen.items():
+            if n > 1:
+                like = self.first[key]
+                like = like if len(like) <= 60 else like[:57] + "..."
+                print(f"warning: {n - 1:,} more like '{like}' not shown", file=sys.stderr)
+        self.seen = {k: 1 for k in self.seen}
 
 
 class _Bars:
@@ -575,8 +622,11 @@ def _cmd_rerank(args) -> int:
     print(
         f"answers already in the workspace cache: {est.n_cached:,}; calls to make: {est.n_calls:,}"
     )
+    exactness = "exact" if est.exact_tokens else "approximate"
+    if plan.token_count_note:
+        exactness = f"approximate: {plan.token_count_note}"
     print(
-        f"input tokens: {est.input_tokens:,} ({'exact' if est.exact_tokens else 'approximate'})"
+        f"input tokens: {est.input_tokens:,} ({exactness})"
         f"; output tokens: ~{est.expected_output_tokens:,} expected, at most "
         f"{est.max_output_tokens:,}"
     )
@@ -712,14 +762,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _terminated)
     except ValueError:  # not the main thread: leave signals alone
         pass
+    said = _Warnings()
     try:
-        return _COMMANDS[args.command](args)
+        with said:
+            code = _COMMANDS[args.command](args)
+        said.flush()
+        return code
     except AnalysisError as err:
         args.bars.close(clear=True)
+        said.flush()
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         args.bars.close(clear=True)
+        said.flush()
         print("interrupted", file=sys.stderr)
         return 130
     finally:

@@ -172,6 +172,9 @@ class RerankPlan:
         id_style: the template's identifier style (for parsing).
         history_tokens: prompt tokens per history strategy (see
             :func:`compare_history_tokens`).
+        token_count_note: why the input tokens are approximate although the backend can
+            count them, in one line (e.g. "the count endpoint was unavailable (HTTP 404)"),
+            or "".
     """
 
     config: RerankConfig
@@ -190,6 +193,7 @@ class RerankPlan:
     estimate: CostEstimate
     id_style: str
     history_tokens: pd.DataFrame
+    token_count_note: str = ""
 
     @property
     def n_weak_all(self) -> int:
@@ -272,21 +276,22 @@ class ApproxTokenCounter:
 
 def _count_tokens(backend: LLMBackend, requests: list[LLMRequest], max_exact: int = 200):
     """Input tokens per request; exact for up to ``max_exact`` prompts (a seeded sample),
-    the rest scaled from their character counts by the sample's tokens per character."""
+    the rest scaled from their character counts by the sample's tokens per character.
+    Also returns the backend's one-line note on why it estimated offline (or "")."""
     if not requests:
-        return np.zeros(0, dtype=np.int64), True
+        return np.zeros(0, dtype=np.int64), True, ""
     chars = np.array([len(r.system) + len(r.user) for r in requests], dtype=np.float64)
     if len(requests) <= max_exact:
         counts = np.asarray(backend.count_tokens(requests), dtype=np.int64)
         exact = bool(getattr(backend, "last_count_exact", True))
-        return counts, exact
+        return counts, exact, getattr(backend, "last_count_note", None) or ""
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(len(requests), size=max_exact, replace=False))
     counted = np.asarray(backend.count_tokens([requests[i] for i in sample]), dtype=np.float64)
     ratio = counted.sum() / max(chars[sample].sum(), 1.0)
     counts = np.ceil(chars * ratio).astype(np.int64)
     counts[sample] = counted.astype(np.int64)
-    return counts, False
+    return counts, False, getattr(backend, "last_count_note", None) or ""
 
 
 def plan_rerank(
@@ -336,7 +341,7 @@ def plan_rerank(
     ]
     cached = cache.get_many(keys)
     todo = [i for i, k in enumerate(keys) if k not in cached]
-    counts, exact = _count_tokens(backend, [requests[i] for i in todo])
+    counts, exact, count_note = _count_tokens(backend, [requests[i] for i in todo])
     input_tokens = np.zeros(len(requests), dtype=np.int64)
     input_tokens[todo] = counts
     expected_out = 5 * config.n_candidates + 10 if mode == "generate" else 0
@@ -381,6 +386,7 @@ def plan_rerank(
         estimate=est,
         id_style=template.id_style,
         history_tokens=history_tokens,
+        token_count_note=count_note,
     )
 
 

@@ -54,6 +54,10 @@ BATCH_RESULT_FAILED = "Message batch request {outcome}: {reason}"
 BATCH_MAX_REQUESTS = 10_000
 #: retries of token counting (it has an offline fallback, so it gives up sooner)
 COUNT_MAX_RETRIES = 2
+#: statuses of the count endpoint that mean it is not there (a gateway or proxy), not that
+#: one request was bad: counting stops at the first of them
+COUNT_UNAVAILABLE_STATUSES = frozenset({403, 404, 405, 501})
+COUNT_UNAVAILABLE = "the count endpoint was unavailable ({how})"
 _CUSTOM_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -222,6 +226,8 @@ class AnthropicBackend:
         )
         #: True when the last count_tokens answered every request from the API
         self.last_count_exact = False
+        #: why the last count_tokens estimated offline, in one line (None: it did not)
+        self.last_count_note: str | None = None
         self._transient = (sdk.APIConnectionError,)  # includes APITimeoutError
         self._client = sdk.Anthropic(
             api_key=key.strip(),
@@ -462,9 +468,16 @@ class AnthropicBackend:
     def count_tokens(self, requests: Sequence[LLMRequest]) -> list[int]:
         """Input tokens of each request from ``messages.count_tokens``.
 
-        A request whose count fails (after :data:`COUNT_MAX_RETRIES` retries) falls back to
-        :func:`models.rerankers._retry.estimate_tokens` (``ceil(chars / 3.5)`` of system +
-        user text); :attr:`last_count_exact` is True only when every count came from the API.
+        The first request is counted alone. When the endpoint itself is unavailable (HTTP
+        403, 404, 405 or 501, a connection that fails after :data:`COUNT_MAX_RETRIES`
+        retries, or an unreadable answer: a gateway or proxy in front of Claude often has no
+        count endpoint), counting stops for the whole call and every request is estimated
+        offline by :func:`models.rerankers._retry.estimate_tokens` (``ceil(chars / 3.5)`` of
+        system + user text); :attr:`last_count_note` says why, in one line, e.g. "the count
+        endpoint was unavailable (HTTP 404)". Otherwise the rest are counted concurrently,
+        and counting stops as soon as one of them finds the endpoint unavailable; a request
+        whose own count fails falls back alone. :attr:`last_count_exact` is True only when
+        every count came from the API.
         """
         requests = list(requests)
         policy = RetryPolicy(
@@ -473,8 +486,11 @@ class AnthropicBackend:
             self.policy.backoff_max_s,
             self.policy.seed,
         )
+        unavailable: list[str] = []  # the first endpoint-wide failure, in words
 
         def count(index: int, request: LLMRequest) -> int | None:
+            if unavailable:
+                return None
             params = self._params(request)
             params.pop("max_tokens")
             outcome = call_with_retries(
@@ -485,12 +501,22 @@ class AnthropicBackend:
                 secret=self._secret(),
                 what="anthropic count_tokens",
             )
-            if outcome.error is not None:
-                return None
-            return int(outcome.value.input_tokens)
+            if outcome.error is None:
+                return int(outcome.value.input_tokens)
+            if outcome.status is None or outcome.status in COUNT_UNAVAILABLE_STATUSES:
+                how = "connection failed" if outcome.status is None else f"HTTP {outcome.status}"
+                unavailable.append(COUNT_UNAVAILABLE.format(how=how))
+            return None
 
-        counts = run_bounded(requests, count, concurrency=self.concurrency)
+        counts: list[int | None] = [count(0, requests[0])] if requests else []
+        if len(requests) > 1:
+            counts += run_bounded(
+                requests[1:], lambda i, r: count(i + 1, r), concurrency=self.concurrency
+            )
         self.last_count_exact = all(c is not None for c in counts)
+        self.last_count_note = unavailable[0] if unavailable else None
+        if unavailable:
+            log.info("anthropic count_tokens: %s; estimating offline", unavailable[0])
         return [
             c if c is not None else estimate_tokens(r.system + r.user)
             for c, r in zip(counts, requests)
