@@ -538,7 +538,7 @@ def histogram_by_group(
     ok &= (x >= lo) & (x <= hi)
     b = np.clip(np.searchsorted(edges, x[ok], side="right") - 1, 0, bins - 1)
     g = len(labels.cat.categories)
-    codes = labels.cat.codes.to_numpy()[ok]
+    codes = labels.cat.codes.to_numpy().astype(np.int64)[ok]  # int8 would overflow
     m = np.zeros(len(b), dtype=np.int64) if mark is None else np.asarray(mark, bool)[ok]
     n_mark = 1 if mark is None else 2
     flat = (codes * bins + b) * n_mark + m

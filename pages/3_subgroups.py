@@ -7,7 +7,19 @@ import math
 import plotly.express as px
 import streamlit as st
 
-from analysis.chart_data import ecdf_by_group, group_labels, metric_columns, subgroup_dimensions
+from analysis.chart_data import (
+    MAX_LINE_GROUPS,
+    default_distribution_plot,
+    ecdf_by_group,
+    extreme_groups,
+    group_labels,
+    group_order,
+    group_sizes,
+    histogram_by_group,
+    metric_columns,
+    metric_range,
+    subgroup_dimensions,
+)
 from analysis.cohorts import read_cohorts
 from analysis.errors import AnalysisError
 from analysis.subgroups import MIN_GROUP_SIZE, kruskal_family, subgroup_report
@@ -27,6 +39,11 @@ from pages._shared import (
 
 #: users drawn into a box/violin plot (the browser draws every point it is sent)
 MAX_POINTS = 20_000
+
+#: distribution charts offered (the default is chosen from the data)
+PLOTS = ["Histogram", "Box", "Violin"]
+#: bins of the histogram
+BINS = 20
 
 #: p-value adjustment offered: label -> column of kruskal_family
 P_ADJUST = {"Holm": "p_holm", "BH": "p_bh"}
@@ -67,17 +84,19 @@ def _dimensions(ws_path: str, run_id: str) -> tuple[list[str], list[str]]:
 
 @st.cache_resource(max_entries=32, show_spinner="Computing the subgroup report...")
 def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, min_size: int):
-    """The report, the ECDF and the plotted users of one (run, dimensions, metric, size)."""
+    """The report, groups by mean, ECDF, histogram and plotted users of one view."""
     table = loaded_run(run_id).per_user
     by = dims[0] if len(dims) == 1 else dims
     report = subgroup_report(table, metric, by, weak=table["weak"].to_numpy(bool),
                              min_group_size=min_size)
+    order = group_order(report.by_group, min_size)
     ecdf = ecdf_by_group(table, metric, by)
+    hist = histogram_by_group(table, metric, by, bins=BINS)
     points = table.loc[table[metric].notna(), [metric]].assign(group=group_labels(table, by))
     points["group"] = points["group"].astype(str)
     if len(points) > MAX_POINTS:
         points = points.sample(n=MAX_POINTS, random_state=0)
-    return report, ecdf, points
+    return report, order, ecdf, hist, points
 
 
 @st.cache_resource(max_entries=16, show_spinner="Testing every dimension and pair...")
@@ -88,30 +107,48 @@ def _tests(ws_path: str, run_id: str, dims_all: tuple[str, ...], metric: str, mi
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind: str,
-             min_size: int):
+             min_size: int, n_ends: int):
     """The three charts of one view, built once (plotly figure building is the slow part).
 
+    Groups are sorted by mean (lowest first) and labelled with their sizes, small groups
+    marked; the ECDF and the histogram show the ``n_ends`` lowest and highest groups only.
     Group labels and the metric name come from the user's data: plotly gets them escaped.
     """
-    report, ecdf, points = _view(ws_path, run_id, dims, metric, min_size)
-    groups = report.by_group["group"].tolist()
-    colors = {plot_escape(g): c for g, c in group_colors(groups).items()}
-    orders = {"group": plot_labels(groups)}
+    report, order, ecdf, hist, points = _view(ws_path, run_id, dims, metric, min_size)
+    label = dict(zip(order["group"], plot_labels(order["label"]), strict=True))
+    colors = {label[g]: c for g, c in group_colors(order["group"]).items()}
+    orders = {"group": [label[g] for g in order["group"]]}
+    lines = set(extreme_groups(order, n_ends))
     shown = plot_escape(metric)
-    points = points.assign(group=plot_labels(points["group"]))
-    ecdf = ecdf.assign(group=plot_labels(ecdf["group"]))
-    plot = px.violin if kind == "Violin" else px.box
-    dist = plot(points, x="group", y=metric, color="group", color_discrete_map=colors,
-                category_orders=orders, labels={metric: shown},
-                **({"box": True} if kind == "Violin" else {}))
-    dist.update_layout(showlegend=False, xaxis_title=None, margin={"t": 30},
-                       title=f"{shown} per user")
+    points = points.assign(group=points["group"].map(label))
+    ecdf = ecdf[ecdf["group"].isin(lines)].assign(group=lambda d: d["group"].map(label))
+    bounds = metric_range(metric)
+    if kind == "Histogram":
+        hist = hist[hist["group"].isin(lines)].assign(
+            group=lambda d: d["group"].map(label), mid=lambda d: (d["left"] + d["right"]) / 2)
+        dist = px.bar(hist, x="mid", y="share", color="group", barmode="group",
+                      color_discrete_map=colors, category_orders=orders,
+                      hover_data={"left": ":.3f", "right": ":.3f", "count": True, "mid": False})
+        dist.update_layout(xaxis_title=shown, yaxis_title="share of the group's users",
+                           yaxis_tickformat=".0%", legend_title=None, margin={"t": 30},
+                           title=f"{shown} per user")
+        if bounds:
+            dist.update_xaxes(range=list(bounds))
+    else:
+        plot = px.violin if kind == "Violin" else px.box
+        dist = plot(points, x="group", y=metric, color="group", color_discrete_map=colors,
+                    category_orders=orders, labels={metric: shown},
+                    **({"box": True} if kind == "Violin" else {}))
+        if kind == "Violin":  # no density beyond the data (a bounded metric stays in [0, 1])
+            dist.update_traces(spanmode="hard")
+        dist.update_layout(showlegend=False, xaxis_title=None, margin={"t": 30},
+                           title=f"{shown} per user")
     cdf = px.line(ecdf, x="value", y="ecdf", color="group", line_shape="hv",
                   color_discrete_map=colors, category_orders=orders)
     cdf.update_layout(yaxis_title="share of users ≤ value", xaxis_title=shown,
                       margin={"t": 30}, yaxis_tickformat=".0%", title="ECDF", legend_title=None)
     bars = report.by_group.assign(
-        group=plot_labels(report.by_group["group"]),
+        group=report.by_group["group"].astype(str).map(label),
         err_plus=report.by_group["ci_high"] - report.by_group["mean"],
         err_minus=report.by_group["mean"] - report.by_group["ci_low"],
     )
@@ -121,7 +158,17 @@ def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind
     means.add_hline(y=float(report.overall["mean"]), line_dash="dot", annotation_text="overall")
     means.update_layout(showlegend=False, xaxis_title=None, yaxis_title=f"mean {shown}",
                         margin={"t": 30}, title="Mean with 95% bootstrap CI")
+    small = {label[g] for g in order.loc[order["small"], "group"]}
+    means.for_each_trace(lambda t: t.update(marker_opacity=0.35) if t.name in small else None)
     return dist, cdf, means
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _sizes(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, val: str):
+    """Users per group with a test value of ``metric`` and with a validation value ``val``."""
+    table = loaded_run(run_id).per_user
+    columns = [metric] + ([val] if val in table.columns and val != metric else [])
+    return group_sizes(table, dims[0] if len(dims) == 1 else dims, columns)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -157,7 +204,6 @@ st.session_state.setdefault("sg_dims", [dims_all[0]])
 st.session_state["sg_dims"] = [d for d in st.session_state["sg_dims"] if d in dims_all]
 if st.session_state.get("sg_metric") not in metrics:
     st.session_state["sg_metric"] = default_metric
-st.session_state.setdefault("sg_plot", "Box")
 st.session_state.setdefault("sg_min_size", MIN_GROUP_SIZE)
 st.session_state.setdefault("sg_p_adjust", "Holm")
 
@@ -166,7 +212,14 @@ dims = c1.multiselect("Group by (one or two dimensions)", dims_all, max_selectio
                       key="sg_dims", help="Crossing two dimensions reports every pair of "
                       "groups (e.g. inactive × gender).")
 metric = c2.selectbox("Metric", metrics, key="sg_metric", help=metric_help(default_metric))
-kind = c3.segmented_control("Plot", ["Box", "Violin"], key="sg_plot", required=True)
+choice = default_distribution_plot(loaded_run(run_id).per_user[metric])
+if st.session_state.get("sg_plot_for") != metric:  # a new metric: the default fits its data
+    st.session_state["sg_plot"] = choice.kind
+    st.session_state["sg_plot_for"] = metric
+kind = c3.segmented_control("Plot", PLOTS, key="sg_plot", required=True,
+                            help="Histogram: share of each group's users at every value. Box: "
+                                 "median, quartiles, outliers. Violin: the density, drawn "
+                                 "only over the values users have.")
 c1, c2 = st.columns([1, 1])
 min_size = int(c1.number_input("Minimum group size", min_value=1, step=1, key="sg_min_size",
                                help=DISPARITY_HELP["min_size"]))
@@ -178,7 +231,7 @@ if not dims:
     st.stop()
 
 try:
-    report, ecdf, points = _view(ws_path, run_id, tuple(dims), metric, min_size)
+    report, order, _, _, _ = _view(ws_path, run_id, tuple(dims), metric, min_size)
     tests = _tests(ws_path, run_id, tuple(dims_all), metric, min_size)
 except AnalysisError as err:
     show_error(err)
@@ -209,16 +262,48 @@ if report.n_small_groups:
                "left out of the worst group, gap, ratio and p-values, and their CIs are "
                "unreliable.", help=DISPARITY_HELP["min_size"])
 
-dist_fig, ecdf_fig, means_fig = _figures(ws_path, run_id, tuple(dims), metric, kind, min_size)
+n_ends = MAX_LINE_GROUPS // 2
+if len(order) > MAX_LINE_GROUPS:
+    n_ends = int(st.number_input(
+        "Groups shown by the ECDF and histogram: the lowest and highest N by mean", min_value=1,
+        max_value=len(order) // 2, value=MAX_LINE_GROUPS // 2, step=1, key="sg_line_groups",
+        help=f"{len(order):,} groups would be {len(order):,} tangled lines; the box plot and "
+             "the means show every group."))
+    st.caption(f"The ECDF and the histogram show the {n_ends:,} lowest and {n_ends:,} highest "
+               f"of the {len(order):,} groups by mean {md_escape(metric)}.")
+if kind == choice.kind == "Histogram":
+    st.caption(choice.reason)
+st.caption("Groups are sorted by mean, lowest first; n is the group's evaluated users, and "
+           "“small” marks a group below the minimum size (its mean is too noisy to rank).")
+dist_fig, ecdf_fig, means_fig = _figures(ws_path, run_id, tuple(dims), metric, kind, min_size,
+                                         n_ends)
 left, right = st.columns(2)
 left.plotly_chart(dist_fig, key="sg_dist", width="stretch")
 right.plotly_chart(ecdf_fig, key="sg_ecdf", width="stretch")
 st.plotly_chart(means_fig, key="sg_means", width="stretch")
+rule_metric = run_store().get(run_id).headline.get("weak_users", {}).get("rule", {}).get(
+    "metric", "ndcg@10")
+val = f"val_{rule_metric}"
+sizes = _sizes(ws_path, run_id, tuple(dims), metric, val)
+by_group = report.by_group.merge(
+    sizes.drop(columns=[f"n_{metric}"]).rename(columns={"n_users": "n_all"}), on="group",
+    how="left").sort_values("mean", kind="stable", na_position="last")
+counted = (f" The Weak users page counts a group's users with a validation {md_escape(val)}, "
+           "the only ones a weak-user rule can select, so its sizes differ: both are listed."
+           if f"n_{val}" in sizes.columns and val != metric else "")
+st.caption(f"Users: the group's users with a test {md_escape(metric)} (evaluated), the ones "
+           f"every figure on this page is computed over.{counted}")
 st.dataframe(
-    report.by_group,
+    by_group,
     hide_index=True,
     column_config={
-        "size": st.column_config.NumberColumn("Users", format="%d"),
+        "size": st.column_config.NumberColumn(
+            "Users", format="%d", help="Users of the group with a test value of the metric."),
+        "n_all": st.column_config.NumberColumn("All users", format="%d",
+                                               help="Every user of the group."),
+        f"n_{val}": st.column_config.NumberColumn(
+            f"With {val}", format="%d", help="Users with a validation value of the weak-user "
+            "rule's metric: the group's size on the Weak users page."),
         "mean": st.column_config.NumberColumn("Mean", format="%.3f"),
         "median": st.column_config.NumberColumn("Median", format="%.3f"),
         "ci_low": st.column_config.NumberColumn("CI low", format="%.3f"),

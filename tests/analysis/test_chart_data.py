@@ -212,3 +212,14 @@ def test_weakest_dimension_has_the_largest_gap_between_groups_of_enough_users(ta
     assert weakest_dimension(table, "ndcg@10", ["gender", "inactive"], min_group_size=2) == (
         "inactive")
     assert weakest_dimension(table, "ndcg@10", ["gender", "inactive"], min_group_size=3) is None
+
+
+def test_histogram_by_group_many_groups_and_bins():
+    """Group codes are int8 for few groups: group * bins must not overflow."""
+    from analysis.chart_data import histogram_by_group
+
+    t = pd.DataFrame({"g": [f"g{i:02d}" for i in range(30)] * 2,
+                      "ndcg@10": np.r_[np.zeros(30), np.ones(30)]})
+    h = histogram_by_group(t, "ndcg@10", "g", bins=20)
+    assert len(h) == 30 * 20 and h.groupby("group")["count"].sum().eq(2).all()
+    assert h.loc[h["group"] == "g29", "count"].tolist() == [1] + [0] * 18 + [1]

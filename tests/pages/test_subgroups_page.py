@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.chart_data import subgroup_dimensions
+from analysis.chart_data import group_order, subgroup_dimensions
 from analysis.subgroups import adjust_p_values, kruskal_family, subgroup_report
+from analysis.weak_users import WeakRule, select_weak_users
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/3_subgroups.py"
@@ -60,14 +61,15 @@ def test_one_dimension_default_matches_subgroup_report(at, demo):
     assert report.min_group_size == 20 and at.number_input(key="sg_min_size").value == 20
     assert disparity(at) == expected(report, table)
     assert all(m.help for m in at.metric)
-    by_group = at.dataframe[0].value
-    assert by_group["group"].tolist() == report.by_group["group"].tolist()
-    assert by_group["mean"].tolist() == pytest.approx(report.by_group["mean"].tolist())
+    by_group = at.dataframe[0].value  # sorted by mean, lowest first
+    expected_rows = report.by_group.sort_values("mean", kind="stable")
+    assert by_group["group"].tolist() == expected_rows["group"].tolist()
+    assert by_group["mean"].tolist() == pytest.approx(expected_rows["mean"].tolist())
     charts = at.get("plotly_chart")
     assert len(charts) == 3
-    # the ECDF draws one trace per group, coloured like every other chart of that group
+    # the ECDF draws one trace per group (labelled with its size), sorted by mean
     ecdf = json.loads(charts[1].proto.spec)["data"]
-    assert [t["name"] for t in ecdf] == report.by_group["group"].tolist()
+    assert [t["name"] for t in ecdf] == group_order(report.by_group)["label"].tolist()
 
 
 def test_two_dimensions_and_another_metric(at, demo):
@@ -138,3 +140,77 @@ def test_cohorts_and_csv_download(at, demo):
     pd.testing.assert_frame_equal(frame_with(at, "rule"), cohorts)
     dl = at.download_button(key="sg_download")
     assert "CSV" in dl.label
+
+
+def _spec(at, i):
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+def test_groups_sorted_by_mean_with_sizes_and_the_default_plot_fits_the_data(at, demo):
+    """Issue #9, point 15: groups by mean with sizes in the labels; NDCG is 0 for most users,
+    so the default is a histogram (with the reason), not a box collapsed onto 0."""
+    _, table = demo
+    report = subgroup_report(table, "ndcg@10", "activity", weak=table["weak"].to_numpy(bool))
+    order = group_order(report.by_group)
+    assert (table["ndcg@10"].dropna() == 0).mean() > 0.5
+    assert at.segmented_control(key="sg_plot").value == "Histogram"
+    assert any("score exactly 0" in c.value for c in at.caption)
+    dist, ecdf, means = (_spec(at, i)["data"] for i in range(3))
+    assert {t["type"] for t in dist} == {"bar"}
+    assert [t["name"] for t in dist] == order["label"].tolist()
+    assert [t["name"] for t in ecdf] == order["label"].tolist()
+    assert [t["name"] for t in means] == order["label"].tolist()
+    assert order["mean"].is_monotonic_increasing
+    size = dict(zip(report.by_group["group"], report.by_group["size"], strict=True))
+    assert order["label"].tolist() == [f"{g} (n={size[g]:,})" for g in order["group"]]
+    shown = frame_with(at, "reliable")
+    assert shown["group"].tolist() == order["group"].tolist()
+    # a metric few users score 0 on gets the box plot
+    at.selectbox(key="sg_metric").set_value("auc").run()
+    assert not at.exception, at.exception
+    assert at.segmented_control(key="sg_plot").value == "Box"
+    assert {t["type"] for t in _spec(at, 0)["data"]} == {"box"}
+
+
+def test_violin_density_stays_inside_the_data(at):
+    at.selectbox(key="sg_metric").set_value("auc").run()
+    at.segmented_control(key="sg_plot").set_value("Violin").run()
+    assert not at.exception, at.exception
+    traces = _spec(at, 0)["data"]
+    assert traces and all(t["type"] == "violin" and t["spanmode"] == "hard" for t in traces)
+
+
+def test_many_groups_show_the_lowest_and_highest_by_mean_and_mark_small_ones(at, demo):
+    _, table = demo
+    at.multiselect(key="sg_dims").set_value(["country", "age_band"]).run()
+    assert not at.exception, at.exception
+    report = subgroup_report(table, "ndcg@10", ("country", "age_band"),
+                             weak=table["weak"].to_numpy(bool))
+    order = group_order(report.by_group, report.min_group_size)
+    assert len(order) > 8 and order["small"].any()
+    assert at.number_input(key="sg_line_groups").value == 4
+    ecdf = [t["name"] for t in _spec(at, 1)["data"]]
+    assert ecdf == order["label"].iloc[:4].tolist() + order["label"].iloc[-4:].tolist()
+    means = {t["name"]: t for t in _spec(at, 2)["data"]}
+    assert len(means) == len(order)  # the means show every group
+    for row in order.itertuples():
+        assert row.label.endswith(", small)") == row.small
+        assert means[row.label]["marker"].get("opacity") == (0.35 if row.small else None)
+    at.number_input(key="sg_line_groups").set_value(2).run()
+    ecdf = [t["name"] for t in _spec(at, 1)["data"]]
+    assert ecdf == order["label"].iloc[:2].tolist() + order["label"].iloc[-2:].tolist()
+
+
+def test_group_sizes_say_which_users_each_page_counts(at, demo):
+    """Subgroups counts users with a test value; the Weak users page those with a validation
+    value of the rule's metric: both sizes are in the table, and the caption says why."""
+    info, table = demo
+    rule = info.headline["weak_users"]["rule"]
+    val = f"val_{rule['metric']}"
+    shown = frame_with(at, "reliable").set_index("group")
+    weak = select_weak_users(table, WeakRule(**rule), dimensions=["activity"])
+    weak_page = weak.breakdown["activity"].set_index("group")["n_users"]
+    assert shown[f"n_{val}"].to_dict() == weak_page.to_dict()
+    assert shown["n_all"].to_dict() == table.groupby("activity", observed=False).size().to_dict()
+    assert (shown["size"] != shown[f"n_{val}"]).any()  # the two populations differ here
+    assert any(f"validation {val}" in c.value for c in at.caption)
