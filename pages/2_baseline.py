@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis.baseline_runs import SPLIT_PARAMS, baseline_config, compare_baseline_runs
+from analysis.baseline_runs import (
+    SPLIT_PARAMS,
+    baseline_config,
+    compare_baseline_runs,
+    compare_weak_users,
+)
 from analysis.errors import AnalysisError
 from analysis.tasks import baseline_task
 from models.baselines import MODEL_NAMES, describe_params
@@ -32,6 +37,9 @@ SPLIT_HELP = {
     "random": "Per user, random fractions go to validation and test (Kaur & Shah's 80/10/10).",
     "global": "One time cut for everybody: the latest interactions overall are held out.",
 }
+#: the runs table: the figures to compare first, each narrow, so no sideways scrolling
+RUN_TABLE_ORDER = ["model", "ndcg", "recall", "auc", "weak_share", "run_id", "k", "split",
+                   "params", "fit_s", "created_at"]
 SPLIT_PARAM_HELP = {
     "n_validation": "validation interactions per user (the latest before the test ones)",
     "n_test": "test interactions per user (the latest)",
@@ -79,6 +87,19 @@ def _progress() -> None:
                                                 f"({status.progress:.0%})"))
     if st.button("Cancel", key="baseline_cancel", icon=":material/cancel:"):
         jobs().cancel(job_id)
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing the runs' weak users...")
+def _weak_comparison(ws_path: str, dataset: str, reference: str, run_ids: tuple[str, ...]):
+    """Every run of ``dataset`` at the reference run's threshold (``run_ids`` keys the cache:
+    a new or deleted run computes it again)."""
+    return compare_weak_users(run_store(), dataset, reference)
+
+
+def _id_list(ids: tuple, shown: int = 30) -> str:
+    """User ids as one line of text: the first ``shown``, then how many more."""
+    head = ", ".join(map(str, ids[:shown]))
+    return head + (f" … (+{len(ids) - shown:,} more)" if len(ids) > shown else "")
 
 
 def _param_input(p, model: str):
@@ -181,20 +202,24 @@ if table.empty:
     st.stop()
 st.dataframe(
     table, hide_index=True, key="baseline_runs",
+    column_order=RUN_TABLE_ORDER,
     column_config={
         "run_id": st.column_config.TextColumn("Run", width="medium"),
-        "model": "Model",
-        "params": st.column_config.TextColumn("Hyperparameters", width="large"),
-        "split": "Split",
-        "k": st.column_config.NumberColumn("k", format="%d"),
-        "ndcg": st.column_config.NumberColumn("NDCG@k", format="%.4f",
+        "model": st.column_config.TextColumn("Model", width="small"),
+        "params": st.column_config.TextColumn("Hyperparameters", width="medium"),
+        "split": st.column_config.TextColumn("Split", width="medium"),
+        "k": st.column_config.NumberColumn("k", format="%d", width="small"),
+        "ndcg": st.column_config.NumberColumn("NDCG@k", format="%.4f", width="small",
                                               help=metric_help("ndcg")),
-        "recall": st.column_config.NumberColumn("Recall@k", format="%.4f",
+        "recall": st.column_config.NumberColumn("Recall@k", format="%.4f", width="small",
                                                 help=metric_help("recall")),
-        "auc": st.column_config.NumberColumn("AUC", format="%.4f", help=metric_help("auc")),
+        "auc": st.column_config.NumberColumn("AUC", format="%.4f", width="small",
+                                             help=metric_help("auc")),
         "weak_share": st.column_config.NumberColumn(
-            "Weak users", format="percent",
-            help="Share of users at or below the weak-user threshold on validation."),
+            "Weak users", format="percent", width="small",
+            help="Share of users at or below the run's own weak-user threshold on validation: "
+                 "20% by construction under a percentile rule, so compare models below, at "
+                 "one threshold."),
         "fit_s": st.column_config.NumberColumn("Fit time (s)", format="%.2f",
                                                help="Seconds to fit the model."),
         "created_at": st.column_config.DatetimeColumn("Created (UTC)",
@@ -225,3 +250,56 @@ if pending in table["run_id"].tolist():
     if c2.button("Cancel", key="baseline_delete_cancel"):
         st.session_state.pop("baseline_pending_delete", None)
         st.rerun()
+
+# -- weak users at one threshold ---------------------------------------------------------------
+if len(table) >= 2:
+    st.subheader("Weak users at one threshold")
+    ids = table["run_id"].tolist()
+    models = dict(zip(table["run_id"], table["model"], strict=True))
+    active_run = st.session_state.get("run_id")
+    ref = st.selectbox(
+        "Reference run", ids, index=ids.index(active_run) if active_run in ids else 0,
+        key="baseline_weak_reference", format_func=lambda r: f"{r} ({models[r]})",
+        help="The run whose weak-user threshold (resolved on its validation split) is "
+             "applied to every run.")
+    try:
+        cmp = _weak_comparison(ws.path, dataset, ref, tuple(ids))
+    except AnalysisError as err:
+        show_error(err)
+        st.stop()
+    rule = (f"val_{cmp.metric} ≤ {cmp.threshold:.4f}"
+            + (" and inactive" if cmp.require_inactive else ""))
+    st.caption(
+        f"Each run's own percentile rule makes the same share of its users weak by "
+        f"construction, so that share cannot tell models apart. Here every run is judged at "
+        f"one absolute threshold, {md_escape(rule)}, the one the reference run's rule chose: "
+        "a model that leaves fewer users weak serves more of them acceptably.")
+    st.dataframe(
+        cmp.counts, hide_index=True, key="baseline_weak_counts",
+        column_config={
+            "run_id": st.column_config.TextColumn("Run", width="medium"),
+            "model": st.column_config.TextColumn("Model", width="small"),
+            "n_users": st.column_config.NumberColumn(
+                "Users", format="%d", width="small",
+                help="Users with a validation value (only they can be weak)."),
+            "n_weak": st.column_config.NumberColumn("Weak users", format="%d", width="small"),
+            "share": st.column_config.NumberColumn("Share", format="percent", width="small"),
+        },
+    )
+    pairs = cmp.pairs.assign(user_ids=cmp.pairs["user_ids"].map(_id_list))
+    st.markdown("**Weak under one model, not under another**")
+    st.dataframe(
+        pairs, hide_index=True, key="baseline_weak_pairs",
+        column_config={
+            "weak_under": st.column_config.TextColumn("Weak under", width="medium"),
+            "not_weak_under": st.column_config.TextColumn("Not weak under", width="medium"),
+            "n_users": st.column_config.NumberColumn(
+                "Users", format="%d", width="small",
+                help="Users weak under the first run and above the threshold under the second "
+                     "(users with a validation value in both)."),
+            "user_ids": st.column_config.TextColumn("User ids", width="large"),
+        },
+    )
+    if cmp.skipped:
+        st.caption(f"Left out (no val_{md_escape(cmp.metric)} column): "
+                   f"{md_escape(', '.join(cmp.skipped))}.")

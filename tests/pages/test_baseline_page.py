@@ -180,3 +180,49 @@ def test_progress_and_cancel(ws):
     at.run()
     assert any("cancelled" in i.value for i in at.info)
     assert not next(b for b in at.button if b.key == "baseline_train").disabled
+
+
+def _frame(at, column):
+    """The page's table holding ``column`` (AppTest does not expose a dataframe's key)."""
+    return next(d for d in at.dataframe if column in d.value.columns)
+
+
+def test_run_table_leads_with_metrics_and_runs_compare_at_one_threshold(ws):
+    """Issue #9, point 14: NDCG, recall and AUC come first in narrow columns; the weak-user
+    comparison applies the reference run's threshold to every run."""
+    import json
+
+    from analysis.baseline_runs import compare_weak_users
+    from analysis.ingest import load_dataset
+    from analysis.pipeline import EvaluateConfig, run_pipeline
+
+    ingest_synthetic(ws, "two", n_users=120, n_items=60, mean_interactions=12.0, seed=3)
+    store = RunStore(ws)
+    data = load_dataset(ws, "two")
+    split = {"n_validation": 2, "n_test": 2}
+    ids = [store.save_baseline(run_pipeline(data, EvaluateConfig(
+        model=m, k=5, n_candidates=10, split_params=split))).run_id for m in ("pop", "als")]
+    at = _page("two")
+    runs = _frame(at, "params")
+    assert list(runs.proto.column_order)[:5] == ["model", "ndcg", "recall", "auc", "weak_share"]
+    widths = {c: v.get("width") for c, v in json.loads(runs.proto.columns).items()}
+    assert all(widths[c] == "small" for c in ("model", "ndcg", "recall", "auc", "weak_share"))
+
+    newest = runs.value["run_id"].iloc[0]  # without an active run of it, the newest
+    assert set(runs.value["run_id"]) == set(ids)
+    assert at.selectbox(key="baseline_weak_reference").value == newest
+    expected = compare_weak_users(store, "two", newest)
+    counts = _frame(at, "n_weak").value
+    assert counts["run_id"].tolist() == expected.counts["run_id"].tolist()
+    assert counts["n_weak"].tolist() == expected.counts["n_weak"].tolist()
+    pairs = _frame(at, "not_weak_under").value
+    assert pairs["n_users"].tolist() == expected.pairs["n_users"].tolist()
+    first = expected.pairs.iloc[0]["user_ids"]
+    assert pairs.iloc[0]["user_ids"].startswith(", ".join(map(str, first[:3])))
+    assert any(f"val_{expected.metric} ≤ {expected.threshold:.4f}" in c.value for c in at.caption)
+
+    oldest = runs.value["run_id"].iloc[1]
+    at.selectbox(key="baseline_weak_reference").set_value(oldest).run()
+    assert not at.exception, at.exception
+    other = compare_weak_users(store, "two", oldest)
+    assert _frame(at, "n_weak").value["n_weak"].tolist() == other.counts["n_weak"].tolist()
