@@ -2,20 +2,68 @@
 
 from __future__ import annotations
 
+import plotly.express as px
 import streamlit as st
 
+from analysis.chart_data import (
+    extreme_groups,
+    group_order,
+    histogram_by_group,
+    subgroup_dimensions,
+    weakest_dimension,
+)
 from analysis.cohorts import read_cohorts
 from analysis.errors import AnalysisError
+from analysis.subgroups import MIN_GROUP_SIZE, subgroup_report
 from pages._shared import (
     active_run_id,
     cohort_table,
     loaded_run,
     md_escape,
     metric_help,
+    plot_escape,
+    plot_labels,
     run_store,
     show_error,
     sidebar,
+    workspace,
 )
+
+#: groups of the weakest dimension drawn (the lowest and highest by mean past twice this)
+N_ENDS = 3
+WEAK_COLORS = {"weak": "#d62728", "not weak": "#9ecae1"}
+
+
+@st.cache_resource(max_entries=8, show_spinner="Finding the weakest dimension...")
+def _weakest(ws_path: str, run_id: str, metric: str):
+    """The dimension whose groups differ most in ``metric``, and its chart (None without
+    one): per-user histogram per group, weak users marked, groups sorted by mean."""
+    table = loaded_run(run_id).per_user
+    dim = weakest_dimension(table, metric, subgroup_dimensions(table))
+    if dim is None:
+        return None, None, 0
+    weak = table["weak"].to_numpy(bool)
+    report = subgroup_report(table, metric, dim, weak=weak, n_boot=0)
+    order = group_order(report.by_group, MIN_GROUP_SIZE)
+    shown = extreme_groups(order, N_ENDS)
+    label = dict(zip(order["group"], plot_labels(order["label"]), strict=True))
+    hist = histogram_by_group(table, metric, dim, bins=10, mark=weak)
+    hist = hist[hist["group"].isin(shown)].assign(
+        group=lambda d: d["group"].map(label), mid=lambda d: (d["left"] + d["right"]) / 2,
+        users=lambda d: d["marked"].map({True: "weak", False: "not weak"}))
+    fig = px.bar(hist, x="mid", y="share", color="users", facet_col="group", facet_col_wrap=3,
+                 color_discrete_map=WEAK_COLORS,
+                 category_orders={"group": [label[g] for g in shown],
+                                  "users": ["weak", "not weak"]},
+                 hover_data={"left": ":.2f", "right": ":.2f", "count": True, "mid": False},
+                 labels={"mid": plot_escape(metric), "share": "share of the group"})
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    fig.update_layout(barmode="stack", legend_title=None, margin={"t": 40},
+                      title=f"{plot_escape(metric)} per user by {plot_escape(dim)}")
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_xaxes(range=[0, 1])
+    return dim, fig, len(order)
+
 
 try:
     run_id = active_run_id()  # first start: builds the demo run before the sidebar lists runs
@@ -48,6 +96,23 @@ c[3].metric("Weak users", f"{weak['n_weak']:,} ({weak['share']:.0%})",
 st.markdown(f"Baseline: {md_escape(info.label)}. Weak users are chosen on validation and judged "
             f"on test (their test {weak['rule']['metric']}: {weak['test_mean_weak']:.3f} vs "
             f"{weak['test_mean_rest']:.3f} for the rest).")
+
+try:
+    dim, fig, n_groups = _weakest(workspace().path, run_id, f"ndcg@{k}")
+except AnalysisError as err:
+    show_error(err)
+else:
+    if fig is not None:
+        st.subheader(f"Where the weak users are: {md_escape(dim)}")
+        st.plotly_chart(fig, key="overview_weakest", width="stretch")
+        more = (f" The {N_ENDS} lowest and {N_ENDS} highest of its {n_groups} groups by mean "
+                "are drawn." if n_groups > 2 * N_ENDS else "")
+        st.caption(
+            f"{md_escape(dim)} is the dimension whose groups differ most in mean NDCG@{k} "
+            f"(groups of at least {MIN_GROUP_SIZE} users). Each panel is one group, lowest mean "
+            f"first, n its evaluated users: the share of them at each test NDCG@{k}, with the "
+            f"weak users (chosen on validation {md_escape(weak['rule']['metric'])}) in red."
+            + more)
 
 st.subheader("Weakest cohorts")
 try:
