@@ -1,10 +1,12 @@
 """How the app brings data in: an uploaded file staged on disk, a preview of its first rows,
 and a synthetic dataset generated and ingested in one call.
 
-Uploads are written to a folder on disk under their original name (so the extension picks
-the format) and ingested from the path: DuckDB streams the file, pandas never holds it whole.
-The preview reads only the first rows through the same reader :func:`analysis.ingest.ingest`
-uses, so a file that previews also parses the same way.
+Uploads are written to a folder on disk under their original name and ingested from the path:
+DuckDB streams the file, pandas never holds it whole. Any file name is accepted (MovieLens's
+``u.data``, ``u.user``, ``u.item`` included): the format, delimiter, quoting and header are
+read from the content. The preview (:func:`describe_input`) reads only the first rows through
+the same reader :func:`analysis.ingest.ingest` uses, so a file that previews also parses the
+same way, and says what was detected.
 
 Staged files are readable by their owner only (folders 0o700, files 0o600). The app removes a
 staged upload when its ingest ends, whether it succeeded or failed (:func:`discard_upload`),
@@ -21,6 +23,7 @@ import tempfile
 import time
 import unicodedata
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,7 +32,7 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.ingest import IngestReport, ingest
-from analysis.ingest._formats import diagnose_text_failure, library_errors
+from analysis.ingest._formats import diagnose_text_failure, library_errors, resolve_format
 from analysis.ingest._stage import _open_main
 from analysis.synth import generate_synthetic, write_synthetic
 from analysis.workspace import Workspace
@@ -38,17 +41,15 @@ __all__ = [
     "BAD_UPLOAD_NAME",
     "STAGE_FAILED",
     "STALE_UPLOAD_SECONDS",
-    "UPLOAD_TYPES",
+    "InputPreview",
     "clean_stale_uploads",
+    "describe_input",
     "discard_upload",
     "ingest_synthetic",
     "preview_input",
     "stage_upload",
     "upload_message",
 ]
-
-#: extensions the app's uploaders accept (what :func:`analysis.ingest.ingest` reads)
-UPLOAD_TYPES = ("csv", "tsv", "tab", "txt", "dat", "gz", "parquet", "pq", "parq", "zip")
 
 BAD_UPLOAD_NAME = (
     "Uploaded file name {name!r} cannot be used; rename the file (letters, digits, '.', '-', "
@@ -161,32 +162,71 @@ def clean_stale_uploads(root: str | Path, max_age_s: float = STALE_UPLOAD_SECOND
     return removed
 
 
+@dataclass(frozen=True)
+class InputPreview:
+    """The first rows of an interactions input and how it was read.
+
+    Attributes:
+        rows: the first rows: text columns for delimited text (as ingest stages them), typed
+            for Parquet; a MovieLens folder/zip shows ``user_id, item_id, rating, timestamp``.
+        fmt: ``"csv"``, ``"tsv"``, ``"parquet"`` or ``"movielens"``.
+        header: whether the text file's first line was read as column names (``None`` for
+            Parquet and MovieLens folders/zips, whose columns are known).
+        layout: the MovieLens file recognised in a headerless text file (``"ml-100k u.data"``),
+            else ``None``.
+    """
+
+    rows: pd.DataFrame
+    fmt: str
+    header: bool | None
+    layout: str | None
+
+
 @library_errors("path")
-def preview_input(
-    path: str | Path, *, n_rows: int = 20, delimiter: str | None = None
-) -> pd.DataFrame:
-    """The first ``n_rows`` rows of an interactions input, read by DuckDB (LIMIT, no full scan).
+def describe_input(
+    path: str | Path,
+    *,
+    n_rows: int = 20,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    quoting: bool | None = None,
+) -> InputPreview:
+    """Read the first ``n_rows`` rows of an interactions input (LIMIT, no full scan).
 
     Args:
-        path: CSV/TSV/Parquet file or MovieLens folder/zip, as :func:`analysis.ingest.ingest`
-            takes it.
+        path: any file :func:`analysis.ingest.ingest` takes, under any name.
         n_rows: rows to read (>= 1).
-        delimiter: field separator of a text file (default: by extension / sniffed).
+        delimiter, header, quoting: as for :func:`analysis.ingest.ingest` (``None``: detected).
 
     Returns:
-        The rows as text columns for CSV/TSV (as ingest stages them), typed for Parquet;
-        a MovieLens input shows ``user_id``, ``item_id``, ``rating``, ``timestamp``.
+        The rows and what was detected (:class:`InputPreview`).
 
     Raises:
         AnalysisError: the input cannot be read (same messages as ingest).
     """
+    path = Path(path)
     with ExitStack() as stack:
         con = stack.enter_context(duckdb.connect())
-        src = _open_main(con, stack, Path(path), "auto", delimiter).interactions
+        fmt = resolve_format(path, "auto")
+        src = _open_main(con, stack, path, "auto", delimiter, header, quoting).interactions
         try:
-            return con.execute(f"SELECT * FROM {src.from_sql} LIMIT {max(1, int(n_rows))}").df()
+            rows = con.execute(f"SELECT * FROM {src.from_sql} LIMIT {max(1, int(n_rows))}").df()
         except duckdb.Error as exc:
             raise diagnose_text_failure(src, exc) from exc
+    text = fmt in ("csv", "tsv")
+    return InputPreview(rows=rows, fmt=fmt, header=src.header if text else None,
+                        layout=src.layout)  # fmt: skip
+
+
+def preview_input(
+    path: str | Path, *, n_rows: int = 20, delimiter: str | None = None
+) -> pd.DataFrame:
+    """The first ``n_rows`` rows of an interactions input (:func:`describe_input`'s rows).
+
+    Raises:
+        AnalysisError: the input cannot be read (same messages as ingest).
+    """
+    return describe_input(path, n_rows=n_rows, delimiter=delimiter).rows
 
 
 def upload_message(err: AnalysisError, *folders: str | Path) -> AnalysisError:

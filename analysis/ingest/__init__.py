@@ -4,7 +4,8 @@ Everything runs in DuckDB, in one transaction per :func:`ingest` call, so a bad 
 the workspace exactly as it was and big files never pass whole through pandas:
 
 1. open the input (CSV/TSV/Parquet/DataFrame, or a MovieLens folder/zip: see
-   :mod:`analysis.ingest._formats`) and resolve the column roles
+   :mod:`analysis.ingest._formats`; any file name, decided by content; a header line or
+   none, detected: see :mod:`analysis.ingest._sniff`) and resolve the column roles
    (:mod:`analysis.ingest._columns`);
 2. stage every row with typed columns and a ``problem`` code (null id, non-numeric value,
    negative count, unparsable timestamp); the first problem is reported with its row;
@@ -35,7 +36,6 @@ from analysis.ingest._formats import (
     NOT_FOUND,
     RAGGED_ROW,
     UNREADABLE,
-    UNSUPPORTED_EXTENSION,
     WRONG_DELIMITER,
 )
 from analysis.ingest._ingest import IngestReport, dataset_from_frames, detect_columns, ingest
@@ -83,6 +83,5 @@ __all__ = [
     "SIDE_NO_MATCH",
     "SIDE_PARTIAL",
     "UNREADABLE",
-    "UNSUPPORTED_EXTENSION",
     "WRONG_DELIMITER",
 ]

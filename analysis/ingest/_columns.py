@@ -1,6 +1,8 @@
 """Column roles for ingest: the explicit :class:`ColumnMapping` and its auto-detection.
 
-Detection compares header names case-insensitively, ignoring ``_``, ``-``, spaces and dots
+A headerless file's generic columns (``column0``, ``column1``, ...) are taken by position:
+user, item, rating, timestamp, as MovieLens and most logs lay them out. Otherwise detection
+compares header names case-insensitively, ignoring ``_``, ``-``, spaces and dots
 (``User ID`` = ``user_id`` = ``userId``), against synonym lists tried in order, so the first
 listed synonym wins when a file has several candidates (a warning then names the others).
 """
@@ -12,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from analysis.errors import AnalysisError
+from analysis.ingest._sniff import is_generic
 
 ValueKind = Literal["auto", "explicit", "count", "implicit"]
 VALUE_KINDS = ("auto", "explicit", "count", "implicit")
@@ -69,6 +72,7 @@ NO_VALUE_COLUMN = (
     "(columns: {found}); name it with ColumnMapping(rating=...) (CLI --rating-col NAME)."
 )
 BAD_VALUE_KIND = "Unknown value_kind {kind!r}; use one of auto, explicit, count, implicit."
+BY_POSITION = "{file}: no header line; columns read by position as {roles} (map them to override)"
 AMBIGUOUS = (
     "{file}: several {role} column candidates {cands}; using {chosen!r} (map it to override)"
 )
@@ -119,6 +123,22 @@ def _lookup(columns: list[str], wanted: str) -> str | None:
     return lowered[0] if len(lowered) == 1 else None
 
 
+def _by_position(
+    columns: list[str], mapping: ColumnMapping, label: str, warnings: list[str]
+) -> ColumnMapping:
+    """``mapping`` with its unmapped roles given the free columns in order: user, item,
+    rating (unless implicit), timestamp."""
+    roles = [r for r in _ROLES if not (r == "rating" and mapping.value_kind == "implicit")]
+    taken = {getattr(mapping, r) for r in roles} - {None}
+    free = iter(c for c in columns if c not in taken)
+    filled = {r: next(free, None) for r in roles if getattr(mapping, r) is None}
+    filled = {r: c for r, c in filled.items() if c is not None}
+    if filled:
+        roles_text = ", ".join(f"{c} = {r}" for r, c in filled.items())
+        warnings.append(BY_POSITION.format(file=label, roles=roles_text))
+    return replace(mapping, **filled)
+
+
 def resolve_mapping(
     columns: list[str], mapping: ColumnMapping, label: str
 ) -> tuple[ColumnMapping, tuple[str, ...]]:
@@ -141,6 +161,8 @@ def resolve_mapping(
         raise AnalysisError(BAD_VALUE_KIND.format(kind=mapping.value_kind))
     found = ", ".join(repr(c) for c in columns) or "none"
     warnings: list[str] = []
+    if is_generic(columns):
+        mapping = _by_position(columns, mapping, label, warnings)
     chosen: dict[str, str | None] = {}
     for role, (syns, flag) in _ROLES.items():
         wanted = getattr(mapping, role)
@@ -161,9 +183,7 @@ def resolve_mapping(
             if cands and mapping.value_kind == "auto":
                 chosen["_count"] = cands[0]
         if len(cands) > 1:
-            warnings.append(
-                AMBIGUOUS.format(file=label, role=role, cands=cands, chosen=cands[0])
-            )
+            warnings.append(AMBIGUOUS.format(file=label, role=role, cands=cands, chosen=cands[0]))
         chosen[role] = cands[0] if cands else None
         if chosen[role] is None and role in ("user", "item"):
             raise AnalysisError(

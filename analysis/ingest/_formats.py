@@ -7,8 +7,13 @@ what the error path needs to point at a row (the path, delimiter, encoding, head
 
 Formats: ``csv`` (``,``), ``tsv`` (tab), ``parquet``, and MovieLens 100K / 1M given as a folder
 or a ``.zip`` (``u.data``/``u.item``/``u.user``; ``ratings.dat``/``movies.dat``/``users.dat``
-with ``::``; latin-1). Generic CSV/TSV files must have a header line; ``.gz`` compression is
-read transparently. CSV files are read with ``all_varchar`` so that ids keep their text (a
+with ``::``; latin-1). A file's name never refuses it: an extension other than ``.csv``,
+``.tsv``, ``.parquet`` or ``.zip`` (``u.data``, ``ratings.dat``, ``plays.txt``) is decided by
+content (Parquet, a MovieLens zip, or delimited text with a sniffed delimiter). A text file
+may have a header line or not (detected, or said with ``header=``; see
+:mod:`analysis.ingest._sniff`); comma and semicolon files use CSV quoting, tab, pipe and
+``::`` files are read literally unless ``quoting=True``. ``.gz`` compression is read
+transparently. CSV files are read with ``all_varchar`` so that ids keep their text (a
 column is stored as integers only when every value is a plain integer) and a bad value is
 reported by :mod:`analysis.ingest` with its row instead of failing inside DuckDB.
 
@@ -41,15 +46,18 @@ import duckdb
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from analysis.ingest._sniff import (
+    default_quoting,
+    first_row_is_header,
+    generic_names,
+    movielens_layout,
+    sample_rows,
+)
 
 Format = Literal["auto", "csv", "tsv", "parquet", "movielens"]
 FORMATS = ("auto", "csv", "tsv", "parquet", "movielens")
 
 NOT_FOUND = "{file}: no such file or folder; check the path."
-UNSUPPORTED_EXTENSION = (
-    "{file}: unsupported file type {ext!r}; give a .csv, .tsv or .parquet file, or a MovieLens "
-    "folder or .zip (or name the format with fmt=..., CLI --format)."
-)
 UNKNOWN_FORMAT = "Unknown format {fmt!r}; use one of auto, csv, tsv, parquet, movielens."
 EMPTY_FILE = "{file}: the file is empty; give a file with a header line and data rows."
 NO_DATA_ROWS = "{file}: the file has a header line but no data rows."
@@ -81,10 +89,6 @@ WIDE_TEXT = (
     "{file}: the file is {encoding} text; re-save it as UTF-8 (e.g. 'CSV UTF-8' in Excel) and "
     "try again."
 )
-NO_HEADER = (
-    "{file}: the first line {line!r} looks like data, not a header (every field is a number); "
-    "add a header line naming the columns, e.g. user_id,item_id,rating,timestamp."
-)
 UNCLOSED_QUOTE = (
     '{file}: row {row} opens a quote (") that is never closed ({what}); close the quote on that '
     "row or remove it."
@@ -105,9 +109,9 @@ _BINARY_MAGIC = {
     b"SQLite format 3": "SQLite database",
     b"DUCK": "DuckDB database",
 }
-_TEXT_EXT = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": None, ".dat": None, "": None}
+_TEXT_EXT = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv"}
 _PARQUET_EXT = {".parquet", ".pq", ".parq"}
-_DELIMS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+_DELIMS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", "::": "double-colon"}
 _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (b"\xff\xfe\x00\x00", "UTF-32"),
     (b"\x00\x00\xfe\xff", "UTF-32"),
@@ -228,10 +232,12 @@ class Source:
             ``"frame"`` (error rows found with a row-number column).
         columns: column names in file order.
         path: the file (text / parquet) or ``None`` for frames.
-        delimiter, encoding, header, quoting: how the text file is laid out.
+        delimiter, encoding, header, quoting: how the text file is laid out (``header``:
+            its first line names the columns; ``quoting``: CSV quotes are processed).
         frame: the DataFrame for ``kind == "frame"``.
         fixed_mapping: for MovieLens, the known column roles.
-        value_kind: for MovieLens, ``"explicit"``.
+        layout: a headerless MovieLens file recognised by content (``"ml-100k u.item"``),
+            else ``None``.
     """
 
     label: str
@@ -245,6 +251,7 @@ class Source:
     quoting: bool = True
     frame: pd.DataFrame | None = None
     fixed_mapping: dict = field(default_factory=dict)
+    layout: str | None = None
 
     def row_label(self, position: int) -> str:
         """Human row number for a 0-based data-row position (parquet and frames)."""
@@ -312,8 +319,12 @@ def _ext(path: Path) -> str:
 def resolve_format(path: Path, fmt: str) -> str:
     """The concrete format of ``path``: ``csv``, ``tsv``, ``parquet`` or ``movielens``.
 
+    ``.csv``/``.tsv``/``.tab``, ``.parquet``/``.pq``/``.parq`` and ``.zip`` name their format;
+    any other name (``u.data``, ``ratings.dat``, ``x.txt``) is decided by content: Parquet's
+    magic bytes, a zip holding MovieLens files, else text (``csv``, its delimiter sniffed).
+
     Raises:
-        AnalysisError: missing path, unknown format, unsupported extension.
+        AnalysisError: missing path, unknown format.
     """
     if fmt not in FORMATS:
         raise AnalysisError(UNKNOWN_FORMAT.format(fmt=fmt))
@@ -336,12 +347,23 @@ def resolve_format(path: Path, fmt: str) -> str:
     ext = _ext(path)
     if ext in _PARQUET_EXT:
         return "parquet"
-    if ext not in _TEXT_EXT:
-        raise AnalysisError(UNSUPPORTED_EXTENSION.format(file=path, ext=ext))
     head = _read_head(path, 8)
     if head.startswith(b"PAR1"):
         return "parquet"
-    return _TEXT_EXT[ext] or "csv"
+    if ext in _TEXT_EXT:
+        return _TEXT_EXT[ext]
+    if head.startswith(b"PK\x03\x04") and _is_movielens_zip(path):
+        return "movielens"
+    return "csv"  # delimited text, its delimiter sniffed (binary content is refused there)
+
+
+def _is_movielens_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = {Path(n).name for n in zf.namelist()}
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    return bool(names & {"u.data", "ratings.dat"})
 
 
 def _decode_header(path: Path, head: bytes, encoding: str) -> str:
@@ -358,8 +380,13 @@ def _decode_header(path: Path, head: bytes, encoding: str) -> str:
 
 
 def sniff_delimiter(header_line: str) -> str:
-    """The most frequent of ``, \\t ; |`` in a header line (``,`` when none occurs)."""
+    """The most frequent of ``, \\t ; | ::`` in a file's first line (``,`` when none occurs).
+
+    ``::`` (MovieLens 1M) counts only where every colon of the line is part of one.
+    """
     counts = {d: header_line.count(d) for d in _DELIMS}
+    if counts["::"] and header_line.count(":") != 2 * counts["::"]:
+        counts["::"] = 0
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
@@ -372,21 +399,29 @@ def text_source(
     label: str | None = None,
     all_varchar: bool = True,
     id_column_hint: Callable[[list[str]], str | None] | None = None,
+    header: bool | None = None,
+    quoting: bool | None = None,
 ) -> Source:
-    """A CSV/TSV file with a header line, checked for the common ways such files go wrong.
+    """A delimited text file, checked for the common ways such files go wrong.
 
     Args:
         path: the file (``.gz`` allowed).
-        fmt: ``csv``, ``tsv`` or ``csv`` for unknown text extensions.
-        delimiter: override; default ``,`` for csv, tab for tsv, sniffed for ``.txt``/``.dat``.
+        fmt: ``csv`` or ``tsv``.
+        delimiter: override; default tab for tsv, ``,`` for a ``.csv`` name, else sniffed
+            from the first line (``, \\t ; | ::``).
         label: name for messages (default: the path).
         all_varchar: read every column as text (interactions); ``False`` lets DuckDB type the
             columns (users/items attribute tables), except the id column from ``id_column_hint``.
-        id_column_hint: picks the id column (kept as text) from the header names.
+        id_column_hint: picks the id column (kept as text) from the column names.
+        header: whether the first line names the columns; ``None`` detects it (see
+            :func:`analysis.ingest._sniff.first_row_is_header`). A headerless file's columns
+            are named by its MovieLens layout when it has one, else ``column0``, ``column1``...
+        quoting: process CSV quotes; ``None``: yes for comma and semicolon, no for tab, pipe
+            and ``::`` (whose text fields hold bare quotes, ``5'9"``).
 
     Raises:
-        AnalysisError: empty, binary, bad UTF-8 header, one column with another delimiter
-            in sight, duplicate header names, no data rows.
+        AnalysisError: empty, binary, bad UTF-8 first line, one column with another delimiter
+            in sight, duplicate header names, a header and no data rows.
     """
     label = label or str(path)
     head = _read_head(path)
@@ -398,22 +433,39 @@ def text_source(
     what = _binary_kind(head)
     if what:
         raise AnalysisError(BINARY_FILE.format(file=label, what=what))
-    header_line = _decode_header(Path(label), head, "utf-8")
+    first_line = _decode_header(Path(label), head, "latin-1")
     if delimiter is None:
-        ext = _ext(path)
         if fmt == "tsv":
             delimiter = "\t"
-        elif ext in (".txt", ".dat", ""):
-            delimiter = sniff_delimiter(header_line)
-        else:
+        elif _ext(path) == ".csv":
             delimiter = ","
-    names = _split_header(header_line, delimiter)
-    if len(names) > 1 and all(_is_number(n) for n in names):
-        raise AnalysisError(NO_HEADER.format(file=label, line=_clip(header_line)))
+        else:
+            delimiter = sniff_delimiter(first_line)
+    if quoting is None:
+        quoting = default_quoting(delimiter)
+    lines = head.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    if len(head) == 65536 and len(lines) > 1:
+        lines = lines[:-1]  # the head cut a line short
+    rows = sample_rows([ln.decode("latin-1") for ln in lines], delimiter, quoting)
+    if header is None:
+        header = first_row_is_header(rows)
+    layout = movielens_layout(rows, delimiter) if not header else None
+    encoding = "utf-8"
+    sample = b"\n".join(lines)
+    if layout is None or (not sample.isascii() and _is_utf8(sample)):
+        first_line = _decode_header(Path(label), head, "utf-8")  # a bad first row fails here
+    else:
+        encoding = "latin-1"  # MovieLens files are latin-1 (an accent may come late)
+    if header:
+        names = _split_header(first_line, delimiter, quoting)
+    elif layout is not None:
+        names = layout[1]
+    else:
+        names = generic_names(len(rows[0]) if rows else 1)
     if len(names) == 1:
-        others = [d for d in _DELIMS if d != delimiter and d in header_line]
+        others = [d for d in _DELIMS if d != delimiter and d in first_line]
         if others:
-            suggest = max(others, key=header_line.count)
+            suggest = max(others, key=first_line.count)
             raise AnalysisError(
                 WRONG_DELIMITER.format(
                     file=label,
@@ -430,17 +482,20 @@ def text_source(
     if dups:
         raise AnalysisError(DUPLICATE_HEADER.format(file=label, names=", ".join(map(repr, dups))))
     rest = head.split(b"\n", 1)[1] if b"\n" in head else b""
-    if not rest.strip():
+    if header and not rest.strip():
         raise AnalysisError(NO_DATA_ROWS.format(file=label))
+    quote = "'\"'" if quoting else "''"
     opts = [
         f"delim={sql_str(delimiter)}",
-        "header=true",
-        "quote='\"'",
-        "escape='\"'",
-        "encoding='utf-8'",
+        f"header={str(bool(header)).lower()}",
+        f"quote={quote}",
+        f"escape={quote}",
+        f"encoding={sql_str(encoding)}",
         "skip=0",
         "sample_size=20480",
     ]
+    if not header:
+        opts.append(f"names=[{', '.join(sql_str(n) for n in names)}]")
     if all_varchar:
         opts.append("all_varchar=true")
     elif id_column_hint is not None:
@@ -449,8 +504,10 @@ def text_source(
             opts.append(f"types={{{sql_str(id_col)}: 'VARCHAR'}}")
     from_sql = f"read_csv({sql_str(duckdb_path(path))}, {', '.join(opts)})"
     src = Source(
-        label=label, from_sql=from_sql, kind="csv", columns=names, path=path, delimiter=delimiter
-    )
+        label=label, from_sql=from_sql, kind="csv", columns=names, path=path,
+        delimiter=delimiter, encoding=encoding, header=bool(header), quoting=bool(quoting),
+        layout=layout[0] if layout else None,
+    )  # fmt: skip
     try:
         with duckdb.connect() as con:
             cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {from_sql}").fetchall()]
@@ -458,26 +515,20 @@ def text_source(
         raise diagnose_text_failure(src, exc) from exc
     if len(cols) != len(names):  # the sniffer saw another layout: find the odd row
         raise diagnose_text_failure(src, ValueError(f"{len(cols)} columns, header {len(names)}"))
-    return Source(
-        label=label, from_sql=from_sql, kind="csv", columns=cols, path=path,
-        delimiter=delimiter, encoding="utf-8", header=True, quoting=True,
-    )  # fmt: skip
+    src.columns = cols
+    return src
 
 
-def _is_number(text: str) -> bool:
+def _is_utf8(data: bytes) -> bool:
     try:
-        float(text)
-    except ValueError:
-        return False
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(data) - 3  # only a character cut by the head's end
     return True
 
 
-def _clip(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _split_header(line: str, delimiter: str) -> list[str]:
-    if len(delimiter) == 1:
+def _split_header(line: str, delimiter: str, quoting: bool = True) -> list[str]:
+    if quoting and len(delimiter) == 1:
         row = next(csv.reader([line], delimiter=delimiter, quotechar='"'), [])
     else:
         row = line.split(delimiter)

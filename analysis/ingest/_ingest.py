@@ -10,10 +10,12 @@ is unchanged whenever the ingest refuses.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import tempfile
+import threading
 import time
 import uuid
 from contextlib import ExitStack
@@ -58,6 +60,10 @@ from analysis.ingest._stage import (
     _store_side,
 )
 from analysis.workspace import NAME_TAKEN, Workspace, validate_dataset_name
+
+#: commits of this process take turns: two at once on one name would otherwise both pass
+#: the name check and one fail on the catalog's UNIQUE constraint
+_COMMIT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,8 @@ def ingest(
     kcore: int = 0,
     replace: bool = False,
     delimiter: str | None = None,
+    header: bool | None = None,
+    quoting: bool | None = None,
 ) -> IngestReport:
     """Read an interaction log (and optional side tables) into the workspace as ``name``.
 
@@ -136,6 +144,11 @@ def ingest(
         kcore: keep only the k-core (every user and item with >= kcore interactions); 0 = off.
         replace: overwrite an existing dataset of the same name.
         delimiter: field separator of a text file (default: by extension / sniffed).
+        header: whether a text file's first line names its columns; ``None`` detects it (a
+            headerless file keeps every row; its columns are named by its MovieLens layout,
+            else ``column0``, ``column1``, ... and mapped by position).
+        quoting: process CSV quotes in a text file; ``None``: for comma and semicolon files
+            only (tab, pipe and ``::`` files are read literally).
 
     Returns:
         The :class:`IngestReport`.
@@ -157,7 +170,7 @@ def ingest(
         stage_path = Path(stage_dir) / "stage.duckdb"
         report = _stage_dataset(
             workspace, stage_path, name, interactions, users, items, fmt, mapping, threshold,
-            kcore, replace, delimiter, t0,
+            kcore, replace, delimiter, header, quoting, t0,
         )  # fmt: skip
         return _commit_dataset(workspace, stage_path, report, kcore, replace, t0)
 
@@ -175,6 +188,8 @@ def _stage_dataset(
     kcore: int,
     replace: bool,
     delimiter: str | None,
+    header: bool | None,
+    quoting: bool | None,
     t0: float,
 ) -> IngestReport:
     """Build the dataset's tables (``interactions``, ``users``, ``items``) in the private
@@ -182,7 +197,7 @@ def _stage_dataset(
     with ExitStack() as stack:
         con = stack.enter_context(duckdb.connect(str(stage_path)))
         con.execute("SET TimeZone = 'UTC'")
-        opened = _open_main(con, stack, interactions, fmt, delimiter)
+        opened = _open_main(con, stack, interactions, fmt, delimiter, header, quoting)
         src = opened.interactions
         if src.fixed_mapping:
             kind = mapping.value_kind
@@ -220,10 +235,15 @@ def _commit_dataset(
     t0: float,
 ) -> IngestReport:
     """The one short workspace transaction: check the name (drop the old dataset on
-    replace), copy the staged tables in under a new prefix, add the catalog row."""
+    replace), copy the staged tables in under a new prefix, add the catalog row.
+
+    Commits of one process take turns (:data:`_COMMIT_LOCK`), so two ingests of one name at
+    once (a double submit in the app) end in one dataset and :data:`NAME_TAKEN` for the
+    other; one that loses the name to another process the same way gets the same message.
+    """
     alias = f"weakspot_stage_{uuid.uuid4().hex[:12]}"  # attachments are process-wide
     parts = ["interactions"] + ["users"] * report.has_users + ["items"] * report.has_items
-    with workspace.connect() as con:
+    with _COMMIT_LOCK, workspace.connect() as con:
         con.execute(f"ATTACH {sql_str(str(stage_path))} AS {alias} (READ_ONLY)")
         try:
             con.execute("BEGIN TRANSACTION")
@@ -232,8 +252,13 @@ def _commit_dataset(
                     workspace, con, alias, parts, report, kcore, replace, t0
                 )
                 con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+            except BaseException as exc:
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back
+                    con.execute("ROLLBACK")
+                if isinstance(exc, (duckdb.ConstraintException, duckdb.TransactionException)):
+                    raise AnalysisError(
+                        NAME_TAKEN.format(name=report.name, path=workspace.path)
+                    ) from exc
                 raise
         finally:
             con.execute(f"DETACH {alias}")
@@ -389,14 +414,19 @@ def _build_tables(
 
 @library_errors("path_or_frame")
 def detect_columns(
-    path_or_frame: InputSpec, fmt: Format = "auto", *, delimiter: str | None = None
+    path_or_frame: InputSpec,
+    fmt: Format = "auto",
+    *,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    quoting: bool | None = None,
 ) -> ColumnMapping:
     """The auto-detected column roles of an input, as :func:`ingest` would resolve them.
 
     Args:
         path_or_frame: a file, MovieLens folder/zip, or DataFrame.
         fmt: as for :func:`ingest`.
-        delimiter: as for :func:`ingest`.
+        delimiter, header, quoting: as for :func:`ingest`.
 
     Returns:
         The resolved :class:`ColumnMapping` (``value_kind`` never ``"auto"``).
@@ -406,7 +436,7 @@ def detect_columns(
     """
     with ExitStack() as stack:
         con = stack.enter_context(duckdb.connect())
-        opened = _open_main(con, stack, path_or_frame, fmt, delimiter)
+        opened = _open_main(con, stack, path_or_frame, fmt, delimiter, header, quoting)
         src = opened.interactions
         if src.fixed_mapping:
             return ColumnMapping(**src.fixed_mapping, value_kind="explicit")

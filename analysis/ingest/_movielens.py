@@ -20,6 +20,7 @@ from pathlib import Path
 
 from analysis.errors import AnalysisError
 from analysis.ingest._formats import UNREADABLE, Source, duckdb_path, sql_str
+from analysis.ingest._sniff import ML100K_GENRES
 
 #: most bytes the needed members of a MovieLens zip may expand to, all together
 MAX_EXPANDED_BYTES = 4 << 30
@@ -42,13 +43,6 @@ NOT_MOVIELENS = (
     "{file}: this folder/zip holds no MovieLens files (u.data or ratings.dat); give a "
     ".csv/.tsv/.parquet file or a MovieLens 100K/1M folder or zip."
 )
-
-ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
-    "Sci-Fi", "Thriller", "War", "Western",
-)  # fmt: skip
-
 
 _ML_FILES = {
     "100k": ("u.data", "u.item", "u.user"),
@@ -145,6 +139,21 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+def ml100k_items_select(from_sql: str) -> str:
+    """``SELECT item_id, title, genres, release_date, imdb_url`` over a ``u.item`` read as
+    ``from_sql`` (columns ``item_id, title, release_date, video_release_date, imdb_url`` and
+    the genre flags ``g0`` .. ``g18``): the flags set to 1 become ``Action|Comedy``."""
+    genre_expr = ", ".join(
+        f"CASE WHEN CAST(g{k} AS VARCHAR) = '1' THEN {sql_str(g)} END"
+        for k, g in enumerate(ML100K_GENRES)
+    )
+    return (
+        f"SELECT CAST(item_id AS BIGINT) AS item_id, title, "
+        f"nullif(concat_ws('|', {genre_expr}), '') AS genres, release_date, imdb_url "
+        f"FROM {from_sql}"
+    )
+
+
 def movielens_sources(folder: Path, variant: str, prefix: str) -> tuple[Source, str, str]:
     """The ratings source plus SQL ``SELECT`` statements for the items and users tables.
 
@@ -181,13 +190,8 @@ def movielens_sources(folder: Path, variant: str, prefix: str) -> tuple[Source, 
             f"{sql_str(c)}: '{'INTEGER' if c in flags or c == 'item_id' else 'VARCHAR'}'"
             for c in icols
         )
-        genre_expr = ", ".join(
-            f"CASE WHEN g{k} = 1 THEN {sql_str(g)} END" for k, g in enumerate(ML100K_GENRES)
-        )
-        items_sql = (
-            f"SELECT CAST(item_id AS BIGINT) AS item_id, title, "
-            f"nullif(concat_ws('|', {genre_expr}), '') AS genres, release_date, imdb_url "
-            f"FROM read_csv({ifile}, delim='|', header=false, quote='', escape='', "
+        items_sql = ml100k_items_select(
+            f"read_csv({ifile}, delim='|', header=false, quote='', escape='', "
             f"encoding='latin-1', auto_detect=false, columns={{{ispec}}})"
         )
     elif ipath.is_file():

@@ -33,7 +33,8 @@ from analysis.ingest._formats import (
     sql_str,
     text_source,
 )
-from analysis.ingest._movielens import movielens_folder, movielens_sources
+from analysis.ingest._movielens import ml100k_items_select, movielens_folder, movielens_sources
+from analysis.ingest._sniff import ML100K_ITEMS
 
 InputSpec = str | PathLike | pd.DataFrame
 
@@ -134,6 +135,8 @@ def _open_main(
     spec: InputSpec,
     fmt: Format,
     delimiter: str | None,
+    header: bool | None = None,
+    quoting: bool | None = None,
 ) -> _Opened:
     out = _Opened()
     if isinstance(spec, pd.DataFrame):
@@ -162,7 +165,9 @@ def _open_main(
     elif kind == "parquet":
         out.interactions = parquet_source(path)
     else:
-        out.interactions = text_source(path, kind, delimiter=delimiter)
+        out.interactions = text_source(
+            path, kind, delimiter=delimiter, header=header, quoting=quoting
+        )
     return out
 
 
@@ -184,7 +189,12 @@ def _open_side(
         found = find_column(names, synonyms + ID_SYNONYMS)
         return found[0] if found else (names[0] if names else None)
 
-    return text_source(path, kind, all_varchar=False, id_column_hint=hint)
+    src = text_source(path, kind, all_varchar=False, id_column_hint=hint)
+    if src.layout == ML100K_ITEMS:  # a u.item on its own: its genre flags become genres
+        return _side_sql_source(
+            src.label, ml100k_items_select(src.from_sql), ["item_id", "title", "genres"]
+        )
+    return src
 
 
 def _column_types(

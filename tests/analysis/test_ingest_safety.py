@@ -24,7 +24,7 @@ import pytest
 
 from analysis import _files
 from analysis.errors import AnalysisError
-from analysis.ingest import _formats, _movielens, _stage, ingest, load_dataset
+from analysis.ingest import ColumnMapping, _formats, _movielens, _stage, ingest, load_dataset
 from analysis.workspace import Workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -266,9 +266,11 @@ def test_utf16_text_is_not_called_binary(ws, tmp_path, data, encoding):
     refused(ws, path, _formats.WIDE_TEXT.format(file=path, encoding=encoding))
 
 
-def test_headerless_file_is_one_clear_line(ws, tmp_path):
+def test_headerless_file_keeps_its_first_row(ws, tmp_path):
     path = write(tmp_path / "nohead.csv", "1,1,5\n1,2,3\n")
-    refused(ws, path, _formats.NO_HEADER.format(file=path, line="1,1,5"))
+    report = ingest(ws, "nohead", path)
+    assert report.n_rows_read == 2 and report.n_interactions == 2
+    assert report.mapping == ColumnMapping("column0", "column1", "column2", None, "explicit")
 
 
 def test_bad_paths_are_one_line(ws, tmp_path):
