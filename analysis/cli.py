@@ -1,7 +1,7 @@
 """Command line: ``python -m analysis {synth,ingest,datasets,evaluate} ...``.
 
-A user error prints one line (``error: ...``) on stderr and exits with code 2, never a
-traceback. Long steps show a progress bar on stderr (``--quiet`` hides it).
+A user error prints one line (``error: ...``, the message with the CLI's flag hints, see
+:func:`analysis.errors.surface_hints`) on stderr and exits with code 2, never a traceback. Long steps show a progress bar on stderr (``--quiet`` hides it).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ EXIT_USER_ERROR = 2
 EXIT_INCOMPLETE = 3
 
 NAME_TAKEN_CLI = (
-    "A dataset named {name!r} already exists in workspace {path}; pass --replace to replace "
+    "A dataset named {name!r} already exists in this workspace; pass --replace to replace "
     "it, --name to pick another name{reuse}."
 )
 
@@ -374,7 +374,7 @@ def _ingest(args, name: str):
         if str(err) != str(AnalysisError(NAME_TAKEN.format(name=name, path=ws.path))):
             raise
         reuse = f", or --dataset {name} to use it" if args.command == "evaluate" else ""
-        raise AnalysisError(NAME_TAKEN_CLI.format(name=name, path=ws.path, reuse=reuse)) from err
+        raise AnalysisError(NAME_TAKEN_CLI.format(name=name, reuse=reuse)) from err
 
 
 def _cmd_synth(args) -> int:
@@ -771,7 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AnalysisError as err:
         args.bars.close(clear=True)
         said.flush()
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err.render('cli')}", file=sys.stderr)  # with the CLI's flag hints
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         args.bars.close(clear=True)

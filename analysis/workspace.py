@@ -48,7 +48,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 
 __all__ = [
     "DEFAULT_LOCK_WAIT_S",
@@ -78,22 +78,26 @@ BAD_NAME = (
     "Dataset name {name!r} is not allowed: use 1-64 letters, digits, '-', '_', '.' or spaces "
     "(not starting or ending with a space)."
 )
-NAME_TAKEN = (
-    "A dataset named {name!r} already exists in workspace {path}; choose another name, "
-    "or replace it (replace=True, CLI --replace)."
+# Messages name no server path (the workspace by its file name at most) and no argument or
+# flag: what to do on each surface is a hint registered with surface_hints.
+NAME_TAKEN = surface_hints(
+    "A dataset named {name!r} already exists in this workspace.",
+    app="Choose another name, or rename or delete the existing one on the Data page.",
+    cli="Pass --replace to replace it, or --name to pick another name.",
 )
 NO_SUCH_DATASET = (
-    "No dataset named {name!r} in workspace {path}; known datasets: {known}. "
+    "No dataset named {name!r} in this workspace; known datasets: {known}. "
     "Ingest it first or check the spelling."
 )
-WORKSPACE_LOCKED = (
-    "Workspace {path} is in use by {holder} (DuckDB lets one process write at a time); "
-    "waited {waited:.0f} s. Let it finish or stop it and retry, use another workspace "
-    "(--workspace / WEAKSPOT_WORKSPACE), or wait longer (WEAKSPOT_LOCK_WAIT_S, seconds)."
+WORKSPACE_LOCKED = surface_hints(
+    "The workspace {file} is in use by {holder} (DuckDB lets one process write at a time); "
+    "waited {waited:.0f} s. Let it finish or stop it, then retry.",
+    cli="Or use another workspace (--workspace / WEAKSPOT_WORKSPACE), or wait longer "
+    "(WEAKSPOT_LOCK_WAIT_S, seconds).",
 )
 BAD_LOCK_WAIT = "{env} must be a number of seconds >= 0, got {value!r}."
 NEWER_SCHEMA = (
-    "Workspace {path} was written by a newer Weakspot (schema {found} > {supported}); "
+    "The workspace {file} was written by a newer Weakspot (schema {found} > {supported}); "
     "upgrade Weakspot or use another workspace."
 )
 
@@ -326,7 +330,9 @@ class Workspace:
                 waited = time.monotonic() - start
                 if waited >= wait_s:
                     raise AnalysisError(
-                        WORKSPACE_LOCKED.format(path=self.path, holder=_holder(exc), waited=waited)
+                        WORKSPACE_LOCKED.format(
+                            file=Path(self.path).name, holder=_holder(exc), waited=waited
+                        )
                     ) from exc
                 time.sleep(min(next(delays), wait_s - waited))
 
@@ -340,7 +346,7 @@ class Workspace:
             found = row[0] if row[0] is not None else 0
             if found > SCHEMA_VERSION:
                 raise AnalysisError(
-                    NEWER_SCHEMA.format(path=self.path, found=found, supported=SCHEMA_VERSION)
+                    NEWER_SCHEMA.format(file=Path(self.path).name, found=found, supported=SCHEMA_VERSION)
                 )
             if found == SCHEMA_VERSION:
                 self._schema_ready = True

@@ -185,7 +185,7 @@ def test_app_job_finishing_while_a_cli_holds_the_workspace_keeps_its_run(
         Workspace(path, lock_wait_s=0.2).list_datasets()
     assert time.monotonic() - t0 >= 0.2
     assert is_lock_error(err.value)
-    assert str(err.value).startswith(WORKSPACE_LOCKED.split("{holder}")[0].format(path=path))
+    assert str(err.value).startswith(WORKSPACE_LOCKED.split("{holder}")[0].format(file=path.name))
     assert f"in use by process {pid} (helper0.py)" in str(err.value)
 
     # the other process finishes: the run is listed and no job row stays running
