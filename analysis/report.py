@@ -17,11 +17,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from markupsafe import Markup
+from plotly.subplots import make_subplots
 
 from analysis.errors import AnalysisError
+from analysis.formatting import (
+    fmt_int,
+    fmt_metric,
+    fmt_num,
+    fmt_pct,
+    fmt_signed,
+    fmt_usd,
+    round_sig,
+)
 from analysis.rerank_results import RerankRunFiles, load_rerank_files
 from analysis.runs import RunInfo
 
@@ -34,19 +46,6 @@ WRONG_PARENT = (
 )
 MISSING_FILE = "Run {run_id!r} has no {name} in {path}; re-run it."
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
-max-width:1100px;color:#222;line-height:1.45;padding:0 1rem}
-h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
-.meta{color:#666;font-size:.9rem}
-table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}
-th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
-.cards{display:flex;gap:1rem;flex-wrap:wrap}
-.card{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem;min-width:10rem}
-.card .v{font-size:1.4rem;font-weight:600}.card .l{color:#666;font-size:.8rem}
-pre{background:#f7f7f7;padding:.6rem;overflow-x:auto;font-size:.8rem}
-"""
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class Report:
         headline: the figures the page previews (JSON-able): ``dataset``, ``model``,
             ``n_users``, ``n_evaluated``, ``ndcg``, ``auc``, ``n_weak``, ``weak_share`` and,
             with a rerank, ``gain_selected``, ``gain_all``, ``weak_before``, ``weak_after``,
-            ``usd_spent``, ``usd_per_0.01``.
+            ``usd_spent``, ``usd_per_0.01``; ``verdict``: the report's one-sentence answer.
         n_charts: plotly charts embedded.
     """
 
@@ -111,7 +110,7 @@ def per_user_results(baseline: RunInfo, rerank: RunInfo | None = None) -> pd.Dat
     rr = pd.read_parquet(_read(rerank, "rerank_per_user.parquet"))
     rr = rr.rename(columns={c: f"llm_{c}" for c in rr.columns if c != "user_id"})
     rr.insert(1, "sent_to_llm", True)
-    for c in rr.columns[rr.dtypes == object]:  # noqa: E721 - texts (fallback reason, error): str dtype
+    for c in rr.columns[rr.dtypes == object]:  # texts (fallback reason, error): str dtype
         rr[c] = rr[c].astype("str")
     flags = [c for c in rr.columns if rr[c].dtype == bool and c != "sent_to_llm"]
     out = base.merge(rr, on="user_id", how="left")
@@ -132,39 +131,52 @@ def to_parquet_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-# --- HTML pieces ----------------------------------------------------------------------------
+# --- the report's content, rendered by templates/report.html.j2 ------------------------------
+
+QUESTION = "Which users does our recommender fail, and what would it cost to fix them with an LLM?"
+#: groups with fewer users than the run's minimum group size are drawn in this colour and
+#: marked in their label
+SMALL_GROUP_MARK = " (small)"
+_TEMPLATES = Path(__file__).with_name("templates")
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(_TEMPLATES),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=False,
+)
+_CONTROL_NAMES = {"llm": "LLM", "baseline": "baseline order", "shuffled": "shuffled (as shown)",
+                  "popularity": "popularity", "oracle": "ceiling (oracle)"}
 
 
-def _e(x: Any) -> str:
-    return html.escape(str(x))
+def _table(df: pd.DataFrame, formats: dict[str, Any] | None = None) -> Markup:
+    """An escaped HTML table; float columns as metrics (4 decimals) unless ``formats`` says."""
+    out = df.copy()
+    formats = formats or {}
+    for col in out.columns:
+        fmt = formats.get(col)
+        if fmt is None and pd.api.types.is_float_dtype(out[col]):
+            fmt = fmt_metric
+        elif fmt is None and pd.api.types.is_integer_dtype(out[col]):
+            fmt = fmt_int
+        if fmt is not None:
+            out[col] = [fmt(v) for v in out[col]]
+    return Markup(out.to_html(index=False, border=0, na_rep="n/a", escape=True))
 
 
-def _num(x: Any, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "n/a"
-    if isinstance(x, (int, np.integer)):
-        return f"{int(x):,}"
-    return f"{float(x):,.{digits}f}"
+def _rounded(value: Any) -> Any:
+    """JSON-able ``value`` with every float at 4 significant digits (settings, prices)."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    if isinstance(value, float) and np.isfinite(value):
+        return round_sig(value)
+    return value
 
 
-def _usd(x: Any) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "n/a"
-    return f"${x:,.2f}" if abs(x) >= 1 else f"${x:,.4f}"
-
-
-def _card(label: str, value: str) -> str:
-    return (f'<div class="card"><div class="v">{_e(value)}</div>'
-            f'<div class="l">{_e(label)}</div></div>')
-
-
-def _table(df: pd.DataFrame, digits: int = 4) -> str:
-    return df.to_html(index=False, border=0, float_format=lambda v: f"{v:,.{digits}f}",
-                      na_rep="n/a", escape=True)
-
-
-def _settings(d: dict) -> str:
-    return f"<pre>{_e(json.dumps(d, indent=2, sort_keys=True, default=str))}</pre>"
+def _pre(d: Any) -> Markup:
+    text = json.dumps(_rounded(d), indent=2, sort_keys=True, default=str)
+    return Markup(html.escape(text))
 
 
 class _Charts:
@@ -173,188 +185,364 @@ class _Charts:
     def __init__(self) -> None:
         self.n = 0
 
-    def __call__(self, fig: go.Figure) -> str:
-        fig.update_layout(template="plotly_white", height=380, margin=dict(l=40, r=20, t=50, b=40))
+    def __call__(self, fig: go.Figure, height: int | None = 380) -> Markup:
+        fig.update_layout(template="plotly_white", margin={"l": 40, "r": 20, "t": 60, "b": 40})
+        if height is not None:
+            fig.update_layout(height=height)
         out = fig.to_html(full_html=False, include_plotlyjs=self.n == 0, include_mathjax=False,
                           div_id=f"weakspot-chart-{self.n}", config={"displaylogo": False})
         self.n += 1
-        return out
+        return Markup(out)
 
 
-def _baseline_section(info: RunInfo, summary: dict, per_user: pd.DataFrame, charts) -> list[str]:
+def _label(x: Any) -> str:
+    """A category label as plotly shows it literally (plotly renders a subset of HTML)."""
+    return html.escape(str(x), quote=False)
+
+
+def subgroup_figure(sg: pd.DataFrame, title: str, *, value: str = "mean",
+                    before: str | None = None, min_size: int = 0) -> go.Figure:
+    """One panel per dimension, groups sorted by ``value`` (worst at the top), each labelled
+    with its size; groups under ``min_size`` users are marked small and drawn pale.
+
+    Args:
+        sg: rows ``dimension``, ``group``, ``size`` (or ``n_users``), ``value`` (and ``ci_low``/``ci_high``
+            for error bars, ``before`` for a before/after pair).
+        title: the figure's title.
+        value: the column drawn.
+        before: a second column drawn beside it (before vs after), or None.
+        min_size: the minimum group size; smaller groups are marked.
+    """
+    dims = list(dict.fromkeys(sg["dimension"]))
+    rows = [len(sg[sg["dimension"] == d]) for d in dims]
+    fig = make_subplots(rows=len(dims), cols=1, subplot_titles=[_label(d) for d in dims],
+                        row_heights=[max(r, 1) for r in rows], vertical_spacing=0.08 / len(dims)
+                        + 0.02, shared_xaxes=True)
+    for i, dim in enumerate(dims, start=1):
+        g = sg[sg["dimension"] == dim].sort_values(value, ascending=False)
+        size = g["size" if "size" in g.columns else "n_users"].to_numpy()
+        small = size < min_size
+        y = [f"{_label(grp)} (n={int(n):,}){SMALL_GROUP_MARK if s else ''}"
+             for grp, n, s in zip(g["group"], size, small, strict=True)]
+        err = None
+        if "ci_low" in g.columns and before is None:
+            err = {"type": "data", "symmetric": False,
+                       "array": (g["ci_high"] - g[value]).to_numpy(),
+                       "arrayminus": (g[value] - g["ci_low"]).to_numpy()}
+        if before is not None:
+            fig.add_bar(y=y, x=g[before], orientation="h", name="before", marker_color="#88CCEE",
+                        showlegend=i == 1, row=i, col=1)
+            fig.add_bar(y=y, x=g[value], orientation="h", name="after", marker_color="#117733",
+                        showlegend=i == 1, row=i, col=1)
+        else:
+            fig.add_bar(y=y, x=g[value], orientation="h", error_x=err, showlegend=False,
+                        marker_color=["#DDDDDD" if s else "#332288" for s in small],
+                        row=i, col=1)
+    fig.update_layout(title=title, barmode="group",
+                      height=max(300, 90 + 26 * sum(rows) * (2 if before else 1) + 40 * len(dims)))
+    return fig
+
+
+def _baseline(info: RunInfo, summary: dict, per_user: pd.DataFrame, charts: _Charts):
     k = int(summary["k"])
     nd = f"ndcg@{k}"
     ov, wk, ds = summary["overall"], summary["weak_users"], summary["dataset"]
-    parts = ["<h2>Baseline</h2>", '<div class="cards">',
-             _card(f"NDCG@{k}", _num(ov[nd], 3)), _card(f"Recall@{k}", _num(ov[f"recall@{k}"], 3)),
-             _card("AUC", _num(ov["auc"], 3)),
-             _card("Weak users", f"{wk['n_weak']:,} ({wk['share']:.1%})"), "</div>"]
     rule = wk["rule"]
-    cut = (f"&le; {rule['threshold']}" if rule.get("threshold") is not None
-           else f"&le; its {rule['percentile']:g}th percentile ({wk['threshold_value']:.4f})")
-    parts.append(
-        f"<p>Weak users: validation {_e(rule['metric'])} {cut}"
-        f"{' and inactive' if rule.get('require_inactive') else ''}, chosen on validation and "
-        f"judged on test: their test {_e(rule['metric'])} is {_num(wk['test_mean_weak'], 3)} "
-        f"against {_num(wk['test_mean_rest'], 3)} for the rest.</p>")
+    cut = (f"≤ {fmt_num(rule['threshold'])}" if rule.get("threshold") is not None
+           else f"≤ its {rule['percentile']:g}th percentile ({fmt_metric(wk['threshold_value'])})")
+    out: dict[str, Any] = {
+        "cards": [(f"NDCG@{k}", fmt_metric(ov[nd], 3)),
+                  (f"Recall@{k}", fmt_metric(ov[f"recall@{k}"], 3)),
+                  ("AUC", fmt_metric(ov["auc"], 3)),
+                  ("Weak users", f"{fmt_int(wk['n_weak'])} ({fmt_pct(wk['share'])})")],
+        "rule_text": (
+            f"Weak users: validation {rule['metric']} {cut}"
+            f"{' and inactive' if rule.get('require_inactive') else ''}, chosen on validation "
+            f"and judged on test: their test {rule['metric']} is "
+            f"{fmt_metric(wk['test_mean_weak'], 3)} against {fmt_metric(wk['test_mean_rest'], 3)} "
+            "for the rest."),
+        "subgroups": None, "disparity": None, "cohorts": None,
+    }
     ev = per_user[per_user["evaluated"].astype(bool)]
     fig = go.Figure()
     for label, mask, color in (("other users", ~ev["weak"].astype(bool), "#88CCEE"),
                                ("weak users", ev["weak"].astype(bool), "#CC6677")):
-        fig.add_histogram(x=ev.loc[mask, nd], name=label, marker_color=color, nbinsx=30,
-                          opacity=0.8)
+        fig.add_histogram(x=ev.loc[mask, nd], name=label, marker_color=color, opacity=0.8,
+                          xbins={"start": 0.0, "end": 1.0, "size": 1 / 30})
     fig.update_layout(barmode="overlay", title=f"Per-user test NDCG@{k}",
-                      xaxis_title=f"NDCG@{k}", yaxis_title="users")
-    parts.append(charts(fig))
+                      xaxis_title=f"NDCG@{k}", yaxis_title="users", xaxis_range=[0, 1])
+    hist = charts(fig)
+    sub_chart = None
+    min_size = int(summary["config"].get("min_group_size") or 0)
     sg_path = Path(info.path) / "subgroups.csv"
     if sg_path.is_file():
         sg = pd.read_csv(sg_path, dtype={"group": str, "dimension": str})
         sg = sg[~sg["dimension"].str.contains(" x ", regex=False)]
-        fig = go.Figure()
-        for dim, g in sg.groupby("dimension", sort=False):
-            fig.add_bar(x=[f"{dim}: {x}" for x in g["group"]], y=g["mean"], name=str(dim),
-                        error_y=dict(type="data", symmetric=False,
-                                     array=(g["ci_high"] - g["mean"]).to_numpy(),
-                                     arrayminus=(g["mean"] - g["ci_low"]).to_numpy()))
-        fig.update_layout(title=f"Mean test NDCG@{k} per subgroup (bootstrap 95% CI)",
-                          yaxis_title=f"NDCG@{k}", showlegend=False)
-        parts.append(charts(fig))
+        sub_chart = charts(subgroup_figure(
+            sg, f"Mean test NDCG@{k} per subgroup, worst at the bottom (bootstrap 95% CI)",
+            min_size=min_size), height=None)
         cols = ["dimension", "group", "size", "mean", "ci_low", "ci_high", "weak_share",
                 "reliable"]
-        parts.append(_table(sg[[c for c in cols if c in sg.columns]]))
+        shown = sg[[c for c in cols if c in sg.columns]]
+        text = ("Each panel is one dimension, its groups sorted by mean, each labelled with "
+                "its number of users.")
         if "reliable" in sg.columns and not sg["reliable"].all():
-            parts.append("<p>Groups with <code>reliable</code> False have fewer users than the "
-                         "minimum group size: their mean and CI are shown but too noisy to rank "
-                         "groups by, and they enter no disparity figure below.</p>")
+            text += (f" Groups marked \u201csmall\u201d (reliable False) have fewer than "
+                     f"{min_size} users, the minimum group size: their mean and CI are shown "
+                     "but too noisy to rank groups by, and they enter no disparity figure below.")
+        out["subgroups"] = {"text": text,
+                            "table": _table(shown, {"weak_share": fmt_pct})}
     disp = summary.get("disparity") or []
     if disp:
-        parts.append("<h3>Disparity per dimension</h3>")
         dt = pd.DataFrame(disp)
         cols = ["dimension", "worst_group", "group_min", "group_max", "difference", "ratio",
                 "kruskal_p", "kruskal_p_holm", "kruskal_p_bh"]
         dt = dt[[c for c in cols if c in dt.columns]].copy()
-        for col in ("kruskal_p", "kruskal_p_holm", "kruskal_p_bh"):
-            if col in dt.columns:  # tiny p-values stay readable
-                dt[col] = [f"{p:.3g}" if pd.notna(p) else "n/a" for p in dt[col]]
-        parts.append(_table(dt))
+        pfmt = {c: (lambda p: f"{p:.3g}" if pd.notna(p) else "n/a")
+                for c in ("kruskal_p", "kruskal_p_holm", "kruskal_p_bh")}
         first = disp[0]
+        text = None
         if first.get("p_family_size") is not None:
-            parts.append(
-                f"<p>Disparity figures use groups of at least {first['min_group_size']} users. "
-                f"p-values: raw, then Holm- and BH-adjusted over {first['p_family_size']} tests "
-                "(every dimension and every pair). A small adjusted p says the groups' "
-                "distributions differ by more than chance; it does not say by how much, why, "
-                "or that the difference matters.</p>")
+            text = (f"Disparity figures use groups of at least {first['min_group_size']} users. "
+                    f"p-values: raw, then Holm- and BH-adjusted over {first['p_family_size']} "
+                    "tests (every dimension and every pair). A small adjusted p says the groups' "
+                    "distributions differ by more than chance; it does not say by how much, why, "
+                    "or that the difference matters.")
+        out["disparity"] = {"table": _table(dt, pfmt), "text": text}
     coh = Path(info.path) / "weak_cohorts.csv"
     if coh.is_file():
         c = pd.read_csv(coh)
         keep = [x for x in ("rule", "n_users", "share", "val_mean", "test_mean", "mean_metric")
                 if x in c.columns]
-        parts.append("<h3>Weakest cohorts</h3>")
-        if "test_mean" in c.columns:
-            parts.append("<p>Leaves of a regression tree fitted on validation NDCG, worst "
-                         "first on validation; <code>test_mean</code> is each cohort's NDCG on "
-                         "the test split the tree never saw.</p>")
-        parts.append(_table(c[keep].head(10)))
-    parts.append("<h3>Dataset</h3>")
-    stats = pd.DataFrame({"statistic": list(ds), "value": [str(v) for v in ds.values()]})
-    parts.append(_table(stats))
-    return parts
+        text = ("Leaves of a regression tree fitted on validation NDCG, worst first on "
+                "validation; test_mean is each cohort's NDCG on the test split the tree never "
+                "saw." if "test_mean" in c.columns else None)
+        out["cohorts"] = {"text": text, "table": _table(c[keep].head(10), {"share": fmt_pct})}
+    stats = pd.DataFrame({"statistic": list(ds),
+                          "value": [_stat(v) for v in ds.values()]})
+    out["dataset_table"] = _table(stats)
+    return out, {"histogram": hist, "subgroups": sub_chart}
 
 
-def _rerank_section(info: RunInfo, files: RerankRunFiles, charts) -> list[str]:
+def _stat(v: Any) -> str:
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return str(v)
+    return fmt_num(v)
+
+
+def dry_run_bracket(run, summary: dict) -> dict | None:
+    """The free bracket of an LLM's NDCG@k on the run's weak users, before any LLM call.
+
+    The weak users of the run's own rule that have test items, their realistic candidates
+    (the baseline's top ``n_candidates``), and on them the baseline order, the best no-LLM
+    reordering and the oracle ceiling (:func:`analysis.rerank.controls.bracket`): what the
+    LLM rerank page's dry run shows, without building a prompt (cheap: one pass over the
+    candidate lists; no token count, so no price).
+
+    Args:
+        run: the :class:`~analysis.run_files.LoadedRun`.
+        summary: its ``summary.json``.
+
+    Returns:
+        ``baseline``, ``best``, ``best_value``, ``ceiling``, ``n_users``, ``n_candidates``,
+        ``k``; None when no weak user has test items.
+    """
+    from analysis.rerank.candidates import realistic_candidates
+    from analysis.rerank.controls import bracket
+    from analysis.rerank.job import control_report
+
+    pu = run.per_user
+    users = np.flatnonzero(pu["weak"].to_numpy(bool) & pu["evaluated"].to_numpy(bool))
+    if len(users) == 0:
+        return None
+    k, c = int(summary["k"]), int(summary.get("n_candidates") or 20)
+    cands = realistic_candidates(run.rankings, users.astype(np.int64), run.split.test,
+                                 n_candidates=c, seed=int(summary.get("seed") or 0))
+    out = bracket(control_report(run, cands, k))
+    return {**out, "n_users": len(users), "n_candidates": c, "k": k}
+
+
+def _bracket_view(b: dict) -> dict:
+    k = b["k"]
+    text = (f"On the baseline's own top {b['n_candidates']} candidates of the "
+            f"{fmt_int(b['n_users'])} weak users with test items, measured for free: the "
+            f"baseline order scores NDCG@{k} {fmt_metric(b['baseline'])}, the best no-LLM "
+            f"reordering ({_CONTROL_NAMES.get(b['best'], b['best'])}) "
+            f"{fmt_metric(b['best_value'])}, and a perfect reordering {fmt_metric(b['ceiling'])}. "
+            "Any reranking of these candidates lands between the first and the last; an LLM is "
+            "worth paying for only above the best free one.")
+    rows = pd.DataFrame({"ordering": ["baseline order",
+                                      f"best no-LLM ({_CONTROL_NAMES.get(b['best'], b['best'])})",
+                                      "ceiling (oracle)"],
+                         f"NDCG@{k}": [b["baseline"], b["best_value"], b["ceiling"]]})
+    return {"text": text, "table": _table(rows)}
+
+
+def _net_view(s: dict, k: int, charts: _Charts):
+    net = s.get("net_gain")
+    if not net:
+        return None, None
+    from analysis.rerank.controls import PAPER_PROTOCOL_NOTE
+
+    lo, hi = net["ci95"]
+    users = s.get("users") or {}
+    zero = (" The interval includes zero: these answers do not show that the LLM beats a "
+            "free reordering." if net["ci_includes_zero"] else "")
+    view: dict[str, Any] = {
+        "paper_note": PAPER_PROTOCOL_NOTE if s["config"].get("protocol") == "paper" else None,
+        "cards": [
+            (f"NDCG@{k} gain net of the best control ({net['control']})",
+             f"{fmt_signed(net['mean'])} [{fmt_signed(lo)}, {fmt_signed(hi)}]"),
+            ("Per +0.01 NDCG, net", fmt_usd(net.get("cost_per_0.01_net_ndcg_usd"))),
+            ("Weak users (all) / sent and evaluated",
+             f"{users.get('weak_all', 0):,} / {users.get('sent', 0):,}")],
+        "text": (f"Net gain: the LLM's NDCG@{k} minus that of the best free reordering of the "
+                 f"same candidates, per weak user sent, with its 95% interval; paired Wilcoxon "
+                 f"p = {fmt_num(net['wilcoxon_p'])}.{zero} A deployment would pay for every "
+                 f"weak user: about {fmt_usd(users.get('deployment_usd_expected'))}."),
+        "pilot": None,
+    }
+    pilot = s.get("pilot")
+    if pilot:
+        pr = pilot["projected"]
+        view["pilot"] = (
+            f"Pilot of {pilot['n_sample']:,} of {pilot['n_population']:,} weak users with test "
+            f"items: all of them would move mean NDCG@{k} by "
+            f"{fmt_signed(pr['net_gain_over_all_users'])} net (95% interval "
+            f"{fmt_signed(pr['ci95'][0])} to {fmt_signed(pr['ci95'][1])}) for about "
+            f"{fmt_usd(pr['cost_all_weak_usd'])}; {pilot['verdict']}.")
+    keys = [n for n in _CONTROL_NAMES if n in net["means"]]
+    fig = go.Figure(go.Bar(x=[_CONTROL_NAMES[n] for n in keys], y=[net["means"][n] for n in keys],
+                           marker_color=["#CC6677" if n == "llm" else "#88CCEE" for n in keys]))
+    fig.update_layout(title=f"Weak users sent: mean NDCG@{k}, LLM against free reorderings",
+                      yaxis_title=f"NDCG@{k}", yaxis_range=[0, 1])
+    return view, charts(fig)
+
+
+def _rerank(info: RunInfo, files: RerankRunFiles, charts: _Charts, min_size: int):
     s, g = files.summary, files.summary["gains"]
     k = int(g["k"])
     nd = f"ndcg@{k}"
     wr = g["weak_remaining"]
     cfg = s["config"]
-    parts = [f"<h2>LLM rerank: {_e(cfg['backend'])} {_e(cfg['model'])}</h2>", '<div class="cards">',
-             _card(f"NDCG@{k} gain, weak users", _num(g["mean_gain_selected"][nd])),
-             _card(f"NDCG@{k} gain, everyone", _num(g["mean_gain_all"][nd])),
-             _card("Weak users remaining",
-                   f"{wr['selected_before']:,} → "
-                   + ("not recomputed" if wr["selected_after"] is None
-                      else f"{wr['selected_after']:,}")),
-             _card("Spent", _usd(s["usd_total_including_cached"])),
-             _card("Per +0.01 NDCG", _usd(g.get("cost_per_0.01_ndcg_usd"))), "</div>"]
-    parts.append(
-        f"<p>{s['n_requests']:,} weak users sent, {s['n_reranked']:,} reranked "
-        f"({s['n_cached']:,} answers reused from the cache); fell back: "
-        f"{_e(s['fallback'] or 'none')}. Wilcoxon signed-rank p = {_num(g['wilcoxon_p'], 4)}. "
-        f"Cost per weak user {_usd(g.get('cost_per_selected_user_usd'))}.</p>")
-    parts += _net_gain_section(s, k, charts)
+    out: dict[str, Any] = {
+        "backend": cfg["backend"], "model": cfg["model"],
+        "cards": [
+            (f"NDCG@{k} gain, weak users", fmt_signed(g["mean_gain_selected"][nd])),
+            (f"NDCG@{k} gain, everyone", fmt_signed(g["mean_gain_all"][nd])),
+            ("Weak users remaining", f"{wr['selected_before']:,} → "
+             + ("not recomputed" if wr["selected_after"] is None
+                else f"{wr['selected_after']:,}")),
+            ("Spent", fmt_usd(s["usd_total_including_cached"])),
+            ("Per +0.01 NDCG", fmt_usd(g.get("cost_per_0.01_ndcg_usd")))],
+        "text": (f"{s['n_requests']:,} weak users sent, {s['n_reranked']:,} reranked "
+                 f"({s['n_cached']:,} answers reused from the cache); fell back: "
+                 f"{s['fallback'] or 'none'}. Wilcoxon signed-rank p = "
+                 f"{fmt_num(g['wilcoxon_p'])}. Cost per weak user "
+                 f"{fmt_usd(g.get('cost_per_selected_user_usd'))}."),
+        "by_group": None, "curve": None,
+        "estimate": _pre(s.get("estimate") or {}),
+    }
+    out["net"], controls_chart = _net_view(s, k, charts)
     rows = [{"metric": m, "before": g["mean_before"][m], "after": g["mean_after"][m],
              "gain (everyone)": g["mean_gain_all"][m],
              "gain (weak users)": g["mean_gain_selected"][m]} for m in g["mean_before"]]
-    parts += ["<h3>Before vs after</h3>", _table(pd.DataFrame(rows))]
+    out["before_after"] = _table(pd.DataFrame(rows))
+    figs: dict[str, Markup | None] = {"controls": controls_chart, "by_group": None, "curve": None}
     bg = files.by_group
     if len(bg):
-        fig = go.Figure()
-        x = [f"{d}: {v}" for d, v in zip(bg["dimension"], bg["group"], strict=True)]
-        fig.add_bar(x=x, y=bg["mean_before"], name="before", marker_color="#88CCEE")
-        fig.add_bar(x=x, y=bg["mean_after"], name="after", marker_color="#117733")
-        fig.update_layout(barmode="group", title=f"Mean NDCG@{k} per subgroup, before vs after",
-                          yaxis_title=f"NDCG@{k}")
-        parts += [charts(fig), _table(bg)]
+        figs["by_group"] = charts(subgroup_figure(
+            bg, f"Mean NDCG@{k} per subgroup, before vs after (sorted by after)",
+            value="mean_after", before="mean_before", min_size=min_size), height=None)
+        out["by_group"] = _table(bg)
     cv = files.curve
     if len(cv):
-        fig = go.Figure(go.Scatter(x=cv["cost_usd"], y=cv["gain"], mode="lines+markers",
-                                   text=[f"threshold {t:.4f}, {n} users" for t, n in
-                                         zip(cv["threshold"], cv["n_users"], strict=True)],
-                                   line=dict(color="#332288")))
+        fig = go.Figure(go.Scatter(
+            x=cv["cost_usd"], y=cv["gain"], mode="lines+markers",
+            text=[f"threshold {fmt_metric(t)}, {fmt_int(n)} users"
+                  for t, n in zip(cv["threshold"], cv["n_users"], strict=True)],
+            line={"color": "#332288"}))
         fig.update_layout(title="Cost-benefit curve over thresholds", xaxis_title="dollars",
                           yaxis_title=f"mean NDCG@{k} gain (everyone)")
-        parts += [charts(fig), _table(cv)]
-    parts += ["<h3>Prices used</h3>", _settings(s.get("prices") or {"local": "GPU time"}),
-              "<h3>Dry-run estimate it started from</h3>", _settings(s.get("estimate") or {})]
-    return parts
+        figs["curve"] = charts(fig)
+        out["curve"] = _table(cv, {"cost_usd": fmt_usd})
+    return out, figs
 
 
-def _net_gain_section(s: dict, k: int, charts) -> list[str]:
-    """The LLM against free reorderings of the same candidates, both user counts, a pilot's
-    projection, and the paper protocol's label."""
-    net = s.get("net_gain")
-    if not net:
-        return []
+def _cost(s: dict) -> dict:
+    g, net, users = s["gains"], s.get("net_gain") or {}, s.get("users") or {}
+    spend = s.get("spend") or {}
+    rows = [
+        ("spent on this report's answers (cached answers at their price)",
+         fmt_usd(s.get("usd_total_including_cached"))),
+        ("paid by this job", fmt_usd(s.get("usd_spent_this_job"))),
+        ("budget cap", fmt_usd(s.get("budget_usd")) if s.get("budget_usd") is not None
+         else "none"),
+        ("per weak user sent", fmt_usd(g.get("cost_per_selected_user_usd"))),
+        ("per +0.01 NDCG (everyone, gross)", fmt_usd(g.get("cost_per_0.01_ndcg_usd"))),
+        ("per +0.01 NDCG net of the best control",
+         fmt_usd(net.get("cost_per_0.01_net_ndcg_usd"))),
+        (f"deployment: all {fmt_int(users.get('weak_all'))} weak users",
+         fmt_usd(users.get("deployment_usd_expected"))),
+        ("dry-run estimate (expected / upper bound)",
+         (f"{fmt_usd((s.get('estimate') or {}).get('expected_usd'))} / "
+          f"{fmt_usd((s.get('estimate') or {}).get('upper_bound_usd'))}")),
+        ("paid attempts", fmt_int(spend.get("paid_attempts"))),
+    ]
+    table = _table(pd.DataFrame(rows, columns=["cost", "value"]))
+    prices = s.get("prices") or {}
+    model = s["config"]["model"]
+    row = (prices.get("prices") or {}).get(model)
+    if row:
+        text = (f"{model}: ${fmt_num(row['input'])} per million input tokens, "
+                f"${fmt_num(row['output'])} per million output tokens "
+                f"(prices of {prices.get('taken_on', 'unknown date')}).")
+        prices = {"taken_on": prices.get("taken_on"), model: row}
+    else:
+        text = f"{model}: priced by GPU time (a local model)."
+        prices = prices or {"local": "GPU time"}
+    return {"table": table, "price_text": text, "prices": _pre(prices)}
+
+
+def _verdict(summary: dict, s: dict | None, bracket_: dict | None) -> dict:
+    k = int(summary["k"])
+    wk = summary["weak_users"]
+    who = (f"The recommender fails {fmt_int(wk['n_weak'])} users "
+           f"({fmt_pct(wk['share'])}) by the run's weak-user rule.")
+    if s is None:
+        if bracket_ is None:
+            tail = ("What an LLM would gain is not measured yet: no rerank of this run, and no "
+                    "weak user with test items to bracket it for free.")
+        else:
+            tail = (f"What an LLM would gain is not measured yet: no rerank of this run. For "
+                    f"free, on their top {bracket_['n_candidates']} candidates, NDCG@{k} lies "
+                    f"between the baseline's {fmt_metric(bracket_['baseline'])} and a perfect "
+                    f"reordering's {fmt_metric(bracket_['ceiling'])}; the best no-LLM "
+                    f"reordering reaches {fmt_metric(bracket_['best_value'])}.")
+        return {"question": QUESTION, "answer": f"{who} {tail}", "note": None}
+    net, users = s.get("net_gain"), s.get("users") or {}
+    deploy = fmt_usd(users.get("deployment_usd_expected"))
+    if net:
+        lo, hi = net["ci95"]
+        per = net.get("cost_per_0.01_net_ndcg_usd")
+        per_text = (f"+0.01 NDCG net costs {fmt_usd(per)}" if per is not None
+                    else "there is no net gain to buy")
+        tail = (f"Reranking {fmt_int(net['n_users'])} weak users with {s['config']['model']} "
+                f"moved their NDCG@{k} by {fmt_signed(net['mean'])} net of the best free "
+                f"reordering ({net['control']}), 95% interval {fmt_signed(lo)} to "
+                f"{fmt_signed(hi)}; {per_text}, and reranking all "
+                f"{fmt_int(users.get('weak_all'))} weak users of its rule would cost about "
+                f"{deploy}.")
+    else:
+        g = s["gains"]
+        tail = (f"Reranking {fmt_int(g['n_selected'])} weak users with {s['config']['model']} "
+                f"moved their NDCG@{k} by "
+                f"{fmt_signed(g['mean_gain_selected'][f'ndcg@{k}'])} (not compared with the "
+                f"free reorderings in this run) for {fmt_usd(s['usd_total_including_cached'])}.")
     from analysis.rerank.controls import PAPER_PROTOCOL_NOTE
 
-    parts = ["<h3>Against the no-LLM controls on the same candidates</h3>"]
-    if s["config"].get("protocol") == "paper":
-        parts.append(f'<p class="note"><strong>{_e(PAPER_PROTOCOL_NOTE)}</strong></p>')
-    lo, hi = net["ci95"]
-    users = s.get("users") or {}
-    parts += ['<div class="cards">',
-              _card(f"NDCG@{k} gain net of the best control ({_e(net['control'])})",
-                    f"{_num(net['mean'])} [{_num(lo)}, {_num(hi)}]"),
-              _card("Per +0.01 NDCG, net", _usd(net.get("cost_per_0.01_net_ndcg_usd"))),
-              _card("Weak users (all) / sent and evaluated",
-                    f"{users.get('weak_all', 0):,} / {users.get('sent', 0):,}"),
-              "</div>"]
-    zero = (" The interval includes zero: these answers do not show that the LLM beats a "
-            "free reordering." if net["ci_includes_zero"] else "")
-    parts.append(
-        f"<p>Net gain: the LLM's NDCG@{k} minus that of the best free reordering of the same "
-        f"candidates, per weak user sent, with its 95% interval; paired Wilcoxon p = "
-        f"{_num(net['wilcoxon_p'], 4)}.{zero} A deployment would pay for every weak user: "
-        f"about {_usd(users.get('deployment_usd_expected'))}.</p>")
-    pilot = s.get("pilot")
-    if pilot:
-        pr = pilot["projected"]
-        parts.append(
-            f"<p>Pilot of {pilot['n_sample']:,} of {pilot['n_population']:,} weak users with "
-            f"test items: all of them would move mean NDCG@{k} by "
-            f"{_num(pr['net_gain_over_all_users'])} net (95% interval {_num(pr['ci95'][0])} to "
-            f"{_num(pr['ci95'][1])}) for about {_usd(pr['cost_all_weak_usd'])}; "
-            f"{_e(pilot['verdict'])}.</p>")
-    names = {"llm": "LLM", "baseline": "baseline order", "shuffled": "shuffled (as shown)",
-             "popularity": "popularity", "oracle": "ceiling (oracle)"}
-    keys = [n for n in names if n in net["means"]]
-    fig = go.Figure(go.Bar(x=[names[n] for n in keys], y=[net["means"][n] for n in keys],
-                           marker_color=["#CC6677" if n == "llm" else "#88CCEE" for n in keys]))
-    fig.update_layout(title=f"Weak users sent: mean NDCG@{k}, LLM against free reorderings",
-                      yaxis_title=f"NDCG@{k}")
-    parts.append(charts(fig))
-    return parts
+    note = PAPER_PROTOCOL_NOTE if s["config"].get("protocol") == "paper" else None
+    return {"question": QUESTION, "answer": f"{who} {tail}", "note": note}
 
 
 def build_report(
@@ -362,18 +550,26 @@ def build_report(
     rerank: RunInfo | None = None,
     *,
     generated_at: datetime | None = None,
+    loaded=None,
 ) -> Report:
-    """Build the HTML report of ``baseline`` (and its rerank ``rerank``).
+    """Build the HTML report of ``baseline`` (and its rerank ``rerank``) from
+    ``templates/report.html.j2``.
 
-    Sections: headline cards, per-user NDCG histogram (weak vs others), subgroup means with
-    CIs, disparity, weakest cohorts, dataset statistics; with a rerank: gains (weak users,
-    everyone), weak users remaining, paired test, cost per user and per +0.01 NDCG, before vs
-    after per subgroup, the cost-benefit curve, prices; then every setting of both runs.
+    Sections: the verdict (the question, one sentence with the net gain, its interval and the
+    cost, or "not measured yet" with the free bracket of the run's weak users); the evidence:
+    per-user NDCG histogram (weak vs others), subgroup means with CIs (one panel per
+    dimension, sorted, sizes shown, small groups marked), disparity, weakest cohorts, dataset
+    statistics; with a rerank: gains, weak users remaining, the controls, before vs after per
+    subgroup, the cost-benefit curve; the cost (spend, per user, per +0.01 NDCG, deployment,
+    prices); the model's parameters as used; every setting of both runs.
 
     Args:
         baseline: a baseline run (:meth:`analysis.runs.RunStore.get`).
         rerank: one of its rerank runs, or None.
         generated_at: timestamp to print (default: now, UTC).
+        loaded: the baseline's :class:`~analysis.run_files.LoadedRun` when already loaded
+            (used for the free bracket of a report without rerank); read from the run's
+            folder when None. A run whose dataset is gone gets no bracket.
 
     Raises:
         AnalysisError: a run file is missing, ``baseline`` is not a baseline, or ``rerank``
@@ -393,9 +589,9 @@ def build_report(
         "n_weak": int(wk["n_weak"]), "weak_share": float(wk["share"]),
     }
     title = f"Weakspot report: {baseline.dataset}, {summary['model']['name']}"
-    ids = [("Baseline run", baseline.run_id, baseline.created_at)]
-    body = _baseline_section(baseline, summary, per_user, charts)
-    files = None
+    runs = [{"label": "Baseline run", "id": baseline.run_id, "created": _stamp(baseline.created_at)}]
+    base, figs = _baseline(baseline, summary, per_user, charts)
+    files = rr_view = bracket_view = bracket_ = cost = None
     if rerank is not None:
         files = load_rerank_files(rerank.path)
         g = files.summary["gains"]
@@ -408,26 +604,51 @@ def build_report(
             "usd_per_0.01": g.get("cost_per_0.01_ndcg_usd"),
         })
         title += f" + LLM rerank ({files.summary['config']['model']})"
-        ids.append(("Rerank run", rerank.run_id, rerank.created_at))
-        body += _rerank_section(rerank, files, charts)
-    body += ["<h2>Settings</h2>", "<h3>Baseline</h3>", _settings(summary["config"]),
-             "<h3>Source</h3>", _settings(summary.get("source", {}))]
-    if files is not None:
-        body += ["<h3>LLM rerank</h3>", _settings(files.summary["config"])]
-    meta = "<br>".join(f"{_e(lab)}: <code>{_e(rid)}</code> (created {_e(_stamp(ts))})"
-                       for lab, rid, ts in ids)
-    doc = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{_e(title)}</h1><p class=\"meta\">Dataset <b>{_e(baseline.dataset)}</b> · "
-        f"generated {_e(_stamp(when))}<br>{meta}</p>"
-        + "\n".join(body)
-        + "<p class=\"meta\">Made with Weakspot. Weak users are selected on the validation split "
-          "and judged on the test split (Kaur &amp; Shah, 2024).</p></body></html>"
+        runs.append({"label": "Rerank run", "id": rerank.run_id,
+                     "created": _stamp(rerank.created_at)})
+        min_size = int(summary["config"].get("min_group_size") or 0)
+        rr_view, rr_figs = _rerank(rerank, files, charts, min_size)
+        figs.update(rr_figs)
+        cost = _cost(files.summary)
+    else:
+        bracket_ = _bracket_or_none(baseline, summary, loaded)
+        bracket_view = None if bracket_ is None else _bracket_view(bracket_)
+    headline["verdict"] = (verdict := _verdict(
+        summary, None if files is None else files.summary, bracket_))["answer"]
+    model_params = summary["model"].get("params") or {}
+    shown_config = dict(summary["config"])
+    shown_config["model_params"] = model_params  # as used, not the (often empty) overrides
+    source = dict(summary.get("source") or {})
+    if source.get("workspace"):
+        source["workspace"] = Path(str(source["workspace"])).name  # no server path
+    overrides = ", ".join(sorted(summary["config"].get("model_params") or {})) or "none"
+    model = {
+        "text": (f"{summary['model']['name']} as fitted: the model's defaults with the run's "
+                 f"overrides ({overrides}) applied."),
+        "table": _table(pd.DataFrame({"parameter": list(model_params),
+                                      "value": [_stat(v) for v in model_params.values()]})),
+    }
+    doc = _ENV.get_template("report.html.j2").render(
+        title=title, dataset=baseline.dataset, generated=_stamp(when), runs=runs,
+        verdict=verdict, base=base, rerank=rr_view, bracket=bracket_view, charts=figs,
+        cost=cost, model=model,
+        settings={"baseline": _pre(shown_config), "source": _pre(source),
+                  "rerank": None if files is None else _pre(files.summary["config"])},
     )
     return Report(html=doc, baseline_run_id=baseline.run_id,
                   rerank_run_id=None if rerank is None else rerank.run_id,
                   generated_at=when, headline=headline, n_charts=charts.n)
+
+
+def _bracket_or_none(baseline: RunInfo, summary: dict, loaded) -> dict | None:
+    if loaded is None:
+        from analysis.run_files import load_run
+
+        try:
+            loaded = load_run(baseline.path)
+        except AnalysisError:  # dataset gone or changed: the report goes without a bracket
+            return None
+    return dry_run_bracket(loaded, summary)
 
 
 def _stamp(ts: Any) -> str:

@@ -4,6 +4,7 @@ reranks) for a product review, plus the per-user results as CSV and Parquet."""
 from __future__ import annotations
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from analysis.errors import AnalysisError
 from analysis.report import build_report, per_user_results, to_csv_bytes, to_parquet_bytes
@@ -11,6 +12,7 @@ from pages._shared import (
     active_run_id,
     fmt_share,
     fmt_usd,
+    loaded_run,
     md_escape,
     metric_help,
     run_store,
@@ -48,7 +50,8 @@ def _build(ws_key: str, baseline_id: str, rerank_id: str | None):
     s = run_store()
     base = s.get(baseline_id)
     rr = None if rerank_id is None else s.get(rerank_id)
-    report = build_report(base, rr)
+    # the run already loaded for the other pages gives the free bracket without a re-read
+    report = build_report(base, rr, loaded=loaded_run(baseline_id) if rr is None else None)
     table = per_user_results(base, rr)
     return report, to_csv_bytes(table), to_parquet_bytes(table), len(table)
 
@@ -82,6 +85,11 @@ if rerank is not None:
 st.caption(f"Baseline run `{report.baseline_run_id}`"
            + (f" · rerank run `{report.rerank_run_id}`" if report.rerank_run_id else "")
            + f" · {report.n_charts} charts · built {report.generated_at:%Y-%m-%d %H:%M} UTC")
+
+st.markdown(f"**Verdict.** {md_escape(h['verdict'])}")
+st.caption("The report as it will be downloaded: scroll inside the frame.")
+with st.container(key="report_preview"):
+    components.html(report.html, height=720, scrolling=True)
 
 c = st.columns(3)
 c[0].download_button("HTML report", report.html.encode("utf-8"), file_name=report.filename(),

@@ -78,3 +78,24 @@ def test_baseline_only_report(runs, monkeypatch, downloads):
     assert runs.rerank.run_id not in html
     assert "sent_to_llm" not in pd.read_parquet(
         io.BytesIO(downloads[f"weakspot-per-user-{runs.baseline.run_id}.parquet"])).columns
+
+
+def test_report_is_previewed_before_its_download(runs, monkeypatch, downloads):
+    """Issue 9, point 16: the page shows the very HTML it offers, above the download buttons,
+    with the verdict sentence; the preview frame sits in the ``report_preview`` container."""
+    at = _open(runs, monkeypatch)
+    frames = at.get("iframe")
+    assert len(frames) == 1
+    html = downloads[f"weakspot-report-{runs.rerank.run_id}.html"].decode("utf-8")
+    assert frames[0].proto.srcdoc == html
+    order = [type(n).__name__ if type(n).__name__ != "UnknownElement" else n.type
+             for n in _walk(at.main)]
+    assert order.index("iframe") < order.index("DownloadButton")
+    verdict = [m.value for m in at.markdown if m.value.startswith("**Verdict.**")]
+    assert len(verdict) == 1 and "net of the best free reordering" in verdict[0]
+
+
+def _walk(node):
+    for child in getattr(node, "children", {}).values():
+        yield child
+        yield from _walk(child)
