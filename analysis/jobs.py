@@ -155,6 +155,16 @@ class JobStatus:
     def active(self) -> bool:
         return self.state in RUNNING_STATES
 
+    @property
+    def stage(self) -> str:
+        """The job's stage in words, one text for every place that shows it (the sidebar, the
+        page that launched it): the latest progress line while it runs, then its end state
+        (with the note a finished job left, such as a run not listed yet)."""
+        if self.active:
+            return self.message or "starting"
+        note = self.detail.get("note") if self.state == "done" else self.error
+        return f"{self.state}: {note}" if note else self.state
+
 
 class JobContext:
     """What a job function receives: report progress, check for cancellation."""
@@ -164,8 +174,11 @@ class JobContext:
         self.job_id = job_id
 
     def progress(self, fraction: float, message: str = "", **detail) -> None:
+        """Report progress: the stored fraction never goes down (a lower ``fraction`` keeps
+        the bar where it is and only updates the message), so a bar never runs backwards."""
         self._manager._update(self.job_id, progress=max(0.0, min(1.0, float(fraction))),
-                              message=message, detail=jsonable(detail) if detail else None)
+                              message=message, detail=jsonable(detail) if detail else None,
+                              monotone=True)
 
     @property
     def cancelled(self) -> bool:
@@ -242,10 +255,13 @@ class JobManager:
         self._persist(self.get(job_id), force=True)
 
     def _update(
-        self, job_id: str, detail: dict | None = None, persist: bool = True, **changes
+        self, job_id: str, detail: dict | None = None, persist: bool = True,
+        monotone: bool = False, **changes
     ) -> None:
         with self._lock:
             cur = self._jobs[job_id]
+            if monotone and "progress" in changes:
+                changes["progress"] = max(cur.progress, changes["progress"])
             if detail is not None:
                 changes["detail"] = {**cur.detail, **detail}
             new = replace(cur, **changes)

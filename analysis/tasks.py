@@ -24,8 +24,14 @@ from models.rerankers.base import LLMBackend
 
 __all__ = ["baseline_task", "ensure_demo_run", "rerank_task", "STAGE_WEIGHTS"]
 
-#: share of a baseline job's time per stage, for one progress bar
-STAGE_WEIGHTS = {"split": 0.05, "fit": 0.6, "evaluate": 0.3, "done": 0.05}
+#: share of a baseline job's time per stage, for one progress bar, in the order they run:
+#: the pipeline's stages ("done" is its subgroups and cohorts ending), then saving the run;
+#: the job reaches 100% only when it has ended
+STAGE_WEIGHTS = {"split": 0.05, "fit": 0.55, "evaluate": 0.3, "done": 0.05, "save": 0.05}
+#: the pipeline's stage names as the progress line says them
+STAGE_NAMES = {"done": "subgroups and cohorts"}
+#: where "saving the run" starts on the bar
+SAVE_AT = 1.0 - STAGE_WEIGHTS["save"]
 
 
 def _stage_progress(ctx: JobContext) -> Callable[[str, float, str], None]:
@@ -33,14 +39,17 @@ def _stage_progress(ctx: JobContext) -> Callable[[str, float, str], None]:
 
     def cb(stage: str, fraction: float, message: str) -> None:
         done = sum(STAGE_WEIGHTS[s] for s in order[: order.index(stage)]) if stage in order else 0
-        ctx.progress(done + STAGE_WEIGHTS.get(stage, 0.0) * fraction, f"{stage}: {message}")
+        name = STAGE_NAMES.get(stage, stage)
+        text = name if message == stage else f"{name}: {message}"
+        ctx.progress(done + STAGE_WEIGHTS.get(stage, 0.0) * fraction, text)
 
     return cb
 
 
 def _saved(ctx: JobContext, info: RunInfo) -> str:
     if not info.listed:
-        ctx.progress(1.0, RUN_NOT_LISTED_YET.format(run_id=info.run_id, path=info.path))
+        note = RUN_NOT_LISTED_YET.format(run_id=info.run_id, path=info.path)
+        ctx.progress(1.0, note, note=note)
     return info.run_id
 
 
@@ -53,7 +62,7 @@ def baseline_task(
         ctx.progress(0.0, "loading the dataset")
         ds = load_dataset(workspace, dataset)
         result = run_pipeline(ds, config, progress=_stage_progress(ctx))
-        ctx.progress(0.98, "saving the run")
+        ctx.progress(SAVE_AT, "saving the run")
         return _saved(ctx, RunStore(workspace).save_baseline(result))
 
     return fn
@@ -77,8 +86,8 @@ def rerank_task(
         ctx.progress(0.0, "building prompts")
         plan = plan_rerank(run, config, backend, cache, prices)
 
-        def show(p) -> None:
-            ctx.progress(p.done / max(p.total, 1),
+        def show(p) -> None:  # the calls, then saving the run, then done (100%)
+            ctx.progress(SAVE_AT * p.done / max(p.total, 1),
                          f"{p.done}/{p.total} users, {p.fallen_back} fell back",
                          done=p.done, total=p.total, fallen_back=p.fallen_back,
                          input_tokens=p.input_tokens, output_tokens=p.output_tokens,
@@ -86,6 +95,7 @@ def rerank_task(
 
         result = execute_rerank(plan, run, backend, cache, prices, progress=show,
                                 should_stop=lambda: ctx.cancelled)
+        ctx.progress(SAVE_AT, "saving the run")
         return _saved(ctx, store.save_rerank(result, run_id, dataset=dataset))
 
     return fn

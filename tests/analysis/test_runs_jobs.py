@@ -20,6 +20,7 @@ from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.rerank.job import RerankConfig
 from analysis.runs import MANIFEST, RunStore
 from analysis.tasks import baseline_task, ensure_demo_run, rerank_task
+from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 from models.rerankers.fake import FakeBackend
 
@@ -225,3 +226,83 @@ def test_a_run_saved_while_the_workspace_is_held_is_kept_and_listed_later(ws, mo
     store.delete(info.run_id)
     assert info.run_id not in set(store.list_runs()["run_id"])
     assert not info.path.exists()
+
+
+def _record_updates(monkeypatch) -> list[tuple[str, float, str]]:
+    """Every state a job takes, as (state, progress, stage), in order."""
+    seen: list[tuple[str, float, str]] = []
+    original = JobManager._update
+
+    def update(self, job_id, *args, **kwargs):
+        original(self, job_id, *args, **kwargs)
+        st = self._jobs[job_id]
+        seen.append((st.state, st.progress, st.stage))
+
+    monkeypatch.setattr(JobManager, "_update", update)
+    return seen
+
+
+def test_progress_never_goes_down_and_only_a_finished_job_is_at_100(ws):
+    jm = JobManager(ws)
+    release = threading.Event()
+    reported = threading.Event()
+
+    def job(ctx):
+        ctx.progress(0.6, "fit: epoch 3")
+        ctx.progress(0.4, "fit: epoch 4")  # a stage that reports a lower share
+        reported.set()
+        release.wait(30)
+        return None
+
+    job_id = jm.submit("baseline", "steps", job)
+    assert reported.wait(10)
+    st = jm.get(job_id)
+    assert (st.progress, st.message, st.stage) == (0.6, "fit: epoch 4", "fit: epoch 4")
+    release.set()
+    st = jm.wait(job_id, timeout=10)
+    assert (st.state, st.progress, st.stage) == ("done", 1.0, "done")
+
+
+def test_a_baseline_job_saves_before_it_is_done_and_never_goes_backwards(ws, monkeypatch):
+    ensure_demo_run(ws)
+    seen = _record_updates(monkeypatch)
+    jm = JobManager(ws)
+    job = jm.submit("baseline", "pop", baseline_task(ws, DEMO_NAME, EvaluateConfig(model="pop")))
+    assert jm.wait(job, timeout=120).state == "done"
+    progress = [p for _, p, _ in seen]
+    assert progress == sorted(progress)  # monotone
+    stages = [s for _, _, s in seen]
+    save = stages.index("saving the run")
+    assert progress[save] < 1.0
+    assert all(state == "running" and p < 1.0 for state, p, _ in seen[:save + 1])
+    assert seen[-1] == ("done", 1.0, "done")
+    assert "done" not in stages[:-1]  # "done" only once the job has ended
+    assert "subgroups and cohorts" in stages[:save]
+
+
+def test_a_rerank_job_reaches_100_only_when_done(ws, monkeypatch):
+    info = ensure_demo_run(ws)
+    seen = _record_updates(monkeypatch)
+    jm = JobManager(ws)
+    cfg = RerankConfig(backend="fake", model="claude-haiku-4-5",
+                       rule=WeakRule(metric="auc", percentile=2.0))
+    job = jm.submit("rerank", "fake", rerank_task(ws, info.run_id, cfg,
+                                                  lambda: FakeBackend("claude-haiku-4-5")))
+    assert jm.wait(job, timeout=120).state == "done"
+    progress = [p for _, p, _ in seen]
+    assert progress == sorted(progress)
+    stages = [s for _, _, s in seen]
+    assert stages[0] == "building prompts" and stages[-2:] == ["saving the run", "done"]
+    assert progress[-2] < 1.0 == progress[-1]
+
+
+def test_the_stage_of_an_ended_job_says_how_it_ended():
+    from analysis.jobs import JobStatus
+
+    assert JobStatus("j", "baseline", "t", state="running", message="").stage == "starting"
+    assert JobStatus("j", "baseline", "t", state="failed", message="fit",
+                     error="no rating column").stage == "failed: no rating column"
+    assert JobStatus("j", "baseline", "t", state="done", message="saving the run",
+                     detail={"note": "run r1 kept"}).stage == "done: run r1 kept"
+    assert JobStatus("j", "rerank", "t", state="cancelled", message="3/9 users").stage == (
+        "cancelled")
