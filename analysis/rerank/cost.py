@@ -37,6 +37,7 @@ __all__ = [
     "PriceTable",
     "CostEstimate",
     "call_cost",
+    "entered_price",
     "estimate_cost",
     "gpu_cost",
     "load_price_table",
@@ -50,6 +51,10 @@ UNKNOWN_PRICE = (
     "cache_write and cache_read dollars per million tokens, --prices FILE) or pick one of: {known}."
 )
 BAD_PRICE_FILE = "Price table {path}: {problem}."
+BAD_ENTERED_PRICE = (
+    "Prices are dollars per million tokens and cannot be negative: got input {input!r}, "
+    "output {output!r}."
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,20 @@ class PriceTable:
             "taken_on": self.taken_on,
             "prices": {k: asdict(v) for k, v in sorted(self.prices.items())},
         }
+
+
+def entered_price(input_usd: float, output_usd: float) -> ModelPrice:
+    """The price of a model the table lacks, as a user enters it (dollars per million input
+    and output tokens); cache writes and reads and the batch discount follow Anthropic's
+    ratios (1.25x and 0.1x input, half price), as in a price file without them.
+
+    Raises:
+        AnalysisError: a negative or non-finite price (:data:`BAD_ENTERED_PRICE`).
+    """
+    inp, out = float(input_usd), float(output_usd)
+    if not (math.isfinite(inp) and math.isfinite(out)) or min(inp, out) < 0:
+        raise AnalysisError(BAD_ENTERED_PRICE.format(input=input_usd, output=output_usd))
+    return ModelPrice(inp, out, round(inp * 1.25, 6), round(inp * 0.1, 6), 0.5)
 
 
 def load_price_table(path: str | Path | None) -> PriceTable:
