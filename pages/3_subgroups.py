@@ -246,13 +246,17 @@ def _num(x: float, fmt: str) -> str:
 
 
 m = st.columns(6)
-m[0].metric("Worst group", "n/a" if report.worst_group is None
-            else md_escape(report.worst_group), help=DISPARITY_HELP["worst"])
+# the card holds a number (never truncated); the group it names is spelt out in full below
+m[0].metric("Worst group", _num(report.group_min, ".3f"),
+            help=DISPARITY_HELP["worst"] + " The value is its mean; its name is below.")
 m[1].metric("Gap (max − min)", _num(report.difference, ".3f"), help=DISPARITY_HELP["gap"])
 m[2].metric("Ratio (min / max)", _num(report.ratio, ".2f"), help=DISPARITY_HELP["ratio"])
 m[3].metric("Gini", f"{report.gini:.3f}", help=DISPARITY_HELP["gini"])
 m[4].metric("Kruskal-Wallis p", _num(report.kruskal_p, ".2g"), help=DISPARITY_HELP["kruskal"])
 m[5].metric(f"{adjust}-adjusted p", _num(p_adj, ".2g"), help=DISPARITY_HELP[adjust])
+if report.worst_group is not None:
+    st.caption(f"Worst group: **{md_escape(report.worst_group)}** (mean {md_escape(metric)} "
+               f"{report.group_min:.3f}).")
 st.caption(f"{int(report.overall['size']):,} evaluated users, overall mean "
            f"{md_escape(metric)} {report.overall['mean']:.3f}; {report.n_excluded:,} users "
            f"without a value are left out. {metric_help(metric)}")

@@ -44,13 +44,22 @@ def expected(report, table, adjusted: str = "p_holm") -> dict[str, str]:
     row = fam[fam["dimension"].isin({" × ".join(dims), " × ".join(dims[::-1])})]
     label = "Holm-adjusted p" if adjusted == "p_holm" else "BH-adjusted p"
     return {
-        "Worst group": report.worst_group,
+        "Worst group": f"{report.group_min:.3f}",
         "Gap (max − min)": f"{report.difference:.3f}",
         "Ratio (min / max)": f"{report.ratio:.2f}",
         "Gini": f"{report.gini:.3f}",
         "Kruskal-Wallis p": f"{report.kruskal_p:.2g}",
         label: f"{row[adjusted].iloc[0]:.2g}",
     }
+
+
+def test_metric_cards_hold_numbers_and_the_worst_group_is_named_in_full(at, demo):
+    """A card never truncates what it names: the group's full name is in a caption."""
+    at.run()
+    cards = {m.label: m.value for m in at.metric}
+    assert all(len(v) <= 12 for v in cards.values()), cards
+    worst = [c.value for c in at.caption if c.value.startswith("Worst group: ")]
+    assert len(worst) == 1 and "(mean " in worst[0], worst
 
 
 def test_one_dimension_default_matches_subgroup_report(at, demo):
