@@ -23,8 +23,10 @@ from analysis.rerank.projection import per_user_cost_estimate
 from analysis.weak_users import WeakRule, WeakUserSelector
 from pages._shared import (
     PALETTE,
+    current_weak_rule,
     fmt_share,
     fmt_usd,
+    kept,
     loaded_run,
     md_escape,
     metric_help,
@@ -76,19 +78,25 @@ def _judge(rule: WeakRule) -> None:
 
 
 def _apply_paper_preset() -> None:
+    """Every field of the preset's rule (metric, threshold, inactive); the percentile mode
+    keeps its own value for when it comes back."""
     rule = WeakRule.paper()
-    st.session_state.update(wu_metric=rule.metric, wu_mode="Absolute",
-                            wu_threshold=float(rule.threshold), wu_inactive=True)
+    st.session_state.update(wu_metric_kept=rule.metric, wu_mode_kept="Absolute",
+                            wu_threshold_kept=float(rule.threshold),
+                            wu_inactive_kept=rule.require_inactive)
 
 
 def _init_state(rule: WeakRule, metrics: list[str]) -> None:
-    """Widget defaults from the stored rule, set once (widgets then own their keys)."""
+    """Widget values from the stored rule, set once in their kept keys (:func:`kept`), which
+    then hold them across threshold modes and pages."""
     ss = st.session_state
-    ss.setdefault("wu_metric", rule.metric if rule.metric in metrics else metrics[-1])
-    ss.setdefault("wu_mode", MODES[0] if rule.percentile is not None else MODES[1])
-    ss.setdefault("wu_percentile", float(rule.percentile if rule.percentile is not None else 20))
-    ss.setdefault("wu_threshold", float(rule.threshold if rule.threshold is not None else 0.5))
-    ss.setdefault("wu_inactive", bool(rule.require_inactive))
+    ss.setdefault("wu_metric_kept", rule.metric if rule.metric in metrics else metrics[-1])
+    ss.setdefault("wu_mode_kept", MODES[0] if rule.percentile is not None else MODES[1])
+    ss.setdefault("wu_percentile_kept",
+                  float(rule.percentile if rule.percentile is not None else 20))
+    ss.setdefault("wu_threshold_kept",
+                  float(rule.threshold if rule.threshold is not None else 0.5))
+    ss.setdefault("wu_inactive_kept", bool(rule.require_inactive))
 
 
 run_id, run = page_start(
@@ -104,34 +112,33 @@ except AnalysisError as err:
     st.stop()
 
 k = run.k
-metrics = [m for m in (f"ndcg@{k}", "auc") if f"val_{m}" in run.per_user.columns]
+metrics = [m for m in (f"ndcg@{k}", "auc", "auc@heldout") if f"val_{m}" in run.per_user.columns]
 if not metrics:
     st.info("This run has no validation metrics to select weak users on: train a baseline "
             "with a split that has a validation fold on the Baseline page.")
     st.stop()
-stored = st.session_state.get("weak_rule")
-if not isinstance(stored, WeakRule):
-    stored = WeakRule(**run.summary["weak_users"]["rule"])
+stored = current_weak_rule(run)
 _init_state(stored, metrics)
 
 c = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
-metric = c[0].segmented_control("Validation metric", metrics, key="wu_metric", required=True,
-                                help=metric_help("val_auc"))
-mode = c[1].segmented_control("Threshold as", MODES, key="wu_mode", required=True,
+metric = c[0].segmented_control("Validation metric", metrics, required=True,
+                                help=metric_help("val_auc"), **kept("wu_metric"))
+mode = c[1].segmented_control("Threshold as", MODES, required=True, **kept("wu_mode"),
                               help="Percentile: the weakest p% of users with a validation "
                                    "value. Absolute: a fixed value of the metric.")
-inactive = c[2].toggle("Inactive only", key="wu_inactive",
+inactive = c[2].toggle("Inactive only", **kept("wu_inactive"),
                        help="Also require fewer training interactions than the dataset mean "
                             "(Kaur & Shah's inactive users).")
 c[3].button("Paper preset", key="wu_paper", on_click=_apply_paper_preset,
             help="Kaur & Shah (2024): validation AUC ≤ 0.5 and inactive.")
 if mode == "Percentile":
     p = st.slider("Percentile of the validation metric", 0.0, 100.0, step=1.0, format="%.0f",
-                  key="wu_percentile", help="Weak: validation value at or below this percentile.")
+                  help="Weak: validation value at or below this percentile.",
+                  **kept("wu_percentile"))  # each mode keeps its value while the other shows
     rule = WeakRule(metric=metric, percentile=p, require_inactive=inactive)
 else:
     t = st.slider(f"Threshold on validation {metric}", 0.0, 1.0, step=0.005, format="%.3f",
-                  key="wu_threshold", help="Weak: validation value at or below this value.")
+                  help="Weak: validation value at or below this value.", **kept("wu_threshold"))
     rule = WeakRule(metric=metric, threshold=t, require_inactive=inactive)
 
 try:

@@ -11,29 +11,48 @@ import streamlit as st
 from analysis.errors import AnalysisError
 from analysis.rerank.cache import CallCache
 from analysis.rerank.controls import PAPER_PROTOCOL_NOTE, bracket
-from analysis.rerank.cost import PriceTable
+from analysis.rerank.cost import PriceTable, entered_price
 from analysis.rerank.history import HISTORY_STRATEGIES
 from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank
+from analysis.rerank.launch import DryRun, EstimateSettings, changed_settings, check_launch
 from analysis.rerank_results import call_details, explain_user, key_status, resolve_api_key
 from analysis.tasks import rerank_task
 from analysis.weak_users import WeakRule
 from models.rerankers.base import BACKEND_NAMES, make_backend
 from pages._shared import (
     app_secrets,
+    current_weak_rule,
     fmt_usd,
     group_colors,
+    job_progress,
     jobs,
+    kept,
     md_escape,
     metric_help,
     page_start,
     rerank_files,
     run_store,
     show_error,
+    weak_rule_text,
     workspace,
 )
 
 TEMPLATES = ("paper", "llmrank", "rankgpt")
 OTHER_MODEL = "other (type a model id)"
+#: each cut's widget; each keeps its value while the other cut is shown (pages._shared.kept)
+RULE_VALUES = {"percentile": "rr_rule_percentile", "threshold": "rr_rule_threshold"}
+
+
+def _entered_prices(model: str) -> None:
+    """The price inputs show what was entered for this model: each model keeps its own, in
+    ``rr_prices`` (model -> input and output dollars per million tokens)."""
+    ss = st.session_state
+    ss["rr_price_in"], ss["rr_price_out"] = ss.setdefault("rr_prices", {}).get(model, (0.0, 0.0))
+
+
+def _price_entered(model: str) -> None:
+    st.session_state["rr_prices"][model] = (st.session_state["rr_price_in"],
+                                            st.session_state["rr_price_out"])
 
 run_id, run = page_start(
     "LLM rerank",
@@ -82,6 +101,21 @@ elif backend == "transformers":
         help="generate: the model writes a ranking that is parsed; likelihood: each candidate "
              "is scored by its log-probability after the prompt (no parsing, deterministic).",
     ) or "generate"
+if backend != "transformers" and model and not prices.has(model):
+    _entered_prices(model)
+    p1, p2, p3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+    p_in = p1.number_input("Input $ per million tokens", 0.0, 10_000.0, step=0.1,
+                           key="rr_price_in", on_change=_price_entered, args=(model,),
+                           help="Not in the price table: what this model bills per million "
+                                "prompt tokens.")
+    p_out = p2.number_input("Output $ per million tokens", 0.0, 10_000.0, step=0.1,
+                            key="rr_price_out", on_change=_price_entered, args=(model,),
+                            help="What it bills per million answer tokens.")
+    if p_in or p_out:
+        prices = prices.with_model(model, entered_price(p_in, p_out))
+    p3.caption(md_escape(f"{model} is not in the price table of {prices.taken_on}: enter its "
+                         f"prices to estimate and launch (cache and batch at Anthropic's "
+                         f"ratios)."))
 secrets = app_secrets()
 status = key_status(backend, os.environ, secrets)
 (st.success if status.found else st.warning)(status.message, icon=":material/key:")
@@ -118,37 +152,54 @@ if protocol == "paper":
     c[2].warning(PAPER_PROTOCOL_NOTE, icon=":material/science:")
 
 st.subheader("3. Who is weak")
-rule0 = st.session_state.get("weak_rule")
-if isinstance(rule0, dict):
-    rule0 = WeakRule(**rule0)
-if not isinstance(rule0, WeakRule):
-    rule0 = WeakRule(metric="auc", percentile=20.0)
-metrics = ["auc", f"ndcg@{k}"]
+rule0 = current_weak_rule(run)  # the Weak users page's rule, every field of it
+ss = st.session_state
+if ss.get("rr_rule_from") != rule0:  # a new rule there: these widgets take it exactly
+    ss["rr_rule_from"] = rule0
+    ss["rr_rule_metric_kept"] = rule0.metric
+    ss["rr_rule_kind_kept"] = "percentile" if rule0.percentile is not None else "threshold"
+    for kind, key in RULE_VALUES.items():
+        value = getattr(rule0, kind)
+        ss.setdefault(f"{key}_kept", 20.0 if kind == "percentile" else 0.5)
+        if value is not None:
+            ss[f"{key}_kept"] = float(value)
+    ss["rr_rule_inactive_kept"] = bool(rule0.require_inactive)
+metrics = [m for m in ("auc", "auc@heldout", f"ndcg@{k}") if f"val_{m}" in run.per_user.columns]
+if rule0.metric not in metrics:
+    metrics.append(rule0.metric)
 c = st.columns(4)
-r_metric = c[0].selectbox("Metric (validation)", metrics, key="rr_rule_metric",
-                          index=metrics.index(rule0.metric) if rule0.metric in metrics else 0,
-                          help=metric_help(rule0.metric))
-r_kind = c[1].radio("Cut", ["percentile", "threshold"], key="rr_rule_kind", horizontal=True,
-                    index=0 if rule0.percentile is not None else 1)
+r_metric = c[0].selectbox("Metric (validation)", metrics, help=metric_help(rule0.metric),
+                          **kept("rr_rule_metric"))
+r_kind = c[1].radio("Cut", list(RULE_VALUES), horizontal=True, **kept("rr_rule_kind"))
 if r_kind == "percentile":
-    r_value = c[2].number_input("Percentile", 0.0, 100.0, float(rule0.percentile or 20.0), 1.0,
-                                key="rr_rule_percentile",
-                                help="Weak: at or below this percentile of the validation metric.")
+    r_value = c[2].number_input("Percentile", 0.0, 100.0, step=1.0,
+                                help="Weak: at or below this percentile of the validation metric.",
+                                **kept("rr_rule_percentile"))
 else:
-    r_value = c[2].number_input("Threshold", 0.0, 1.0, float(rule0.threshold or 0.5), 0.01,
-                                key="rr_rule_threshold", format="%.4f",
-                                help="Weak: validation metric at or below this value.")
-r_inactive = c[3].checkbox("Only inactive users", rule0.require_inactive, key="rr_rule_inactive")
-if "weak_rule" in st.session_state:
-    st.caption("Rule taken from the Weak users page; change it here for this rerank only.")
+    r_value = c[2].number_input("Threshold", 0.0, 1.0, step=0.01, format="%.4f",
+                                help="Weak: validation metric at or below this value.",
+                                **kept("rr_rule_threshold"))
+r_inactive = c[3].checkbox("Only inactive users", **kept("rr_rule_inactive"))
+rule = WeakRule(metric=r_metric, require_inactive=r_inactive,
+                **({"percentile": r_value} if r_kind == "percentile" else {"threshold": r_value}))
+ss["rr_rule"] = rule
+source = "Rule taken from the Weak users page" if "weak_rule" in ss else "The run's own rule"
+if rule == rule0:
+    st.caption(md_escape(f"{source}: {weak_rule_text(rule0)}. Change it here for this rerank "
+                         f"only."))
+else:
+    st.caption(md_escape(f"Changed here for this rerank only: {weak_rule_text(rule)}. "
+                         f"{source}: {weak_rule_text(rule0)}."))
 
 
 def _config() -> RerankConfig:
-    rule = WeakRule(metric=r_metric, require_inactive=r_inactive,
-                    **({"percentile": r_value} if r_kind == "percentile" else
-                       {"threshold": r_value}))
     if not model:
         raise AnalysisError("Name a model first (a model id, or a local folder for transformers).")
+    return _settings_config()
+
+
+def _settings_config() -> RerankConfig:
+    """The job's settings as they stand (the model may still be empty)."""
     return RerankConfig(backend=backend, model=model, rule=rule, n_candidates=int(n_cand),
                         history=history, template=template, max_tokens=int(max_tokens) or None,
                         budget_usd=float(budget) or None, gpu_usd_per_hour=float(gpu_usd),
@@ -173,6 +224,17 @@ def _backend_factory():
 
 
 # --- dry run -------------------------------------------------------------------------------
+def _estimate_settings() -> EstimateSettings | None:
+    """What a dry run now would be computed from (None: no model named yet)."""
+    if not model:
+        return None
+    return EstimateSettings(
+        config=_settings_config(),
+        price=prices.price(model) if backend != "transformers" and prices.has(model) else None,
+        exact_tokens=bool(status.found and backend != "transformers"),
+        base_url=base_url, prompt_cache=bool(prompt_cache))
+
+
 st.subheader("4. Dry run (free)")
 if st.button("Estimate the cost", key="rr_dry_run", icon=":material/calculate:"):
     try:
@@ -181,19 +243,26 @@ if st.button("Estimate the cost", key="rr_dry_run", icon=":material/calculate:")
                        else ApproxTokenCounter(backend, model))
         with st.spinner("Building the prompts and counting tokens..."):
             plan = plan_rerank(run, cfg, est_backend, CallCache(workspace()), prices)
-        st.session_state["rr_estimate"] = {
+        st.session_state["rr_estimate"] = DryRun(_estimate_settings(), {
             "users": len(plan.users), "without_test": plan.n_weak_without_test,
             "weak_all": plan.n_weak_all, "deployment_usd": plan.deployment_usd,
             "population": plan.n_population, "bracket": bracket(plan.controls),
             "threshold": plan.weak.threshold_value, "estimate": plan.estimate,
             "history": plan.history_tokens, "approximate": isinstance(est_backend,
                                                                        ApproxTokenCounter),
-        }
+        })
     except AnalysisError as err:
         st.session_state.pop("rr_estimate", None)
         show_error(err)
-dry = st.session_state.get("rr_estimate")
-if dry is None:
+stored_dry = st.session_state.get("rr_estimate")
+# a figure is shown only while the settings it came from are the current ones
+changed = (changed_settings(stored_dry.settings, _estimate_settings())
+           if isinstance(stored_dry, DryRun) else [])
+dry = stored_dry.figures if isinstance(stored_dry, DryRun) and not changed else None
+if changed:
+    st.warning(md_escape(f"Settings changed since this estimate: estimate again (changed: "
+                         f"{', '.join(changed)})."), icon=":material/update:")
+elif dry is None:
     st.info("Press **Estimate the cost** to see users, tokens and dollars before spending any.")
 else:
     est = dry["estimate"]
@@ -237,11 +306,14 @@ else:
 # The job is submitted at the very end of this script run, after every workspace read of the
 # run: a job's first writes then never meet this run's reads (see the report to the lead).
 st.subheader("5. Launch")
-can_launch = status.found or backend != "anthropic"
+missing = check_launch(_settings_config(), prices, key_found=status.found,
+                       key_env_var=status.env_var, base_url=base_url)
 launch = None
-if st.button("Launch the rerank", key="rr_launch", type="primary", disabled=not can_launch,
+if missing:
+    st.info(md_escape("Launch needs " + "; ".join(missing) + "."), icon=":material/checklist:")
+if st.button("Launch the rerank", key="rr_launch", type="primary", disabled=bool(missing),
              icon=":material/rocket_launch:",
-             help=None if can_launch else "Needs an API key (see above)."):
+             help=md_escape("Missing: " + "; ".join(missing) + ".") if missing else None):
     try:
         launch = (f"Rerank {run_id}: {backend} {model}",
                   rerank_task(workspace(), run_id, _config(), _backend_factory(), prices))
@@ -256,7 +328,7 @@ def _progress(job_id: str | None) -> None:
         return
     j = jobs().get(job_id)
     d = j.detail
-    st.progress(j.progress, text=md_escape(f"{j.title}: {j.state} · {j.message}"))  # model name
+    job_progress(j)  # the same line as the sidebar's
     c = st.columns(6)
     c[0].metric("Users done", f"{d.get('done', 0):,} / {d.get('total', 0):,}")
     c[1].metric("Fell back", f"{d.get('fallen_back', 0):,}",

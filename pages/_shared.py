@@ -20,6 +20,7 @@ from analysis.errors import AnalysisError
 from analysis.jobs import JobManager, get_job_manager
 from analysis.runs import RunStore
 from analysis.tasks import ensure_demo_run
+from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 
 #: one colour per group value, stable across pages (a group keeps its colour everywhere)
@@ -212,8 +213,54 @@ def sidebar() -> None:
         st.session_state["run_id"] = chosen
         row = runs[runs["run_id"] == chosen].iloc[0]
         st.caption(f"Dataset **{md_escape(row['dataset'])}** · run `{chosen}`")
-        for j in jobs().active():  # titles and messages quote dataset and model names
-            st.progress(j.progress, text=md_escape(f"{j.title}: {j.message}"))
+        for j in jobs().active():
+            job_progress(j)
+
+
+def job_progress_text(job) -> str:
+    """A job's progress line, the same in the sidebar and on the page that follows the job:
+    its title, its stage (:attr:`analysis.jobs.JobStatus.stage`) and how far it is."""
+    return f"{job.title}: {job.stage} ({job.progress:.0%})"
+
+
+def job_progress(job) -> None:
+    """A job's progress bar with :func:`job_progress_text` (titles and stages quote dataset
+    and model names: escaped)."""
+    st.progress(job.progress, text=md_escape(job_progress_text(job)))
+
+
+def _keep(key: str) -> None:
+    st.session_state[f"{key}_kept"] = st.session_state[key]
+
+
+def kept(key: str) -> dict:
+    """Widget arguments that keep its value while it is not drawn (Streamlit drops the value
+    of a widget missing from a script run: a threshold mode switched away, another page).
+
+    The value lives in ``<key>_kept``: set there (a default, a preset) it is the widget's value
+    on the next draw, and every change the user makes is copied back to it. Use as
+    ``st.slider(..., **kept("wu_percentile"))``; no ``value=``/``index=`` on the widget.
+    """
+    ss = st.session_state
+    if f"{key}_kept" in ss:
+        ss[key] = ss[f"{key}_kept"]
+    return {"key": key, "on_change": _keep, "args": (key,)}
+
+
+def current_weak_rule(run) -> WeakRule:
+    """The weak-user rule every page uses: the one object the Weak users page keeps in
+    ``st.session_state["weak_rule"]`` (all its fields, exactly), else the run's own rule."""
+    rule = st.session_state.get("weak_rule")
+    if isinstance(rule, dict):
+        rule = WeakRule(**rule)
+    return rule if isinstance(rule, WeakRule) else WeakRule(**run.summary["weak_users"]["rule"])
+
+
+def weak_rule_text(rule: WeakRule) -> str:
+    """A rule in words, every field of it: ``validation auc ≤ 0.5 and inactive``."""
+    cut = (f"≤ {rule.threshold:g}" if rule.threshold is not None
+           else f"≤ its {rule.percentile:g}th percentile")
+    return f"validation {rule.metric} {cut}{' and inactive' if rule.require_inactive else ''}"
 
 
 def show_error(err: AnalysisError) -> None:

@@ -5,15 +5,25 @@ gains, costs and one user's prompt and rankings, and the key is never rendered."
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.jobs import get_job_manager
+from analysis.rerank.launch import (
+    MISSING_BASE_URL,
+    MISSING_FOLDER,
+    MISSING_GPU_PRICE,
+    MISSING_KEY,
+    MISSING_MODEL,
+    MISSING_PRICE,
+)
 from analysis.rerank_results import load_rerank_files
 from analysis.runs import RunStore
 from analysis.tasks import ensure_demo_run
+from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,3 +152,145 @@ def test_rerank_against_the_fake_server_shows_results_and_never_the_key(ws_path,
     at.selectbox(key="rr_user").set_value(other).run()
     assert not at.exception
     assert any(c.value.startswith(f"User {other}:") for c in at.caption)
+
+
+def _rule_caption(at) -> str:
+    return next(c.value for c in at.caption if "Weak users page" in c.value
+                or "own rule" in c.value)
+
+
+def test_the_weak_users_pages_rule_is_the_one_shown_exactly(ws_path, monkeypatch):
+    """Every field of the rule set on the Weak users page, the paper preset's included."""
+    at = _open(ws_path, monkeypatch)
+    at.switch_page("pages/4_weak_users.py").run()
+    at.button(key="wu_paper").click().run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="rr_rule_metric").value == "auc"
+    assert at.radio(key="rr_rule_kind").value == "threshold"
+    assert _by_key(at.number_input, "rr_rule_threshold").value == 0.5
+    assert at.checkbox(key="rr_rule_inactive").value is True
+    assert at.session_state["rr_rule"] == WeakRule.paper()
+    assert "Rule taken from the Weak users page: validation auc ≤ 0.5 and inactive" in (
+        _rule_caption(at).replace("\\", ""))
+    # a percentile of 0 and the held-out AUC are taken as they are (not 20, not "auc")
+    at.switch_page("pages/4_weak_users.py").run()
+    at.segmented_control(key="wu_mode").set_value("Percentile").run()
+    at.slider(key="wu_percentile").set_value(0.0).run()
+    at.segmented_control(key="wu_metric").set_value("auc@heldout").run()
+    at.switch_page(PAGE).run()
+    assert at.radio(key="rr_rule_kind").value == "percentile"
+    assert _by_key(at.number_input, "rr_rule_percentile").value == 0.0
+    assert at.session_state["rr_rule"] == WeakRule(metric="auc@heldout", percentile=0.0,
+                                                   require_inactive=True)
+    # a change made here is for this rerank only and says so; the cut not shown keeps its value
+    at.radio(key="rr_rule_kind").set_value("threshold").run()
+    assert _by_key(at.number_input, "rr_rule_threshold").value == 0.5
+    at.radio(key="rr_rule_kind").set_value("percentile").run()
+    assert _by_key(at.number_input, "rr_rule_percentile").value == 0.0
+    at.checkbox(key="rr_rule_inactive").set_value(False).run()
+    assert "Changed here for this rerank only" in _rule_caption(at)
+
+
+def test_a_dry_run_goes_stale_when_the_model_changes(ws_path, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    at = _open(ws_path, monkeypatch)
+    _by_key(at.number_input, "rr_candidates").set_value(15).run()  # prompts no run has cached
+    at.button(key="rr_dry_run").click().run()
+    assert _metrics(at)["Answers already cached"] == "0"
+    haiku = float(_metrics(at)["Expected cost"].lstrip("$").replace(",", ""))
+    assert not any("Settings changed" in w.value for w in at.warning)
+    at.selectbox(key="rr_model_choice").set_value("claude-opus-4-6").run()
+    assert not at.exception, at.exception
+    stale = [w.value for w in at.warning if "Settings changed since this estimate" in w.value]
+    assert stale and "model" in stale[0]
+    m = _metrics(at)
+    assert "Expected cost" not in m and "Input tokens" not in m  # no haiku figure as current
+    at.button(key="rr_dry_run").click().run()
+    opus = float(_metrics(at)["Expected cost"].lstrip("$").replace(",", ""))
+    assert opus == pytest.approx(5 * haiku, rel=2e-3)  # $5/$25 against $1/$5 per million
+    assert not any("Settings changed" in w.value for w in at.warning)
+    # any other setting makes it stale too: the rule, the candidates
+    _by_key(at.number_input, "rr_candidates").set_value(10).run()
+    assert any("candidates" in w.value for w in at.warning if "Settings changed" in w.value)
+
+
+class _Launch:
+    """The Launch button, its help as plain text (Markdown escapes and word joiners off)."""
+
+    def __init__(self, button):
+        self.disabled = button.disabled
+        self.help = (button.help or "").replace("\\", "").replace("\u2060", "")
+
+
+def _launch(at):
+    return _Launch(_by_key(at.button, "rr_launch"))
+
+
+def test_launch_needs_every_setting_and_says_which_is_missing(ws_path, monkeypatch, tmp_path):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    at = _open(ws_path, monkeypatch)
+    assert _launch(at).disabled
+    assert MISSING_KEY.format(env_var="ANTHROPIC_API_KEY") in _launch(at).help
+    # an OpenAI-compatible model has no list price: enter one
+    at.selectbox(key="rr_backend").set_value("openai").run()
+    model = at.text_input(key="rr_model_openai").value
+    assert _launch(at).disabled
+    help_text = _launch(at).help
+    assert MISSING_PRICE.format(model=model) in help_text
+    assert any("Launch needs" in i.value for i in at.info)
+    _by_key(at.number_input, "rr_price_in").set_value(0.2).run()
+    _by_key(at.number_input, "rr_price_out").set_value(0.6).run()
+    assert not _launch(at).disabled  # a local server needs no key
+    at.button(key="rr_dry_run").click().run()  # the entered price prices the estimate
+    assert not at.error, at.error
+    assert _metrics(at)["Expected cost"].startswith("$")
+    at.text_input(key="rr_base_url").set_value("").run()
+    assert _launch(at).disabled and MISSING_BASE_URL in _launch(at).help
+    # the transformers backend: a model folder and a GPU price
+    at.selectbox(key="rr_backend").set_value("transformers").run()
+    help_text = _launch(at).help
+    assert _launch(at).disabled and MISSING_MODEL in help_text and MISSING_GPU_PRICE in help_text
+    at.text_input(key="rr_model_path").set_value(str(tmp_path / "nowhere")).run()
+    assert MISSING_FOLDER.format(path=tmp_path / "nowhere") in _launch(at).help
+    at.text_input(key="rr_model_path").set_value(str(tmp_path)).run()
+    _by_key(at.number_input, "rr_gpu_usd").set_value(2.0).run()
+    assert not _launch(at).disabled
+    # an Anthropic model id the table lacks, with a key: the price is all that is missing
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    at.selectbox(key="rr_backend").set_value("anthropic").run()
+    at.selectbox(key="rr_model_choice").set_value("other (type a model id)").run()
+    at.text_input(key="rr_model_other").set_value("claude-next-9").run()
+    assert _launch(at).help == (
+        "Missing: " + MISSING_PRICE.format(model="claude-next-9") + ".")
+    _by_key(at.number_input, "rr_price_in").set_value(2.0).run()
+    _by_key(at.number_input, "rr_price_out").set_value(10.0).run()
+    assert not _launch(at).disabled
+    assert KEY not in _rendered(at)
+
+
+def test_the_sidebar_and_the_page_show_one_stage(ws_path, monkeypatch):
+    ws = Workspace(ws_path)
+    run_id = ensure_demo_run(ws).run_id
+    jm = get_job_manager(ws)
+    release, reported = threading.Event(), threading.Event()
+
+    def job(ctx):
+        ctx.progress(0.5, "5/10 users, 0 fell back", done=5, total=10)
+        reported.set()
+        release.wait(60)
+        return None
+
+    job_id = jm.submit("rerank", f"Rerank {run_id}: fake claude-haiku-4-5", job)
+    try:
+        assert reported.wait(10)
+        at = _open(ws_path, monkeypatch)
+        side = [p.text for p in at.sidebar.get("progress")]
+        main = [p.text for p in at.main.get("progress")]
+        assert side == main == [f"Rerank {run_id}: fake claude-haiku-4-5: 5/10 users, "
+                                f"0 fell back (50%)"]
+    finally:
+        release.set()
+        jm.wait(job_id, timeout=10)

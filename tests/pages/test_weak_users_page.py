@@ -147,3 +147,43 @@ def test_cost_projection_shown_and_grows_with_the_set(at):
     sent, of_all = metrics(at)["Users sent"].split(" of ")
     assert int(sent.replace(",", "")) <= int(of_all.replace(",", ""))
     assert of_all == metrics(at)["Weak users"]
+
+
+def test_each_threshold_mode_keeps_its_value(at, demo):
+    """Percentile 10 -> absolute -> percentile comes back at 10, and the absolute value is
+    kept the same way; the paper preset leaves the percentile mode's value alone."""
+    _, table = demo
+    at.slider(key="wu_percentile").set_value(10.0).run()
+    at.segmented_control(key="wu_mode").set_value("Absolute").run()
+    at.slider(key="wu_threshold").set_value(0.62).run()
+    assert at.session_state["weak_rule"] == WeakRule(metric="auc", threshold=0.62)
+    at.segmented_control(key="wu_mode").set_value("Percentile").run()
+    assert at.slider(key="wu_percentile").value == 10.0
+    assert at.session_state["weak_rule"] == WeakRule(metric="auc", percentile=10.0)
+    w = expect(table, WeakRule(metric="auc", percentile=10.0))
+    assert metrics(at)["Weak users"] == f"{w.n_weak:,}"
+    at.segmented_control(key="wu_mode").set_value("Absolute").run()
+    assert at.slider(key="wu_threshold").value == 0.62
+    at.button(key="wu_paper").click().run()
+    assert at.session_state["weak_rule"] == WeakRule.paper()
+    at.segmented_control(key="wu_mode").set_value("Percentile").run()
+    assert at.slider(key="wu_percentile").value == 10.0
+    assert at.session_state["weak_rule"] == WeakRule(metric="auc", percentile=10.0,
+                                                     require_inactive=True)
+    # another page and back: the rule and both modes' values are where they were left
+    at.switch_page("pages/0_overview.py").run()
+    at.switch_page(PAGE).run()
+    assert at.session_state["weak_rule"] == WeakRule(metric="auc", percentile=10.0,
+                                                     require_inactive=True)
+    assert at.slider(key="wu_percentile").value == 10.0
+    at.segmented_control(key="wu_mode").set_value("Absolute").run()
+    assert at.slider(key="wu_threshold").value == 0.5  # the preset's t_p
+
+
+def test_the_held_out_auc_can_be_the_rule(at, demo):
+    _, table = demo
+    at.segmented_control(key="wu_metric").set_value("auc@heldout").run()
+    assert not at.exception, at.exception
+    rule = WeakRule(metric="auc@heldout", percentile=20.0)
+    assert at.session_state["weak_rule"] == rule
+    assert metrics(at)["Weak users"] == f"{expect(table, rule).n_weak:,}"
