@@ -15,15 +15,22 @@ from analysis.dataset_stats import dataset_stats
 from analysis.errors import AnalysisError
 from analysis.ingest import ColumnMapping, detect_columns, ingest
 from analysis.uploads import (
-    UPLOAD_TYPES,
     clean_stale_uploads,
+    describe_input,
     discard_upload,
     ingest_synthetic,
-    preview_input,
     stage_upload,
     upload_message,
 )
-from pages._shared import fmt_share, md_escape, run_store, show_error, sidebar, workspace
+from pages._shared import (
+    fmt_share,
+    md_escape,
+    page_guard,
+    run_store,
+    show_error,
+    sidebar,
+    workspace,
+)
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "weakspot-uploads"
 MAP_KEYS = ("data_map_user", "data_map_item", "data_map_rating", "data_map_timestamp",
@@ -52,24 +59,16 @@ def _rerun_with(message: str, dataset: str | None) -> None:
     st.rerun()
 
 
-sidebar()
-st.title("Data")
-if msg := st.session_state.pop("data_flash", None):
-    st.success(msg, icon=":material/check_circle:")
-
-ws = workspace()
-try:
-    catalog = ws.list_datasets()
-except AnalysisError as err:
-    show_error(err)
-    st.stop()
-
 # -- the datasets in the workspace -----------------------------------------------------------
-st.subheader("Datasets in the workspace")
-names = catalog["name"].tolist()
-if not names:
-    st.info("No dataset yet: upload one or create a synthetic one below.")
-else:
+
+
+def _datasets_section(catalog) -> None:
+    """The workspace's datasets: the table, the active one, rename, delete, statistics."""
+    st.subheader("Datasets in the workspace")
+    names = catalog["name"].tolist()
+    if not names:
+        st.info("No dataset yet: upload one or create a synthetic one below.")
+        return
     if st.session_state.get("dataset") in names:
         st.session_state["data_active"] = st.session_state["dataset"]
     shown = catalog.assign(source=catalog["source"].map(lambda s: Path(str(s)).name))
@@ -94,15 +93,18 @@ else:
     c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
     new_name = c1.text_input("New name", value=active, key="data_rename_to")
     if c2.button("Rename", key="data_rename", icon=":material/edit:"):
-        try:
-            rename_dataset(ws, run_store(), active, new_name.strip())
-        except AnalysisError as err:
-            show_error(err)
-        else:
-            st.session_state.pop("data_rename_to", None)
-            renamed = new_name.strip()
-            _rerun_with(f"Renamed {md_escape(repr(active))} to {md_escape(repr(renamed))}.",
-                        renamed)
+        renamed = new_name.strip()
+        request = (active, renamed)
+        if renamed != active and not _done_before("rename", request, renamed):
+            try:
+                rename_dataset(ws, run_store(), active, renamed)
+                _record("rename", request, f"Renamed {md_escape(repr(active))} to "
+                                           f"{md_escape(repr(renamed))}.")
+            except AnalysisError as err:
+                show_error(err)
+            else:
+                st.session_state.pop("data_rename_to", None)
+                _rerun_with(st.session_state["data_done"]["rename"][1], renamed)
     if c3.button("Delete", key="data_delete", icon=":material/delete:"):
         st.session_state["data_pending_delete"] = active
     pending = st.session_state.get("data_pending_delete")
@@ -127,11 +129,7 @@ else:
 
     # -- statistics of the active dataset ---------------------------------------------------
     row = catalog[catalog["name"] == active].iloc[0]
-    try:
-        stats = _stats(ws.path, active, row["created_at"])
-    except AnalysisError as err:
-        show_error(err)
-        st.stop()
+    stats = _stats(ws.path, active, row["created_at"])  # an error: shown by the page guard
     m = st.columns(5)
     m[0].metric("Users", f"{stats.n_users:,}")
     m[1].metric("Items", f"{stats.n_items:,}")
@@ -158,107 +156,150 @@ else:
                         f"{stats.top20_share:.0%} of interactions")
     g2.plotly_chart(fig, key="data_popularity_chart")
 
+
 # -- add a dataset ---------------------------------------------------------------------------
-st.subheader("Add a dataset")
-tab_upload, tab_synth = st.tabs(["Upload files", "Synthetic dataset"])
-with tab_upload:
+
+
+def _done_before(action: str, request: tuple, dataset: str) -> bool:
+    """Whether this exact write already succeeded in this session and its dataset is there:
+    a double submit (Enter in a field, then the button; two clicks) then repeats the success
+    message instead of writing again. Shows that message (and reruns) when it did."""
+    done = st.session_state.get("data_done", {}).get(action)
+    if done is None or done[0] != request or not ws.has_dataset(dataset):
+        return False
+    _rerun_with(done[1], dataset)
+    return True
+
+
+def _record(action: str, request: tuple, message: str) -> None:
+    """Remember a write that succeeded (right after it, before any other Streamlit call: a
+    second submit may stop this script run at its next one)."""
+    st.session_state.setdefault("data_done", {})[action] = (request, message)
+
+
+def _upload_tab() -> None:
     clean_stale_uploads(UPLOAD_ROOT)  # uploads abandoned hours ago
     up = st.file_uploader(
-        "Interactions: CSV, TSV, Parquet, or a MovieLens 100K/1M zip", type=list(UPLOAD_TYPES),
+        "Interactions: CSV, TSV, Parquet, MovieLens files (u.data, ratings.dat) or a zip",
         key="data_upload_interactions",
-        help="One row per user-item interaction, with a header line (MovieLens files excepted).",
+        help="One row per user-item interaction, with or without a header line. Any file name "
+             "is accepted: the format, delimiter and header are read from the content.",
     )
     u1, u2 = st.columns(2)
-    up_users = u1.file_uploader("Users (optional): user id + attributes", key="data_upload_users",
-                                type=list(UPLOAD_TYPES))
-    up_items = u2.file_uploader("Items (optional): item id, title, genres",
-                                key="data_upload_items", type=list(UPLOAD_TYPES))
+    up_users = u1.file_uploader("Users (optional): user id + attributes, e.g. u.user",
+                                key="data_upload_users")
+    up_items = u2.file_uploader("Items (optional): item id, title, genres, e.g. u.item",
+                                key="data_upload_items")
     if up is None:
         st.info("Upload an interactions file to preview it and map its columns.")
+        return
+    if st.session_state.get("data_upload_id") != up.file_id:
+        st.session_state["data_upload_id"] = up.file_id
+        for key in (*MAP_KEYS, "data_name", "data_header", "data_header_was"):
+            st.session_state.pop(key, None)
+    folders: list[Path] = []
+    try:
+        path, folder = _staged(up)
+        folders.append(folder)
+        head = describe_input(path, n_rows=10)
+        header = head.header
+        if head.header is not None:
+            header = st.checkbox(
+                "First row is a header", value=head.header, key="data_header",
+                help="Detected from the content: a first row of numbers over rows of the same "
+                     "kinds is data. Untick it when the first row is data; every row is then "
+                     "ingested and the columns are named column0, column1, ... (or MovieLens's "
+                     "names when the file is one of its files).")
+            if st.session_state.get("data_header_was", header) != header:
+                for key in MAP_KEYS:  # the column names changed
+                    st.session_state.pop(key, None)
+            st.session_state["data_header_was"] = header
+            if header != head.header:
+                head = describe_input(path, n_rows=10, header=header)
+    except AnalysisError as err:
+        show_error(upload_message(err, *folders))
+        return
+    preview = head.rows
+    layout = f" (read as MovieLens's {head.layout})" if head.layout else ""
+    st.caption(f"First {len(preview)} rows of {md_escape(up.name)}{layout}")
+    st.dataframe(preview, hide_index=True, key="data_preview")
+    is_movielens = head.fmt == "movielens"
+    cols = [str(c) for c in preview.columns]
+    try:
+        guess = detect_columns(path, header=header)
+    except AnalysisError as err:
+        st.warning(md_escape(upload_message(err, *folders)), icon=":material/help:")
+        guess = ColumnMapping(cols[0], cols[1] if len(cols) > 1 else cols[0])
+    with st.form("data_ingest_form", border=True):
+        name = st.text_input("Dataset name", value=Path(up.name).name.split(".")[0][:64],
+                             key="data_name")
+        if is_movielens:
+            st.caption("MovieLens layout: the columns are known.")
+            mapping = ColumnMapping()
+        else:
+            st.caption("Columns as detected; change any that are wrong.")
+            f = st.columns(5)
+
+            def pick(col, label, value, key, optional):
+                # ingest detects an unmapped (None) role itself, so "(none)" is offered
+                # only where detection found nothing
+                opts = ([NONE] if optional and value is None else []) + cols
+                idx = opts.index(value) if value in opts else 0
+                return col.selectbox(label, opts, index=idx, key=key)
+
+            user = pick(f[0], "User id", guess.user, "data_map_user", False)
+            item = pick(f[1], "Item id", guess.item, "data_map_item", False)
+            rating = pick(f[2], "Rating / count", guess.rating, "data_map_rating", True)
+            ts = pick(f[3], "Timestamp", guess.timestamp, "data_map_timestamp", True)
+            kinds = ["explicit", "count", "implicit"]
+            kind = f[4].selectbox(
+                "Feedback", kinds, key="data_map_kind",
+                index=kinds.index(guess.value_kind) if guess.value_kind in kinds else 0,
+                help="explicit: ratings (relevant at or above the threshold); count: plays "
+                     "or clicks (relevant when > 0); implicit: every row is relevant.")
+            mapping = ColumnMapping(user, item, None if rating == NONE else rating,
+                                    None if ts == NONE else ts, kind)
+        o1, o2 = st.columns(2)
+        threshold = o1.number_input("Relevant if rating >=", value=4.0, step=0.5,
+                                    key="data_threshold",
+                                    help="Explicit ratings at or above it are relevant.")
+        kcore = o2.number_input("k-core (0 = off)", min_value=0, value=0, step=1,
+                                key="data_kcore",
+                                help="Keep only users and items with at least k interactions.")
+        submitted = st.form_submit_button("Ingest", type="primary", key="data_ingest",
+                                          icon=":material/upload:")
+    if not submitted:
+        return
+    name = name.strip()
+    request = (up.file_id, name, header, mapping, float(threshold), int(kcore),
+               *(f.file_id if f is not None else None for f in (up_users, up_items)))
+    if _done_before("ingest", request, name):
+        return
+    try:
+        side = {}
+        for role, f_up in (("users", up_users), ("items", up_items)):
+            if f_up is not None:
+                side[role], side_folder = _staged(f_up)
+                folders.append(side_folder)
+        with st.spinner("Ingesting..."):
+            report = ingest(ws, name, path, mapping=mapping, header=header,
+                            relevance_threshold=threshold, kcore=int(kcore), **side)
+            note = "; ".join(upload_message(AnalysisError(w), *folders).args[0]
+                             for w in report.warnings)
+            message = (f"Ingested {md_escape(repr(report.name))}: {report.n_users:,} users, "
+                       f"{report.n_items:,} items, {report.n_interactions:,} interactions "
+                       f"({report.n_rows_read:,} rows read) in {report.seconds:.1f} s."
+                       + (f" Note: {md_escape(note)}" if note else ""))
+            _record("ingest", request, message)
+    except AnalysisError as err:
+        discard_upload(*folders)  # staged again from the uploader on a retry
+        show_error(upload_message(err, *folders))
     else:
-        if st.session_state.get("data_upload_id") != up.file_id:
-            st.session_state["data_upload_id"] = up.file_id
-            for key in (*MAP_KEYS, "data_name"):
-                st.session_state.pop(key, None)
-        folders: list[Path] = []
-        try:
-            path, folder = _staged(up)
-            folders.append(folder)
-            preview = preview_input(path, n_rows=10)
-        except AnalysisError as err:
-            show_error(upload_message(err, *folders))
-            st.stop()
-        st.caption(f"First {len(preview)} rows of {md_escape(up.name)}")
-        st.dataframe(preview, hide_index=True, key="data_preview")
-        is_movielens = path.suffix.lower() == ".zip"
-        try:
-            guess = detect_columns(path)
-        except AnalysisError as err:
-            st.warning(md_escape(upload_message(err, *folders)), icon=":material/help:")
-            guess = ColumnMapping()
-        cols = [str(c) for c in preview.columns]
-        with st.form("data_ingest_form", border=True):
-            name = st.text_input("Dataset name", value=Path(up.name).name.split(".")[0][:64],
-                                 key="data_name")
-            if is_movielens:
-                st.caption("MovieLens layout: the columns are known.")
-                mapping = ColumnMapping()
-            else:
-                st.caption("Columns as detected; change any that are wrong.")
-                f = st.columns(5)
+        discard_upload(*folders)  # the data is in the workspace now
+        _rerun_with(message, report.name)
 
-                def pick(col, label, value, key, optional):
-                    # ingest detects an unmapped (None) role itself, so "(none)" is offered
-                    # only where detection found nothing
-                    opts = ([NONE] if optional and value is None else []) + cols
-                    idx = opts.index(value) if value in opts else 0
-                    return col.selectbox(label, opts, index=idx, key=key)
 
-                user = pick(f[0], "User id", guess.user, "data_map_user", False)
-                item = pick(f[1], "Item id", guess.item, "data_map_item", False)
-                rating = pick(f[2], "Rating / count", guess.rating, "data_map_rating", True)
-                ts = pick(f[3], "Timestamp", guess.timestamp, "data_map_timestamp", True)
-                kinds = ["explicit", "count", "implicit"]
-                kind = f[4].selectbox(
-                    "Feedback", kinds, key="data_map_kind",
-                    index=kinds.index(guess.value_kind) if guess.value_kind in kinds else 0,
-                    help="explicit: ratings (relevant at or above the threshold); count: plays "
-                         "or clicks (relevant when > 0); implicit: every row is relevant.")
-                mapping = ColumnMapping(user, item, None if rating == NONE else rating,
-                                        None if ts == NONE else ts, kind)
-            o1, o2 = st.columns(2)
-            threshold = o1.number_input("Relevant if rating >=", value=4.0, step=0.5,
-                                        key="data_threshold",
-                                        help="Explicit ratings at or above it are relevant.")
-            kcore = o2.number_input("k-core (0 = off)", min_value=0, value=0, step=1,
-                                    key="data_kcore",
-                                    help="Keep only users and items with at least k interactions.")
-            submitted = st.form_submit_button("Ingest", type="primary", key="data_ingest",
-                                              icon=":material/upload:")
-        if submitted:
-            try:
-                side = {}
-                for role, f_up in (("users", up_users), ("items", up_items)):
-                    if f_up is not None:
-                        side[role], side_folder = _staged(f_up)
-                        folders.append(side_folder)
-                with st.spinner("Ingesting..."):
-                    report = ingest(ws, name.strip(), path, mapping=mapping,
-                                    relevance_threshold=threshold, kcore=int(kcore), **side)
-            except AnalysisError as err:
-                discard_upload(*folders)  # staged again from the uploader on a retry
-                show_error(upload_message(err, *folders))
-            else:
-                discard_upload(*folders)  # the data is in the workspace now
-                note = "; ".join(upload_message(AnalysisError(w), *folders).args[0]
-                                 for w in report.warnings)
-                _rerun_with(f"Ingested {md_escape(repr(report.name))}: {report.n_users:,} users, "
-                            f"{report.n_items:,} items, {report.n_interactions:,} interactions "
-                            f"in {report.seconds:.1f} s."
-                            + (f" Note: {md_escape(note)}" if note else ""),
-                            report.name)
-
-with tab_synth:
+def _synthetic_tab() -> None:
     st.caption("A synthetic log with planted structure: Zipf popularity, genres, heavy-tailed "
                "activity and a niche-taste group that collaborative filtering serves badly.")
     s = st.columns(5)
@@ -270,16 +311,38 @@ with tab_synth:
     mean_inter = s[3].number_input("Mean interactions per user", min_value=3.0, value=20.0,
                                    step=5.0, key="data_synth_mean")
     seed = s[4].number_input("Seed", min_value=0, value=0, step=1, key="data_synth_seed")
-    if st.button("Create synthetic dataset", key="data_synth_create", type="primary",
-                 icon=":material/science:"):
-        try:
-            with st.spinner("Generating and ingesting..."):
-                report = ingest_synthetic(ws, synth_name.strip(), n_users=int(n_users),
-                                          n_items=int(n_items), mean_interactions=mean_inter,
-                                          seed=int(seed))
-        except AnalysisError as err:
-            show_error(err)
-        else:
-            _rerun_with(f"Created {md_escape(repr(report.name))}: {report.n_users:,} users, "
-                        f"{report.n_items:,} items, {report.n_interactions:,} interactions.",
-                        report.name)
+    if not st.button("Create synthetic dataset", key="data_synth_create", type="primary",
+                     icon=":material/science:"):
+        return
+    name = synth_name.strip()
+    request = (name, int(n_users), int(n_items), float(mean_inter), int(seed))
+    if _done_before("synthetic", request, name):
+        return
+    try:
+        with st.spinner("Generating and ingesting..."):
+            report = ingest_synthetic(ws, name, n_users=int(n_users), n_items=int(n_items),
+                                      mean_interactions=mean_inter, seed=int(seed))
+            message = (f"Created {md_escape(repr(report.name))}: {report.n_users:,} users, "
+                       f"{report.n_items:,} items, {report.n_interactions:,} interactions.")
+            _record("synthetic", request, message)
+    except AnalysisError as err:
+        show_error(err)
+    else:
+        _rerun_with(message, report.name)
+
+
+# -- the page: each part under a guard, so an error in one leaves the other usable -----------
+
+sidebar()
+st.title("Data")
+if msg := st.session_state.pop("data_flash", None):
+    st.success(msg, icon=":material/check_circle:")
+ws = workspace()
+with page_guard():
+    _datasets_section(ws.list_datasets())
+st.subheader("Add a dataset")
+tab_upload, tab_synth = st.tabs(["Upload files", "Synthetic dataset"])
+with tab_upload, page_guard():
+    _upload_tab()
+with tab_synth, page_guard():
+    _synthetic_tab()

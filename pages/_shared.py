@@ -8,8 +8,11 @@ into ``analysis/`` or ``models/``.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -266,6 +269,32 @@ def weak_rule_text(rule: WeakRule) -> str:
 def show_error(err: AnalysisError) -> None:
     """An error's one line, literally: messages quote file names, columns and values."""
     st.error(md_escape(err), icon=":material/error:")
+
+
+#: what a page shows for an unexpected exception (a bug); its traceback goes to the server log
+UNEXPECTED_ERROR = (
+    "Something went wrong here ({kind}); the details are in the server log. Reload the page "
+    "to try again, and report it if it happens again."
+)
+_page_log = logging.getLogger("weakspot.pages")
+
+
+@contextmanager
+def page_guard() -> Iterator[None]:
+    """Run a page (or a part of it) so that no traceback reaches the user.
+
+    An :class:`AnalysisError` shows its one line (:func:`show_error`); any other exception is
+    logged with its traceback on the server and shown as :data:`UNEXPECTED_ERROR`, one line.
+    Streamlit's own control flow (``st.rerun``, ``st.stop``, ``st.switch_page``) raises
+    ``BaseException`` subclasses, which pass through.
+    """
+    try:
+        yield
+    except AnalysisError as err:
+        show_error(err)
+    except Exception as exc:
+        _page_log.exception("Unexpected error on a page")
+        st.error(UNEXPECTED_ERROR.format(kind=type(exc).__name__), icon=":material/error:")
 
 
 def repo_root() -> Path:

@@ -129,7 +129,7 @@ def _by_position(
     """``mapping`` with its unmapped roles given the free columns in order: user, item,
     rating (unless implicit), timestamp."""
     roles = [r for r in _ROLES if not (r == "rating" and mapping.value_kind == "implicit")]
-    taken = {getattr(mapping, r) for r in roles} - {None}
+    taken = {getattr(mapping, r) for r in _ROLES} - {None}
     free = iter(c for c in columns if c not in taken)
     filled = {r: next(free, None) for r in roles if getattr(mapping, r) is None}
     filled = {r: c for r, c in filled.items() if c is not None}

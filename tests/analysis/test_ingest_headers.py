@@ -255,3 +255,13 @@ def test_real_movielens_files_one_by_one(ws):
     assert items.loc[1, "title"] == "Toy Story (1995)"
     assert items.loc[1, "genres"] == "Animation|Children's|Comedy"
     assert items["title"].str.contains("\u00e9").any()  # latin-1 accents, read as such
+
+
+def test_position_fills_only_free_columns(tmp_path):
+    path = write(tmp_path / "p.csv", "7,a,3,100\n8,b,1,200\n")
+    mapping = ColumnMapping(rating="column3", value_kind="implicit")
+    assert detect_columns(path) == ColumnMapping("column0", "column1", "column2", "column3",
+                                                 "explicit")  # fmt: skip
+    ws = Workspace(":memory:")
+    report = ingest(ws, "p", path, mapping=mapping)
+    assert report.mapping == ColumnMapping("column0", "column1", None, "column2", "implicit")

@@ -1,17 +1,22 @@
-"""The Data page driven through AppTest: uploads (good, bad, MovieLens zip, users file),
-mapping override, synthetic dataset, rename and delete with confirmation."""
+"""The Data page driven through AppTest: uploads (good, bad, MovieLens zip, users file,
+MovieLens's own u.data/u.user/u.item by name, headerless files, bare quotes), mapping
+override and the header choice, synthetic dataset, rename and delete with confirmation,
+double submits, and an unexpected exception shown as one line."""
 
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis import uploads
 from analysis.ingest import NOT_A_NUMBER
 from analysis.workspace import Workspace
+from pages._shared import UNEXPECTED_ERROR
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/1_data.py"
@@ -185,3 +190,127 @@ def test_synthetic_bad_size_shows_error(app):
     at.run()
     assert len(at.error) == 1 and "is not allowed" in at.error[0].value
     assert ws.list_datasets().empty
+
+
+# -- MovieLens's own files, headerless files, quotes -----------------------------------------
+
+U_DATA = b"196\t242\t3\t881250949\n186\t302\t5\t891717742\n22\t377\t1\t878887116\n"
+U_USER = b"196|49|M|writer|55105\n186|39|F|executive|00000\n22|25|M|writer|40206\n"
+_FLAGS = "|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0"
+U_ITEM = "".join(
+    f"{i}|Title {i} (199{k})|01-Jan-1995||http://x{_FLAGS}\n"
+    for k, i in enumerate((242, 302, 377))
+).encode("latin-1")
+BINARY = "application/octet-stream"
+
+
+def test_movielens_files_by_name_every_row_arrives(app):
+    at, ws = app
+    _upload(at, "data_upload_interactions", "u.data", U_DATA, BINARY)
+    assert at.checkbox(key="data_header").value is False  # detected: no header line
+    preview = at.dataframe[-1].value
+    assert list(preview.columns) == ["user_id", "item_id", "rating", "timestamp"]
+    assert preview["user_id"].tolist() == ["196", "186", "22"]  # the first row too
+    assert at.selectbox(key="data_map_user").value == "user_id"
+    assert at.selectbox(key="data_map_item").value == "item_id"
+    _upload(at, "data_upload_users", "u.user", U_USER, BINARY)
+    _upload(at, "data_upload_items", "u.item", U_ITEM, BINARY)
+    _ingest(at, "ml")
+    assert not at.error, [e.value for e in at.error]
+    info = ws.dataset_info("ml")
+    assert (info["n_users"], info["n_items"], info["n_interactions"]) == (3, 3, 3)
+    assert info["stats"]["n_rows_read"] == 3
+    assert info["has_users"] and info["has_items"]
+
+
+def test_headerless_csv_gets_distinct_columns_and_the_header_choice(app):
+    at, ws = app
+    _upload(at, "data_upload_interactions", "plays.txt", b"7,a,3\n8,b,1\n7,b,2\n")
+    assert at.checkbox(key="data_header").value is False
+    assert list(at.dataframe[-1].value.columns) == ["column0", "column1", "column2"]
+    assert at.selectbox(key="data_map_user").value == "column0"
+    assert at.selectbox(key="data_map_item").value == "column1"
+    at.checkbox(key="data_header").check().run()  # the user says the first row names them
+    assert list(at.dataframe[-1].value.columns) == ["7", "a", "3"]
+    assert len(at.dataframe[-1].value) == 2
+    at.checkbox(key="data_header").uncheck().run()
+    at.selectbox(key="data_map_kind").set_value("implicit")
+    _ingest(at, "plays")
+    assert not at.error, [e.value for e in at.error]
+    assert ws.dataset_info("plays")["n_interactions"] == 3
+
+
+def test_tab_file_with_bare_quotes(app):
+    at, ws = app
+    data = b'user\tartist\tplays\n1\t5\'9" Band\t3\n2\t"Weird Al Yankovic\t4\n'
+    _upload(at, "data_upload_interactions", "artists.tsv", data)
+    assert at.dataframe[-1].value["artist"].tolist() == ["5'9\" Band", '"Weird Al Yankovic']
+    at.selectbox(key="data_map_item").set_value("artist")
+    _ingest(at, "artists")
+    assert not at.error, [e.value for e in at.error]
+    assert ws.dataset_info("artists")["n_interactions"] == 2
+
+
+_ML = Path(os.environ.get("WEAKSPOT_DATASETS", "/nonexistent")) / "ml-100k"
+
+
+@pytest.mark.skipif(not (_ML / "u.data").is_file(), reason="WEAKSPOT_DATASETS has no ml-100k/")
+def test_real_movielens_files_uploaded_one_by_one(app):
+    at, ws = app
+    for key, name in (("data_upload_interactions", "u.data"), ("data_upload_users", "u.user"),
+                      ("data_upload_items", "u.item")):  # fmt: skip
+        _upload(at, key, name, (_ML / name).read_bytes(), BINARY)
+    _ingest(at, "ml-100k")
+    assert not at.error, [e.value for e in at.error]
+    info = ws.dataset_info("ml-100k")
+    assert (info["n_users"], info["n_items"], info["n_interactions"]) == (943, 1682, 100_000)
+    assert info["has_users"] and info["has_items"]
+
+
+# -- double submits and unexpected errors -----------------------------------------------------
+
+
+def test_double_submit_of_ingest_is_idempotent(app):
+    at, ws = app
+    _upload(at, "data_upload_interactions", "ratings.csv", GOOD_CSV)
+    _ingest(at, "once")  # Enter in the name field submits the form ...
+    _by_key(at.button, "data_ingest").click()  # ... and the Ingest button submits it again
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert ws.list_datasets()["name"].tolist() == ["once"]
+    assert any("Ingested 'once': 2 users" in s.value for s in at.success)
+
+
+def test_double_clicks_of_synthetic_and_rename_are_idempotent(app):
+    at, ws = app
+    at.text_input(key="data_synth_name").set_value("syn")
+    at.number_input(key="data_synth_users").set_value(30)
+    at.number_input(key="data_synth_items").set_value(20)
+    for _ in range(2):
+        _by_key(at.button, "data_synth_create").click()
+        at.run()
+        assert not at.exception, at.exception
+        assert not at.error, [e.value for e in at.error]
+        assert any("Created 'syn'" in s.value for s in at.success)
+    assert ws.list_datasets()["name"].tolist() == ["syn"]
+    at.text_input(key="data_rename_to").set_value("syn2")
+    _by_key(at.button, "data_rename").click()
+    at.run()
+    _by_key(at.button, "data_rename").click()  # the field shows 'syn2' now: nothing to do
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    assert ws.list_datasets()["name"].tolist() == ["syn2"]
+
+
+def test_unexpected_exception_is_one_line_not_a_traceback(app, monkeypatch):
+    at, _ = app
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nwith a second line")
+
+    monkeypatch.setattr(uploads, "describe_input", broken)
+    _upload(at, "data_upload_interactions", "ratings.csv", GOOD_CSV)
+    assert not at.exception
+    assert [e.value for e in at.error] == [UNEXPECTED_ERROR.format(kind="RuntimeError")]
+    assert at.button(key="data_synth_create")  # the rest of the page is still there
