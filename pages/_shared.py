@@ -292,7 +292,7 @@ def page_guard() -> Iterator[None]:
         yield
     except AnalysisError as err:
         show_error(err)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - catching every bug is this guard's purpose
         _page_log.exception("Unexpected error on a page")
         st.error(UNEXPECTED_ERROR.format(kind=type(exc).__name__), icon=":material/error:")
 
