@@ -164,12 +164,12 @@ m[1].metric("Share of users", fmt_share(weak.share),
             help=f"Weak users / users with a validation value ({weak.n_unselectable:,} users "
                  "have none and are never weak).")
 diff = tuning.mean_weak - tuning.mean_rest
-m[2].metric(f"Validation {metric}: weak", _mean(tuning.mean_weak),
+m[2].metric("Weak, validation", _mean(tuning.mean_weak),
             delta=None if np.isnan(diff) else f"{diff:+.3f} vs the rest",
-            help=metric_help(f"val_{metric}") + " Mean over the weak users, on the split the "
-                 "rule was chosen on: lower by construction.")
-m[3].metric(f"Validation {metric}: the rest", _mean(tuning.mean_rest),
-            help=metric_help(f"val_{metric}"))
+            help=f"Mean validation {metric}. " + metric_help(f"val_{metric}") + " Mean over the "
+                 "weak users, on the split the rule was chosen on: lower by construction.")
+m[3].metric("Rest, validation", _mean(tuning.mean_rest),
+            help=f"Mean validation {metric} of the other users. " + metric_help(f"val_{metric}"))
 
 with st.container(border=True, key="wu_heldout"):
     judged_rule = st.session_state["wu_judged_rule"]
@@ -187,12 +187,13 @@ with st.container(border=True, key="wu_heldout"):
                    "optimistic, and test no longer judges it.")
         jm = st.columns([1, 1, 1], vertical_alignment="bottom")
         jdiff = judged.test_mean_weak - judged.test_mean_rest
-        jm[0].metric(f"Test {judged_rule.metric}: weak", _mean(judged.test_mean_weak),
+        jm[0].metric("Weak, test", _mean(judged.test_mean_weak),
                      delta=None if np.isnan(jdiff) else f"{jdiff:+.3f} vs the rest",
-                     help=metric_help(judged_rule.metric) + " Mean on the test split, which "
-                          "the selection never saw.")
-        jm[1].metric(f"Test {judged_rule.metric}: the rest", _mean(judged.test_mean_rest),
-                     help=metric_help(judged_rule.metric))
+                     help=f"Mean test {judged_rule.metric}. " + metric_help(judged_rule.metric)
+                     + " Mean on the test split, which the selection never saw.")
+        jm[1].metric("Rest, test", _mean(judged.test_mean_rest),
+                     help=f"Mean test {judged_rule.metric} of the other users. "
+                     + metric_help(judged_rule.metric))
         jm[2].button("Judge the current rule on test", key="wu_judge", on_click=_judge,
                      args=(rule,), disabled=rule == judged_rule,
                      help="Once you have settled on a rule on validation: show its test "

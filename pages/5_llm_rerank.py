@@ -267,17 +267,17 @@ elif dry is None:
 else:
     est = dry["estimate"]
     c = st.columns(3)
-    c[0].metric("Weak users (a deployment pays for all)", f"{dry['weak_all']:,}",
+    c[0].metric("Weak users", f"{dry['weak_all']:,}",
                 help=md_escape(f"Weak on validation (threshold {dry['threshold']:.4f}). Sending "
                                f"all of them would cost about {fmt_usd(dry['deployment_usd'])} "
                                f"at this plan's expected cost per prompt."))
-    c[1].metric("Sent and evaluated here", f"{dry['users']:,}",
+    c[1].metric("Sent & evaluated", f"{dry['users']:,}",
                 help=f"{dry['population']:,} weak users have test items (the evaluation needs "
                      f"them; {dry['without_test']:,} do not)"
                      + ("; a pilot sends a random sample of them." if dry["users"]
                         < dry["population"] else "."))
     b = dry["bracket"]
-    c[2].metric("Gain bracket (NDCG, free)", f"{b['best_value']:.3f} to {b['ceiling']:.3f}",
+    c[2].metric("Gain bracket", f"{b['best_value']:.3f}–{b['ceiling']:.3f}",
                 help=f"On these candidates, before any call: the best no-LLM control "
                      f"({b['best']}) reaches {b['best_value']:.4f} (baseline order "
                      f"{b['baseline']:.4f}); a perfect order of the top C reaches "
@@ -363,19 +363,19 @@ def _net_gain_panel(s: dict, k: int) -> None:
         st.warning(PAPER_PROTOCOL_NOTE, icon=":material/science:")
     left, right = st.columns([1, 2])
     lo, hi = net["ci95"]
-    left.metric(f"NDCG@{k} gain net of the best control", f"{net['mean']:+.4f}",
+    left.metric(f"Net NDCG@{k} gain", f"{net['mean']:+.4f}",
                 help=f"The LLM's NDCG@{k} minus that of the best no-LLM reordering of the same "
                      f"candidates ({net['control']}), per weak user sent; 95% interval "
                      f"{lo:+.4f} to {hi:+.4f}; paired Wilcoxon p = {net['wilcoxon_p']:.3g}.")
     users = s.get("users") or {}
     if users:
-        left.metric("Weak users: all / sent and evaluated",
+        left.metric("Weak / sent",
                     f"{users['weak_all']:,} / {users['sent']:,}",
                     help=md_escape(f"A deployment would pay for all {users['weak_all']:,} weak "
                                    f"users, about {fmt_usd(users['deployment_usd_expected'])}; "
                                    f"the evaluation measures those with test items."))
     per_001 = net.get("cost_per_0.01_net_ndcg_usd")
-    left.metric("Cost per +0.01 NDCG, net", fmt_usd(per_001),
+    left.metric("Per +0.01 net NDCG", fmt_usd(per_001),
                 help="Dollars / (net gain over everyone / 0.01); n/a when nothing was gained "
                      "over the best control.")
     if net["ci_includes_zero"]:

@@ -203,8 +203,8 @@ def walk(d: AppDriver) -> None:
     d.wait_text("ANTHROPIC_API_KEY")  # the key status names where the key came from
     d.click("rr_dry_run")
     d.wait_text("Input tokens")
-    n_weak = as_int(metric_value(d, "Sent and evaluated here"))
-    assert 0 < n_weak <= as_int(metric_value(d, "Weak users (a deployment pays for all)"))
+    n_weak = as_int(metric_value(d, "Sent & evaluated"))
+    assert 0 < n_weak <= as_int(metric_value(d, "Weak users"))
     assert n_weak <= after
     assert metric_value(d, "Expected cost").startswith("$")
     d.assert_clean()

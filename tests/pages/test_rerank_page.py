@@ -85,9 +85,9 @@ def test_dry_run_without_a_key_is_an_approximate_estimate(ws_path, monkeypatch):
     at.button(key="rr_dry_run").click().run()
     assert not at.exception and not at.error, (at.exception, at.error)
     m = _metrics(at)
-    n = int(m["Sent and evaluated here"].replace(",", ""))
-    assert 0 < n <= int(m["Weak users (a deployment pays for all)"].replace(",", "")) <= 3000
-    low, high = (float(v) for v in m["Gain bracket (NDCG, free)"].split(" to "))
+    n = int(m["Sent & evaluated"].replace(",", ""))
+    assert 0 < n <= int(m["Weak users"].replace(",", "")) <= 3000
+    low, high = (float(v) for v in m["Gain bracket"].split("–"))
     assert 0 <= low <= high <= 1  # the best free control below, the ceiling above
     assert m["Answers already cached"] == "0"
     assert m["Expected cost"].startswith("$") and m["Upper bound"].startswith("$")
@@ -112,7 +112,7 @@ def test_rerank_against_the_fake_server_shows_results_and_never_the_key(ws_path,
         _by_key(at.number_input, "rr_rule_percentile").set_value(3.0).run()
         at.button(key="rr_dry_run").click().run()
         assert not at.error, at.error
-        n = int(_metrics(at)["Sent and evaluated here"].replace(",", ""))
+        n = int(_metrics(at)["Sent & evaluated"].replace(",", ""))
         assert 10 <= n <= 150  # a small weak set
         assert not any("Approximate token counts" in c.value for c in at.caption)
         at.button(key="rr_launch").click().run()
@@ -135,10 +135,10 @@ def test_rerank_against_the_fake_server_shows_results_and_never_the_key(ws_path,
     assert m["Reranked / sent"] == f"{n:,} / {n:,}"
     assert m["Weak users remaining"] == f"{g['weak_remaining']['selected_after']:,}"
     net = files.summary["net_gain"]
-    assert m["NDCG@10 gain net of the best control"] == f"{net['mean']:+.4f}"
+    assert m["Net NDCG@10 gain"] == f"{net['mean']:+.4f}"
     assert net["control"] in ("baseline", "shuffled", "popularity")
     users = files.summary["users"]
-    assert m["Weak users: all / sent and evaluated"] == f"{users['weak_all']:,} / {n:,}"
+    assert m["Weak / sent"] == f"{users['weak_all']:,} / {n:,}"
     assert m["Users done"] == f"{n:,} / {n:,}"
     users = _frame(at, "fallback_reason")
     assert len(users) == n and users["gain_ndcg@10"].is_monotonic_decreasing

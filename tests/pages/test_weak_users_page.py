@@ -41,11 +41,11 @@ def test_starts_from_the_runs_rule(at, demo):
     assert m["Weak users"] == f"{w.n_weak:,}"
     assert m["Share of users"] == f"{w.share:.1%}"
     v = validation_figures(table, w)
-    assert m["Validation auc: weak"] == f"{v.mean_weak:.3f}"
-    assert m["Validation auc: the rest"] == f"{v.mean_rest:.3f}"
+    assert m["Weak, validation"] == f"{v.mean_weak:.3f}"
+    assert m["Rest, validation"] == f"{v.mean_rest:.3f}"
     # the held-out panel judges the run's own rule
-    assert m["Test auc: weak"] == f"{w.test_mean_weak:.3f}"
-    assert m["Test auc: the rest"] == f"{w.test_mean_rest:.3f}"
+    assert m["Weak, test"] == f"{w.test_mean_weak:.3f}"
+    assert m["Rest, test"] == f"{w.test_mean_rest:.3f}"
     assert at.session_state["weak_rule"] == rule
 
 
@@ -59,7 +59,7 @@ def test_percentile_slider_counts_match_select_weak_users(at, demo):
     w = expect(table, WeakRule(metric="ndcg@10", percentile=35.0))
     assert metrics(at)["Weak users"] == f"{w.n_weak:,}"
     v = validation_figures(table, w)
-    assert metrics(at)["Validation ndcg@10: weak"] == f"{v.mean_weak:.3f}"
+    assert metrics(at)["Weak, validation"] == f"{v.mean_weak:.3f}"
 
 
 def test_tuning_shows_validation_and_the_test_verdict_stays_put(at, demo):
@@ -73,11 +73,11 @@ def test_tuning_shows_validation_and_the_test_verdict_stays_put(at, demo):
         assert not at.exception, at.exception
         m = metrics(at)
         v = validation_figures(table, expect(table, WeakRule(metric="auc", percentile=p)))
-        assert m["Validation auc: weak"] == f"{v.mean_weak:.3f}"  # tuning figures follow
-        assert m["Validation auc: the rest"] == f"{v.mean_rest:.3f}"
+        assert m["Weak, validation"] == f"{v.mean_weak:.3f}"  # tuning figures follow
+        assert m["Rest, validation"] == f"{v.mean_rest:.3f}"
         # the held-out panel still shows the stored rule's test figures, and says why
-        assert m["Test auc: weak"] == f"{before.test_mean_weak:.3f}"
-        assert m["Test auc: the rest"] == f"{before.test_mean_rest:.3f}"
+        assert m["Weak, test"] == f"{before.test_mean_weak:.3f}"
+        assert m["Rest, test"] == f"{before.test_mean_rest:.3f}"
     captions = " ".join(c.value for c in at.caption)
     assert "Held-out test verdict" in " ".join(x.value for x in at.markdown)
     assert "Do not move the threshold to improve these figures" in captions
@@ -88,7 +88,7 @@ def test_tuning_shows_validation_and_the_test_verdict_stays_put(at, demo):
     judge.click().run()
     assert not at.exception, at.exception
     w = expect(table, WeakRule(metric="auc", percentile=80.0))
-    assert metrics(at)["Test auc: weak"] == f"{w.test_mean_weak:.3f}"
+    assert metrics(at)["Weak, test"] == f"{w.test_mean_weak:.3f}"
     assert next(b for b in at.button if b.key == "wu_judge").disabled
     assert "changed since it was judged" not in " ".join(c.value for c in at.caption)
 
