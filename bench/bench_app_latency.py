@@ -1,4 +1,13 @@
-"""Interaction latency of the Subgroups and Weak users pages on MovieLens 100K.
+"""App latency: first start, page switches, and the Subgroups and Weak users interactions.
+
+First start (``--first-start``): a fresh workspace in a fresh process state (Streamlit's
+caches cleared), the app opened until its Overview shows metrics: the demo dataset generated,
+its ALS run computed and saved, every page's first render; timed ``--repeats`` times.
+
+Page switches (``--switches``): every page opened in turn on the demo run and on MovieLens
+100K's ALS run (when ``$WEAKSPOT_DATASETS`` is set); each switch is one script rerun, timed
+``--repeats`` times after one warm-up pass (the first visit fills the per-run caches; it is
+reported apart as "first visit").
 
 Ingests ml-100k (from ``$WEAKSPOT_DATASETS/ml-100k``) into a temporary workspace, trains and
 saves an ALS baseline, then drives the app with Streamlit's AppTest: each page is loaded once
@@ -8,8 +17,11 @@ metric changes, toggles, page switches) is timed ``--repeats`` times. Prints a m
 interaction under 300 ms after the first load. AppTest runs the script in-process, so the
 figures include the whole rerun (sidebar, widgets, charts) but no browser rendering.
 
-Run: ``WEAKSPOT_DATASETS=../shared/datasets .venv/bin/python bench/bench_app_latency.py``
-Not collected by pytest (no ``test_`` prefix, lives outside tests/).
+Run: ``WEAKSPOT_DATASETS=../shared/datasets .venv/bin/python bench/bench_app_latency.py
+--first-start --switches`` (add ``--interactions`` for the Subgroups and Weak users table;
+with no flag, that table alone, as before). ``--profile out.prof`` writes a cProfile of the
+warm page switches. Not collected by pytest (no ``test_`` prefix, lives outside tests/);
+``tests/test_bench_app_latency.py`` runs it once on the demo, untimed.
 """
 
 from __future__ import annotations
@@ -27,6 +39,129 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 300.0
+PAGES = ("pages/0_overview.py", "pages/1_data.py", "pages/2_baseline.py",
+         "pages/3_subgroups.py", "pages/4_weak_users.py", "pages/5_llm_rerank.py",
+         "pages/6_report.py")
+
+
+def _clear_caches() -> None:
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _check(at, what: str) -> None:
+    if at.exception:
+        raise RuntimeError(f"{what}: {at.exception[0].value}")
+
+
+def time_first_start(repeats: int) -> list[float]:
+    """Seconds from a fresh workspace to the Overview's metrics, ``repeats`` times."""
+    from streamlit.testing.v1 import AppTest
+
+    out = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="weakspot-first-") as tmp:
+            os.environ["WEAKSPOT_WORKSPACE"] = str(Path(tmp) / "ws.duckdb")
+            _clear_caches()
+            t = time.perf_counter()
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
+            out.append(time.perf_counter() - t)
+            _check(at, "first start")
+            if not at.metric:
+                raise RuntimeError("first start: the Overview shows no metric")
+    return out
+
+
+def time_page_switches(run_id: str | None, repeats: int, profile: str | None = None):
+    """``(first visit s per page, [warm switch ms...] per page)`` on the workspace in
+    ``$WEAKSPOT_WORKSPACE``, with ``run_id`` active (the demo run when None)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    if run_id is not None:
+        at.session_state["run_id"] = run_id
+    at.run()
+    _check(at, "start")
+    first: dict[str, float] = {}
+    for page in PAGES:
+        t = time.perf_counter()
+        at.switch_page(page).run()
+        first[page] = time.perf_counter() - t
+        _check(at, page)
+    prof = _profile_script_thread() if profile else None
+    warm: dict[str, list[float]] = {p: [] for p in PAGES}
+    for _ in range(repeats):
+        for page in PAGES:
+            at.switch_page(page)
+            t = time.perf_counter()
+            at.run()
+            warm[page].append((time.perf_counter() - t) * 1000)
+            _check(at, page)
+    if prof:
+        prof.dump_stats(profile)
+    return first, warm
+
+
+def _profile_script_thread():
+    """A cProfile of every script run from now on: the script runs in its own thread, which a
+    profile of the main thread does not see, so the runner's ``_run_script`` is wrapped."""
+    import cProfile
+
+    from streamlit.runtime.scriptrunner import script_runner
+
+    prof = cProfile.Profile()
+    original = script_runner.ScriptRunner._run_script
+
+    def run_script(self, rerun_data):
+        prof.enable()
+        try:
+            return original(self, rerun_data)
+        finally:
+            prof.disable()
+
+    script_runner.ScriptRunner._run_script = run_script
+    return prof
+
+
+def _switch_table(name: str, first: dict, warm: dict) -> list[str]:
+    rows = [f"| page ({name}) | first visit ms | switch median ms | switch max ms |",
+            "|---|---:|---:|---:|"]
+    for page in PAGES:
+        rows.append(f"| {Path(page).stem} | {first[page] * 1000:.0f} | "
+                    f"{statistics.median(warm[page]):.0f} | {max(warm[page]):.0f} |")
+    allw = [x for v in warm.values() for x in v]
+    rows.append(f"| every page | | {statistics.median(allw):.0f} | {max(allw):.0f} |")
+    return rows
+
+
+def _machine() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, {platform.system()}, load average "
+            f"{load:.1f} at the start")
+
+
+def first_start_and_switches(repeats: int, first_start: bool, profile: str | None) -> None:
+    """Print the first-start and page-switch tables (demo, then ml-100k if available)."""
+    print(_machine())
+    if first_start:
+        ts = time_first_start(repeats)
+        print(f"\nFirst start (fresh workspace, demo dataset and its ALS run computed, "
+              f"Overview shown): median {statistics.median(ts):.1f} s, min {min(ts):.1f} s, "
+              f"max {max(ts):.1f} s over {len(ts)} starts\n")
+    with tempfile.TemporaryDirectory(prefix="weakspot-bench-") as tmp:
+        os.environ["WEAKSPOT_WORKSPACE"] = str(Path(tmp) / "ws.duckdb")
+        _clear_caches()
+        first, warm = time_page_switches(None, repeats, profile)
+        print("\n".join(_switch_table("demo, ALS", first, warm)))
+        root = os.environ.get("WEAKSPOT_DATASETS")
+        if root and (Path(root) / "ml-100k" / "u.data").exists():
+            run_id = prepare(Path(tmp))
+            first, warm = time_page_switches(run_id, repeats)
+            print()
+            print("\n".join(_switch_table("ml-100k, ALS", first, warm)))
 
 
 def prepare(ws_dir: Path) -> str:
@@ -48,7 +183,23 @@ def prepare(ws_dir: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--first-start", action="store_true", help="time the first start")
+    parser.add_argument("--switches", action="store_true", help="time every page switch")
+    parser.add_argument("--interactions", action="store_true",
+                        help="time the Subgroups and Weak users interactions on ml-100k")
+    parser.add_argument("--profile", help="write a cProfile of the demo's warm page switches")
     args = parser.parse_args()
+    if args.first_start or args.switches:
+        first_start_and_switches(args.repeats, args.first_start, args.profile)
+        if not args.interactions:
+            return
+        print()
+    interactions(args.repeats)
+
+
+def interactions(repeats: int) -> None:
+    """The Subgroups and Weak users interactions on ml-100k (the original table)."""
+    args = argparse.Namespace(repeats=repeats)
 
     with tempfile.TemporaryDirectory(prefix="weakspot-bench-") as tmp:
         os.environ["WEAKSPOT_WORKSPACE"] = str(Path(tmp) / "ws.duckdb")

@@ -23,7 +23,7 @@ from pages._shared import (
     metric_help,
     plot_escape,
     plot_labels,
-    run_store,
+    run_info,
     show_error,
     sidebar,
     workspace,
@@ -75,7 +75,7 @@ st.title("Weakspot")
 st.caption("Which users does our recommender fail, and what would it cost to fix them with an LLM?")
 try:
     run_id = active_run_id()
-    info = run_store().get(run_id)
+    info = run_info(run_id)
     run = loaded_run(run_id)
 except AnalysisError as err:
     show_error(err)

@@ -32,7 +32,7 @@ from pages._shared import (
     page_start,
     plot_escape,
     plot_labels,
-    run_store,
+    run_info,
     show_error,
     workspace,
 )
@@ -174,7 +174,7 @@ def _sizes(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, val: s
 @st.cache_data(max_entries=16, show_spinner=False)
 def _cohorts(ws_path: str, run_id: str):
     """Exactly the run's ``weak_cohorts.csv``."""
-    return read_cohorts(run_store().get(run_id).path)
+    return read_cohorts(run_info(run_id).path)
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
@@ -285,7 +285,7 @@ left, right = st.columns(2)
 left.plotly_chart(dist_fig, key="sg_dist", width="stretch")
 right.plotly_chart(ecdf_fig, key="sg_ecdf", width="stretch")
 st.plotly_chart(means_fig, key="sg_means", width="stretch")
-rule_metric = run_store().get(run_id).headline.get("weak_users", {}).get("rule", {}).get(
+rule_metric = run_info(run_id).headline.get("weak_users", {}).get("rule", {}).get(
     "metric", "ndcg@10")
 val = f"val_{rule_metric}"
 sizes = _sizes(ws_path, run_id, tuple(dims), metric, val)

@@ -4,7 +4,6 @@ reranks) for a product review, plus the per-user results as CSV and Parquet."""
 from __future__ import annotations
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from analysis.errors import AnalysisError
 from analysis.report import build_report, per_user_results, to_csv_bytes, to_parquet_bytes
@@ -15,9 +14,11 @@ from pages._shared import (
     loaded_run,
     md_escape,
     metric_help,
-    run_store,
+    rerank_runs,
+    run_info,
     show_error,
     sidebar,
+    workspace,
 )
 
 sidebar()
@@ -26,9 +27,8 @@ st.caption("Everything a product review needs in one HTML file that opens offlin
            "tables, every setting, the dataset and run ids, timestamps.")
 try:
     run_id = active_run_id()
-    store = run_store()
-    baseline = store.get(run_id)
-    reranks = store.list_runs(kind="rerank")
+    baseline = run_info(run_id)
+    reranks = rerank_runs()
 except AnalysisError as err:
     show_error(err)
     st.stop()
@@ -42,14 +42,15 @@ chosen = st.selectbox("Include the LLM rerank", options, key="report_rerank",
 if len(options) == 1:
     st.caption("No rerank of this run yet: launch one on the LLM rerank page to add its gains "
                "and costs.")
-rerank = None if chosen == NONE else store.get(chosen)
+rerank = None if chosen == NONE else run_info(chosen)
 
 
-@st.cache_data(max_entries=4, show_spinner="Building the report...")
+# cached as a resource: the report (~4.5 MB with plotly.js) and the files are read-only, so
+# every rerun reuses them instead of unpickling copies
+@st.cache_resource(max_entries=4, show_spinner="Building the report...")
 def _build(ws_key: str, baseline_id: str, rerank_id: str | None):
-    s = run_store()
-    base = s.get(baseline_id)
-    rr = None if rerank_id is None else s.get(rerank_id)
+    base = run_info(baseline_id)
+    rr = None if rerank_id is None else run_info(rerank_id)
     # the run already loaded for the other pages gives the free bracket without a re-read
     report = build_report(base, rr, loaded=loaded_run(baseline_id) if rr is None else None)
     table = per_user_results(base, rr)
@@ -57,7 +58,7 @@ def _build(ws_key: str, baseline_id: str, rerank_id: str | None):
 
 
 try:
-    report, csv, parquet, n_rows = _build(str(store.root), run_id, None if rerank is None
+    report, csv, parquet, n_rows = _build(workspace().path, run_id, None if rerank is None
                                           else rerank.run_id)
 except AnalysisError as err:
     show_error(err)
@@ -89,7 +90,7 @@ st.caption(f"Baseline run `{report.baseline_run_id}`"
 st.markdown(f"**Verdict.** {md_escape(h['verdict'])}")
 st.caption("The report as it will be downloaded: scroll inside the frame.")
 with st.container(key="report_preview"):
-    components.html(report.html, height=720, scrolling=True)
+    st.iframe(report.html, height=720)
 
 c = st.columns(3)
 c[0].download_button("HTML report", report.html.encode("utf-8"), file_name=report.filename(),

@@ -99,3 +99,25 @@ def _walk(node):
     for child in getattr(node, "children", {}).values():
         yield child
         yield from _walk(child)
+
+
+def test_switching_back_to_the_report_reads_no_run_record(runs, monkeypatch, downloads):
+    """Issue 9, point 17: the page's run records, rerank list and report are cached loaders;
+    a rerun (a page switch back, a widget) opens the workspace for none of them."""
+    from analysis.runs import RunStore
+
+    at = _open(runs, monkeypatch)
+    at.switch_page("pages/0_overview.py").run()
+    calls: list[str] = []
+    for name in ("get", "list_runs"):
+        original = getattr(RunStore, name)
+
+        def counted(self, *a, _name=name, _original=original, **kw):
+            calls.append(_name)
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(RunStore, name, counted)
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.get("iframe")  # the report is there...
+    assert calls == [], calls  # ...from the caches

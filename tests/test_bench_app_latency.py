@@ -1,0 +1,34 @@
+"""Smoke test of bench/bench_app_latency.py (issue 9, point 17): first start and page switches
+run end to end on the demo, untimed (the figures themselves are in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        "bench_app_latency", ROOT / "bench" / "bench_app_latency.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_first_start_and_page_switches_run_on_the_demo(bench, monkeypatch, tmp_path):
+    monkeypatch.setenv("WEAKSPOT_WORKSPACE", str(tmp_path / "unused.duckdb"))
+    starts = bench.time_first_start(1)
+    assert len(starts) == 1 and starts[0] > 0
+    monkeypatch.setenv("WEAKSPOT_WORKSPACE", str(tmp_path / "ws.duckdb"))
+    bench._clear_caches()
+    first, warm = bench.time_page_switches(None, 1)
+    assert set(first) == set(warm) == set(bench.PAGES)
+    assert all(len(v) == 1 and v[0] > 0 for v in warm.values())
+    table = bench._switch_table("demo", first, warm)
+    assert len(table) == 2 + len(bench.PAGES) + 1
+    assert table[2].startswith("| 0_overview | ")
