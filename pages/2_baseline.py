@@ -16,6 +16,7 @@ from analysis.errors import AnalysisError
 from analysis.tasks import baseline_task
 from models.baselines import MODEL_NAMES, describe_params
 from pages._shared import (
+    datasets,
     jobs,
     md_escape,
     metric_help,
@@ -126,7 +127,7 @@ if flash := st.session_state.pop("baseline_flash", None):
 
 ws = workspace()
 try:
-    names = ws.list_datasets()["name"].tolist()
+    names = datasets()["name"].tolist()
 except AnalysisError as err:
     show_error(err)
     st.stop()
