@@ -67,6 +67,8 @@ SCHEMA_VERSION = 1
 #: serialises opening and closing DuckDB files in this process: two threads opening the same
 #: file at once can race in DuckDB's database cache ("Unique file handle conflict")
 _OPEN_CLOSE = threading.Lock()
+#: serialises creating the schema of a new workspace file in this process
+_SCHEMA_LOCK = threading.Lock()
 WORKSPACE_ENV = "WEAKSPOT_WORKSPACE"
 LOCK_WAIT_ENV = "WEAKSPOT_LOCK_WAIT_S"
 DEFAULT_LOCK_WAIT_S = 30.0
@@ -308,7 +310,8 @@ class Workspace:
         con = self._open(self.lock_wait_s if wait_s is None else wait_s)
         try:
             if not self._schema_ready:
-                self._ensure_schema(con)
+                with _SCHEMA_LOCK:  # threads opening a new workspace at once would conflict
+                    self._ensure_schema(con)
             yield con
         finally:
             with _OPEN_CLOSE:

@@ -256,3 +256,28 @@ def test_describe_process_shows_program_and_subcommand_only(tmp_path):
         assert shown == f"process {proc.pid} {expected[what]}", what
         assert "secret" not in shown
     assert wsmod.describe_process(999_999_999) == "process 999999999"
+
+
+def test_threads_opening_a_new_workspace_at_once_all_succeed(tmp_path):
+    """Creating the schema of a new file is serialised: several threads (the app's page and
+    its jobs) opening a brand-new workspace together never meet a catalog write conflict."""
+    import threading
+
+    path = tmp_path / "new.duckdb"
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def open_it():
+        try:
+            start.wait(60)
+            with Workspace(path).connect() as con:
+                con.execute("SELECT count(*) FROM datasets").fetchall()
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
