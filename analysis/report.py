@@ -44,7 +44,7 @@ WRONG_PARENT = (
     "Rerank run {rerank!r} was made from baseline {parent!r}, not {baseline!r}; pick one of "
     "this baseline's reranks."
 )
-MISSING_FILE = "Run {run_id!r} has no {name} in {path}; re-run it."
+MISSING_FILE = "Run {run_id!r} has no {name} in its folder; re-run it or pick another run."
 
 
 
