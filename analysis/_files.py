@@ -12,11 +12,15 @@ from typing import Iterator
 
 import numpy as np
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 
 __all__ = ["atomic_folder", "clean_stale_partials", "jsonable"]
 
-OUT_IS_FILE = "The output path {path} is a file; give a folder for --out."
+OUT_IS_FILE = surface_hints(
+    "The output folder {name!r} is an existing file.",
+    app="Move or rename that file, then retry.",
+    cli="Give a folder path to --out.",
+)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -81,7 +85,7 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise AnalysisError(OUT_IS_FILE.format(path=out))
+        raise AnalysisError(OUT_IS_FILE.format(name=out.name))
     out.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_partials(out)
     pid = os.getpid()

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.tree import DecisionTreeRegressor
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 
 __all__ = [
     "FORBIDDEN_FEATURES",
@@ -54,7 +54,11 @@ FORBIDDEN_FEATURE = (
     "from the outcome (weak, evaluated, *_id, *_idx, metric columns); pick user features such "
     "as n_train or mainstreamness."
 )
-NO_COHORT_FILE = "This run has no weak_cohorts.csv ({path}); train the baseline again to get one."
+NO_COHORT_FILE = surface_hints(
+    "This run has no weak_cohorts.csv (it predates weak cohorts).",
+    app="Train the baseline again on the Baseline page to get one.",
+    cli="Run evaluate again to get one.",
+)
 BAD_DEPTH = "max_depth must be an integer between 1 and 6, got {value!r}."
 BAD_LEAF_SHARE = "min_leaf_share must lie in (0, 0.5], got {value!r} (e.g. 0.02 = 2% of users)."
 
@@ -405,5 +409,5 @@ def read_cohorts(folder: str | Path) -> pd.DataFrame:
     """
     path = Path(folder) / "weak_cohorts.csv"
     if not path.is_file():
-        raise AnalysisError(NO_COHORT_FILE.format(path=path))
+        raise AnalysisError(NO_COHORT_FILE)
     return pd.read_csv(path, dtype={"rule": str})

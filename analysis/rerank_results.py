@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from analysis.rerank.candidates import paper_candidates, realistic_candidates
 from analysis.rerank.history import select_history
 from analysis.rerank.job import RerankConfig
@@ -42,13 +42,14 @@ __all__ = [
     "resolve_api_key",
 ]
 
-NOT_A_RERANK_RUN = (
-    "{path} is not a rerank run folder (no {missing}); launch a rerank on the LLM rerank page "
-    "or with `python -m analysis rerank ... --out {path}`."
+NOT_A_RERANK_RUN = surface_hints(
+    "The folder {folder!r} is not a rerank run folder (no {missing}).",
+    app="Launch a rerank on the LLM rerank page.",
+    cli="Run `python -m analysis rerank ... --out DIR` first and give that folder.",
 )
 NO_SUCH_CALL = (
-    "No stored LLM call with key {key!r} in the workspace {workspace}; the call failed (failed "
-    "calls are not stored) or the workspace was replaced."
+    "No stored LLM call with key {key!r} in this workspace; the call failed (failed calls are "
+    "not stored) or the workspace was replaced."
 )
 NO_SUCH_USER = "User {user_id!r} is not in this run's per-user table; pick a user from the table."
 
@@ -109,7 +110,7 @@ def load_rerank_files(path: str | Path) -> RerankRunFiles:
     p = Path(path)
     for name in _FILES:
         if not (p / name).is_file():
-            raise AnalysisError(NOT_A_RERANK_RUN.format(path=p, missing=name))
+            raise AnalysisError(NOT_A_RERANK_RUN.format(folder=p.name, missing=name))
     by_group = pd.read_csv(p / "gains_by_group.csv", dtype={"group": str, "dimension": str})
     return RerankRunFiles(
         path=p,
@@ -178,7 +179,7 @@ def call_details(workspace: Workspace, key: str) -> CallDetails:
                 [str(key)],
             ).fetchall()
     if not rows:
-        raise AnalysisError(NO_SUCH_CALL.format(key=key, workspace=workspace.path))
+        raise AnalysisError(NO_SUCH_CALL.format(key=key))
     r = rows[0]
     return CallDetails(
         key=r[0], backend=r[1], model=r[2], mode=r[3], system_prompt=r[4] or "",

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.dataset import Dataset
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from analysis.ingest import load_dataset
 from analysis.provenance import dataset_sha256
 from analysis.split import Split, make_split
@@ -41,22 +41,27 @@ __all__ = ["MODEL_FILE", "REFITTED", "LoadedRun", "load_run"]
 #: the fitted baseline in a run folder (written by ``analysis.pipeline.write_run_outputs``)
 MODEL_FILE = "model.npz"
 
-NOT_A_RUN = (
-    "{path} is not an evaluate run folder (no {missing}); run `python -m analysis evaluate "
-    "... --out {path}` first."
+# Messages name folders and workspaces by their file names only (no server path).
+NOT_A_RUN = surface_hints(
+    "The folder {folder!r} is not a baseline run folder (no {missing}).",
+    app="Train the baseline on the Baseline page.",
+    cli="Run `python -m analysis evaluate ... --out DIR` first and give that folder.",
 )
-NO_WORKSPACE = (
-    "The run in {path} names no workspace file (it was made in memory); re-run evaluate "
-    "with --workspace PATH."
+NO_WORKSPACE = surface_hints(
+    "The run {folder!r} names no workspace file (it was made in memory).",
+    app="Train the baseline again on the Baseline page.",
+    cli="Run evaluate again with --workspace PATH.",
 )
 REFITTED = (
-    "The run in {path} has no stored model (model.npz: it predates stored models); its "
+    "The run {folder!r} has no stored model (model.npz: it predates stored models); its "
     "{name!r} baseline was refitted from the recorded parameters and seed, which may differ "
-    "from the original: re-run evaluate to store it."
+    "from the original: train the baseline again to store it."
 )
-STALE_RUN = (
-    "The dataset {name!r} in {workspace} no longer matches the run in {path} ({what}); it "
-    "was replaced after the run: re-run evaluate."
+STALE_RUN = surface_hints(
+    "The dataset {name!r} in the workspace {ws_file!r} no longer matches the run {folder!r} "
+    "({what}); it was replaced after the run.",
+    app="Train the baseline again on the Baseline page.",
+    cli="Run evaluate again.",
 )
 
 
@@ -116,7 +121,9 @@ class LoadedRun:
 
         if self.model_file is not None:
             return load_model(self.model_file)
-        warnings.warn(REFITTED.format(path=self.path, name=self.model_name), stacklevel=2)
+        warnings.warn(
+            REFITTED.format(folder=Path(self.path).name, name=self.model_name), stacklevel=2
+        )
         params = dict(self.summary["model"]["params"])
         seed = int(params.pop("seed", self.summary.get("seed", 0)))
         return make_recommender(self.model_name, seed=seed, **params).fit(self.split.train)
@@ -136,11 +143,11 @@ def load_run(path: str | Path) -> LoadedRun:
     p = Path(path)
     for name in ("summary.json", "per_user.parquet", "candidates.parquet"):
         if not (p / name).is_file():
-            raise AnalysisError(NOT_A_RUN.format(path=p, missing=name))
+            raise AnalysisError(NOT_A_RUN.format(folder=p.name, missing=name))
     summary = json.loads((p / "summary.json").read_text())
     source = summary.get("source") or {}
     if not source.get("workspace"):
-        raise AnalysisError(NO_WORKSPACE.format(path=p))
+        raise AnalysisError(NO_WORKSPACE.format(folder=p.name))
     ws = Workspace(source["workspace"])
     dataset = load_dataset(ws, source["dataset"])
     split_info = summary["split"]
@@ -150,7 +157,8 @@ def load_run(path: str | Path) -> LoadedRun:
     def stale(what: str) -> AnalysisError:
         return AnalysisError(
             STALE_RUN.format(
-                name=source["dataset"], workspace=source["workspace"], path=p, what=what
+                name=source["dataset"], ws_file=Path(source["workspace"]).name, folder=p.name,
+                what=what,
             )
         )
 
@@ -183,8 +191,8 @@ def load_run(path: str | Path) -> LoadedRun:
         raise AnalysisError(
             STALE_RUN.format(
                 name=source["dataset"],
-                workspace=source["workspace"],
-                path=p,
+                ws_file=Path(source["workspace"]).name,
+                folder=p.name,
                 what="candidate users or items are missing",
             )
         )

@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 NO_SUCH_RUN = "No run {run_id!r} in the workspace; pick one from the list of runs."
 RUN_NOT_LISTED_YET = (
-    "Saved run {run_id} in {path}; another process holds the workspace, so the run will be "
-    "listed as soon as the workspace is free."
+    "Saved run {run_id}; another process holds the workspace, so the run will be listed as "
+    "soon as the workspace is free."
 )
 
 #: the file in a run folder that holds what the workspace's ``runs`` row holds

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from analysis.dataset import Dataset
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 
 __all__ = [
     "TEST", "TRAIN", "VALIDATION", "Split", "SplitStrategy", "make_split", "split_global",
@@ -92,9 +92,11 @@ class Split:
 
 
 # --- user-facing messages -------------------------------------------------------------------
-NO_TIMESTAMPS = (
-    "Dataset '{name}' has no timestamp column, so a {strategy} split is impossible; map a "
-    "timestamp column at ingest or use --split random."
+NO_TIMESTAMPS = surface_hints(
+    "Dataset '{name}' has no timestamp column, so a {strategy} split is impossible.",
+    app="Choose the random Split on the Baseline page, or ingest the data again on the Data "
+    "page with its Timestamp column picked.",
+    cli="Use --split random, or ingest the data again with --timestamp-col NAME.",
 )
 UNKNOWN_STRATEGY = (
     "Unknown split strategy '{strategy}'; choose one of: temporal, random, global."

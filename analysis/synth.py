@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._synth_words import GENRE_WORDS as _GENRE_WORDS
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 
 __all__ = [
     "AGE_BANDS",
@@ -53,11 +53,14 @@ __all__ = [
 
 # --- user-facing messages -------------------------------------------------------------------
 BAD_PARAM = "Synthetic data: {name} must be {rule}, got {value!r}; pick a value in that range."
-OUT_IS_FILE = (
-    "Synthetic data: output path '{path}' is an existing file; give a folder path (it is "
-    "created if missing)."
+OUT_IS_FILE = surface_hints(
+    "Synthetic data: the output folder {name!r} is an existing file.",
+    cli="Give a folder path to --out (it is created if missing).",
 )
-OUT_NOT_WRITABLE = "Synthetic data: cannot write to '{path}' ({reason}); choose another folder."
+OUT_NOT_WRITABLE = surface_hints(
+    "Synthetic data: cannot write to the folder {name!r} ({reason}).",
+    cli="Give another folder to --out.",
+)
 
 #: all available genres, in order; the first ``n_genres`` are used
 GENRES: tuple[str, ...] = tuple(_GENRE_WORDS)
@@ -412,7 +415,7 @@ def write_synthetic(data: SyntheticData, out: str | Path) -> dict[str, Path]:
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise AnalysisError(OUT_IS_FILE.format(path=out))
+        raise AnalysisError(OUT_IS_FILE.format(name=out.name))
     planted = pd.DataFrame({
         "user_id": data.users["user_id"].to_numpy(dtype=np.int64),
         "is_niche": np.isin(data.users["user_id"].to_numpy(), data.niche_user_ids),
@@ -431,5 +434,7 @@ def write_synthetic(data: SyntheticData, out: str | Path) -> dict[str, Path]:
             encoding="utf-8",
         )
     except OSError as exc:
-        raise AnalysisError(OUT_NOT_WRITABLE.format(path=out, reason=exc.strerror or exc)) from exc
+        raise AnalysisError(
+            OUT_NOT_WRITABLE.format(name=out.name, reason=exc.strerror or exc)
+        ) from exc
     return paths

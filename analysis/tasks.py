@@ -48,7 +48,7 @@ def _stage_progress(ctx: JobContext) -> Callable[[str, float, str], None]:
 
 def _saved(ctx: JobContext, info: RunInfo) -> str:
     if not info.listed:
-        note = RUN_NOT_LISTED_YET.format(run_id=info.run_id, path=info.path)
+        note = RUN_NOT_LISTED_YET.format(run_id=info.run_id)
         ctx.progress(1.0, note, note=note)
     return info.run_id
 

@@ -34,8 +34,8 @@ PaperAuc = Literal["all", "heldout"]
 PAPER_AUC: dict[str, str] = {"all": "auc", "heldout": "auc@heldout"}
 
 BOTH_OR_NEITHER = (
-    "A weak-user rule needs exactly one of threshold or percentile, got threshold={threshold!r} "
-    "and percentile={percentile!r}."
+    "A weak-user rule needs exactly one of a threshold or a percentile; got threshold "
+    "{threshold!r} and percentile {percentile!r}."
 )
 BAD_PERCENTILE = "percentile must lie in [0, 100], got {value!r}."
 BAD_THRESHOLD = "threshold must be a finite number, got {value!r}."

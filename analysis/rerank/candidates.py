@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from analysis.metrics import candidate_recall as _candidate_recall
 from analysis.split import TRAIN, Split
 
@@ -50,9 +50,12 @@ BAD_USERS = (
     "user_idx must be a 1-D array of user indices in 0..{max_user}, got {detail}; pass the "
     "weak users' user_idx."
 )
-RANKING_TOO_SHORT = (
-    "The baseline ranking has {width} candidates per user but {c} were asked for; evaluate "
-    "the baseline with at least {c} candidates (--candidates {c}) or lower n_candidates."
+RANKING_TOO_SHORT = surface_hints(
+    "The baseline ranking has {width} candidates per user but {c} were asked for.",
+    app="Lower Candidates C on the LLM rerank page to {width} or fewer, or train the baseline "
+    "with Candidates C of at least {c} on the Baseline page.",
+    cli="Pass --candidates {width} or fewer, or evaluate the baseline again with --candidates "
+    "{c} or more.",
 )
 BAD_RANKINGS = (
     "rankings must be a 2-D integer array of item_idx (n_users x C, -1 padded), got shape "

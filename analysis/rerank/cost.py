@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from models.rerankers.base import Usage
 
 __all__ = [
@@ -46,11 +46,16 @@ __all__ = [
 
 PRICES_TAKEN_ON = "2026-11-21"
 
-UNKNOWN_PRICE = (
-    "No price for model {model!r}: add it to the price table (a JSON file with input, output, "
-    "cache_write and cache_read dollars per million tokens, --prices FILE) or pick one of: {known}."
+UNKNOWN_PRICE = surface_hints(
+    "No price for model {model!r}; the price table has: {known}.",
+    app="Enter its input and output $ per million tokens on the LLM rerank page, or pick a "
+    "model of the table.",
+    cli="Add it to a JSON price table (input, output, cache_write and cache_read dollars per "
+    "million tokens) given with --prices FILE, or pick a model of the table.",
 )
-BAD_PRICE_FILE = "Price table {path}: {problem}."
+BAD_PRICE_FILE = surface_hints(
+    "Price table {file!r}: {problem}.", cli="Fix the file given with --prices."
+)
 BAD_ENTERED_PRICE = (
     "Prices are dollars per million tokens and cannot be negative: got input {input!r}, "
     "output {output!r}."
@@ -155,11 +160,11 @@ def load_price_table(path: str | Path | None) -> PriceTable:
     try:
         raw = json.loads(p.read_text())
     except FileNotFoundError:
-        raise AnalysisError(BAD_PRICE_FILE.format(path=p, problem="no such file")) from None
+        raise AnalysisError(BAD_PRICE_FILE.format(file=p.name, problem="no such file")) from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise AnalysisError(BAD_PRICE_FILE.format(path=p, problem=f"not valid JSON ({exc})"))
+        raise AnalysisError(BAD_PRICE_FILE.format(file=p.name, problem=f"not valid JSON ({exc})"))
     if not isinstance(raw, dict):
-        raise AnalysisError(BAD_PRICE_FILE.format(path=p, problem="must be a JSON object"))
+        raise AnalysisError(BAD_PRICE_FILE.format(file=p.name, problem="must be a JSON object"))
     for model, entry in raw.items():
         try:
             price = ModelPrice(
@@ -172,12 +177,12 @@ def load_price_table(path: str | Path | None) -> PriceTable:
         except (KeyError, TypeError, ValueError):
             raise AnalysisError(
                 BAD_PRICE_FILE.format(
-                    path=p, problem=f"entry {model!r} needs numeric input and output prices"
+                    file=p.name, problem=f"entry {model!r} needs numeric input and output prices"
                 )
             )
         if min(price.input, price.output, price.cache_write, price.cache_read) < 0:
             raise AnalysisError(
-                BAD_PRICE_FILE.format(path=p, problem=f"entry {model!r} has a negative price")
+                BAD_PRICE_FILE.format(file=p.name, problem=f"entry {model!r} has a negative price")
             )
         table = table.with_model(model, price)
     return table

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from analysis.rerank.candidates import CandidateSet, check_user_idx, hash_keys
 from analysis.split import TRAIN, Split
 
@@ -55,14 +55,17 @@ BAD_FACTORS = (
     "item_factors must be a 2-D float array with one row per item ({n_items}), got shape "
     "{shape}; pass Recommender.item_factors."
 )
-NO_CANDIDATES = (
+NO_CANDIDATES = surface_hints(
     "The 'long-short' history was asked to pick the history items closest to the candidates "
-    "but has no candidate set; pass candidates=... or use_candidates=False."
+    "but was given no candidate set.",
+    app="Choose another History on the LLM rerank page.",
+    cli="Use another --history.",
 )
-CANDIDATES_GIVE_AWAY = (
+CANDIDATES_GIVE_AWAY = surface_hints(
     "The 'long-short' history may not pick items by similarity to the paper protocol's "
-    "candidates: they hold the user's held-out items; pass use_candidates=False (similar to "
-    "the user's recent items) or use the realistic protocol."
+    "candidates: they hold the user's held-out items.",
+    app="Choose the realistic Candidates or another History on the LLM rerank page.",
+    cli="Use --protocol realistic or another --history.",
 )
 MISSING_CANDIDATES = (
     "The candidate set has no row for user_idx {user}; build the candidates for the same users."

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from analysis.rerank.budget import JobBudget, SpendLedger, input_bounds, job_key, overbilled
 from analysis.rerank.cache import CachedCall, CallCache, call_key
 from analysis.rerank.candidates import CandidateSet, paper_candidates, realistic_candidates
@@ -63,22 +63,27 @@ __all__ = [
     "plan_rerank",
 ]
 
-BUDGET_TOO_SMALL = (
+BUDGET_TOO_SMALL = surface_hints(
     "A budget of ${budget:.4f} cannot cover even one user: the cheapest prompt could cost up "
-    "to ${need:.4f} (its input plus max_tokens={max_tokens} of output, at worst). Raise the "
-    "budget or lower max tokens."
+    "to ${need:.4f} (its input plus {max_tokens} output tokens, at worst).",
+    app="Raise the Budget cap or lower Max tokens on the LLM rerank page.",
+    cli="Raise --budget-usd or lower --max-tokens.",
 )
-BUDGET_SPENT = (
+BUDGET_SPENT = surface_hints(
     "This job's budget of ${budget:.4f} is spent: ${spent:.4f} was charged or reserved by its "
-    "earlier runs, and the next prompt could cost up to ${need:.4f}. Give a larger budget to "
-    "go further (answers already paid for are reused)."
+    "earlier runs, and the next prompt could cost up to ${need:.4f}.",
+    app="Raise the Budget cap on the LLM rerank page to go further (answers already paid for "
+    "are reused).",
+    cli="Raise --budget-usd to go further (answers already paid for are reused).",
 )
 NO_WEAK_USERS = (
     "No weak user with test items to rerank under this rule ({rule}): raise the threshold or "
     "percentile."
 )
-LIKELIHOOD_NEEDS_LOCAL = (
-    "Likelihood mode scores candidates with a local model: use --backend transformers."
+LIKELIHOOD_NEEDS_LOCAL = surface_hints(
+    "Likelihood mode scores candidates with a local model.",
+    app="Choose the transformers Backend on the LLM rerank page.",
+    cli="Use --backend transformers, or --mode generate.",
 )
 BAD_PILOT = "A pilot needs at least 2 users (got {size}): its interval needs a spread."
 BAD_PROTOCOL = "Unknown candidate protocol {protocol!r}: use realistic or paper."

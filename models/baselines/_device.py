@@ -12,8 +12,8 @@ from analysis.errors import AnalysisError
 __all__ = ["resolve_device", "NO_CUDA", "BAD_USE_GPU"]
 
 NO_CUDA = (
-    "use_gpu=True was requested for model {name!r} but implicit found no CUDA GPU "
-    "(implicit.gpu.HAS_CUDA is False): use use_gpu='auto' or False to fit on the CPU."
+    "A GPU was required for model {name!r} but implicit finds no CUDA GPU "
+    "(implicit.gpu.HAS_CUDA is False); let it fit on the CPU (GPU 'auto' or off)."
 )
 BAD_USE_GPU = "use_gpu must be 'auto', True or False; got {value!r}."
 

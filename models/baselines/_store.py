@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import AnalysisError
+from analysis.display import without_paths
+from analysis.errors import AnalysisError, surface_hints
 
 from ._base import NOT_FITTED, BaselineRecommender
 
@@ -24,8 +25,10 @@ __all__ = ["BAD_MODEL_FILE", "MODEL_FORMAT", "load_model", "save_model"]
 #: version of the stored layout (``meta["format"]``)
 MODEL_FORMAT = 1
 
-BAD_MODEL_FILE = (
-    "{path} is not a readable stored baseline ({detail}); re-run evaluate to write the run again."
+BAD_MODEL_FILE = surface_hints(
+    "{file} is not a readable stored baseline ({detail}).",
+    app="Train the baseline again on the Baseline page.",
+    cli="Run evaluate again to write the run again.",
 )
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the zip epoch: no wall-clock time in the file
@@ -92,5 +95,7 @@ def load_model(path: str | Path) -> BaselineRecommender:
     except AnalysisError:
         raise
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-        raise AnalysisError(BAD_MODEL_FILE.format(path=p, detail=exc)) from exc
+        file = f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+        detail = without_paths(str(exc))
+        raise AnalysisError(BAD_MODEL_FILE.format(file=file, detail=detail)) from exc
     return model

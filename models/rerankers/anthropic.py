@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from models.rerankers._retry import (
     RetryPolicy,
     call_timed,
@@ -37,9 +37,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NO_ANTHROPIC_KEY = (
-    "No Anthropic API key: set ANTHROPIC_API_KEY in the environment (or the app's secrets) "
-    "or pass api_key=."
+NO_ANTHROPIC_KEY = surface_hints(
+    "No Anthropic API key.",
+    app="Set ANTHROPIC_API_KEY in the app's environment or in its secrets "
+    "(.streamlit/secrets.toml), then reload the LLM rerank page.",
+    cli="Set ANTHROPIC_API_KEY in the environment.",
 )
 NO_ANTHROPIC_PACKAGE = (
     "The anthropic package is not installed: run `pip install anthropic==2.12.0`, "

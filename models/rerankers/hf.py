@@ -25,7 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from analysis.errors import AnalysisError
+from analysis.display import without_paths
+from analysis.errors import AnalysisError, surface_hints
 from models.rerankers.base import Completion, LLMRequest, OnResult, Usage
 
 try:  # the app must start without torch/transformers; the error comes when a backend is built
@@ -43,26 +44,34 @@ MISSING_PACKAGE = (
     "The transformers backend needs the 'torch' and 'transformers' packages: install them "
     "(pip install torch transformers) or choose the anthropic or openai backend."
 )
-MODEL_NOT_FOUND = (
-    "Transformers model '{path}' is not a local folder and weights cannot be downloaded here: "
-    "give the path of a folder holding config.json, the weights and the tokenizer files."
+# a model folder is named by its last part only (no server path)
+MODEL_NOT_FOUND = surface_hints(
+    "Transformers model '{model}' is not a local folder, and weights cannot be downloaded "
+    "here.",
+    app="Give as Local model folder on the LLM rerank page a folder on this machine holding "
+    "config.json, the weights and the tokenizer files.",
+    cli="Give --model the path of a folder holding config.json, the weights and the "
+    "tokenizer files.",
 )
-MODEL_NOT_LOADABLE = (
-    "Cannot load transformers model '{path}' ({reason}); weights cannot be downloaded here: "
-    "give a local folder with config.json, the weights and the tokenizer files."
+MODEL_NOT_LOADABLE = surface_hints(
+    "Cannot load transformers model '{model}' ({reason}); weights cannot be downloaded here.",
+    app="Give as Local model folder on the LLM rerank page a folder on this machine holding "
+    "config.json, the weights and the tokenizer files.",
+    cli="Give --model a local folder holding config.json, the weights and the tokenizer files.",
 )
 NO_CHAT_TEMPLATE = (
-    "Transformers model '{path}' has no usable chat template ({reason}): use an instruction-"
+    "Transformers model '{model}' has no usable chat template ({reason}): use an instruction-"
     "tuned (chat) model whose tokenizer_config.json or chat_template.jinja defines one."
 )
 BAD_SETTING = "Transformers backend: {name} must be {rule}, got {value!r}."
 NO_CUDA = (
     "Transformers backend: device {device!r} was requested but torch finds no CUDA GPU; "
-    "use device='auto' or 'cpu'."
+    "run on the CPU (device 'auto' or 'cpu')."
 )
-PROMPT_TOO_LONG = (
-    "Prompt {index} has {n_tokens} tokens, more than max_input_tokens={limit}: shorten the "
-    "history or candidate list, or raise max_input_tokens."
+PROMPT_TOO_LONG = surface_hints(
+    "Prompt {index} has {n_tokens} tokens, more than the input limit of {limit} tokens.",
+    app="Choose a shorter History or fewer Candidates C on the LLM rerank page.",
+    cli="Use a shorter --history or fewer --candidates.",
 )
 CANDIDATES_MISMATCH = (
     "score(): got {n_requests} requests but {n_lists} candidate lists; give one list of "
@@ -127,7 +136,7 @@ class TransformersBackend:
             str(model).count("/") != 1
         )
         if looks_like_path and not path.is_dir():
-            raise AnalysisError(MODEL_NOT_FOUND.format(path=model))
+            raise AnalysisError(MODEL_NOT_FOUND.format(model=without_paths(str(model))))
         source = str(path) if path.is_dir() else str(model)
         try:
             tokenizer = AutoTokenizer.from_pretrained(
@@ -143,7 +152,9 @@ class TransformersBackend:
             raise
         except Exception as exc:  # OSError, ValueError, EnvironmentError from the hub layer
             raise AnalysisError(
-                MODEL_NOT_LOADABLE.format(path=model, reason=_first_line(exc))
+                MODEL_NOT_LOADABLE.format(
+                    model=without_paths(str(model)), reason=without_paths(_first_line(exc))
+                )
             ) from exc
         self._attach(lm, tokenizer)
 
@@ -247,7 +258,10 @@ class TransformersBackend:
             )
         except Exception as exc:
             raise AnalysisError(
-                NO_CHAT_TEMPLATE.format(path=self.model, reason=_first_line(exc))
+                NO_CHAT_TEMPLATE.format(
+                    model=without_paths(str(self.model)),
+                    reason=without_paths(_first_line(exc)),
+                )
             ) from exc
         try:
             tokenizer.apply_chat_template(

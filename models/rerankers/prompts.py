@@ -39,6 +39,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from analysis.display import without_paths
 from analysis.errors import AnalysisError
 from models.rerankers.base import LLMRequest
 
@@ -68,11 +69,14 @@ UNKNOWN_TEMPLATE = (
     "No builtin prompt template or file named {name!r}; use one of paper, llmrank, rankgpt, "
     "or the path of a .txt, .json or .toml template file."
 )
+# a template file is named by its file name only (no server path)
 BAD_TEMPLATE_TYPE = (
-    "Prompt template file {path} has an unsupported type; use .txt (user part, optional "
+    "Prompt template file {file!r} has an unsupported type; use .txt (user part, optional "
     "system part above a '---' line), .json or .toml (keys system, user, id_style)."
 )
-UNREADABLE_TEMPLATE = "Prompt template file {path} could not be read ({reason}); fix the file."
+UNREADABLE_TEMPLATE = (
+    "Prompt template file {file!r} could not be read ({reason}); fix the file."
+)
 UNKNOWN_PLACEHOLDER = (
     "Prompt template {source}: unknown placeholder {{{field}}} in the {part} part; allowed: "
     "{{history}}, {{candidates}}, {{n_candidates}}, {{n_history}}, {{history_order}} (write "
@@ -99,7 +103,7 @@ BAD_ID_STYLE = (
     "Prompt template {source}: id_style must be 'number' or 'bracket', got {value!r}."
 )
 BAD_TEMPLATE_KEYS = (
-    "Prompt template file {path}: {detail}; expected string keys 'user' (required), "
+    "Prompt template file {file!r}: {detail}; expected string keys 'user' (required), "
     "'system', 'name' and 'id_style'."
 )
 NO_CANDIDATE_TEXTS = "A prompt needs at least one candidate item; this user has none."
@@ -236,16 +240,18 @@ def check_template(template: PromptTemplate, source: str | None = None) -> Promp
 
 def _from_mapping(data: object, path: Path) -> PromptTemplate:
     if not isinstance(data, dict):
-        raise AnalysisError(BAD_TEMPLATE_KEYS.format(path=path, detail="not a table of keys"))
+        raise AnalysisError(BAD_TEMPLATE_KEYS.format(file=path.name, detail="not a table of keys"))
     unknown = sorted(set(data) - {"name", "system", "user", "id_style"})
     if unknown:
         raise AnalysisError(BAD_TEMPLATE_KEYS.format(
-            path=path, detail="unknown key(s) " + ", ".join(map(str, unknown))))
+            file=path.name, detail="unknown key(s) " + ", ".join(map(str, unknown))))
     if not isinstance(data.get("user"), str):
-        raise AnalysisError(BAD_TEMPLATE_KEYS.format(path=path, detail="no string 'user' key"))
+        raise AnalysisError(BAD_TEMPLATE_KEYS.format(file=path.name, detail="no string 'user' key"))
     for key in ("name", "system", "id_style"):
         if key in data and not isinstance(data[key], str):
-            raise AnalysisError(BAD_TEMPLATE_KEYS.format(path=path, detail=f"{key!r} is not text"))
+            raise AnalysisError(
+                BAD_TEMPLATE_KEYS.format(file=path.name, detail=f"{key!r} is not text")
+            )
     return PromptTemplate(
         name=data.get("name", path.stem),
         system=data.get("system", ""),
@@ -282,7 +288,7 @@ def load_template(name_or_path: str | Path) -> PromptTemplate:
         raise AnalysisError(UNKNOWN_TEMPLATE.format(name=key))
     suffix = path.suffix.lower()
     if suffix not in (".txt", ".json", ".toml"):
-        raise AnalysisError(BAD_TEMPLATE_TYPE.format(path=path))
+        raise AnalysisError(BAD_TEMPLATE_TYPE.format(file=path.name))
     try:
         text = path.read_text(encoding="utf-8")
         if suffix == ".json":
@@ -299,9 +305,9 @@ def load_template(name_or_path: str | Path) -> PromptTemplate:
                 system, user = "", text.strip()
             template = PromptTemplate(name=path.stem, system=system, user=user)
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSON/TOML errors are ValueErrors
-        reason = " ".join(str(exc).split())[:200]
-        raise AnalysisError(UNREADABLE_TEMPLATE.format(path=path, reason=reason)) from exc
-    return check_template(template, source=str(path))
+        reason = without_paths(" ".join(str(exc).split())[:200])
+        raise AnalysisError(UNREADABLE_TEMPLATE.format(file=path.name, reason=reason)) from exc
+    return check_template(template, source=repr(path.name))
 
 
 _WS = re.compile(r"\s+")

@@ -117,7 +117,15 @@ def test_bad_n_candidates(c):
 def test_ranking_too_short_and_bad_inputs():
     with pytest.raises(AnalysisError) as err:
         realistic_candidates(RANKINGS, np.array([0]), TRUTH, n_candidates=6)
-    assert str(err.value) == RANKING_TOO_SHORT.format(width=5, c=6)
+    assert err.value.message == RANKING_TOO_SHORT.format(width=5, c=6)
+    assert str(err.value) == (
+        "The baseline ranking has 5 candidates per user but 6 were asked for. Lower Candidates "
+        "C on the LLM rerank page to 5 or fewer, or train the baseline with Candidates C of at "
+        "least 6 on the Baseline page."
+    )
+    assert err.value.render("cli").endswith(
+        "Pass --candidates 5 or fewer, or evaluate the baseline again with --candidates 6 or "
+        "more.")
     with pytest.raises(AnalysisError, match="user_idx 9"):
         realistic_candidates(RANKINGS, np.array([9]), TRUTH, n_candidates=2)
     with pytest.raises(AnalysisError, match="rankings must be"):

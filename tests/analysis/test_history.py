@@ -130,11 +130,15 @@ def test_errors():
     with pytest.raises(AnalysisError) as err:
         select_history(split, np.array([0]), "long-short", item_factors=np.ones((12, 2)),
                        use_candidates=True)
-    assert str(err.value) == NO_CANDIDATES
+    assert err.value.message == NO_CANDIDATES
+    assert str(err.value).endswith("Choose another History on the LLM rerank page.")
     with pytest.raises(AnalysisError) as err:
         select_history(split, np.array([0]), "long-short", item_factors=np.ones((12, 2)),
                        candidates=_candidates([0], [[7]], "paper"), use_candidates=True)
-    assert str(err.value) == CANDIDATES_GIVE_AWAY
+    assert err.value.message == CANDIDATES_GIVE_AWAY
+    assert str(err.value).endswith(
+        "Choose the realistic Candidates or another History on the LLM rerank page.")
+    assert err.value.render("cli").endswith("Use --protocol realistic or another --history.")
     with pytest.raises(AnalysisError, match="one row per item"):
         select_history(split, np.array([0]), "long-short", item_factors=np.ones((3, 2)),
                        candidates=_candidates([0], [[1]]))

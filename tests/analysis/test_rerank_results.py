@@ -13,7 +13,6 @@ import pytest
 from analysis.errors import AnalysisError
 from analysis.rerank.job import RerankConfig
 from analysis.rerank_results import (
-    NO_SUCH_CALL,
     NOT_A_RERANK_RUN,
     call_details,
     config_from_dict,
@@ -57,8 +56,13 @@ def test_load_rerank_files_reads_every_file(runs, files):
 def test_load_rerank_files_names_the_missing_file(tmp_path):
     with pytest.raises(AnalysisError) as err:
         load_rerank_files(tmp_path)
-    assert str(err.value) == NOT_A_RERANK_RUN.format(path=tmp_path,
-                                                     missing="rerank_summary.json")
+    assert err.value.message == NOT_A_RERANK_RUN.format(folder=tmp_path.name,
+                                                        missing="rerank_summary.json")
+    assert str(err.value) == (
+        f"The folder {tmp_path.name!r} is not a rerank run folder (no rerank_summary.json). "
+        "Launch a rerank on the LLM rerank page."
+    )
+    assert str(tmp_path) not in err.value.render("cli")
 
 
 def test_config_from_dict_round_trips():
@@ -84,7 +88,10 @@ def test_call_details_returns_the_stored_prompt_and_answer(runs, files):
 def test_call_details_unknown_key(runs):
     with pytest.raises(AnalysisError) as err:
         call_details(runs.workspace, "nope")
-    assert str(err.value) == NO_SUCH_CALL.format(key="nope", workspace=runs.workspace.path)
+    assert str(err.value) == (
+        "No stored LLM call with key 'nope' in this workspace; the call failed (failed calls "
+        "are not stored) or the workspace was replaced."
+    )
 
 
 def _ndcg(relevant_in_order: np.ndarray, n_relevant: int, k: int = 10) -> float:

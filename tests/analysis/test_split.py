@@ -109,8 +109,16 @@ def test_temporal_no_timestamps_error():
     ds = dataset_from_arrays([0, 0], [0, 1], None, name="plays")
     with pytest.raises(AnalysisError) as err:
         split_temporal(ds)
-    assert str(err.value) == S.NO_TIMESTAMPS.format(name="plays", strategy="temporal")
-    assert "--split random" in str(err.value)
+    assert err.value.message == S.NO_TIMESTAMPS.format(name="plays", strategy="temporal")
+    assert str(err.value) == (
+        "Dataset 'plays' has no timestamp column, so a temporal split is impossible. Choose the "
+        "random Split on the Baseline page, or ingest the data again on the Data page with its "
+        "Timestamp column picked."
+    )
+    assert err.value.render("cli") == (
+        "Dataset 'plays' has no timestamp column, so a temporal split is impossible. Use --split "
+        "random, or ingest the data again with --timestamp-col NAME."
+    )
 
 
 @pytest.mark.parametrize("kw", [{"n_test": -1}, {"n_validation": -2}, {"min_train": -1},
@@ -280,7 +288,8 @@ def test_global_errors():
     nots = dataset_from_arrays([0, 0], [0, 1], None, name="clicks")
     with pytest.raises(AnalysisError) as err:
         split_global(nots)
-    assert str(err.value) == S.NO_TIMESTAMPS.format(name="clicks", strategy="global")
+    assert err.value.message == S.NO_TIMESTAMPS.format(name="clicks", strategy="global")
+    assert "--split random" in err.value.render("cli") and "--" not in str(err.value)
 
 
 # ---- make_split and the Split matrices -------------------------------------------------------

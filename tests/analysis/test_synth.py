@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import synth as S
 from analysis.errors import AnalysisError
 from analysis.ingest import dataset_from_frames
 from analysis.synth import (
@@ -178,7 +177,12 @@ def test_write_to_existing_file_fails(tmp_path, data):
     f.write_text("x")
     with pytest.raises(AnalysisError) as err:
         write_synthetic(data, f)
-    assert str(err.value) == S.OUT_IS_FILE.format(path=f)
+    assert str(err.value) == "Synthetic data: the output folder 'taken' is an existing file."
+    assert err.value.render("cli") == (
+        "Synthetic data: the output folder 'taken' is an existing file. Give a folder path to "
+        "--out (it is created if missing)."
+    )
+    assert str(tmp_path) not in err.value.render("cli")
 
 
 def test_synthetic_frames_ingest_as_a_dataset(data):

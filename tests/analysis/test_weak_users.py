@@ -40,8 +40,8 @@ class TestWeakRule:
     @pytest.mark.parametrize(
         ("kwargs", "msg"),
         [
-            ({}, "exactly one of threshold or percentile"),
-            ({"threshold": 0.1, "percentile": 10}, "exactly one of threshold or percentile"),
+            ({}, "exactly one of a threshold or a percentile"),
+            ({"threshold": 0.1, "percentile": 10}, "exactly one of a threshold or a percentile"),
             ({"percentile": 101}, "percentile must lie in"),
             ({"percentile": -1}, "percentile must lie in"),
             ({"threshold": float("nan")}, "threshold must be a finite"),

@@ -42,8 +42,14 @@ class TestAnthropicContract(HTTPBackendContract):
 def test_missing_key_is_an_analysis_error():
     with pytest.raises(AnalysisError) as err:
         AnthropicBackend(base_url="http://127.0.0.1:9")
-    assert str(err.value) == NO_ANTHROPIC_KEY
-    assert str(err.value).startswith("No Anthropic API key: set ANTHROPIC_API_KEY")
+    assert err.value.message == NO_ANTHROPIC_KEY
+    assert str(err.value) == (
+        "No Anthropic API key. Set ANTHROPIC_API_KEY in the app's environment or in its "
+        "secrets (.streamlit/secrets.toml), then reload the LLM rerank page."
+    )
+    assert err.value.render("cli") == (
+        "No Anthropic API key. Set ANTHROPIC_API_KEY in the environment."
+    )
 
 
 def test_key_from_environment_and_x_api_key_accepted(monkeypatch):

@@ -89,7 +89,12 @@ def test_missing_path_is_one_line_error(tmp_path):
     missing = tmp_path / "no_such_model"
     with pytest.raises(AnalysisError) as err:
         TransformersBackend(str(missing))
-    assert str(err.value) == hf.MODEL_NOT_FOUND.format(path=missing)
+    assert err.value.message == hf.MODEL_NOT_FOUND.format(model="no_such_model")
+    assert str(tmp_path) not in str(err.value) and str(tmp_path) not in err.value.render("cli")
+    assert str(err.value).endswith("Give as Local model folder on the LLM rerank page a folder "
+                                   "on this machine holding config.json, the weights and the "
+                                   "tokenizer files.")
+    assert "--model" in err.value.render("cli")
     assert "cannot be downloaded" in str(err.value) and "\n" not in str(err.value)
 
 
@@ -97,7 +102,10 @@ def test_folder_without_weights_is_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AnalysisError, match="Cannot load transformers model") as err:
         TransformersBackend(str(tmp_path / "empty"))
-    assert str(tmp_path / "empty") in str(err.value) and "\n" not in str(err.value)
+    # the folder by its name, never its server path, on either surface
+    assert "Cannot load transformers model 'empty' (" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert str(tmp_path) not in str(err.value) and str(tmp_path) not in err.value.render("cli")
 
 
 def test_folder_without_chat_template_is_error(model_dir, tmp_path):
@@ -273,7 +281,7 @@ def test_score_bad_inputs(model_dir, backend, requests_):
     assert backend.score([], []) == []
     n = backend.count_tokens(requests_[:1])[0]  # prompt fits, prompt + candidate does not
     short = TransformersBackend(str(model_dir), device="cpu", max_input_tokens=n)
-    with pytest.raises(AnalysisError, match=f"more than max_input_tokens={n}"):
+    with pytest.raises(AnalysisError, match=f"more than the input limit of {n} tokens"):
         short.score(requests_[:1], [["x"]])
 
 

@@ -126,8 +126,9 @@ def test_custom_template_validation_names_file_and_placeholder(tmp_path, body, n
     p.write_text(body)
     with pytest.raises(AnalysisError) as err:
         load_template(str(p))
-    assert needle in str(err.value) and str(p) in str(err.value)
-    assert "\n" not in str(err.value)
+    # the file by its name, never its server path
+    assert needle in str(err.value) and "Prompt template 'bad.txt': " in str(err.value)
+    assert str(tmp_path) not in err.value.render("cli") and "\n" not in str(err.value)
 
 
 def test_system_placeholder_and_bad_files(tmp_path):
