@@ -236,16 +236,20 @@ def upload_message(err: AnalysisError, *folders: str | Path) -> AnalysisError:
     other path under the temporary folder (a zip's extraction folder, a library's own
     scratch file) is cut to its file name too, so no server path reaches the user.
     """
-    text = str(err)
-    for folder in folders:
-        for prefix in sorted({str(Path(folder)), str(Path(folder).resolve())}, key=len,
-                             reverse=True):  # fmt: skip
-            text = text.replace(prefix.rstrip("/") + "/", "")
-    for root in {tempfile.gettempdir(), str(Path(tempfile.gettempdir()).resolve())}:
-        root = root.rstrip("/")
-        if root:  # any other path under it: keep the file name only
-            text = re.sub(re.escape(root) + r"/(?:[^\s'\"/]+/)*", "", text)
-    return AnalysisError(text)
+
+    def clean(text: str) -> str:
+        for folder in folders:
+            for prefix in sorted({str(Path(folder)), str(Path(folder).resolve())}, key=len,
+                                 reverse=True):  # fmt: skip
+                text = text.replace(prefix.rstrip("/") + "/", "")
+        for root in {tempfile.gettempdir(), str(Path(tempfile.gettempdir()).resolve())}:
+            root = root.rstrip("/")
+            if root:  # any other path under it: keep the file name only
+                text = re.sub(re.escape(root) + r"/(?:[^\s'\"/]+/)*", "", text)
+        return text
+
+    # each surface keeps its own hint (str() of the result is the message with the app's)
+    return AnalysisError(clean(err.message), hints={s: clean(h) for s, h in err.hints.items()})
 
 
 def ingest_synthetic(

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from analysis.ingest._sniff import is_generic
 
 ValueKind = Literal["auto", "explicit", "count", "implicit"]
@@ -55,21 +55,27 @@ _ROLES = {
     "timestamp": (TIMESTAMP_SYNONYMS, "--timestamp-col"),
 }
 
-MISSING_COLUMN = (
-    "{file}: no {role} column found (columns: {found}); name it with "
-    "ColumnMapping({role}=...) (CLI {flag} NAME)."
+# what to do is said per surface: the Data page's column pickers, or the CLI's flags
+_PICKERS = "the column pickers (User id, Item id, Rating / count, Timestamp) on the Data page"
+MISSING_COLUMN = surface_hints(
+    "{file}: no {role} column found (columns: {found}).",
+    app=f"Pick the {{role}} column in {_PICKERS}.",
+    cli="Name it with --{role}-col NAME.",
 )
-MAPPED_COLUMN_ABSENT = (
-    "{file}: the mapped {role} column {column!r} is not in the file (columns: {found}); fix "
-    "ColumnMapping({role}=...) (CLI {flag} NAME)."
+MAPPED_COLUMN_ABSENT = surface_hints(
+    "{file}: the mapped {role} column {column!r} is not in the file (columns: {found}).",
+    app=f"Pick one of its columns as the {{role}} column in {_PICKERS}.",
+    cli="Name one of its columns with --{role}-col NAME.",
 )
 SAME_COLUMN = (
     "{file}: column {column!r} is mapped to both {role_a} and {role_b}; map each role to its "
     "own column."
 )
-NO_VALUE_COLUMN = (
-    "{file}: value_kind={kind!r} needs a rating or count column but none was found "
-    "(columns: {found}); name it with ColumnMapping(rating=...) (CLI --rating-col NAME)."
+NO_VALUE_COLUMN = surface_hints(
+    "{file}: {kind!r} feedback needs a rating or count column but none was found "
+    "(columns: {found}).",
+    app="Pick it under Rating / count on the Data page, or choose implicit Feedback.",
+    cli="Name it with --rating-col NAME, or pass --value-kind implicit.",
 )
 BAD_VALUE_KIND = "Unknown value_kind {kind!r}; use one of auto, explicit, count, implicit."
 BY_POSITION = "{file}: no header line; columns read by position as {roles} (map them to override)"

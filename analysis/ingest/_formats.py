@@ -45,7 +45,7 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from analysis.ingest._sniff import (
     default_quoting,
     first_row_is_header,
@@ -69,10 +69,11 @@ BAD_ENCODING = (
     "{file}: row {row} is not valid UTF-8 (byte 0x{byte:02x} at character {pos}); "
     "re-save the file as UTF-8."
 )
-WRONG_DELIMITER = (
+WRONG_DELIMITER = surface_hints(
     "{file}: only one column was found with delimiter {delim!r}, but the header contains "
-    "{suggest!r}; the file seems {suggest_name}-separated: pass delimiter={suggest!r} "
-    "(CLI --delimiter) or re-save it with {delim_name}s."
+    "{suggest!r}; the file seems {suggest_name}-separated, not {delim_name}-separated.",
+    app="Re-save it with {delim_name}s and upload it again.",
+    cli="Pass --delimiter '{suggest}' or re-save it with {delim_name}s.",
 )
 DUPLICATE_HEADER = (
     "{file}: the header repeats the column name(s) {names} (names are compared "

@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from analysis.ingest._columns import (
     GENRE_SYNONYMS,
     ID_SYNONYMS,
@@ -39,13 +39,17 @@ from analysis.ingest._sniff import ML100K_ITEMS
 InputSpec = str | PathLike | pd.DataFrame
 
 NULL_ID = "{file}: row {row} has no {role} id in column {column!r}; fill it or drop the row."
-NOT_A_NUMBER = (
+# what to do is said per surface: the Data page's controls, or the CLI's flags
+NOT_A_NUMBER = surface_hints(
     "{file}: row {row}, column {column!r}: {value} is not a number; ratings and counts must "
-    "be numeric: fix or drop that row, or map another column (CLI --rating-col)."
+    "be numeric.",
+    app="Fix or drop that row, or pick another column under Rating / count on the Data page.",
+    cli="Fix or drop that row, or map another column with --rating-col NAME.",
 )
-NEGATIVE_COUNT = (
-    "{file}: row {row}, column {column!r}: count {value} is negative; counts must be >= 0 "
-    "(use value_kind='explicit' if this column holds ratings)."
+NEGATIVE_COUNT = surface_hints(
+    "{file}: row {row}, column {column!r}: count {value} is negative; counts must be >= 0.",
+    app="If this column holds ratings, choose explicit Feedback on the Data page.",
+    cli="If this column holds ratings, pass --value-kind explicit.",
 )
 BAD_TIMESTAMP = (
     "{file}: row {row}, column {column!r}: {value} is not a timestamp; use Unix seconds or "
@@ -81,19 +85,23 @@ NON_SCALAR_COLUMN = (
     "{file}: the {role} column {column!r} holds {type} values, not single values; map a column "
     "of plain values or flatten this one first."
 )
-BOOLEAN_RATING = (
-    "{file}: the rating column {column!r} holds true/false values, not ratings; ingest it as "
-    "value_kind='count' (CLI --value-kind count: true is relevant, false is not)."
+BOOLEAN_RATING = surface_hints(
+    "{file}: the rating column {column!r} holds true/false values, not ratings.",
+    app="Choose count Feedback on the Data page (true is relevant, false is not).",
+    cli="Pass --value-kind count (true is relevant, false is not).",
 )
-NO_RELEVANT_RATING = (
+NO_RELEVANT_RATING = surface_hints(
     "{file}: no interaction is relevant: the ratings in column {column!r} range from {low:g} to "
-    "{high:g}, none at or above the relevance threshold {threshold:g}; lower the threshold "
-    "(CLI --threshold) or map the right rating column."
+    "{high:g}, none at or above the relevance threshold {threshold:g}.",
+    app="Lower 'Relevant if rating >=' or pick the right column under Rating / count on the "
+    "Data page.",
+    cli="Lower --threshold or map the right rating column with --rating-col NAME.",
 )
-NO_RELEVANT_COUNT = (
-    "{file}: no interaction is relevant: every count in column {column!r} is 0; map the right "
-    "count column (CLI --rating-col) or ingest it as implicit feedback (CLI --value-kind "
-    "implicit)."
+NO_RELEVANT_COUNT = surface_hints(
+    "{file}: no interaction is relevant: every count in column {column!r} is 0.",
+    app="Pick the right column under Rating / count, or choose implicit Feedback, on the Data "
+    "page.",
+    cli="Map the right count column with --rating-col NAME, or pass --value-kind implicit.",
 )
 BAD_KCORE = "kcore must be a whole number >= 0, got {k!r}."
 BAD_THRESHOLD = "relevance_threshold must be a finite number, got {t!r}."

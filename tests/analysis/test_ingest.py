@@ -268,7 +268,7 @@ def _bad_cases():
     ok = "user,item,rating\n1,1,4\n2,1,5\n"
     return {
         # id: (file name, content, kwargs, template, substrings)
-        "missing": ("a.csv", "a,b\n1,2\n", {}, cols.MISSING_COLUMN, ["'a', 'b'", "--user-col"]),
+        "missing": ("a.csv", "a,b\n1,2\n", {}, cols.MISSING_COLUMN, ["'a', 'b'", "User id"]),
         "misnamed": ("a.csv", ok, {"mapping": ColumnMapping(user="usr")},
                      cols.MAPPED_COLUMN_ABSENT, ["'usr'", "'user', 'item', 'rating'"]),
         "not-number": ("a.csv", "user,item,rating\n1,1,4\n2,2,5\n3,3,abc\n4,4,x\n", {},

@@ -70,7 +70,11 @@ def test_upload_message_names_the_file_as_uploaded(tmp_path):
     with pytest.raises(AnalysisError) as exc:
         ingest(Workspace(":memory:"), "bad", path)
     msg = str(upload_message(exc.value, tmp_path / "other", tmp_path / "f"))
-    assert msg == NOT_A_NUMBER.format(file="bad.csv", row=2, column="rating", value="'x'")
+    assert msg == NOT_A_NUMBER.format(file="bad.csv", row=2, column="rating", value="'x'") + (
+        " Fix or drop that row, or pick another column under Rating / count on the Data page."
+    )  # the app's hint, once
+    assert upload_message(exc.value, tmp_path / "f").render("cli").endswith(
+        "must be numeric. Fix or drop that row, or map another column with --rating-col NAME.")
 
 
 def test_ingest_synthetic():
