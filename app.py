@@ -10,6 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages._shared import page_guard
+
 # a file of the app's own: a material icon or an emoji as page_icon makes the browser fetch
 # the favicon from Google's or a CDN's servers, which fails offline
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
@@ -25,4 +27,5 @@ pages = [
     st.Page("pages/5_llm_rerank.py", title="LLM rerank", icon=":material/auto_awesome:"),
     st.Page("pages/6_report.py", title="Report", icon=":material/summarize:"),
 ]
-st.navigation(pages).run()
+with page_guard():  # no traceback reaches a page: one line, the traceback in the server log
+    st.navigation(pages).run()

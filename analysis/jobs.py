@@ -203,6 +203,7 @@ class JobManager:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self._lock = threading.Lock()
+        self._db_lock = threading.Lock()
         self._jobs: dict[str, JobStatus] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._cancel_flags: dict[str, threading.Event] = {}
@@ -283,7 +284,11 @@ class JobManager:
         with self._lock:
             self._unsaved.add(status.job_id)
         try:
-            with self.workspace.connect(wait_s=None if force and wait else 0.0) as con:
+            # one writer of the jobs table at a time in this process: two connections writing
+            # one row at once fail with DuckDB's "Conflict on update"
+            with self._db_lock, self.workspace.connect(
+                wait_s=None if force and wait else 0.0
+            ) as con:
                 self._write_unsaved(con)
         except AnalysisError as err:  # the workspace is busy: memory stays current
             self._persisted_at[status.job_id] = 0.0
@@ -323,7 +328,7 @@ class JobManager:
                 if not self._unsaved:
                     return
             try:
-                with self.workspace.connect() as con:
+                with self._db_lock, self.workspace.connect() as con:
                     self._write_unsaved(con)
             except AnalysisError:
                 time.sleep(next(delays))

@@ -17,6 +17,7 @@ from analysis.tasks import baseline_task
 from models.baselines import MODEL_NAMES, describe_params
 from pages._shared import (
     datasets,
+    job_progress,
     jobs,
     md_escape,
     metric_help,
@@ -83,9 +84,7 @@ def _progress() -> None:
     status = jobs().get(job_id)
     if not status.active:
         st.rerun()  # the whole page: adopt the run, refresh the table
-    # the title names the dataset
-    st.progress(status.progress, text=md_escape(f"{status.title}: {status.message or 'starting'} "
-                                                f"({status.progress:.0%})"))
+    job_progress(status)  # the same stage and figure as the sidebar
     if st.button("Cancel", key="baseline_cancel", icon=":material/cancel:"):
         jobs().cancel(job_id)
 
@@ -175,8 +174,9 @@ with right:
                              help="One seed for the split, the model and the bootstrap.")
 
 running = bool(st.session_state.get("baseline_job"))
-if st.button("Train", key="baseline_train", type="primary", icon=":material/play_arrow:",
-             disabled=running):
+clicked = st.button("Train", key="baseline_train", type="primary",
+                    icon=":material/play_arrow:", disabled=running)
+if clicked and not running:  # a second click queued before the button went grey: ignored
     try:
         config = baseline_config(ws, dataset, model=model, model_params=params, split=split,
                                  split_params=split_params, k=k, n_candidates=n_candidates,
@@ -185,7 +185,9 @@ if st.button("Train", key="baseline_train", type="primary", icon=":material/play
         show_error(err)
     else:
         title = f"{dataset}: {config.model}, {config.split} split, k={config.k}"
-        st.session_state["baseline_job"] = jobs().submit(
+        # the same training already running (another tab, a double submit): follow it
+        same = [j for j in jobs().active() if j.kind == "baseline" and j.title == title]
+        st.session_state["baseline_job"] = same[0].job_id if same else jobs().submit(
             "baseline", title, baseline_task(ws, dataset, config))
         st.rerun()
 _progress()

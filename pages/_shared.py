@@ -241,33 +241,37 @@ def run_info(run_id: str):
 
 
 def sidebar() -> None:
-    """Active dataset and run, on every page."""
+    """Active dataset and run, and every live job, on every page."""
     with st.sidebar:
-        try:
-            runs = baseline_runs()
-        except AnalysisError as err:
-            st.error(md_escape(err))
-            return
-        if not len(runs):
-            st.info("No run yet: train a baseline on the Baseline page.")
-            return
-        current = active_run_id()
-        ids = runs["run_id"].tolist()
-        if current not in ids:
-            current = ids[0]
-        labels = dict(zip(runs["run_id"], runs["dataset"] + " · " + runs["label"], strict=True))
-        chosen = st.selectbox(
-            "Active run",
-            ids,
-            index=ids.index(current),
-            format_func=lambda r: labels[r],
-            key="sidebar_run",
-        )
-        st.session_state["run_id"] = chosen
-        row = runs[runs["run_id"] == chosen].iloc[0]
-        st.caption(f"Dataset **{md_escape(row['dataset'])}** · run `{chosen}`")
-        for j in jobs().active():
+        _run_picker()
+        for j in jobs().active():  # also before the first run exists: its training job
             job_progress(j)
+
+
+def _run_picker() -> None:
+    try:
+        runs = baseline_runs()
+    except AnalysisError as err:
+        st.error(md_escape(err))
+        return
+    if not len(runs):
+        st.info("No run yet: train a baseline on the Baseline page.")
+        return
+    current = active_run_id()
+    ids = runs["run_id"].tolist()
+    if current not in ids:
+        current = ids[0]
+    labels = dict(zip(runs["run_id"], runs["dataset"] + " · " + runs["label"], strict=True))
+    chosen = st.selectbox(
+        "Active run",
+        ids,
+        index=ids.index(current),
+        format_func=lambda r: labels[r],
+        key="sidebar_run",
+    )
+    st.session_state["run_id"] = chosen
+    row = runs[runs["run_id"] == chosen].iloc[0]
+    st.caption(f"Dataset **{md_escape(row['dataset'])}** · run `{chosen}`")
 
 
 def job_progress_text(job) -> str:
@@ -329,6 +333,10 @@ UNEXPECTED_ERROR = (
 _page_log = logging.getLogger("weakspot.pages")
 
 
+#: set to "1" (the test suite does) to let unexpected exceptions through the page guard
+RAISE_ENV = "WEAKSPOT_RAISE_PAGE_ERRORS"
+
+
 @contextmanager
 def page_guard() -> Iterator[None]:
     """Run a page (or a part of it) so that no traceback reaches the user.
@@ -343,6 +351,8 @@ def page_guard() -> Iterator[None]:
     except AnalysisError as err:
         show_error(err)
     except Exception as exc:  # noqa: BLE001 - catching every bug is this guard's purpose
+        if os.environ.get(RAISE_ENV) == "1":  # the test suite: a bug must fail its test
+            raise
         _page_log.exception("Unexpected error on a page")
         st.error(UNEXPECTED_ERROR.format(kind=type(exc).__name__), icon=":material/error:")
 

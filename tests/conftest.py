@@ -9,6 +9,11 @@ import pytest
 
 
 
+# a bug on a page must fail its test: the app's page guard shows one line instead (its own
+# test switches this off)
+os.environ.setdefault("WEAKSPOT_RAISE_PAGE_ERRORS", "1")
+
+
 def datasets_root() -> Path | None:
     """The folder named by WEAKSPOT_DATASETS, or None when unset or missing."""
     root = os.environ.get("WEAKSPOT_DATASETS")

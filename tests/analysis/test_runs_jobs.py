@@ -306,3 +306,37 @@ def test_the_stage_of_an_ended_job_says_how_it_ended():
                      detail={"note": "run r1 kept"}).stage == "done: run r1 kept"
     assert JobStatus("j", "rerank", "t", state="cancelled", message="3/9 users").stage == (
         "cancelled")
+
+
+def test_one_job_written_from_several_threads_at_once_never_conflicts(ws):
+    """The job thread's progress and another thread's writes (a cancel from a page) of the same
+    row are serialised: two connections writing one row at once fail in DuckDB."""
+    import threading
+
+    jm = JobManager(ws)
+    jm.persist_every_s = 0.0  # every progress call writes
+    go = threading.Event()
+    errors: list[BaseException] = []
+
+    def job(ctx):
+        go.wait(300)
+        for i in range(150):
+            ctx.progress(i / 150, f"step {i}")
+
+    job_id = jm.submit("baseline", "busy", job)
+
+    def other():
+        try:
+            go.wait(300)
+            for _ in range(150):
+                jm._persist(jm.get(job_id), force=True)
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    go.set()
+    status = jm.wait(job_id, timeout=300)
+    thread.join(300)
+    assert not errors, errors
+    assert status.state == "done", status.error

@@ -128,8 +128,11 @@ def test_temporal_split_without_timestamps_is_one_line_error(ws):
     assert at.selectbox(key="baseline_dataset").value == "nots"
     at.selectbox(key="baseline_model").set_value("pop")
     _click(at, "baseline_train")
-    assert [e.value for e in at.error] == [NO_TIMESTAMPS.format(name="nots",
-                                                                strategy="temporal")]
+    assert [e.value for e in at.error] == [
+        NO_TIMESTAMPS.format(name="nots", strategy="temporal") + " Choose the random Split on "
+        "the Baseline page, or ingest the data again on the Data page with its Timestamp "
+        "column picked."
+    ]
     assert "baseline_job" not in at.session_state
 
 
@@ -173,6 +176,10 @@ def test_progress_and_cancel(ws):
     at.run()
     bars = at.get("progress")
     assert any("fit: epoch 2/5 (40%)" in b.proto.text for b in bars)
+    # the sidebar and the page show the same stage, in the same words
+    side = [p.text for p in at.sidebar.get("progress")]
+    main = [p.text for p in at.main.get("progress")]
+    assert side == main == ["syn: slow: fit: epoch 2/5 (40%)"]
     assert next(b for b in at.button if b.key == "baseline_train").disabled
     _click(at, "baseline_cancel")
     status = manager.wait(job, timeout=JOB_WAIT_S)
@@ -226,3 +233,30 @@ def test_run_table_leads_with_metrics_and_runs_compare_at_one_threshold(ws):
     assert not at.exception, at.exception
     other = compare_weak_users(store, "two", oldest)
     assert _frame(at, "n_weak").value["n_weak"].tolist() == other.counts["n_weak"].tolist()
+
+
+def test_training_the_same_settings_twice_follows_the_running_job(ws):
+    """A double submit (two tabs, a click queued before the button greyed out) never trains
+    the same baseline twice: the page follows the job already running."""
+    manager = get_job_manager(ws)
+
+    def slow(ctx):
+        ctx.progress(0.1, "fit")
+        deadline = time.monotonic() + JOB_WAIT_S  # ends on cancel; the bound only stops a leak
+        while not ctx.cancelled and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    title = "syn: pop, temporal split, k=5"
+    first = manager.submit("baseline", title, slow)
+    try:
+        at = _page()  # another session: it knows nothing of the first job
+        at.selectbox(key="baseline_model").set_value("pop")
+        at.number_input(key="baseline_k").set_value(5)
+        _click(at, "baseline_train")
+        assert at.session_state["baseline_job"] == first
+        same = [j for j in manager.active() if j.title == title]
+        assert [j.job_id for j in same] == [first]
+        assert next(b for b in at.button if b.key == "baseline_train").disabled
+    finally:
+        manager.cancel(first)
+        manager.wait(first, timeout=JOB_WAIT_S)

@@ -84,7 +84,8 @@ def test_bad_csv_shows_one_line_error_and_adds_nothing(app):
     at, ws = app
     _upload(at, "data_upload_interactions", "bad.csv", BAD_CSV)
     _ingest(at, "bad")
-    expected = NOT_A_NUMBER.format(file="bad.csv", row=3, column="rating", value="'four'")
+    expected = NOT_A_NUMBER.format(file="bad.csv", row=3, column="rating", value="'four'") + (
+        " Fix or drop that row, or pick another column under Rating / count on the Data page.")
     errors = [e.value for e in at.error]
     assert errors == [expected], errors
     assert "\n" not in errors[0]
@@ -310,6 +311,7 @@ def test_unexpected_exception_is_one_line_not_a_traceback(app, monkeypatch):
         raise RuntimeError("boom\nwith a second line")
 
     monkeypatch.setattr(uploads, "describe_input", broken)
+    monkeypatch.delenv("WEAKSPOT_RAISE_PAGE_ERRORS", raising=False)  # the app as users run it
     _upload(at, "data_upload_interactions", "ratings.csv", GOOD_CSV)
     assert not at.exception
     assert [e.value for e in at.error] == [UNEXPECTED_ERROR.format(kind="RuntimeError")]
