@@ -259,6 +259,16 @@ def test_evaluate_replace_replaces(synth_dir, tmp_path, capsys):
     assert (tmp_path / "r2" / "summary.json").exists()
 
 
+def test_a_headerless_file_keeps_every_row_and_says_how_it_was_read(tmp_path, capsys):
+    ws = tmp_path / "ws.duckdb"
+    (tmp_path / "y.csv").write_text("1,1,5\n1,2,3\n")
+    assert main(["ingest", "--interactions", str(tmp_path / "y.csv"), "--name", "y",
+                 "--workspace", str(ws)]) == 0
+    captured = capsys.readouterr()
+    assert "2 interactions" in captured.out  # the first row is data, not a header
+    assert "no header line" in captured.err
+
+
 def test_ingest_reads_a_path_with_glob_characters_exactly(tmp_path, capsys):
     ws = tmp_path / "ws.duckdb"
     target = _write_ratings(tmp_path / "r[1].csv", 3)
@@ -274,7 +284,7 @@ def test_ingest_reads_a_path_with_glob_characters_exactly(tmp_path, capsys):
     [
         (b"user,item,ts\n1,1,1700000000\n1,2,1e300\n", ("x.csv", "row 3", "'ts'", "1e300")),
         ("user,item\n1,2\n".encode("utf-16"), ("x.csv", "UTF-16", "UTF-8")),
-        (b"1,1,5\n1,2,3\n", ("x.csv", "looks like data, not a header")),
+        (b"user,item,rating\n1,1,5\n1,2,-3\n", ("x.csv", "row 3", "'rating'", "negative")),
     ],
 )
 def test_bad_inputs_are_one_line_in_a_real_process(tmp_path, data, needles):
