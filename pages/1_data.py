@@ -62,6 +62,12 @@ def _rerun_with(message: str, dataset: str | None) -> None:
 # -- the datasets in the workspace -----------------------------------------------------------
 
 
+def _choose_dataset() -> None:
+    """The user picked another active dataset: it becomes the app's (before the script runs,
+    so the line that follows the app's choice keeps this one)."""
+    st.session_state["dataset"] = st.session_state["data_active"]
+
+
 def _datasets_section(catalog) -> None:
     """The workspace's datasets: the table, the active one, rename, delete, statistics."""
     st.subheader("Datasets in the workspace")
@@ -87,11 +93,14 @@ def _datasets_section(catalog) -> None:
         },
     )
     active = st.selectbox("Active dataset (the Baseline page trains on it)", names,
-                          key="data_active")
+                          key="data_active", on_change=_choose_dataset)
     st.session_state["dataset"] = active
 
     c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-    new_name = c1.text_input("New name", value=active, key="data_rename_to")
+    if st.session_state.get("data_rename_for") != active:  # never a stale name of another dataset
+        st.session_state["data_rename_to"] = active
+        st.session_state["data_rename_for"] = active
+    new_name = c1.text_input("New name", key="data_rename_to")
     if c2.button("Rename", key="data_rename", icon=":material/edit:"):
         renamed = new_name.strip()
         request = (active, renamed)
@@ -103,7 +112,7 @@ def _datasets_section(catalog) -> None:
             except AnalysisError as err:
                 show_error(err)
             else:
-                st.session_state.pop("data_rename_to", None)
+                st.session_state.pop("data_rename_for", None)
                 _rerun_with(st.session_state["data_done"]["rename"][1], renamed)
     if c3.button("Delete", key="data_delete", icon=":material/delete:"):
         st.session_state["data_pending_delete"] = active

@@ -3,9 +3,12 @@ Chromium through every page of the analyst's workflow.
 
 The walk: Overview (the demo run), Data (upload a small CSV through the file input and ingest
 it), Baseline (train a most-popular model in the background), Subgroups, Weak users (move the
-threshold), LLM rerank (a real Anthropic client against a fake server on 127.0.0.1), Report
-(export and download). Every page is checked for visible text and for the absence of
-"Traceback"/"Exception", and saved as ``test-output/screenshots/<n>_<page>.png``.
+threshold, switch modes and back), LLM rerank (the rule carried over; a dry run made stale by a
+model change; a real Anthropic client against a fake server on 127.0.0.1), Report (export,
+download, and the downloaded HTML opened offline), then Data again: MovieLens 100K from its own
+separate headerless files, the ingest submitted twice. Every page is checked for visible text
+and for the absence of "Traceback"/"Exception", and saved as
+``test-output/screenshots/<n>_<page>.png``.
 
 Skips only when Playwright or a ``chromium`` binary is missing (the README's test command
 installs both). Select it alone with ``pytest -m e2e``.
@@ -13,6 +16,7 @@ installs both). Select it alone with ``pytest -m e2e``.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -91,6 +95,30 @@ def app(tmp_path_factory):
                 yield driver
             finally:
                 browser.close()
+
+
+def movielens_files(tmp: Path) -> tuple[dict[str, Path], list[str]]:
+    """MovieLens 100K's own ``u.data``, ``u.user`` and ``u.item`` (headerless; tab, pipe,
+    pipe and latin-1) from ``WEAKSPOT_DATASETS`` when it is there, else small files of the
+    same layout; and the figures the ingest must report (every row kept)."""
+    root = os.environ.get("WEAKSPOT_DATASETS")
+    real = Path(root).resolve() / "ml-100k" if root else None
+    if real is not None and (real / "u.data").exists():
+        return {n: real / n for n in ("u.data", "u.user", "u.item")}, [
+            "100,000 interactions", "943 users", "1,682 items"]
+    folder = tmp / "ml-like"
+    folder.mkdir(exist_ok=True)
+    rows = [f"{u}\t{i}\t{1 + (u * i) % 5}\t{881250949 + u * 100 + i}"
+            for u in range(1, 41) for i in range(1 + u % 5, 26 + u % 5)]
+    (folder / "u.data").write_text("\n".join(rows) + "\n")
+    (folder / "u.user").write_text("".join(
+        f"{u}|{20 + u % 40}|{'MF'[u % 2]}|student|{10000 + u:05d}\n" for u in range(1, 41)))
+    genres = "|".join("0" * 18)
+    (folder / "u.item").write_bytes("".join(
+        f"{i}|Film {i} \u00e9t\u00e9 (1995)|01-Jan-1995||http://x|1|{genres}\n"
+        for i in range(1, 31)).encode("latin-1"))
+    return {n: folder / n for n in ("u.data", "u.user", "u.item")}, [
+        f"{len(rows):,} interactions", "40 users", "30 items"]
 
 
 def metric_value(d: AppDriver, label: str) -> str:
@@ -193,6 +221,13 @@ def walk(d: AppDriver) -> None:
     d.wait_text(re.compile(r"What an LLM pass"))
     after = as_int(metric_value(d, "Weak users"))
     assert after > before, (before, after)
+    # the percentile survives a trip through the absolute mode
+    d.widget("wu_mode").get_by_text("Absolute", exact=True).click()
+    d.wait_idle()
+    d.widget("wu_mode").get_by_text("Percentile", exact=True).click()
+    d.wait_idle()
+    assert "40" in d.widget("wu_percentile").inner_text(), d.widget("wu_percentile").inner_text()
+    assert as_int(metric_value(d, "Weak users")) == after
     d.assert_clean()
     d.screenshot("4_weak_users")
 
@@ -201,7 +236,15 @@ def walk(d: AppDriver) -> None:
     d.wait_text("1. Backend and model")
     assert "anthropic" in selected(d, "rr_backend")
     d.wait_text("ANTHROPIC_API_KEY")  # the key status names where the key came from
+    # the rule set on the Weak users page, exactly
+    assert d.widget("rr_rule_percentile").locator("input").input_value() == "40.00"
     d.click("rr_dry_run")
+    d.wait_text("Input tokens")
+    # a figure computed from settings that have since changed is never shown as current
+    pick_option(d, "rr_model_choice", re.compile(r"^claude-opus"))
+    d.wait_text("Settings changed since this estimate")
+    assert not d.main.get_by_text("Expected cost").count()
+    pick_option(d, "rr_model_choice", "claude-haiku-4-5")
     d.wait_text("Input tokens")
     n_weak = as_int(metric_value(d, "Sent & evaluated"))
     assert 0 < n_weak <= as_int(metric_value(d, "Weak users"))
@@ -242,5 +285,38 @@ def walk(d: AppDriver) -> None:
     d.wait_idle()
     d.assert_clean()
     d.screenshot("6_report")
+    report = d.page.context.browser.new_page()  # the downloaded report, opened offline
+    try:
+        report.set_viewport_size({"width": 1200, "height": 1000})
+        report.goto(html_path.as_uri(), timeout=60_000)
+        report.locator("#verdict").wait_for(timeout=60_000)
+        assert "Traceback" not in report.inner_text("body")
+        report.screenshot(path=str(SHOTS / "6b_report_html.png"), full_page=True)
+    finally:
+        report.close()
 
-    assert time.monotonic() - t0 < 600
+    # -- Data again: MovieLens 100K from its own separate files, submitted twice ---------------
+    d.goto("Data")
+    d.wait_text("Datasets in the workspace")
+    files, expected = movielens_files(d.tmp)
+    d.widget("data_upload_interactions").locator('input[type="file"]').set_input_files(
+        str(files["u.data"]))
+    d.wait_idle()
+    d.wait_text("rows of u.data")
+    d.widget("data_upload_users").locator('input[type="file"]').set_input_files(
+        str(files["u.user"]))
+    d.wait_idle()
+    d.widget("data_upload_items").locator('input[type="file"]').set_input_files(
+        str(files["u.item"]))
+    d.wait_idle()
+    name = d.widget("data_name").locator("input")
+    name.fill("ml100k")
+    name.press("Enter")  # submits the form once...
+    d.click("data_ingest")  # ...and the click again: one dataset, no traceback
+    d.wait_outcome(re.compile(r"Ingested 'ml100k'"), timeout=240)
+    text = d.assert_clean()
+    for figure in expected:
+        assert figure in text, (figure, text[:2000])
+    d.screenshot("1b_data_movielens")
+
+    assert time.monotonic() - t0 < 900

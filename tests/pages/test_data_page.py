@@ -316,3 +316,22 @@ def test_unexpected_exception_is_one_line_not_a_traceback(app, monkeypatch):
     assert not at.exception
     assert [e.value for e in at.error] == [UNEXPECTED_ERROR.format(kind="RuntimeError")]
     assert at.button(key="data_synth_create")  # the rest of the page is still there
+
+
+def test_the_rename_field_follows_the_active_dataset(app):
+    """The New name field always holds the active dataset's name, never one left over from
+    the dataset that was active before (a stale value renames the wrong thing)."""
+    at, ws = app
+    for name in ("first", "second"):
+        at.text_input(key="data_synth_name").set_value(name)
+        at.number_input(key="data_synth_users").set_value(30)
+        at.number_input(key="data_synth_items").set_value(20)
+        _by_key(at.button, "data_synth_create").click()
+        at.run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="data_active").value == name
+        assert at.text_input(key="data_rename_to").value == name
+    at.selectbox(key="data_active").set_value("first").run()
+    assert at.selectbox(key="data_active").value == "first"  # the choice sticks
+    assert at.session_state["dataset"] == "first"
+    assert at.text_input(key="data_rename_to").value == "first"
