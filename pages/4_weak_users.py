@@ -245,6 +245,9 @@ if selector.dimensions:
                 help="Share among weak users / share among all users (> 1: over-represented)."),
         },
     )
+    st.caption(f"Users: the group's users with a validation {md_escape(metric)}, the only ones "
+               "a rule can select. The Subgroups page counts the users with a test value, so "
+               "a group can be larger there (its table shows both).")
 else:
     st.info("This run has no subgroup dimension to break the weak users down by.")
 

@@ -131,6 +131,9 @@ def test_composition_table_by_hand_for_one_dimension(at, demo):
         assert row["n_weak"] == (weak & members).sum()
         assert row["share_all"] == pytest.approx((has & members).sum() / has.sum())
         assert row["share_weak"] == pytest.approx((weak & members).sum() / weak.sum())
+    # which users the sizes count, since the Subgroups page counts others
+    assert any(c.value.startswith("Users: the group's users with a validation")
+               for c in at.caption)
 
 
 def test_cost_projection_shown_and_grows_with_the_set(at):
