@@ -224,9 +224,12 @@ def walk(d: AppDriver) -> None:
     # the percentile survives a trip through the absolute mode
     d.widget("wu_mode").get_by_text("Absolute", exact=True).click()
     d.wait_idle()
+    d.widget("wu_threshold").wait_for(timeout=60_000)
     d.widget("wu_mode").get_by_text("Percentile", exact=True).click()
     d.wait_idle()
-    assert "40" in d.widget("wu_percentile").inner_text(), d.widget("wu_percentile").inner_text()
+    thumb = d.widget("wu_percentile").locator('[data-testid="stSliderThumbValue"]')
+    thumb.wait_for(timeout=60_000)
+    assert thumb.inner_text().strip() == "40", thumb.inner_text()
     assert as_int(metric_value(d, "Weak users")) == after
     d.assert_clean()
     d.screenshot("4_weak_users")
