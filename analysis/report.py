@@ -206,8 +206,8 @@ def subgroup_figure(sg: pd.DataFrame, title: str, *, value: str = "mean",
     with its size; groups under ``min_size`` users are marked small and drawn pale.
 
     Args:
-        sg: rows ``dimension``, ``group``, ``size`` (or ``n_users``), ``value`` (and ``ci_low``/``ci_high``
-            for error bars, ``before`` for a before/after pair).
+        sg: rows ``dimension``, ``group``, ``size`` (or ``n_users``), ``value`` (and
+            ``ci_low``/``ci_high`` for error bars, ``before`` for a before/after pair).
         title: the figure's title.
         value: the column drawn.
         before: a second column drawn beside it (before vs after), or None.
@@ -504,6 +504,14 @@ def _cost(s: dict) -> dict:
     return {"table": table, "price_text": text, "prices": _pre(prices)}
 
 
+def _rule_words(rule: dict) -> str:
+    """A weak-user rule in words: ``validation auc ≤ p40``, ``... ≤ 0.5 and inactive``."""
+    cut = (f"≤ {rule['threshold']:g}" if rule.get("threshold") is not None
+           else f"≤ p{rule.get('percentile', 20):g}")
+    inactive = " and inactive" if rule.get("require_inactive") else ""
+    return f"validation {rule.get('metric', 'auc')} {cut}{inactive}"
+
+
 def _verdict(summary: dict, s: dict | None, bracket_: dict | None) -> dict:
     k = int(summary["k"])
     wk = summary["weak_users"]
@@ -527,7 +535,8 @@ def _verdict(summary: dict, s: dict | None, bracket_: dict | None) -> dict:
         per = net.get("cost_per_0.01_net_ndcg_usd")
         per_text = (f"+0.01 NDCG net costs {fmt_usd(per)}" if per is not None
                     else "there is no net gain to buy")
-        tail = (f"Reranking {fmt_int(net['n_users'])} weak users with {s['config']['model']} "
+        tail = (f"Reranking {fmt_int(net['n_users'])} weak users of the rerank's rule "
+                f"({_rule_words(s['config'].get('rule') or {})}) with {s['config']['model']} "
                 f"moved their NDCG@{k} by {fmt_signed(net['mean'])} net of the best free "
                 f"reordering ({net['control']}), 95% interval {fmt_signed(lo)} to "
                 f"{fmt_signed(hi)}; {per_text}, and reranking all "
@@ -589,7 +598,8 @@ def build_report(
         "n_weak": int(wk["n_weak"]), "weak_share": float(wk["share"]),
     }
     title = f"Weakspot report: {baseline.dataset}, {summary['model']['name']}"
-    runs = [{"label": "Baseline run", "id": baseline.run_id, "created": _stamp(baseline.created_at)}]
+    runs = [{"label": "Baseline run", "id": baseline.run_id,
+             "created": _stamp(baseline.created_at)}]
     base, figs = _baseline(baseline, summary, per_user, charts)
     files = rr_view = bracket_view = bracket_ = cost = None
     if rerank is not None:

@@ -173,6 +173,8 @@ def test_report_opens_with_the_verdict_on_the_net_gain_and_cost(runs, full):
     assert (f"all {fmt_int(users['weak_all'])} weak users of its rule would cost about "
             f"{fmt_usd(users['deployment_usd_expected'])}") in answer
     assert "not measured yet" not in answer
+    rule = rr["config"]["rule"]  # the rerank's own rule is named beside its count
+    assert f"weak users of the rerank's rule (validation {rule['metric']} ≤" in answer
 
 
 def test_baseline_only_verdict_is_not_measured_yet_with_the_free_bracket(runs):
