@@ -60,7 +60,8 @@ def _weakest(ws_path: str, run_id: str, metric: str):
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
     fig.update_layout(barmode="stack", legend_title=None, margin={"t": 40},
                       title=f"{plot_escape(metric)} per user by {plot_escape(dim)}")
-    fig.update_yaxes(tickformat=".0%")
+    top = float(hist.groupby(["group", "mid"])["share"].sum().max()) if len(hist) else 1.0
+    fig.update_yaxes(tickformat=".0%", range=[0, min(1.0, top * 1.1) or 1.0])  # stacked shares
     fig.update_xaxes(range=[0, 1])
     return dim, fig, len(order)
 

@@ -68,3 +68,7 @@ def test_overview_charts_the_weakest_dimension_with_the_weak_users_marked(demo):
         y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
     assert np.allclose(np.asarray(y, dtype=float), first["share"].to_numpy())
     assert first["count"].sum() > 0
+    # shares run from 0 up to the tallest stacked bar: never below 0 or far above it
+    stacked = hist.groupby(["group", "left"])["share"].sum().max()
+    low, high = spec["layout"]["yaxis"]["range"]
+    assert low == 0 and stacked <= high <= min(1.0, 1.1 * stacked) + 1e-9
