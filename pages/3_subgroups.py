@@ -207,7 +207,7 @@ if st.session_state.get("sg_metric") not in metrics:
 st.session_state.setdefault("sg_min_size", MIN_GROUP_SIZE)
 st.session_state.setdefault("sg_p_adjust", "Holm")
 
-c1, c2, c3 = st.columns([3, 2, 1])
+c1, c2, c3 = st.columns([5, 3, 3])  # room for the three plot choices
 dims = c1.multiselect("Group by (one or two dimensions)", dims_all, max_selections=2,
                       key="sg_dims", help="Crossing two dimensions reports every pair of "
                       "groups (e.g. inactive × gender).")
