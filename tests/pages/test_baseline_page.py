@@ -159,14 +159,21 @@ def test_failed_job_shows_its_one_line_error(ws):
     assert "Split fractions" in status.error or "must be in" in status.error
 
 
-def test_progress_and_cancel(ws):
-    manager = get_job_manager(ws)
+def _until_cancelled(fraction: float, message: str):
+    """A job that reports ``fraction`` and ``message`` then runs until cancelled."""
 
-    def slow(ctx):
-        ctx.progress(0.4, "fit: epoch 2/5")
+    def job(ctx):
+        ctx.progress(fraction, message)
         deadline = time.monotonic() + JOB_WAIT_S  # ends on cancel; the bound only stops a leak
         while not ctx.cancelled and time.monotonic() < deadline:
             time.sleep(0.02)
+
+    return job
+
+
+def test_progress_and_cancel(ws):
+    manager = get_job_manager(ws)
+    slow = _until_cancelled(0.4, "fit: epoch 2/5")
 
     at = _page()
     at.session_state["baseline_job"] = job = manager.submit("baseline", "syn: slow", slow)
@@ -239,12 +246,7 @@ def test_training_the_same_settings_twice_follows_the_running_job(ws):
     """A double submit (two tabs, a click queued before the button greyed out) never trains
     the same baseline twice: the page follows the job already running."""
     manager = get_job_manager(ws)
-
-    def slow(ctx):
-        ctx.progress(0.1, "fit")
-        deadline = time.monotonic() + JOB_WAIT_S  # ends on cancel; the bound only stops a leak
-        while not ctx.cancelled and time.monotonic() < deadline:
-            time.sleep(0.02)
+    slow = _until_cancelled(0.1, "fit")
 
     title = "syn: pop, temporal split, k=5"
     first = manager.submit("baseline", title, slow)
