@@ -19,7 +19,6 @@ from analysis.rerank.controls import (
     mean_ci,
     measure_controls,
     measure_orderings,
-    net_gain,
 )
 from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
 from models.rerankers.fake import FakeBackend
