@@ -1,7 +1,9 @@
-"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate} ...``.
+"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate,rerank} ...``.
 
 A user error prints one line (``error: ...``, the message with the CLI's flag hints, see
-:func:`analysis.errors.surface_hints`) on stderr and exits with code 2, never a traceback. Long steps show a progress bar on stderr (``--quiet`` hides it).
+:func:`analysis.errors.surface_hints`) on stderr and exits with code 2, never a traceback; a
+rerank that left weak users without an answer exits with 3, its reason last. Long steps show
+a progress bar on stderr (``--quiet`` hides it).
 """
 
 from __future__ import annotations

@@ -349,7 +349,9 @@ class Workspace:
             found = row[0] if row[0] is not None else 0
             if found > SCHEMA_VERSION:
                 raise AnalysisError(
-                    NEWER_SCHEMA.format(file=Path(self.path).name, found=found, supported=SCHEMA_VERSION)
+                    NEWER_SCHEMA.format(
+                        file=Path(self.path).name, found=found, supported=SCHEMA_VERSION
+                    )
                 )
             if found == SCHEMA_VERSION:
                 self._schema_ready = True
