@@ -215,8 +215,9 @@ def check_template(template: PromptTemplate, source: str | None = None) -> Promp
     Raises:
         AnalysisError: a placeholder other than ``{history_order}`` in the system part
             (:data:`SYSTEM_PLACEHOLDER`), an unknown placeholder (:data:`UNKNOWN_PLACEHOLDER`),
-            a format spec (:data:`BAD_FORMAT_SPEC`), unbalanced braces (:data:`UNBALANCED_BRACES`), no
-            ``{candidates}`` (:data:`MISSING_CANDIDATES`) or a bad ``id_style``.
+            a format spec (:data:`BAD_FORMAT_SPEC`), unbalanced braces
+            (:data:`UNBALANCED_BRACES`), no ``{candidates}`` (:data:`MISSING_CANDIDATES`) or a
+            bad ``id_style``.
     """
     src = source or template.name
     if template.id_style not in ("number", "bracket"):
