@@ -3,21 +3,14 @@ run end to end on the demo, untimed (the figures themselves are in docs/benchmar
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.benches import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_app_latency", ROOT / "bench" / "bench_app_latency.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_app_latency")
 
 
 def test_first_start_and_page_switches_run_on_the_demo(bench, monkeypatch, tmp_path):

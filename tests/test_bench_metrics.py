@@ -4,24 +4,17 @@ item included (the figures themselves are in docs/benchmarks.md)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-pytest.importorskip("ranx")
+from tests.benches import load_bench
 
-ROOT = Path(__file__).resolve().parents[1]
+pytest.importorskip("ranx")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_metrics", ROOT / "bench" / "bench_metrics.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_metrics")
 
 
 def test_runs_on_tiny_data_and_ranx_agrees_on_every_row(bench, tmp_path):
