@@ -174,10 +174,21 @@ def _done_before(action: str, request: tuple, dataset: str) -> bool:
     a double submit (Enter in a field, then the button; two clicks) then repeats the success
     message instead of writing again. Shows that message (and reruns) when it did."""
     done = st.session_state.get("data_done", {}).get(action)
-    if done is None or done[0] != request or not ws.has_dataset(dataset):
-        return False
-    _rerun_with(done[1], dataset)
-    return True
+    if done is not None and done[0] == request and ws.has_dataset(dataset):
+        _rerun_with(done[1], dataset)
+        return True
+    # the first submit's run was stopped by the second after its write, before it could
+    # record it (Streamlit stops a run at its next call when a new event arrives)
+    pending = st.session_state.get("data_pending", {}).get(action)
+    if pending == request and ws.has_dataset(dataset):
+        info = ws.dataset_info(dataset)
+        done_words = {"ingest": "Ingested", "synthetic": "Created", "rename": "Renamed to"}
+        _rerun_with(f"{done_words[action]} {md_escape(repr(dataset))}: {info['n_users']:,} "
+                    f"users, {info['n_items']:,} items, {info['n_interactions']:,} "
+                    "interactions.", dataset)
+        return True
+    st.session_state.setdefault("data_pending", {})[action] = request
+    return False
 
 
 def _record(action: str, request: tuple, message: str) -> None:

@@ -335,3 +335,30 @@ def test_the_rename_field_follows_the_active_dataset(app):
     assert at.selectbox(key="data_active").value == "first"  # the choice sticks
     assert at.session_state["dataset"] == "first"
     assert at.text_input(key="data_rename_to").value == "first"
+
+
+def test_a_double_submit_that_stops_the_first_run_after_its_write(app, monkeypatch):
+    """In the browser, the second submit stops the first script run at its next Streamlit call:
+    the write may be done but not yet remembered. The second run must then say the dataset
+    is in, not that its name is taken."""
+    import analysis.ingest as ingest_module
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    at, ws = app
+    real = ingest_module.ingest
+
+    def written_then_stopped(*args, **kwargs):
+        real(*args, **kwargs)
+        raise StopException()  # what Streamlit raises in a run stopped by a new event
+
+    monkeypatch.setattr(ingest_module, "ingest", written_then_stopped)
+    _upload(at, "data_upload_interactions", "ratings.csv", GOOD_CSV)
+    _ingest(at, "stopped")
+    assert ws.list_datasets()["name"].tolist() == ["stopped"]
+    monkeypatch.setattr(ingest_module, "ingest", real)
+    _by_key(at.button, "data_ingest").click()  # the second submit, same request
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert ws.list_datasets()["name"].tolist() == ["stopped"]
+    assert any("Ingested 'stopped': 2 users" in s.value for s in at.success)
