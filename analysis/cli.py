@@ -627,6 +627,8 @@ def _cmd_rerank(args) -> int:
     exactness = "exact" if est.exact_tokens else "approximate"
     if plan.token_count_note:
         exactness = f"approximate: {plan.token_count_note}"
+    elif plan.calibration is not None:
+        exactness = f"approximate: {plan.calibration.describe()}"
     print(
         f"input tokens: {est.input_tokens:,} ({exactness})"
         f"; output tokens: ~{est.expected_output_tokens:,} expected, at most "
@@ -639,7 +641,8 @@ def _cmd_rerank(args) -> int:
     for row in plan.history_tokens.itertuples():
         mark = " (chosen)" if row.chosen else ""
         print(f"  history {row.strategy}: ~{row.prompt_tokens:,.0f} prompt tokens per user{mark}")
-    job = SpendLedger(ws).job(plan.job_key)
+    ledger = SpendLedger(ws)
+    job = ledger.job(plan.job_key) if ledger.has_jobs(cfg.backend, cfg.model) else None
     if job is not None:
         cap = "no cap" if job.cap_usd is None else f"its cap ${job.cap_usd:,.4f}"
         print(f"this job has run before: ${job.spent_before_usd:,.4f} charged or reserved "

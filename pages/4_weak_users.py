@@ -18,7 +18,7 @@ from analysis.chart_data import (
 from analysis.errors import AnalysisError
 from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable
-from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank
+from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank, reprice_plan
 from analysis.rerank.projection import per_user_cost_estimate
 from analysis.weak_users import WeakRule, WeakUserSelector
 from pages._shared import (
@@ -39,6 +39,7 @@ from pages._shared import (
 
 MODES = ["Percentile", "Absolute"]
 BACKENDS = ["anthropic"]
+DEFAULT_MODEL = "claude-haiku-4-5"
 #: the widest rule: everyone with a validation value; any narrower rule is priced from it
 WIDEST = WeakRule(metric="auc", percentile=100.0)
 
@@ -54,17 +55,23 @@ def _histogram(ws_path: str, run_id: str, column: str):
     return histogram(loaded_run(run_id).per_user[column], bins=40, value_range=(0.0, 1.0))
 
 
-@st.cache_resource(max_entries=8, show_spinner="Building every prompt once to price them...")
-def _plan(ws_path: str, run_id: str, backend: str, model: str):
-    config = RerankConfig(backend=backend, model=model, rule=WIDEST)
-    return plan_rerank(loaded_run(run_id), config, ApproxTokenCounter(backend, model),
+@st.cache_resource(max_entries=8, show_spinner="Sizing every prompt once to price them...")
+def _plan(ws_path: str, run_id: str):
+    """Every user's prompt, sized once per run (built only for a token-count sample)."""
+    config = RerankConfig(backend=BACKENDS[0], model=DEFAULT_MODEL, rule=WIDEST)
+    return plan_rerank(loaded_run(run_id), config,
+                       ApproxTokenCounter(config.backend, config.model),
                        CallCache(workspace()), PriceTable())
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _per_user_cost(ws_path: str, run_id: str, backend: str, model: str, batch: bool):
-    return per_user_cost_estimate(_plan(ws_path, run_id, backend, model),
-                                  PriceTable().price(model), batch=batch)
+    plan = _plan(ws_path, run_id)
+    if (backend, model) != (plan.config.backend, plan.config.model):  # cache looked up again
+        config = RerankConfig(backend=backend, model=model, rule=WIDEST)
+        plan = reprice_plan(plan, config, ApproxTokenCounter(backend, model),
+                            CallCache(workspace()), PriceTable())
+    return per_user_cost_estimate(plan, PriceTable().price(model), batch=batch)
 
 
 def _rule_text(rule: WeakRule, threshold_value: float) -> str:
@@ -256,7 +263,7 @@ prices = PriceTable()
 c = st.columns([1, 2, 1], vertical_alignment="bottom")
 backend = c[0].selectbox("Backend", BACKENDS, key="wu_backend")
 models = sorted(prices.prices)
-st.session_state.setdefault("wu_model", "claude-haiku-4-5" if "claude-haiku-4-5" in models
+st.session_state.setdefault("wu_model", DEFAULT_MODEL if DEFAULT_MODEL in models
                             else models[0])
 model = c[1].selectbox("Model", models, key="wu_model")
 batch = c[2].toggle("Batch API", key="wu_batch", help="Half price, answers within 24 h.")

@@ -241,7 +241,7 @@ if st.button("Estimate the cost", key="rr_dry_run", icon=":material/calculate:")
         cfg = _config()
         est_backend = (_backend_factory()() if status.found and backend != "transformers"
                        else ApproxTokenCounter(backend, model))
-        with st.spinner("Building the prompts and counting tokens..."):
+        with st.spinner("Sizing the prompts and counting tokens..."):
             plan = plan_rerank(run, cfg, est_backend, CallCache(workspace()), prices)
         st.session_state["rr_estimate"] = DryRun(_estimate_settings(), {
             "users": len(plan.users), "without_test": plan.n_weak_without_test,
@@ -250,6 +250,7 @@ if st.button("Estimate the cost", key="rr_dry_run", icon=":material/calculate:")
             "threshold": plan.weak.threshold_value, "estimate": plan.estimate,
             "history": plan.history_tokens, "approximate": isinstance(est_backend,
                                                                        ApproxTokenCounter),
+            "calibration": None if plan.calibration is None else plan.calibration.describe(),
         })
     except AnalysisError as err:
         st.session_state.pop("rr_estimate", None)
@@ -287,7 +288,8 @@ else:
                 help="Stored in the workspace from earlier runs: free.")
     c[1].metric("Input tokens", f"{est.input_tokens:,}",
                 help="Exact (provider tokenizer)" if est.exact_tokens else
-                     "Approximate: ~3.5 characters per token (no key, or a sample).")
+                     md_escape("Approximate: " + (dry.get("calibration") or
+                                                  "~3.5 characters per token (no key).")))
     c[2].metric("Expected cost", fmt_usd(est.expected_usd),
                 help=f"At ~{est.expected_output_tokens:,} output tokens; {est.note}.")
     c[3].metric("Upper bound", fmt_usd(est.upper_bound_usd),

@@ -170,6 +170,14 @@ class SpendLedger:
         with workspace.connect() as con:
             con.execute(_SCHEMA)
 
+    def has_jobs(self, backend: str, model: str) -> bool:
+        """Whether any job of this backend and model ever ran here (reads only): a dry run
+        asks before naming its own job, which means building every prompt."""
+        with self.workspace.connect(read_only=True) as con:
+            row = con.execute("SELECT count(*) FROM llm_jobs WHERE backend = ? AND model = ?",
+                              [backend, model]).fetchall()
+        return bool(row[0][0])
+
     def job(self, key: str) -> JobCap | None:
         """Job ``key``'s cap and spend so far, or None if it never ran (reads only)."""
         with self.workspace.connect(read_only=True) as con:

@@ -15,11 +15,12 @@ import hashlib
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Iterable
+
+import numpy as np
 
 from analysis.workspace import Workspace
 from models.rerankers.base import Completion, LLMRequest, Usage
@@ -244,6 +245,22 @@ class CallCache:
         finally:
             self._writer = None
             writer.close()
+
+    def prompt_lengths(
+        self, backend: str, model: str, mode: str, system: str, max_tokens: int,
+        temperature: float,
+    ) -> np.ndarray:
+        """The distinct lengths (characters) of the user prompts stored for calls like these:
+        a prompt of another length cannot be in the cache, so a dry run renders and looks up
+        only the prompts whose length is here (none, usually, for a model not used before)."""
+        with self._connection(read_only=True) as con:
+            rows = con.execute(
+                "SELECT DISTINCT length(user_prompt) FROM llm_calls WHERE backend = ? AND "
+                "model = ? AND mode = ? AND system_prompt = ? AND max_tokens = ? AND "
+                "temperature = ?",
+                [backend, model, mode, system, int(max_tokens), float(temperature)],
+            ).fetchall()
+        return np.array(sorted(r[0] for r in rows if r[0] is not None), dtype=np.int64)
 
     def count(self) -> int:
         with self._connection(read_only=True) as con:

@@ -21,8 +21,9 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -47,18 +48,32 @@ from analysis.rerank.cost import (
 )
 from analysis.rerank.gains import GainReport, evaluate_gains
 from analysis.rerank.history import HISTORY_STRATEGIES, History, select_history
+from analysis.rerank.prompt_size import (
+    PromptSizes,
+    TokenCalibration,
+    calibrate_tokens,
+    prompt_sizes,
+    text_lengths,
+)
 from analysis.run_files import LoadedRun
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.rerankers.base import Completion, LLMBackend, LLMRequest, Usage
 from models.rerankers.parsing import parse_ranking
-from models.rerankers.prompts import approx_tokens, item_texts, load_template, render_prompt
+from models.rerankers.prompts import (
+    PromptTemplate,
+    approx_tokens,
+    clean_text,
+    item_texts,
+    load_template,
+    render_prompt,
+)
 
 __all__ = [
+    "ApproxTokenCounter",
     "RerankConfig",
     "RerankPlan",
     "RerankProgress",
     "RerankResult",
-    "ApproxTokenCounter",
     "execute_rerank",
     "plan_rerank",
 ]
@@ -156,8 +171,63 @@ class RerankConfig:
 
 
 @dataclass(frozen=True)
+class PromptBook:
+    """What every prompt of a job is built from, and its exact size, without building it.
+
+    Attributes:
+        template: the prompt template.
+        texts: object (n_items,) one-line display text of each item a prompt of this job
+            shows (None for the others).
+        candidates: the users' candidate lists; ``history``: their histories.
+        sizes: exact characters of each user's prompt (:mod:`analysis.rerank.prompt_size`).
+        max_tokens: answer bound of every request; ``temperature``: its sampling temperature.
+    """
+
+    template: PromptTemplate
+    texts: np.ndarray
+    candidates: CandidateSet
+    history: History
+    sizes: PromptSizes
+    max_tokens: int
+    temperature: float
+
+    @property
+    def system(self) -> str:
+        """The system part, the same for every prompt of the job."""
+        return self.template.system.format(history_order=clean_text(self.history.description))
+
+    def shown_texts(self, row: int) -> list[str]:
+        """The candidate texts of prompt ``row``, in shown order."""
+        return [self.texts[i] for i in self.candidates.shown_items[row] if i >= 0]
+
+    def render(self, rows) -> list[LLMRequest]:
+        """The prompts of ``rows`` (string building; texts already clean)."""
+        hist = self.history
+        out = []
+        for row in rows:
+            hi = hist.items[row]
+            keep = hi >= 0
+            ratings = hist.ratings[row][keep]
+            out.append(render_prompt(
+                self.template,
+                [self.texts[i] for i in hi[keep]],
+                None if np.isnan(ratings).all() else ratings.tolist(),
+                self.shown_texts(row),
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                history_order=hist.description,
+                cleaned=True,
+            ))
+        return out
+
+
+@dataclass(frozen=True)
 class RerankPlan:
     """A job before any call: who, with which prompts, what is cached, what it would cost.
+
+    A plan prices its prompts from their exact lengths (:attr:`prompts`' sizes) and builds
+    them only when asked (:attr:`requests`, :attr:`keys`): a dry run renders the exact-count
+    sample and the prompts that could be cached, nothing else.
 
     Attributes:
         weak: the weak-user selection (validation).
@@ -169,10 +239,10 @@ class RerankPlan:
         n_weak_without_test: weak users without test items: a deployment would pay for
             them too (:attr:`n_weak_all`), the evaluation cannot measure them.
         candidates: their candidate lists; ``history``: their histories.
-        requests: one prompt per user; ``keys``: their cache keys.
-        shown_texts: the candidate texts in prompt order, per user.
+        prompts: what the prompts are built from, and their sizes.
         cached: answers already in the workspace cache (by key).
-        input_tokens: counted input tokens per request.
+        cached_rows: bool per request, its answer is in ``cached``.
+        input_tokens: counted input tokens per request (0 for cached ones).
         estimate: dry-run cost of the uncached requests.
         id_style: the template's identifier style (for parsing).
         history_tokens: prompt tokens per history strategy (see
@@ -180,6 +250,8 @@ class RerankPlan:
         token_count_note: why the input tokens are approximate although the backend can
             count them, in one line (e.g. "the count endpoint was unavailable (HTTP 404)"),
             or "".
+        calibration: how exact counts on a sample were scaled to the other prompts (None
+            when every prompt was counted, or by the offline heuristic).
     """
 
     config: RerankConfig
@@ -190,15 +262,40 @@ class RerankPlan:
     n_weak_without_test: int
     candidates: CandidateSet
     history: History
-    requests: list[LLMRequest]
-    keys: list[str]
-    shown_texts: list[list[str]]
+    prompts: PromptBook
     cached: dict[str, CachedCall]
+    cached_rows: np.ndarray
     input_tokens: np.ndarray
     estimate: CostEstimate
     id_style: str
     history_tokens: pd.DataFrame
     token_count_note: str = ""
+    calibration: TokenCalibration | None = None
+    rendered: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def requests(self) -> list[LLMRequest]:
+        """One prompt per user, with its cache key (built on first use)."""
+        cfg = self.config
+        done = self.rendered
+        todo = [i for i in range(len(self.users)) if i not in done]
+        for i, r in zip(todo, self.prompts.render(todo), strict=True):
+            done[i] = r
+        return [
+            LLMRequest(r.system, r.user, r.max_tokens, r.temperature,
+                       key=r.key or call_key(cfg.backend, cfg.model, r, cfg.mode))
+            for r in (done[i] for i in range(len(self.users)))
+        ]
+
+    @cached_property
+    def keys(self) -> list[str]:
+        """The requests' cache keys."""
+        return [r.key for r in self.requests]
+
+    @cached_property
+    def shown_texts(self) -> list[list[str]]:
+        """The candidate texts in prompt order, per user."""
+        return [self.prompts.shown_texts(i) for i in range(len(self.users))]
 
     @property
     def n_weak_all(self) -> int:
@@ -279,24 +376,67 @@ class ApproxTokenCounter:
         raise AnalysisError("A dry-run estimator cannot answer prompts.")
 
 
-def _count_tokens(backend: LLMBackend, requests: list[LLMRequest], max_exact: int = 200):
-    """Input tokens per request; exact for up to ``max_exact`` prompts (a seeded sample),
-    the rest scaled from their character counts by the sample's tokens per character.
-    Also returns the backend's one-line note on why it estimated offline (or "")."""
-    if not requests:
-        return np.zeros(0, dtype=np.int64), True, ""
-    chars = np.array([len(r.system) + len(r.user) for r in requests], dtype=np.float64)
-    if len(requests) <= max_exact:
-        counts = np.asarray(backend.count_tokens(requests), dtype=np.int64)
-        exact = bool(getattr(backend, "last_count_exact", True))
-        return counts, exact, getattr(backend, "last_count_note", None) or ""
-    rng = np.random.default_rng(0)
-    sample = np.sort(rng.choice(len(requests), size=max_exact, replace=False))
-    counted = np.asarray(backend.count_tokens([requests[i] for i in sample]), dtype=np.float64)
+def _count_tokens(backend: LLMBackend, book: PromptBook, rows: np.ndarray, rendered: dict,
+                  max_exact: int = 200):
+    """Input tokens of the prompts ``rows``; exact for up to ``max_exact`` prompts (a seeded
+    sample, the only ones rendered), the rest scaled from their exact character counts by
+    the sample's tokens per character. Returns the counts, whether they are all exact, the
+    backend's one-line note on why it estimated offline (or "") and the calibration (None
+    when every prompt was counted or the counts are the offline heuristic)."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64), True, "", None
+    chars = book.sizes.chars[rows].astype(np.float64)
+    if len(rows) <= max_exact:
+        sample = np.arange(len(rows))
+    else:
+        rng = np.random.default_rng(0)
+        sample = np.sort(rng.choice(len(rows), size=max_exact, replace=False))
+    _render_into(book, rows[sample], rendered)
+    counted = np.asarray(backend.count_tokens([rendered[int(rows[i])] for i in sample]),
+                         dtype=np.int64)
+    exact = bool(getattr(backend, "last_count_exact", True))
+    note = getattr(backend, "last_count_note", None) or ""
+    if len(rows) <= max_exact:
+        return counted, exact, note, None
     ratio = counted.sum() / max(chars[sample].sum(), 1.0)
     counts = np.ceil(chars * ratio).astype(np.int64)
-    counts[sample] = counted.astype(np.int64)
-    return counts, False, getattr(backend, "last_count_note", None) or ""
+    counts[sample] = counted
+    calibration = calibrate_tokens(chars[sample], counted) if exact else None
+    return counts, False, note, calibration
+
+
+def _render_into(book: PromptBook, rows, rendered: dict) -> None:
+    """Render the prompts of ``rows`` not rendered yet into ``rendered`` (row -> request)."""
+    todo = [int(r) for r in rows if int(r) not in rendered]
+    for row, req in zip(todo, book.render(todo), strict=True):
+        rendered[row] = req
+
+
+def _cached_rows(cache: CallCache, config: RerankConfig, book: PromptBook, rendered: dict):
+    """The answers already cached for this job's prompts, and a bool per prompt.
+
+    Only prompts whose exact length matches a stored prompt of the same backend, model,
+    mode, system part, answer bound and temperature can be cached; only those are rendered
+    and looked up (none, for a model this workspace has not used)."""
+    n = len(book.sizes.user_chars)
+    lengths = cache.prompt_lengths(config.backend, config.model, config.mode, book.system,
+                                   book.max_tokens, book.temperature)
+    rows = np.flatnonzero(np.isin(book.sizes.user_chars, lengths)) if len(lengths) else []
+    flags = np.zeros(n, dtype=bool)
+    if len(rows) == 0:
+        return {}, flags
+    _render_into(book, rows, rendered)
+    keys = {}
+    for r in rows:
+        req = rendered[int(r)]
+        if not req.key:
+            req = replace(req, key=call_key(config.backend, config.model, req, config.mode))
+            rendered[int(r)] = req
+        keys[int(r)] = req.key
+    cached = cache.get_many(keys.values())
+    for r, k in keys.items():
+        flags[r] = k in cached
+    return cached, flags
 
 
 def plan_rerank(
@@ -336,18 +476,66 @@ def plan_rerank(
         raise AnalysisError(BAD_PROTOCOL.format(protocol=config.protocol))
     history = _history(run, users, cands, config, config.history)
     template = load_template(config.template)
-    requests, shown_texts = _build_prompts(run, config, template, cands, history)
-    history_tokens = compare_history_tokens(run, config, template, cands, requests, history)
+    texts = _ItemTexts(run, config)
+    book = _prompt_book(texts, config, template, cands, history)
+    history_tokens = compare_history_tokens(run, config, cands, book, texts)
+    controls = control_report(run, cands, int(run.summary["k"]))
+    return _priced(
+        config, backend, cache, prices, weak=weak, users=users, n_population=n_population,
+        controls=controls, n_weak_without_test=int((weak.mask & ~evaluated).sum()),
+        candidates=cands, history=history, prompts=book, id_style=template.id_style,
+        history_tokens=history_tokens,
+    )
+
+
+#: settings a plan may be repriced under without building anything again (see
+#: :func:`reprice_plan`); any other change changes the prompts or who gets them
+REPRICEABLE = ("backend", "model", "budget_usd", "batch", "gpu_usd_per_hour",
+               "expected_tokens_per_s")
+NOT_REPRICEABLE = "A plan can be repriced for another model only; {fields} changed."
+
+
+def reprice_plan(
+    plan: RerankPlan,
+    config: RerankConfig,
+    backend: LLMBackend,
+    cache: CallCache,
+    prices: PriceTable | None = None,
+) -> RerankPlan:
+    """The same users and prompts under another backend, model or price setting: the
+    cache is looked up and the tokens counted again, nothing else is rebuilt (the app's
+    cost projection follows a model change in milliseconds).
+
+    Raises:
+        AnalysisError: ``config`` differs from the plan's in a setting outside
+            :data:`REPRICEABLE`, or the usual pricing errors.
+    """
+    old, new = plan.config.to_dict(), config.to_dict()
+    changed = sorted(k for k in old if k not in REPRICEABLE and old[k] != new[k])
+    if changed:
+        raise AnalysisError(NOT_REPRICEABLE.format(fields=", ".join(changed)))
+    if config.mode == "likelihood" and not config.local:
+        raise AnalysisError(LIKELIHOOD_NEEDS_LOCAL)
+    return _priced(
+        config, backend, cache, prices or PriceTable(), weak=plan.weak, users=plan.users,
+        n_population=plan.n_population, controls=plan.controls,
+        n_weak_without_test=plan.n_weak_without_test, candidates=plan.candidates,
+        history=plan.history, prompts=plan.prompts, id_style=plan.id_style,
+        history_tokens=plan.history_tokens,
+    )
+
+
+def _priced(config: RerankConfig, backend: LLMBackend, cache: CallCache, prices: PriceTable,
+            **parts) -> RerankPlan:
+    """A plan from its built parts: the cache looked up, the tokens counted, the cost
+    estimated."""
+    book: PromptBook = parts["prompts"]
     mode = config.mode
-    keys = [call_key(config.backend, config.model, r, mode) for r in requests]
-    requests = [
-        LLMRequest(r.system, r.user, r.max_tokens, r.temperature, key=k)
-        for r, k in zip(requests, keys, strict=True)
-    ]
-    cached = cache.get_many(keys)
-    todo = [i for i, k in enumerate(keys) if k not in cached]
-    counts, exact, count_note = _count_tokens(backend, [requests[i] for i in todo])
-    input_tokens = np.zeros(len(requests), dtype=np.int64)
+    rendered: dict[int, LLMRequest] = {}
+    cached, cached_rows = _cached_rows(cache, config, book, rendered)
+    todo = np.flatnonzero(~cached_rows)
+    counts, exact, count_note, calibration = _count_tokens(backend, book, todo, rendered)
+    input_tokens = np.zeros(len(book.sizes.user_chars), dtype=np.int64)
     input_tokens[todo] = counts
     expected_out = 5 * config.n_candidates + 10 if mode == "generate" else 0
     if config.local:
@@ -373,25 +561,16 @@ def plan_rerank(
             exact_tokens=exact,
             batch=config.batch,
         )
-    controls = control_report(run, cands, int(run.summary["k"]))
     return RerankPlan(
         config=config,
-        weak=weak,
-        users=users,
-        n_population=n_population,
-        controls=controls,
-        n_weak_without_test=int((weak.mask & ~evaluated).sum()),
-        candidates=cands,
-        history=history,
-        requests=requests,
-        keys=keys,
-        shown_texts=shown_texts,
         cached=cached,
+        cached_rows=cached_rows,
         input_tokens=input_tokens,
         estimate=est,
-        id_style=template.id_style,
-        history_tokens=history_tokens,
         token_count_note=count_note,
+        calibration=calibration,
+        rendered=rendered,
+        **parts,
     )
 
 
@@ -417,47 +596,51 @@ def _history(run: LoadedRun, users, cands, config: RerankConfig, strategy: str) 
     )
 
 
-def _build_prompts(
-    run: LoadedRun, config: RerankConfig, template, cands: CandidateSet, history: History
-) -> tuple[list[LLMRequest], list[list[str]]]:
-    """One prompt per user (string building; item texts computed once per item)."""
-    ds = run.dataset
-    shown_items = cands.shown_items
-    needed = np.unique(np.concatenate([shown_items.ravel(), history.items.ravel()]))
-    needed = needed[needed >= 0]
-    texts = np.empty(ds.n_items, dtype=object)
-    texts[needed] = item_texts(ds.items, ds.item_ids, needed, max_chars=config.item_chars)
-    requests, shown_texts = [], []
-    for row in range(len(cands.user_idx)):
-        sh = [texts[i] for i in shown_items[row] if i >= 0]
-        hi = history.items[row]
-        keep = hi >= 0
-        ratings = history.ratings[row][keep]
-        requests.append(
-            render_prompt(
-                template,
-                [texts[i] for i in hi[keep]],
-                None if np.isnan(ratings).all() else ratings.tolist(),
-                sh,
-                max_tokens=config.resolved_max_tokens,
-                temperature=config.temperature,
-                history_order=history.description,
-            )
-        )
-        shown_texts.append(sh)
-    return requests, shown_texts
+class _ItemTexts:
+    """The one-line display text of the items prompts show, computed once per item as
+    prompts of any history strategy need them (:func:`~models.rerankers.prompts.item_texts`,
+    then :func:`~models.rerankers.prompts.clean_text`)."""
+
+    def __init__(self, run: LoadedRun, config: RerankConfig) -> None:
+        ds = run.dataset
+        self._items, self._ids, self._chars = ds.items, ds.item_ids, config.item_chars
+        self.texts = np.full(ds.n_items, None, dtype=object)
+        self.lengths = np.zeros(ds.n_items, dtype=np.int64)
+        self._done = np.zeros(ds.n_items, dtype=bool)
+
+    def need(self, *item_arrays: np.ndarray) -> None:
+        idx = np.unique(np.concatenate([np.asarray(a).ravel() for a in item_arrays]))
+        idx = idx[idx >= 0]
+        idx = idx[~self._done[idx]]
+        if len(idx):
+            raw = item_texts(self._items, self._ids, idx, max_chars=self._chars)
+            clean = np.array([clean_text(t) for t in raw] + [None], dtype=object)[:-1]
+            self.texts[idx] = clean
+            self.lengths[idx] = text_lengths(clean)
+            self._done[idx] = True
+
+
+def _prompt_book(texts: _ItemTexts, config: RerankConfig, template: PromptTemplate,
+                 cands: CandidateSet, history: History) -> PromptBook:
+    shown = cands.shown_items
+    texts.need(shown, history.items)
+    sizes = prompt_sizes(template, texts.lengths, shown, history.items, history.ratings,
+                         history_order=history.description)
+    return PromptBook(template=template, texts=texts.texts, candidates=cands, history=history,
+                      sizes=sizes, max_tokens=config.resolved_max_tokens,
+                      temperature=config.temperature)
 
 
 def compare_history_tokens(
     run: LoadedRun,
     config: RerankConfig,
-    template,
     cands: CandidateSet,
-    chosen: list[LLMRequest],
-    chosen_history: History,
+    chosen: PromptBook,
+    texts: _ItemTexts,
 ) -> pd.DataFrame:
     """Prompt tokens each history strategy would spend for these users (approximate:
-    ~3.5 characters per token), so the analyst sees what a shorter history saves.
+    ~3.5 characters per token, :meth:`PromptSizes.approx_tokens`, from the prompts' exact
+    lengths), so the analyst sees what a shorter history saves.
 
     Returns:
         DataFrame ``strategy``, ``history_items`` (mean per prompt), ``prompt_tokens``
@@ -467,19 +650,18 @@ def compare_history_tokens(
     rows = []
     for strategy in HISTORY_STRATEGIES:
         if strategy == config.history:
-            reqs, hist = chosen, chosen_history
+            book = chosen
         else:
             try:
                 hist = _history(run, cands.user_idx, cands, config, strategy)
             except AnalysisError:
                 continue
-            reqs, _ = _build_prompts(run, config, template, cands, hist)
-        hist_items = float((hist.items >= 0).sum(axis=1).mean())
-        tokens = np.array([approx_tokens(r.system) + approx_tokens(r.user) for r in reqs])
+            book = _prompt_book(texts, config, chosen.template, cands, hist)
+        tokens = book.sizes.approx_tokens()
         rows.append(
             {
                 "strategy": strategy,
-                "history_items": hist_items,
+                "history_items": float((book.history.items >= 0).sum(axis=1).mean()),
                 "prompt_tokens": float(tokens.mean()),
                 "total_tokens": int(tokens.sum()),
                 "chosen": strategy == config.history,
@@ -821,7 +1003,7 @@ def _pilot_summary(
               else "the LLM does worse than the best no-LLM control")
     )
     return {
-        "n_sample": int(len(plan.users)),
+        "n_sample": len(plan.users),
         "n_population": int(plan.n_population),
         "n_weak_all": plan.n_weak_all,
         "net_gain_per_user": net.mean,
@@ -990,11 +1172,11 @@ def _finish(
         "users": {
             "weak_all": plan.n_weak_all,
             "weak_with_test_items": plan.n_population,
-            "sent": int(len(plan.users)),
+            "sent": len(plan.users),
             "deployment_usd_expected": plan.deployment_usd,
         },
         "threshold_value": float(plan.weak.threshold_value),
-        "n_requests": int(len(plan.requests)),
+        "n_requests": len(plan.requests),
         "n_cached": int(per["cached"].sum()),
         "n_reranked": int(per["reranked"].sum()),
         "fallback": {

@@ -152,7 +152,7 @@ def per_user_cost_estimate(plan, price: ModelPrice | None, *, batch: bool = Fals
         raise AnalysisError(NEEDS_PRICE)
     n_users = len(plan.weak.mask)
     users = np.asarray(plan.users, dtype=np.int64)
-    cached_req = np.array([k in plan.cached for k in plan.keys], dtype=bool)  # one per request
+    cached_req = np.asarray(plan.cached_rows, dtype=bool)  # one per request
     est = plan.estimate
     if est.n_calls:
         out_per_call = est.expected_output_tokens // est.n_calls

@@ -51,6 +51,7 @@ __all__ = [
     "PromptTemplate",
     "approx_tokens",
     "check_template",
+    "clean_text",
     "format_candidates",
     "format_history",
     "item_texts",
@@ -314,9 +315,12 @@ def load_template(name_or_path: str | Path) -> PromptTemplate:
 _WS = re.compile(r"\s+")
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
     """One line: whitespace runs (newlines included) become one space."""
     return _WS.sub(" ", text).strip()
+
+
+_clean = clean_text
 
 
 def _truncate(text: str, max_chars: int) -> str:
@@ -377,10 +381,11 @@ def _format_rating(r: float, rating_max: float) -> str:
 
 def format_history(
     history_texts: Sequence[str], history_ratings: Sequence[float] | None = None, *,
-    rating_max: float = 5.0,
+    rating_max: float = 5.0, cleaned: bool = False,
 ) -> str:
-    """History lines: ``Title: 4/5`` when the rating is finite, else ``Title``."""
-    texts = [_clean(str(t)) for t in history_texts]
+    """History lines: ``Title: 4/5`` when the rating is finite, else ``Title``
+    (``cleaned``: the texts are already one-line, :func:`clean_text` output)."""
+    texts = list(history_texts) if cleaned else [_clean(str(t)) for t in history_texts]
     if history_ratings is None:
         return "\n".join(texts)
     ratings = list(history_ratings)
@@ -393,17 +398,22 @@ def format_history(
     )
 
 
-def format_candidates(candidate_texts: Sequence[str], id_style: IdStyle = "number") -> str:
-    """Candidate lines in shown order: ``1. Title`` or ``[1] Title``."""
-    fmt = "[{i}] {t}" if id_style == "bracket" else "{i}. {t}"
-    return "\n".join(fmt.format(i=i, t=_clean(str(t))) for i, t in enumerate(candidate_texts, 1))
+def format_candidates(
+    candidate_texts: Sequence[str], id_style: IdStyle = "number", *, cleaned: bool = False
+) -> str:
+    """Candidate lines in shown order: ``1. Title`` or ``[1] Title`` (``cleaned``: the
+    texts are already :func:`clean_text` output)."""
+    texts = candidate_texts if cleaned else [_clean(str(t)) for t in candidate_texts]
+    if id_style == "bracket":
+        return "\n".join(f"[{i}] {t}" for i, t in enumerate(texts, 1))
+    return "\n".join(f"{i}. {t}" for i, t in enumerate(texts, 1))
 
 
 def render_prompt(
     template: PromptTemplate, history_texts: Sequence[str],
     history_ratings: Sequence[float] | None, candidate_texts: Sequence[str], *,
     max_tokens: int = 512, temperature: float = 0.0, rating_max: float = 5.0,
-    history_order: str | None = None,
+    history_order: str | None = None, cleaned: bool = False,
 ) -> LLMRequest:
     """Fill a template for one user.
 
@@ -418,6 +428,9 @@ def render_prompt(
         history_order: how the history was chosen and ordered, for ``{history_order}``
             (``History.description``); it must not depend on the user. None:
             :data:`DEFAULT_HISTORY_ORDER`, which claims no order.
+        cleaned: the item texts are already :func:`clean_text` output (as
+            :func:`item_texts` returns them), so they are not cleaned again; the prompt is
+            the same either way.
 
     Returns:
         An :class:`LLMRequest` whose ``system`` is the template's system part with
@@ -432,8 +445,9 @@ def render_prompt(
         raise AnalysisError(NO_CANDIDATE_TEXTS)
     order = _clean(DEFAULT_HISTORY_ORDER if history_order is None else str(history_order))
     values = {
-        "history": format_history(history_texts, history_ratings, rating_max=rating_max),
-        "candidates": format_candidates(candidate_texts, template.id_style),
+        "history": format_history(history_texts, history_ratings, rating_max=rating_max,
+                                  cleaned=cleaned),
+        "candidates": format_candidates(candidate_texts, template.id_style, cleaned=cleaned),
         "n_candidates": len(candidate_texts),
         "n_history": len(history_texts),
         "history_order": order,

@@ -33,6 +33,7 @@ def _plan(config: RerankConfig | None = None) -> SimpleNamespace:
         users=np.array([1, 2, 4]),
         keys=["a", "b", "c"],
         cached={"b": object()},
+        cached_rows=np.array([False, True, False]),
         input_tokens=tokens,
         estimate=est,
     )
