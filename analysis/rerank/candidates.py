@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -148,12 +149,15 @@ class CandidateSet:
         """int64 (n,) number of real (non-padding) candidates per user."""
         return (self.items >= 0).sum(axis=1).astype(np.int64)
 
-    @property
+    @cached_property
     def shown_items(self) -> np.ndarray:
-        """int32 (n, C) item_idx at each prompt position (``-1`` where padded)."""
+        """int32 (n, C) item_idx at each prompt position (``-1`` where padded); computed
+        once, read-only."""
         col = self.shown.astype(np.int64)
         out = np.take_along_axis(self.items, np.maximum(col, 0), axis=1)
-        return np.where(col >= 0, out, -1).astype(np.int32)
+        out = np.where(col >= 0, out, -1).astype(np.int32)
+        out.flags.writeable = False
+        return out
 
     @property
     def baseline_rank(self) -> np.ndarray:
