@@ -74,6 +74,28 @@ def _table_bytes(table: pd.DataFrame | None) -> bytes:
     return head + rows.tobytes()
 
 
+def _hash_order(user_idx: np.ndarray, item_idx: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """``np.lexsort((ts, item_idx, user_idx))``, without sorting what is already sorted.
+
+    The workspace returns interactions sorted by ``(user_idx, item_idx)``; then only runs
+    of a repeated ``(user, item)`` pair need ordering by time, and they are sorted alone (a
+    stable sort of the subset, put back in its own positions, is the full stable sort)."""
+    u = np.asarray(user_idx, dtype=np.int64)
+    i = np.asarray(item_idx, dtype=np.int64)
+    n = len(u)
+    if n < 2:
+        return np.arange(n)
+    du, di = np.diff(u), np.diff(i)
+    if not ((du > 0) | ((du == 0) & (di >= 0))).all():  # not in (user, item) order
+        return np.lexsort((ts, i, u))
+    order = np.arange(n)
+    same = (du == 0) & (di == 0)
+    if same.any():
+        rows = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+        order[rows] = rows[np.lexsort((ts[rows], i[rows], u[rows]))]
+    return order
+
+
 def dataset_sha256(dataset: Dataset) -> str:
     """Fingerprint of a dataset's content (:data:`DATASET_HASH_OF`), independent of its name.
 
@@ -104,7 +126,7 @@ def dataset_sha256(dataset: Dataset) -> str:
     h.update(b"\1")
     h.update(_ids_bytes(ds.item_ids))
     ts = ds.timestamp if ds.timestamp is not None else np.zeros(len(ds.user_idx), np.int64)
-    order = np.lexsort((ts, ds.item_idx, ds.user_idx))
+    order = _hash_order(ds.user_idx, ds.item_idx, ts)
     h.update(np.asarray(ds.user_idx, "<i8")[order].tobytes())
     h.update(np.asarray(ds.item_idx, "<i8")[order].tobytes())
     if ds.value is not None:
