@@ -22,7 +22,7 @@ from analysis.cohorts import CohortReport, discover_weak_cohorts
 from analysis.dataset import Dataset
 from analysis.evaluate import Evaluation, evaluate_recommender
 from analysis.provenance import DATASET_HASH_OF, dataset_sha256, package_versions
-from analysis.run_files import MODEL_FILE
+from analysis.run_files import MODEL_FILE, SPLIT_FILE, save_split
 from analysis.split import Split, make_split
 from analysis.subgroups import (
     MIN_GROUP_SIZE,
@@ -406,7 +406,8 @@ def write_run_outputs(
 
     Besides the analyst's files, ``candidates.parquet`` (the top C of every evaluated user:
     what an LLM may rerank), ``model.npz`` (the fitted baseline,
-    :func:`models.baselines.save_model`) and ``item_factors.npy`` (factor models) let
+    :func:`models.baselines.save_model`), ``split.npz`` (the folds,
+    :func:`analysis.run_files.save_split`) and ``item_factors.npy`` (factor models) let
     ``rerank`` resume from the folder without refitting; ``summary.json`` names the
     workspace and dataset the run came from and holds its ``provenance`` (package versions,
     the dataset's SHA-256, the seed, ``command``: the CLI's argv, None from the app).
@@ -430,6 +431,7 @@ def write_run_outputs(
         )
         if isinstance(result.model, BaselineRecommender):
             save_model(result.model, tmp / MODEL_FILE)
+        save_split(result.split, tmp / SPLIT_FILE)
         if result.model.item_factors is not None:
             np.save(tmp / "item_factors.npy", np.asarray(result.model.item_factors, np.float32))
         test_frame(result).to_parquet(tmp / "test.parquet", index=False)

@@ -1,8 +1,10 @@
 """Read a finished ``evaluate`` run back from its folder, so later steps (LLM reranking)
 can start from what an analyst already has on disk.
 
-The dataset is reloaded from the workspace named in ``summary.json`` and the split is
-recomputed with the recorded strategy, parameters and seed (splits are deterministic);
+The dataset is reloaded from the workspace named in ``summary.json``; the split is read
+from the run's ``split.npz`` (the fold of every interaction, in the workspace's row order),
+or, in folders written before it was stored or when the rows no longer line up, recomputed
+with the recorded strategy, parameters and seed (splits are deterministic);
 the dataset's SHA-256 (when the run recorded one) and the fold sizes are checked against the
 summary so a dataset replaced under the same name is caught instead of silently mixing runs.
 
@@ -16,6 +18,7 @@ several threads).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -36,10 +39,12 @@ from analysis.workspace import Workspace
 if TYPE_CHECKING:
     from models.baselines import BaselineRecommender
 
-__all__ = ["MODEL_FILE", "REFITTED", "LoadedRun", "load_run"]
+__all__ = ["MODEL_FILE", "REFITTED", "SPLIT_FILE", "LoadedRun", "load_run", "save_split"]
 
 #: the fitted baseline in a run folder (written by ``analysis.pipeline.write_run_outputs``)
 MODEL_FILE = "model.npz"
+#: the fold of every interaction of the run's dataset (:func:`save_split`)
+SPLIT_FILE = "split.npz"
 
 # Messages name folders and workspaces by their file names only (no server path).
 NOT_A_RUN = surface_hints(
@@ -73,7 +78,7 @@ class LoadedRun:
         path: the run folder.
         summary: ``summary.json``.
         dataset: reloaded from the workspace.
-        split: recomputed (same strategy, parameters, seed).
+        split: read from ``split.npz``, or recomputed (same strategy, parameters, seed).
         per_user: ``per_user.parquet`` plus ``user_idx`` (index = user_idx).
         rankings: int32 (n_users, C) the baseline's test ranking (item_idx, -1 padded;
             rows of users not evaluated are all -1).
@@ -129,6 +134,48 @@ class LoadedRun:
         return make_recommender(self.model_name, seed=seed, **params).fit(self.split.train)
 
 
+def _row_order_digest(ds: Dataset) -> str:
+    """SHA-256 of what decides the order of rows the workspace may return in any order: the
+    time and value of every row of a repeated ``(user, item)`` pair, in row order (rows come
+    sorted by ``(user_idx, item_idx)``; "" when no pair repeats)."""
+    u = np.asarray(ds.user_idx, dtype=np.int64)
+    i = np.asarray(ds.item_idx, dtype=np.int64)
+    if len(u) < 2:
+        return ""
+    same = (np.diff(u) == 0) & (np.diff(i) == 0)
+    if not same.any():
+        return ""
+    rows = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+    h = hashlib.sha256(rows.astype("<i8").tobytes())
+    for col in (ds.timestamp, ds.value):
+        if col is not None:
+            h.update(np.asarray(col)[rows].tobytes())
+    return h.hexdigest()
+
+
+def save_split(split: Split, path: str | Path) -> None:
+    """Store a split's folds (int8 per interaction, the dataset's row order) with a digest
+    of the rows whose order the workspace does not fix, so :func:`load_run` can trust them."""
+    np.savez(path, fold=np.asarray(split.fold, dtype=np.int8),
+             row_order=np.array(_row_order_digest(split.dataset)))
+
+
+def _stored_split(path: Path, dataset: Dataset, strategy: str, seed: int,
+                  params: dict) -> Split | None:
+    """The run's stored split when it lines up with ``dataset``'s rows, else None."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            fold, digest = f["fold"], str(f["row_order"])
+    except (OSError, ValueError, KeyError):
+        return None
+    if len(fold) != len(dataset.user_idx) or digest != _row_order_digest(dataset):
+        return None
+    return Split(dataset=dataset, fold=fold.astype(np.int8), strategy=strategy, seed=seed,
+                 params=params)
+
+
 def _index(ids: np.ndarray, raw: pd.Series) -> np.ndarray:
     """Dense index of each raw id (-1 when absent)."""
     return pd.Index(ids).get_indexer(raw.to_numpy())
@@ -152,7 +199,10 @@ def load_run(path: str | Path) -> LoadedRun:
     dataset = load_dataset(ws, source["dataset"])
     split_info = summary["split"]
     params = dict(split_info["params"])
-    split = make_split(dataset, split_info["strategy"], seed=int(summary["seed"]), **params)
+    split = _stored_split(p / SPLIT_FILE, dataset, split_info["strategy"],
+                          int(summary["seed"]), params)
+    if split is None:
+        split = make_split(dataset, split_info["strategy"], seed=int(summary["seed"]), **params)
     ds_sum = summary["dataset"]
     def stale(what: str) -> AnalysisError:
         return AnalysisError(

@@ -192,3 +192,58 @@ def test_dataset_hash_covers_content_not_order_or_name():
     assert dataset_sha256(changed) != dataset_sha256(ds)
     later = replace(ds, timestamp=ds.timestamp + 1)
     assert dataset_sha256(later) != dataset_sha256(ds)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hash_order_is_the_full_lexsort(seed):
+    from analysis.provenance import _hash_order
+
+    rng = np.random.default_rng(seed)
+    n = 5000
+    u = rng.integers(0, 50, n)
+    i = rng.integers(0, 30, n)  # many repeated (user, item) pairs
+    ts = rng.integers(0, 5, n)  # and ties in time among them
+    by_pair = np.lexsort((i, u))  # how the workspace returns them: ties in any order
+    for uu, ii, tt in [(u[by_pair], i[by_pair], ts[by_pair]), (u, i, ts)]:
+        np.testing.assert_array_equal(_hash_order(uu, ii, tt), np.lexsort((tt, ii, uu)))
+    for m in (0, 1):
+        np.testing.assert_array_equal(_hash_order(u[:m], i[:m], ts[:m]), np.arange(m))
+
+
+def test_the_stored_split_is_read_back_and_an_unreadable_one_recomputed(workspace, tmp_path,
+                                                                        monkeypatch):
+    import analysis.run_files as run_files
+
+    result = _run(workspace, tmp_path / "run", "pop")
+    assert (tmp_path / "run" / "split.npz").is_file()
+    calls = []
+    real = run_files.make_split
+    monkeypatch.setattr(run_files, "make_split", lambda *a, **k: calls.append(1) or real(*a, **k))
+    run = load_run(tmp_path / "run")
+    assert calls == []  # read, not recomputed
+    np.testing.assert_array_equal(run.split.fold, result.split.fold)
+    assert run.split.strategy == result.split.strategy and run.split.seed == result.split.seed
+    (tmp_path / "run" / "split.npz").write_bytes(b"not an npz")
+    again = load_run(tmp_path / "run")
+    assert calls == [1]
+    np.testing.assert_array_equal(again.split.fold, result.split.fold)
+
+
+def test_a_stored_split_whose_rows_moved_is_recomputed(tmp_path):
+    from analysis.run_files import _row_order_digest, _stored_split, save_split
+    from analysis.split import make_split
+
+    # user 0 rated item 0 twice (rows 0 and 1); rows sorted by (user, item) as loaded
+    u = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+    i = [0, 0, 1, 2, 0, 1, 2, 3, 1, 2, 3, 4]
+    r = [5, 2, 4, 3, 5, 4, 3, 1, 2, 5, 4, 4]
+    t = [10, 20, 30, 40, 11, 21, 31, 41, 12, 22, 32, 42]
+    ds = make_dataset(u, i, r, t)
+    split = make_split(ds, "random", seed=1)
+    save_split(split, tmp_path / "split.npz")
+    got = _stored_split(tmp_path / "split.npz", ds, "random", 1, split.params)
+    np.testing.assert_array_equal(got.fold, split.fold)
+    # the repeated pair's rows came back in the other order: the folds no longer line up
+    swapped = make_dataset(u, i, [r[1], r[0], *r[2:]], [t[1], t[0], *t[2:]])
+    assert _row_order_digest(swapped) != _row_order_digest(ds)
+    assert _stored_split(tmp_path / "split.npz", swapped, "random", 1, split.params) is None
