@@ -25,3 +25,14 @@ def test_first_start_and_page_switches_run_on_the_demo(bench, monkeypatch, tmp_p
     table = bench._switch_table("demo", first, warm)
     assert len(table) == 2 + len(bench.PAGES) + 1
     assert table[2].startswith("| 0_overview | ")
+
+
+def test_interactions_run_on_a_small_synthetic_run(bench, monkeypatch, tmp_path, capsys):
+    """The interaction table on a synthetic run (the 1M-user figures use the same path)."""
+    monkeypatch.setenv("WEAKSPOT_WORKSPACE", str(tmp_path / "unused.duckdb"))
+    bench._clear_caches()
+    bench.interactions(1, synthetic=1500, data=tmp_path / "data")
+    out = capsys.readouterr().out
+    assert "| interaction (synthetic 1,500 users, ALS) | median ms |" in out
+    assert "| weak users: model change | " in out and "| subgroups: box | " in out
+    assert "first loads: 0_overview" in out
