@@ -61,7 +61,7 @@ def _plan(ws_path: str, run_id: str):
     config = RerankConfig(backend=BACKENDS[0], model=DEFAULT_MODEL, rule=WIDEST)
     return plan_rerank(loaded_run(run_id), config,
                        ApproxTokenCounter(config.backend, config.model),
-                       CallCache(workspace()), PriceTable())
+                       CallCache(workspace()), PriceTable(), pricing_only=True)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -235,7 +235,7 @@ class RerankPlan:
             in a pilot), one per request.
         n_population: weak users with test items (``len(users)`` unless a pilot).
         controls: the no-LLM controls and the oracle ceiling on these candidates, measured
-            for free (see :mod:`analysis.rerank.controls`).
+            for free (see :mod:`analysis.rerank.controls`); None in a pricing-only plan.
         n_weak_without_test: weak users without test items: a deployment would pay for
             them too (:attr:`n_weak_all`), the evaluation cannot measure them.
         candidates: their candidate lists; ``history``: their histories.
@@ -258,7 +258,7 @@ class RerankPlan:
     weak: WeakUsers
     users: np.ndarray
     n_population: int
-    controls: ControlReport
+    controls: ControlReport | None
     n_weak_without_test: int
     candidates: CandidateSet
     history: History
@@ -445,8 +445,16 @@ def plan_rerank(
     backend: LLMBackend,
     cache: CallCache,
     prices: PriceTable | None = None,
+    *,
+    pricing_only: bool = False,
 ) -> RerankPlan:
-    """Select, build prompts, look up the cache and estimate: spends nothing.
+    """Select, size the prompts, look up the cache and estimate: spends nothing.
+
+    Args:
+        pricing_only: skip what only a launch decision reads (the no-LLM controls and the
+            other history strategies' token figures): ``controls`` is None and
+            ``history_tokens`` holds the chosen strategy only. The app's cost projection
+            prices every user this way.
 
     Raises:
         AnalysisError: no weak user, bad protocol/template/history settings, unknown price.
@@ -478,8 +486,9 @@ def plan_rerank(
     template = load_template(config.template)
     texts = _ItemTexts(run, config)
     book = _prompt_book(texts, config, template, cands, history)
-    history_tokens = compare_history_tokens(run, config, cands, book, texts)
-    controls = control_report(run, cands, int(run.summary["k"]))
+    strategies = (config.history,) if pricing_only else HISTORY_STRATEGIES
+    history_tokens = compare_history_tokens(run, config, cands, book, texts, strategies)
+    controls = None if pricing_only else control_report(run, cands, int(run.summary["k"]))
     return _priced(
         config, backend, cache, prices, weak=weak, users=users, n_population=n_population,
         controls=controls, n_weak_without_test=int((weak.mask & ~evaluated).sum()),
@@ -637,6 +646,7 @@ def compare_history_tokens(
     cands: CandidateSet,
     chosen: PromptBook,
     texts: _ItemTexts,
+    strategies: tuple[str, ...] = HISTORY_STRATEGIES,
 ) -> pd.DataFrame:
     """Prompt tokens each history strategy would spend for these users (approximate:
     ~3.5 characters per token, :meth:`PromptSizes.approx_tokens`, from the prompts' exact
@@ -648,7 +658,7 @@ def compare_history_tokens(
         (no timestamps, no item factors) are left out.
     """
     rows = []
-    for strategy in HISTORY_STRATEGIES:
+    for strategy in strategies:
         if strategy == config.history:
             book = chosen
         else:

@@ -154,3 +154,17 @@ def test_a_repriced_plan_equals_a_plan_built_for_that_model(run, cache):
     assert again.estimate == fresh.estimate and again.keys == fresh.keys
     with pytest.raises(AnalysisError, match="n_candidates changed"):
         reprice_plan(plan, replace(cfg, n_candidates=10), FakeBackend(MODEL), cache)
+
+
+def test_a_pricing_only_plan_prices_exactly_like_the_full_plan(run, cache):
+    cfg = RerankConfig(backend="fake", model=MODEL, rule=EVERYONE, history="paper")
+    full = plan_rerank(run, cfg, FakeBackend(MODEL), cache)
+    light = plan_rerank(run, cfg, FakeBackend(MODEL), cache, pricing_only=True)
+    np.testing.assert_array_equal(light.users, full.users)
+    np.testing.assert_array_equal(light.input_tokens, full.input_tokens)
+    np.testing.assert_array_equal(light.cached_rows, full.cached_rows)
+    assert light.estimate == full.estimate
+    assert light.controls is None and full.controls is not None
+    assert light.history_tokens["strategy"].tolist() == ["paper"]
+    assert light.history_tokens.iloc[0].to_dict() == (
+        full.history_tokens.set_index("strategy").loc["paper"].to_dict() | {"strategy": "paper"})
