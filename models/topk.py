@@ -1,20 +1,24 @@
 """Exact top-k over dense score rows, ties broken by lower item index.
 
 Used by every baseline's ``recommend`` and by the evaluation pass, where it runs over every
-(user, item) score of the dataset, so it is a compiled kernel (numba, parallel over rows):
-each row is scanned once while a sorted buffer of the best k is kept; an item enters only
-if it beats the current k-th score strictly, so among equal scores the lower item index
-(seen first) wins. Items scored ``-inf`` or NaN are never returned. Cost ``O(n_items)`` per
-row; about 60x faster than ``argpartition`` on a packed key at 20k items.
+(user, item) score of the dataset, so it is a compiled kernel (numba, parallel over rows,
+:func:`models._kernels.topk_kernel`) that reads each score once: one vectorised pass keeps
+the best score of each of 512 residue groups of the row, whose k-th largest bounds the k-th
+best score from below; only the few groups reaching that bound are scanned again, from cache,
+into a buffer sorted by (score descending, item ascending), so among equal scores the lower
+item index wins. Items scored ``-inf`` or NaN are never returned. Cost ``O(n_items)`` per row,
+about one read of the row plus ``O(k * n_items / 512)``: at 20k items and k = 20, about 2.5x
+faster than the previous item-by-item scan (``bench/bench_eval_stage.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
 
-__all__ = ["topk_rows", "mask_rows", "batch_size_for"]
+from models._kernels import topk_kernel as _topk_kernel
+
+__all__ = ["batch_size_for", "mask_rows", "topk_rows"]
 
 
 def batch_size_for(n_items: int, budget_cells: int = 1 << 24) -> int:
@@ -33,30 +37,6 @@ def mask_rows(scores: np.ndarray, rows: sp.csr_matrix | None, value: float = -np
         return
     r = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
     scores[r, rows.indices] = value
-
-
-@njit(parallel=True, cache=True)
-def _topk_kernel(scores, k, out_items, out_scores):  # pragma: no cover - compiled
-    b, n = scores.shape
-    for r in prange(b):
-        cnt = 0
-        for j in range(n):
-            s = scores[r, j]
-            if not (s > -np.inf):  # -inf (excluded) and NaN never enter
-                continue
-            if cnt < k:
-                pos = cnt
-                cnt += 1
-            else:
-                if s <= out_scores[r, k - 1]:  # ties keep the earlier (lower) index
-                    continue
-                pos = k - 1
-            while pos > 0 and out_scores[r, pos - 1] < s:
-                out_scores[r, pos] = out_scores[r, pos - 1]
-                out_items[r, pos] = out_items[r, pos - 1]
-                pos -= 1
-            out_scores[r, pos] = s
-            out_items[r, pos] = j
 
 
 def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,51 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
 
 from analysis.errors import AnalysisError
 from analysis.metrics._validate import SHAPE_MISMATCH, check_scores, check_truth
+from models._kernels import auc_kernel as _auc_kernel
 
 __all__ = ["auc_from_scores"]
-
-@njit(parallel=True, cache=True)
-def _auc_kernel(scores, indptr, indices, out):  # pragma: no cover - compiled
-    """Per row: integer pair counts, positives against every other finite-scored item."""
-    b, n = scores.shape
-    for r in prange(b):
-        p0 = indptr[r]
-        p1 = indptr[r + 1]
-        if p1 == p0:
-            out[r] = np.nan
-            continue
-        n_valid = 0
-        n_neginf = 0
-        for j in range(n):
-            v = scores[r, j]
-            n_valid += v > -np.inf  # NaN is neither valid nor -inf
-            n_neginf += v == -np.inf
-        n_pos_valid = 0
-        wins2 = 0  # twice the wins: a tie is one, a win is two
-        for a in range(p0, p1):
-            t = scores[r, indices[a]]
-            if not (t > -np.inf):  # a positive scored -inf/NaN wins no pair
-                continue
-            n_pos_valid += 1
-            less = 0
-            equal = 0
-            for j in range(n):
-                v = scores[r, j]
-                less += v < t
-                equal += v == t
-            less -= n_neginf
-            for c in range(p0, p1):  # positives are not negatives (self included in equal)
-                v = scores[r, indices[c]]
-                if v > -np.inf:
-                    less -= v < t
-                    equal -= v == t
-            wins2 += 2 * less + equal
-        n_neg = n_valid - n_pos_valid
-        out[r] = wins2 / (2.0 * (p1 - p0) * n_neg) if n_neg > 0 else np.nan
 
 
 def auc_from_scores(scores: np.ndarray, truth: sp.spmatrix) -> np.ndarray:
@@ -64,10 +25,12 @@ def auc_from_scores(scores: np.ndarray, truth: sp.spmatrix) -> np.ndarray:
     scores of other items are treated like ``-inf``; ``+inf`` is an ordinary (top) score.
     A row with no positive or no negative gets NaN.
 
-    Exact (integer pair counts, one division per row), computed by a compiled kernel that
-    compares each positive against its row: ``O(n_pos * n_items)`` per row, parallel over
-    rows, with no temporary arrays (the evaluation pass runs it over every score of the
-    dataset, so a numpy version's temporaries dominated the whole pipeline).
+    Exact (integer pair counts, one division per row), computed by a compiled kernel
+    (:func:`models._kernels.auc_kernel`, parallel over rows, no temporary arrays: the
+    evaluation pass runs it over every score of the dataset) that reads each row once: the
+    row's validly scored positives are gathered first, then every cache-sized chunk of the
+    row is compared with each of them in one vectorised pass. ``O(n_pos * n_items)``
+    comparisons but one memory read of the row.
 
     Args:
         scores: (b, n_items) real scores, higher is better, excluded items ``-inf``.
@@ -86,6 +49,8 @@ def auc_from_scores(scores: np.ndarray, truth: sp.spmatrix) -> np.ndarray:
         raise AnalysisError(SHAPE_MISMATCH.format(left=arr.shape, right=t.shape))
     out = np.full(arr.shape[0], np.nan)
     if arr.shape[0]:
+        n = t.indices.size
         _auc_kernel(np.ascontiguousarray(arr), t.indptr.astype(np.int64),
-                    t.indices.astype(np.int64), out)
+                    t.indices.astype(np.int64), np.empty(n, arr.dtype),
+                    np.empty(n, np.int64), np.empty(n, np.int64), out)
     return out
