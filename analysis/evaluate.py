@@ -12,6 +12,13 @@ AUC is computed from the same masked score rows in two definitions (``docs/metri
 shown, and ``auc@heldout`` within the user's held-out rated items of the split (relevant vs
 rated below the relevance threshold). Validation metrics get a ``val_`` prefix; the
 weak-user rule selects on them and is judged on the test metrics.
+
+The rankings and the catalogue-wide AUCs of both splits come from one compiled kernel per
+block (:func:`models._kernels.eval_block_kernel`) that reads each score once: the test split's
+extra exclusions (the validation items) are skipped by a sorted-index pointer instead of a
+second pass over a re-masked block. Its outputs are identical, bit for bit, to masking twice
+and calling :func:`~models.topk.topk_rows` and :func:`~analysis.metrics.auc_from_scores` per
+split (``tests/analysis/test_evaluate_fused.py`` checks this against the old loop).
 """
 
 from __future__ import annotations
@@ -25,14 +32,15 @@ import scipy.sparse as sp
 
 from analysis.errors import AnalysisError
 from analysis.metrics import (
-    auc_from_scores,
     auc_heldout_from_scores,
     candidate_recall,
     compute_user_metrics,
 )
+from analysis.metrics._validate import check_truth
 from analysis.split import TEST, VALIDATION, Split
+from models._kernels import eval_block_kernel
 from models.base import Progress, Recommender
-from models.topk import batch_size_for, mask_rows, topk_rows
+from models.topk import batch_size_for, mask_rows
 
 __all__ = ["AUC_HELDOUT", "VAL_PREFIX", "Evaluation", "evaluate_recommender"]
 
@@ -116,6 +124,56 @@ def _nonrelevant(split: Split, fold: int) -> sp.csr_matrix:
     return m
 
 
+def _canonical(m: sp.csr_matrix) -> sp.csr_matrix:
+    """``m`` with sorted, unique column indices per row (copied only when needed)."""
+    if not m.has_canonical_format:
+        m = m.copy()
+        m.sum_duplicates()
+    return m
+
+
+def _rank_block(
+    scores: np.ndarray,
+    k: int,
+    c: int,
+    val: sp.csr_matrix,
+    val_seen: sp.csr_matrix,
+    test: sp.csr_matrix,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Both splits of one block of training-masked scores, from one read of each score.
+
+    Same values as ``topk_rows(scores, k)``, ``auc_from_scores(scores, val)``, then after
+    ``mask_rows(scores, val_seen)``: ``topk_rows(scores, c)`` and
+    ``auc_from_scores(scores, test)``; ``scores`` itself is not modified.
+
+    Returns:
+        (validation items (b, k), test items (b, c), test scores float32 (b, c),
+        validation AUC (b,), test AUC (b,)).
+    """
+    b = scores.shape[0]
+    vp = check_truth(val, b, "scores")
+    tp = check_truth(test, b, "scores")
+    vs = _canonical(sp.csr_matrix(val_seen))
+    val_items = np.full((b, k), -1, dtype=np.int32)
+    val_scores = np.full((b, k), -np.inf, dtype=scores.dtype)
+    test_items = np.full((b, c), -1, dtype=np.int32)
+    test_scores = np.full((b, c), -np.inf, dtype=scores.dtype)
+    val_auc = np.full(b, np.nan)
+    test_auc = np.full(b, np.nan)
+    if b and scores.shape[1]:
+        n_work = vp.nnz + tp.nnz
+        eval_block_kernel(
+            scores, int(k), int(c),
+            vp.indptr.astype(np.int64), vp.indices.astype(np.int64),
+            vs.indptr.astype(np.int64), vs.indices.astype(np.int64),
+            tp.indptr.astype(np.int64), tp.indices.astype(np.int64),
+            np.empty(n_work, scores.dtype), np.empty(n_work, np.int64),
+            np.empty(n_work, np.int64),
+            val_items, val_scores, test_items, test_scores, val_auc, test_auc,
+        )
+    return val_items, test_items, test_scores.astype(np.float32, copy=False), val_auc, test_auc
+
+
 def evaluate_recommender(
     model: Recommender,
     split: Split,
@@ -170,17 +228,14 @@ def evaluate_recommender(
     bs = batch_size or batch_size_for(n_items)
     for start in range(0, len(users), bs):  # loop over batches, not users
         batch = users[start : start + bs]
-        scores = np.asarray(model.score_users(batch), dtype=np.float32)
+        scores = np.ascontiguousarray(model.score_users(batch), dtype=np.float32)
         mask_rows(scores, train[batch])
-        val_items, _ = topk_rows(scores, k)
-        val_recs[batch] = val_items
-        val_auc[batch] = auc_from_scores(scores, val[batch])
-        val_auc_h[batch] = auc_heldout_from_scores(scores, val[batch], val_neg[batch])
-        mask_rows(scores, val_seen[batch])
-        items, sc = topk_rows(scores, c)
-        test_recs[batch], test_scores[batch] = items, sc
-        test_auc[batch] = auc_from_scores(scores, test[batch])
-        test_auc_h[batch] = auc_heldout_from_scores(scores, test[batch], test_neg[batch])
+        vb, seen, tb = val[batch], val_seen[batch], test[batch]
+        (val_recs[batch], test_recs[batch], test_scores[batch], val_auc[batch],
+         test_auc[batch]) = _rank_block(scores, k, c, vb, seen, tb)
+        val_auc_h[batch] = auc_heldout_from_scores(scores, vb, val_neg[batch])
+        mask_rows(scores, seen)  # auc@heldout of the test split sees validation items as -inf
+        test_auc_h[batch] = auc_heldout_from_scores(scores, tb, test_neg[batch])
         if progress is not None:
             progress(min(1.0, (start + len(batch)) / len(users)), "scoring users")
     t1 = time.perf_counter()
