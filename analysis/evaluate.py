@@ -150,6 +150,9 @@ def _rank_block(
         (validation items (b, k), test items (b, c), test scores float32 (b, c),
         validation AUC (b,), test AUC (b,)).
     """
+    if not 1 <= k <= c:
+        raise ValueError(f"need 1 <= k <= c, got k={k}, c={c}")  # the merge relies on it
+    scores = np.ascontiguousarray(scores)
     b = scores.shape[0]
     vp = check_truth(val, b, "scores")
     tp = check_truth(test, b, "scores")
