@@ -160,20 +160,31 @@ def _member(idx, j):  # pragma: no cover - compiled
 @njit(inline="always")
 def _scan_groups(row, gmax, skip, excluded, k, items, sc):  # pragma: no cover - compiled
     """Top-k of ``row`` minus the sorted ``excluded`` items, given the group maxima (over
-    the row, excluded items included) and ``skip`` (groups holding an excluded item)."""
+    the row, excluded items included) and ``skip`` (groups holding an excluded item).
+
+    The groups that reach the bound are visited chunk by chunk, so items come in index
+    order: a tie with the k-th score never enters, and a row of ties (many groups at the
+    bound) costs one plain scan."""
     n = row.size
     ng = gmax.size
     bound = _bound(gmax, skip, k)
-    cnt = 0
+    sel = np.empty(ng, np.int64)
+    n_sel = 0
     for g in range(ng):
         mg = gmax[g]
-        if not (mg >= bound and mg > -np.inf):
-            continue
-        check = skip[g]
-        for j in range(g, n, ng):
+        if mg >= bound and mg > -np.inf:
+            sel[n_sel] = g
+            n_sel += 1
+    cnt = 0
+    for c0 in range(0, n, ng):
+        for a in range(n_sel):
+            g = sel[a]
+            j = c0 + g
+            if j >= n:
+                break
             s = row[j]
             if s >= bound and s > -np.inf:
-                if check and _member(excluded, j):
+                if skip[g] and _member(excluded, j):
                     continue
                 cnt = _offer(items, sc, cnt, k, s, j)
     return cnt
