@@ -40,6 +40,8 @@ from numba import njit, prange
 
 #: scores per chunk of a row, and number of residue groups of the top-k bound
 CHUNK = 512
+#: scores per "does any beat the k-th?" test of a plain top-k scan
+RUN = 32
 
 
 @njit(inline="always")
@@ -53,7 +55,7 @@ def _offer(items, sc, cnt, k, s, j):  # pragma: no cover - compiled
         cnt += 1
     else:
         t = sc[k - 1]
-        if not (s > t or (s == t and j < items[k - 1])):
+        if not (s > t or (j < items[k - 1] and s == t)):
             return cnt
         pos = k - 1
     while pos > 0 and (sc[pos - 1] < s or (sc[pos - 1] == s and items[pos - 1] > j)):
@@ -63,6 +65,35 @@ def _offer(items, sc, cnt, k, s, j):  # pragma: no cover - compiled
     sc[pos] = s
     items[pos] = j
     return cnt
+
+
+@njit(inline="always")
+def _insert(items, sc, cnt, k, s, j):  # pragma: no cover - compiled
+    """Insert item ``j`` scored ``s``, which belongs to the top ``k``, visited in item order
+    (it goes after every equal score already there); returns the new fill count."""
+    if cnt < k:
+        pos = cnt
+        cnt += 1
+    else:
+        pos = k - 1
+    while pos > 0 and sc[pos - 1] < s:
+        sc[pos] = sc[pos - 1]
+        items[pos] = items[pos - 1]
+        pos -= 1
+    sc[pos] = s
+    items[pos] = j
+    return cnt
+
+
+@njit(inline="always")
+def _any_above(ch, bar):  # pragma: no cover - compiled
+    """Whether some score of the chunk is ``> bar`` (NaN never is)."""
+    h = np.int32(0)
+    one = np.int32(1)
+    zero = np.int32(0)
+    for j in range(ch.size):
+        h = np.int32(h + (one if ch[j] > bar else zero))
+    return h > 0
 
 
 @njit(inline="always")
@@ -158,6 +189,33 @@ def _member(idx, j):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
+def _scan_row(row, ng, bound, skip, excluded, k, items, sc):  # pragma: no cover - compiled
+    """:func:`_scan_groups` for rows where most groups reach the bound (heavy ties): every
+    item in order, runs of :data:`RUN` scores skipped when none beats the full list's k-th."""
+    n = row.size
+    cnt = 0
+    kth = bound
+    for c0 in range(0, n, RUN):
+        ch = row[c0 : min(c0 + RUN, n)]
+        if cnt == k and not _any_above(ch, kth):
+            continue
+        for i in range(ch.size):
+            s = ch[i]
+            j = c0 + i
+            if cnt < k:
+                if not (s >= bound and s > -np.inf):
+                    continue
+            elif not (s > kth):
+                continue
+            if skip[j % ng] and _member(excluded, j):
+                continue
+            cnt = _insert(items, sc, cnt, k, s, j)
+            if cnt == k:
+                kth = sc[k - 1]
+    return cnt
+
+
+@njit(inline="always")
 def _scan_groups(row, gmax, skip, excluded, k, items, sc):  # pragma: no cover - compiled
     """Top-k of ``row`` minus the sorted ``excluded`` items, given the group maxima (over
     the row, excluded items included) and ``skip`` (groups holding an excluded item).
@@ -175,7 +233,10 @@ def _scan_groups(row, gmax, skip, excluded, k, items, sc):  # pragma: no cover -
         if mg >= bound and mg > -np.inf:
             sel[n_sel] = g
             n_sel += 1
+    if 2 * n_sel > ng:  # the bound prunes little (ties): one plain scan is cheaper
+        return _scan_row(row, ng, bound, skip, excluded, k, items, sc)
     cnt = 0
+    kth = bound  # once the list is full: its k-th score, never below the bound
     for c0 in range(0, n, ng):
         for a in range(n_sel):
             g = sel[a]
@@ -183,10 +244,16 @@ def _scan_groups(row, gmax, skip, excluded, k, items, sc):  # pragma: no cover -
             if j >= n:
                 break
             s = row[j]
-            if s >= bound and s > -np.inf:
-                if skip[g] and _member(excluded, j):
+            if cnt < k:
+                if not (s >= bound and s > -np.inf):
                     continue
-                cnt = _offer(items, sc, cnt, k, s, j)
+            elif not (s > kth):  # item order: a tie with the k-th score never enters
+                continue
+            if skip[g] and _member(excluded, j):
+                continue
+            cnt = _insert(items, sc, cnt, k, s, j)
+            if cnt == k:
+                kth = sc[k - 1]
     return cnt
 
 
