@@ -11,10 +11,11 @@ branches).
   residue (an element-wise maximum of the chunks: no branch, no reduction). The k-th largest
   of these group maxima is a lower bound of the row's k-th best score (they are k distinct
   items), so only items scoring at least that bound can be in the top k, and they lie in the
-  few groups whose maximum reaches it; only those groups are scanned again (from cache).
-  Candidates are offered to a sorted buffer under the total order (score descending, item
-  ascending), so the order they are visited in does not matter. ``-inf`` and NaN never
-  enter.
+  few groups whose maximum reaches it; only those groups are scanned again (from cache),
+  chunk by chunk, so in item order: an item enters only if it beats the list's k-th score
+  strictly, so among equal scores the lower item index (seen first) wins. ``-inf`` and NaN
+  never enter. When most groups reach the bound (heavy ties, e.g. rows of zeros), the row is
+  scanned plainly instead, skipping runs of :data:`RUN` scores none of which beats the k-th.
 * **AUC pair counts**: the row's positives that have a valid score are gathered first (they
   are few); for each chunk and each of them one vectorised pass counts the scores strictly
   below and equal, plus the valid and ``-inf`` scores. Integer counts, so the result does not
@@ -23,7 +24,8 @@ branches).
   split's extra exclusions (the validation items) are not written into the block: their
   pairs are subtracted from the counts, their groups do not vouch for the bound and are
   scanned with a membership test, and the validation top-k is merged from the test top-C and
-  the validation items (``k <= C``: any other validation top-k item is in the test top-k).
+  the validation items (``k <= C``: any other validation top-k item is in the test top-k)
+  under the total order (score descending, item ascending).
 
 Everything lives in this one file on purpose: numba's on-disk cache (``cache=True``) checks
 only the file of the function it caches, so a kernel here never runs with a stale copy of a
