@@ -284,6 +284,10 @@ def main(argv: list[str] | None = None) -> dict:
         (f"Machine: {os.cpu_count()} cores ({numba.get_num_threads()} numba threads), "
          f"{_cpu()}; Python {platform.python_version()}, numba {numba.__version__}"),
         f"Command: python bench/bench_eval_stage.py {command}",
+        ("BLAS threads: OPENBLAS_NUM_THREADS="
+         f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, OMP_NUM_THREADS="
+         f"{os.environ.get('OMP_NUM_THREADS', 'unset')} (OpenBLAS threads that spin after a "
+         "product slow the numba kernels that follow it)"),
         f"Load average (1, 5, 15 min): before {load_before}; after {load_after}",
         (f"Block: {bs} users x {args.items:,} items, {args.factors} factors, k = {K}, "
          f"C = {C}; matrix product alone {matmul * 1e3:.1f} ms per block"),
