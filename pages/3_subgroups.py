@@ -177,8 +177,10 @@ def _cohorts(ws_path: str, run_id: str):
     return read_cohorts(run_info(run_id).path)
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _csv(ws_path: str, run_id: str) -> bytes:
+    """The per-user table as CSV, shared (bytes never change): ``cache_data`` would unpickle
+    a copy on every rerun, about 100 ms per interaction for a million users' table."""
     return loaded_run(run_id).per_user.to_csv(index=False).encode()
 
 
