@@ -23,6 +23,8 @@ CASES = {
                   "--mean-interactions", "5"], "| evaluate, synthetic 500 users"),
     "ingest": (["bench/bench_ingest.py", "2000", "300"], "ingest: "),
     "generator": (["bench/synth_scale.py", "300", "100", "5"], "300 users x 100 items"),
+    "decision": (["bench/bench_decision.py", "--users", "600", "--items", "200",
+                  "--mean-interactions", "6"], "| **file to costed decision** | "),
     "eval stage": (["bench/bench_eval_stage.py", "--users", "400", "--items", "300",
                     "--factors", "4", "--repeats", "1"], "| new | "),
 }
