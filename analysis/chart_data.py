@@ -25,6 +25,7 @@ __all__ = [
     "ZERO_SHARE_LIMIT",
     "PlotChoice",
     "ValidationFigures",
+    "box_stats",
     "default_distribution_plot",
     "ecdf_by_group",
     "extreme_groups",
@@ -157,6 +158,52 @@ def group_labels(table: pd.DataFrame, by: str | Sequence[str]) -> pd.Series:
         labels = [INTERSECTION.join((a, b)) for a in labels for b in labels1]
     cat = pd.Categorical.from_codes(codes, categories=labels, ordered=True)
     return pd.Series(cat, index=table.index, name=INTERSECTION.join(dims))
+
+
+def box_stats(table: pd.DataFrame, metric: str, by: str | Sequence[str]) -> pd.DataFrame:
+    """Exact box-plot figures of ``metric`` per group, over every user with a value.
+
+    Quartiles and median by linear interpolation between order statistics (numpy's default,
+    plotly's ``quartilemethod="linear"``); whiskers as Tukey draws them (plotly's default):
+    the lowest value at or above ``q1 - 1.5 * IQR`` and the highest at or below
+    ``q3 + 1.5 * IQR``. A box drawn from these shows every user, where a box of sampled
+    points shows a sample (and would send every point to the browser).
+
+    Args:
+        table: the per-user table.
+        metric: a metric column.
+        by: a dimension or a pair of them.
+
+    Returns:
+        DataFrame ``group`` (label, as :func:`group_labels`), ``n``, ``q1``, ``median``,
+        ``q3``, ``lowerfence``, ``upperfence``, ``mean``; groups without a value are left
+        out, in category order.
+
+    Raises:
+        AnalysisError: unknown column, or a malformed ``by``.
+    """
+    _check_columns(table, [metric])
+    labels = group_labels(table, by)
+    has = table[metric].notna().to_numpy()
+    frame = pd.DataFrame({"group": labels[has], "value": table[metric].to_numpy(float)[has]})
+    by_group = frame.groupby("group", observed=True)["value"]
+    q = by_group.quantile([0.25, 0.5, 0.75]).unstack()
+    q.columns = ["q1", "median", "q3"]
+    iqr = q["q3"] - q["q1"]
+    low = (q["q1"] - 1.5 * iqr).reindex(frame["group"]).to_numpy()
+    high = (q["q3"] + 1.5 * iqr).reindex(frame["group"]).to_numpy()
+    value = frame["value"]
+    out = q.assign(
+        n=by_group.size(),
+        lowerfence=value.where(value.to_numpy() >= low).groupby(frame["group"],
+                                                                 observed=True).min(),
+        upperfence=value.where(value.to_numpy() <= high).groupby(frame["group"],
+                                                                  observed=True).max(),
+        mean=by_group.mean(),
+    )
+    out = out.reset_index()
+    out["group"] = out["group"].astype(str)
+    return out[["group", "n", "q1", "median", "q3", "lowerfence", "upperfence", "mean"]]
 
 
 def ecdf_by_group(table: pd.DataFrame, metric: str, by: str | Sequence[str]) -> pd.DataFrame:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
+import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.chart_data import (
     MAX_LINE_GROUPS,
+    box_stats,
     default_distribution_plot,
     ecdf_by_group,
     extreme_groups,
@@ -37,8 +41,11 @@ from pages._shared import (
     workspace,
 )
 
-#: users drawn into a box/violin plot (the browser draws every point it is sent)
+#: users drawn into a violin plot (the browser draws every point it is sent); the box plot is
+#: drawn from exact figures over every user (:func:`analysis.chart_data.box_stats`)
 MAX_POINTS = 20_000
+#: the exact figures a box is drawn from
+BOX_FIELDS = ("q1", "median", "q3", "lowerfence", "upperfence", "mean")
 
 #: distribution charts offered (the default is chosen from the data)
 PLOTS = ["Histogram", "Box", "Violin"]
@@ -82,9 +89,21 @@ def _dimensions(ws_path: str, run_id: str) -> tuple[list[str], list[str]]:
     return subgroup_dimensions(table), metric_columns(table)
 
 
+class _View(NamedTuple):
+    """One view of the page: the report and the tables its charts are drawn from."""
+
+    report: object
+    order: pd.DataFrame
+    ecdf: pd.DataFrame
+    hist: pd.DataFrame
+    boxes: pd.DataFrame
+    points: pd.DataFrame
+
+
 @st.cache_resource(max_entries=32, show_spinner="Computing the subgroup report...")
 def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, min_size: int):
-    """The report, groups by mean, ECDF, histogram and plotted users of one view."""
+    """The report, groups by mean, ECDF, histogram, box figures and plotted users of one
+    view."""
     table = loaded_run(run_id).per_user
     by = dims[0] if len(dims) == 1 else dims
     report = subgroup_report(table, metric, by, weak=table["weak"].to_numpy(bool),
@@ -92,11 +111,12 @@ def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, min_siz
     order = group_order(report.by_group, min_size)
     ecdf = ecdf_by_group(table, metric, by)
     hist = histogram_by_group(table, metric, by, bins=BINS)
+    boxes = box_stats(table, metric, by)
     points = table.loc[table[metric].notna(), [metric]].assign(group=group_labels(table, by))
     points["group"] = points["group"].astype(str)
     if len(points) > MAX_POINTS:
         points = points.sample(n=MAX_POINTS, random_state=0)
-    return report, order, ecdf, hist, points
+    return _View(report, order, ecdf, hist, boxes, points)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Testing every dimension and pair...")
@@ -114,7 +134,7 @@ def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind
     marked; the ECDF and the histogram show the ``n_ends`` lowest and highest groups only.
     Group labels and the metric name come from the user's data: plotly gets them escaped.
     """
-    report, order, ecdf, hist, points = _view(ws_path, run_id, dims, metric, min_size)
+    report, order, ecdf, hist, boxes, points = _view(ws_path, run_id, dims, metric, min_size)
     label = dict(zip(order["group"], plot_labels(order["label"]), strict=True))
     colors = {label[g]: c for g, c in group_colors(order["group"]).items()}
     orders = {"group": [label[g] for g in order["group"]]}
@@ -134,13 +154,22 @@ def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind
                            title=f"{shown} per user")
         if bounds:
             dist.update_xaxes(range=list(bounds))
+    elif kind == "Box":  # exact figures over every user, no points sent
+        stats = boxes.set_index("group")
+        dist = go.Figure([
+            go.Box(name=label[g], x=[label[g]], marker_color=colors[label[g]], boxpoints=False,
+                   **{f: [float(stats.at[g, f])] for f in BOX_FIELDS})
+            for g in order["group"] if g in stats.index
+        ])
+        dist.update_layout(showlegend=False, xaxis_title=None, yaxis_title=shown,
+                           margin={"t": 30}, title=f"{shown} per user")
+        if bounds:
+            dist.update_yaxes(range=list(bounds))
     else:
-        plot = px.violin if kind == "Violin" else px.box
-        dist = plot(points, x="group", y=metric, color="group", color_discrete_map=colors,
-                    category_orders=orders, labels={metric: shown},
-                    **({"box": True} if kind == "Violin" else {}))
-        if kind == "Violin":  # no density beyond the data (a bounded metric stays in [0, 1])
-            dist.update_traces(spanmode="hard")
+        dist = px.violin(points, x="group", y=metric, color="group", box=True,
+                         color_discrete_map=colors, category_orders=orders,
+                         labels={metric: shown})
+        dist.update_traces(spanmode="hard")  # no density beyond the data
         dist.update_layout(showlegend=False, xaxis_title=None, margin={"t": 30},
                            title=f"{shown} per user")
     cdf = px.line(ecdf, x="value", y="ecdf", color="group", line_shape="hv",
@@ -233,7 +262,7 @@ if not dims:
     st.stop()
 
 try:
-    report, order, _, _, _ = _view(ws_path, run_id, tuple(dims), metric, min_size)
+    report, order = _view(ws_path, run_id, tuple(dims), metric, min_size)[:2]
     tests = _tests(ws_path, run_id, tuple(dims_all), metric, min_size)
 except AnalysisError as err:
     show_error(err)

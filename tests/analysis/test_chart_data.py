@@ -223,3 +223,30 @@ def test_histogram_by_group_many_groups_and_bins():
     h = histogram_by_group(t, "ndcg@10", "g", bins=20)
     assert len(h) == 30 * 20 and h.groupby("group")["count"].sum().eq(2).all()
     assert h.loc[h["group"] == "g29", "count"].tolist() == [1] + [0] * 18 + [1]
+
+
+def test_box_stats_are_exact_over_every_user():
+    """Quartiles by linear interpolation, Tukey whiskers (the most extreme values within 1.5
+    IQR), mean and size per group, against numpy on each group; NaN users left out."""
+    from analysis.chart_data import box_stats
+
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame({"g": rng.choice(["x", "y"], 500), "auc": rng.random(500)})
+    table.loc[::9, "auc"] = np.nan
+    table.loc[[1, 2], "auc"] = [4.0, -3.0]  # outliers beyond the whiskers
+    got = box_stats(table, "auc", "g").set_index("group")
+    for g, part in table.dropna().groupby("g"):
+        v = part["auc"].to_numpy()
+        q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+        iqr = q3 - q1
+        row = got.loc[g]
+        assert row["n"] == len(v)
+        assert (row["q1"], row["median"], row["q3"]) == pytest.approx((q1, med, q3))
+        assert row["lowerfence"] == v[v >= q1 - 1.5 * iqr].min()
+        assert row["upperfence"] == v[v <= q3 + 1.5 * iqr].max()
+        assert row["mean"] == pytest.approx(v.mean())
+    # hand-computed: values 1..5 -> q1 2, median 3, q3 4; 100 lies beyond 4 + 1.5 * 2
+    small = pd.DataFrame({"g": ["a"] * 6, "auc": [1.0, 2.0, 3.0, 4.0, 5.0, 100.0]})
+    row = box_stats(small, "auc", "g").iloc[0]
+    assert (row["q1"], row["median"], row["q3"]) == (2.25, 3.5, 4.75)
+    assert (row["lowerfence"], row["upperfence"]) == (1.0, 5.0)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.chart_data import group_order, subgroup_dimensions
+from analysis.chart_data import box_stats, group_order, subgroup_dimensions
 from analysis.subgroups import adjust_p_values, kruskal_family, subgroup_report
 from analysis.weak_users import WeakRule, select_weak_users
 
@@ -179,6 +179,17 @@ def test_groups_sorted_by_mean_with_sizes_and_the_default_plot_fits_the_data(at,
     assert not at.exception, at.exception
     assert at.segmented_control(key="sg_plot").value == "Box"
     assert {t["type"] for t in _spec(at, 0)["data"]} == {"box"}
+    # drawn from exact figures over every user of the group, no point sent
+    stats = box_stats(table, "auc", "activity").set_index("group")
+    order = group_order(subgroup_report(table, "auc", "activity",
+                                        weak=table["weak"].to_numpy(bool)).by_group)
+    label = dict(zip(order["label"], order["group"], strict=True))
+    for trace in _spec(at, 0)["data"]:
+        assert trace["boxpoints"] is False and "y" not in trace
+        figures = stats.loc[label[trace["name"]]]
+        assert trace["q1"] == [pytest.approx(figures["q1"])]
+        assert trace["median"] == [pytest.approx(figures["median"])]
+        assert trace["upperfence"] == [pytest.approx(figures["upperfence"])]
 
 
 def test_violin_density_stays_inside_the_data(at):
