@@ -553,7 +553,7 @@ def _rerank_backend(args):
     except AnalysisError:
         if not args.dry_run or args.backend == "transformers":
             raise
-        from analysis.rerank.job import ApproxTokenCounter  # an estimate needs no key
+        from analysis.rerank.plan import ApproxTokenCounter  # an estimate needs no key
 
         return ApproxTokenCounter(args.backend, args.model)
 
@@ -562,8 +562,9 @@ def _cmd_rerank(args) -> int:
     from analysis.rerank.budget import SpendLedger
     from analysis.rerank.cache import CallCache
     from analysis.rerank.cost import load_price_table
-    from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
+    from analysis.rerank.execute import execute_rerank
     from analysis.rerank.outputs import write_rerank_outputs
+    from analysis.rerank.plan import RerankConfig, plan_rerank
     from analysis.run_files import load_run
     from analysis.workspace import Workspace
 

@@ -349,7 +349,7 @@ def dry_run_bracket(run, summary: dict) -> dict | None:
     """
     from analysis.rerank.candidates import realistic_candidates
     from analysis.rerank.controls import bracket
-    from analysis.rerank.job import control_report
+    from analysis.rerank.plan import control_report
 
     pu = run.per_user
     users = np.flatnonzero(pu["weak"].to_numpy(bool) & pu["evaluated"].to_numpy(bool))

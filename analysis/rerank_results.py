@@ -22,7 +22,7 @@ import pandas as pd
 from analysis.errors import AnalysisError, surface_hints
 from analysis.rerank.candidates import paper_candidates, realistic_candidates
 from analysis.rerank.history import select_history
-from analysis.rerank.job import RerankConfig
+from analysis.rerank.plan import RerankConfig
 from analysis.run_files import LoadedRun
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace

@@ -171,7 +171,7 @@ class RunStore:
                                                               workspace=self._ws_key))
 
     def save_rerank(self, result, parent_run_id: str, *, dataset: str | None = None) -> RunInfo:
-        """Write a :class:`~analysis.rerank.job.RerankResult`'s files and list it.
+        """Write a :class:`~analysis.rerank.execute.RerankResult`'s files and list it.
 
         Args:
             result: the finished rerank.

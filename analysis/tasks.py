@@ -17,7 +17,8 @@ from analysis.jobs import JobContext
 from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable
-from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
+from analysis.rerank.execute import execute_rerank
+from analysis.rerank.plan import RerankConfig, plan_rerank
 from analysis.runs import RUN_NOT_LISTED_YET, RunInfo, RunStore
 from analysis.workspace import Workspace
 from models.rerankers.base import LLMBackend

@@ -65,7 +65,7 @@ def _floor(tree: Path, run_dir: Path) -> dict:
     from analysis.rerank.candidates import realistic_candidates
     from analysis.rerank.cost import PriceTable
     from analysis.rerank.history import select_history
-    from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank
+    from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank
     from analysis.run_files import load_run
     from analysis.weak_users import select_weak_users
     from analysis.workspace import Workspace

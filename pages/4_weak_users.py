@@ -18,7 +18,7 @@ from analysis.chart_data import (
 from analysis.errors import AnalysisError
 from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable
-from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank, reprice_plan
+from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank, reprice_plan
 from analysis.rerank.projection import per_user_cost_estimate
 from analysis.weak_users import WeakRule, WeakUserSelector
 from pages._shared import (

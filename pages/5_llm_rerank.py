@@ -13,8 +13,8 @@ from analysis.rerank.cache import CallCache
 from analysis.rerank.controls import PAPER_PROTOCOL_NOTE, bracket
 from analysis.rerank.cost import PriceTable, entered_price
 from analysis.rerank.history import HISTORY_STRATEGIES
-from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank
 from analysis.rerank.launch import DryRun, EstimateSettings, changed_settings, check_launch
+from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank
 from analysis.rerank_results import call_details, explain_user, key_status, resolve_api_key
 from analysis.tasks import rerank_task
 from analysis.weak_users import WeakRule

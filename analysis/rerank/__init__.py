@@ -8,7 +8,9 @@ One module per part of the job, in the order it runs:
 * prompts and parsing live with the backends (:mod:`models.rerankers`);
 * :mod:`~analysis.rerank.cache`: every call stored in the workspace (resume, no double pay);
 * :mod:`~analysis.rerank.cost`: prices, estimates, the budget cap;
-* :mod:`~analysis.rerank.job`: plan (dry run) and execute;
+* :mod:`~analysis.rerank.prompt_size`: every prompt's exact length, without building it;
+* :mod:`~analysis.rerank.plan`: the dry run (who, which prompts, what is cached, the cost);
+* :mod:`~analysis.rerank.execute`: the job (send within the budget, resume, merge);
 * :mod:`~analysis.rerank.gains`: hybrid merge, before/after, paired test, cost curve;
 * :mod:`~analysis.rerank.outputs`: the job's files.
 """

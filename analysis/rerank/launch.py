@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from analysis.rerank.cost import ModelPrice, PriceTable
-from analysis.rerank.job import RerankConfig
+from analysis.rerank.plan import RerankConfig
 
 __all__ = [
     "DryRun",

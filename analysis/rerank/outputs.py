@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from analysis._files import atomic_folder, jsonable
-from analysis.rerank.job import RerankResult
+from analysis.rerank.execute import RerankResult
 
 __all__ = ["write_rerank_outputs"]
 

@@ -1,6 +1,6 @@
 """What reranking any subset of users would cost, from one dry run.
 
-A dry run (:func:`~analysis.rerank.job.plan_rerank`) builds and counts the prompt of every
+A dry run (:func:`~analysis.rerank.plan.plan_rerank`) builds and counts the prompt of every
 user it would send. The prompt of a user does not depend on who else is sent, so one plan at
 the widest rule (everyone with a validation value) prices every narrower rule: the cost of a
 set of users is the sum of their per-user costs. The app's threshold slider relies on this to
@@ -137,7 +137,7 @@ def per_user_cost_estimate(plan, price: ModelPrice | None, *, batch: bool = Fals
     priced by GPU time instead: ``gpu_usd_per_hour * (in_u + out) / tokens_per_s / 3600``.
 
     Args:
-        plan: a :class:`~analysis.rerank.job.RerankPlan` (typically at the widest rule).
+        plan: a :class:`~analysis.rerank.plan.RerankPlan` (typically at the widest rule).
         price: the model's prices (None only for a local backend).
         batch: price through the batch API (``price.batch_discount`` on every call).
 

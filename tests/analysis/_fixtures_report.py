@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.jobs import get_job_manager
-from analysis.rerank.job import RerankConfig
+from analysis.rerank.plan import RerankConfig
 from analysis.runs import RunInfo, RunStore
 from analysis.tasks import ensure_demo_run, rerank_task
 from analysis.weak_users import WeakRule

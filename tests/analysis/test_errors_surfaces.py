@@ -8,7 +8,8 @@ import pytest
 
 from analysis.cli import main
 from analysis.errors import AnalysisError
-from analysis.rerank.job import BUDGET_TOO_SMALL, LIKELIHOOD_NEEDS_LOCAL
+from analysis.rerank.execute import BUDGET_TOO_SMALL
+from analysis.rerank.plan import LIKELIHOOD_NEEDS_LOCAL
 from models.baselines import load_model
 
 

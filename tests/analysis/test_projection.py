@@ -10,7 +10,7 @@ import pytest
 from analysis.errors import AnalysisError
 from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import ModelPrice, PriceTable, estimate_cost
-from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank
+from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank
 from analysis.rerank.projection import per_user_cost_estimate
 from analysis.runs import RunStore
 from analysis.tasks import ensure_demo_run

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from analysis.rerank.cache import CallCache
 from analysis.rerank.budget import input_bounds
+from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable, call_cost, worst_case_cost
-from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
+from analysis.rerank.execute import execute_rerank
+from analysis.rerank.plan import RerankConfig, plan_rerank
 from analysis.run_files import load_run
 from analysis.workspace import Workspace
 from models.rerankers.base import Usage

@@ -20,7 +20,8 @@ from analysis.rerank.controls import (
     measure_controls,
     measure_orderings,
 )
-from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
+from analysis.rerank.execute import execute_rerank
+from analysis.rerank.plan import RerankConfig, plan_rerank
 from models.rerankers.fake import FakeBackend
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

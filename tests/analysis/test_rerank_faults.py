@@ -20,7 +20,8 @@ from analysis.errors import AnalysisError
 from analysis.rerank.budget import FAILURES_TO_STOP, REQUEST_ERRORS_TO_STOP, SpendLedger
 from analysis.rerank.cache import CallCache
 from analysis.rerank.cost import PriceTable, call_cost, worst_case_cost
-from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
+from analysis.rerank.execute import execute_rerank
+from analysis.rerank.plan import RerankConfig, plan_rerank
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 from models.rerankers.base import Usage

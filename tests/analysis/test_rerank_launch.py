@@ -9,7 +9,6 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.rerank.cost import ModelPrice, PriceTable, entered_price
-from analysis.rerank.job import RerankConfig
 from analysis.rerank.launch import (
     MISSING_BASE_URL,
     MISSING_FOLDER,
@@ -22,6 +21,7 @@ from analysis.rerank.launch import (
     changed_settings,
     check_launch,
 )
+from analysis.rerank.plan import RerankConfig
 from analysis.weak_users import WeakRule
 
 URL = "http://localhost:8000/v1"

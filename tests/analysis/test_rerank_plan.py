@@ -1,5 +1,5 @@
 """The dry run prices prompts from their lengths and builds only what it must
-(analysis/rerank/job.py ``plan_rerank``), with the same figures as building every prompt.
+(analysis/rerank/plan.py ``plan_rerank``), with the same figures as building every prompt.
 
 The reference is the algorithm the dry run had before: render every prompt, count a seeded
 sample of them exactly and scale the rest by their characters."""
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from analysis.rerank.cache import call_key
-from analysis.rerank.job import ApproxTokenCounter, RerankConfig, plan_rerank
+from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank
 from analysis.weak_users import WeakRule
 from models.rerankers.base import Completion, Usage
 from models.rerankers.fake import FakeBackend
@@ -138,7 +138,7 @@ def test_prompt_lengths_count_characters_not_bytes(cache):
 
 def test_a_repriced_plan_equals_a_plan_built_for_that_model(run, cache):
     from analysis.errors import AnalysisError
-    from analysis.rerank.job import reprice_plan
+    from analysis.rerank.plan import reprice_plan
 
     cfg = RerankConfig(backend="fake", model=MODEL, rule=EVERYONE)
     plan = plan_rerank(run, cfg, FakeBackend(MODEL), cache)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from analysis.errors import AnalysisError
-from analysis.rerank.job import RerankConfig
+from analysis.rerank.plan import RerankConfig
 from analysis.rerank_results import (
     NOT_A_RERANK_RUN,
     call_details,

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.datasets import make_dataset
 
 from analysis.cli import main
 from analysis.errors import AnalysisError
@@ -17,12 +16,13 @@ from analysis.ingest import load_dataset
 from analysis.pipeline import EvaluateConfig, run_pipeline, write_run_outputs
 from analysis.provenance import dataset_sha256, package_versions
 from analysis.rerank.cache import CallCache
-from analysis.rerank.job import RerankConfig, plan_rerank
+from analysis.rerank.plan import RerankConfig, plan_rerank
 from analysis.rerank_results import explain_user
 from analysis.run_files import load_run
 from analysis.workspace import Workspace
 from models.baselines import MODEL_NAMES, BaselineRecommender
 from models.rerankers.fake import FakeBackend
+from tests.datasets import make_dataset
 
 LLM = "claude-haiku-4-5"  # any priced name: the fake backend answers
 COMMAND = ["python", "-m", "analysis", "evaluate", "--dataset", "d"]

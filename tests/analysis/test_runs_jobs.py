@@ -17,7 +17,7 @@ from analysis.errors import AnalysisError
 from analysis.ingest import load_dataset
 from analysis.jobs import JOB_THREAD_ENDED, JobManager
 from analysis.pipeline import EvaluateConfig, run_pipeline
-from analysis.rerank.job import RerankConfig
+from analysis.rerank.plan import RerankConfig
 from analysis.runs import MANIFEST, RunStore
 from analysis.tasks import baseline_task, ensure_demo_run, rerank_task
 from analysis.weak_users import WeakRule

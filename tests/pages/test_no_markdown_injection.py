@@ -23,7 +23,7 @@ from analysis.ingest import ingest, load_dataset
 from analysis.jobs import get_job_manager
 from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.report import build_report
-from analysis.rerank.job import RerankConfig
+from analysis.rerank.plan import RerankConfig
 from analysis.runs import RunStore
 from analysis.synth import generate_synthetic
 from analysis.tasks import rerank_task

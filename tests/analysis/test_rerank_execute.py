@@ -1,4 +1,5 @@
-"""Tests of analysis/rerank/job.py (plan, budget, resume, merge) with the deterministic fake LLM."""
+"""Tests of analysis/rerank/execute.py (the plan it runs, budget, resume, merge) with the
+deterministic fake LLM."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from analysis.errors import AnalysisError
 from analysis.metrics import auc_from_scores
 from analysis.rerank.cost import PriceTable, call_cost
-from analysis.rerank.job import RerankConfig, execute_rerank, plan_rerank
+from analysis.rerank.execute import execute_rerank
+from analysis.rerank.plan import RerankConfig, plan_rerank
 from analysis.weak_users import WeakRule
 from models.rerankers.base import Usage
 from models.rerankers.fake import FakeBackend, candidate_ids

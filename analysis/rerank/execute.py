@@ -1,0 +1,611 @@
+"""Step 7, the job: send the planned prompts within a budget, resumable, then merge.
+
+``execute_rerank`` sends a plan's uncached prompts (:mod:`analysis.rerank.plan`) in waves:
+every attempt is reserved at its worst case before it is sent
+(:mod:`analysis.rerank.budget`), so the cap is never exceeded. Every answer is stored in
+the cache the moment it arrives, so a killed job loses nothing paid for and a resumed one
+pays only for what is missing. Answers are parsed without trusting the model and merged
+into the baseline's rankings (:mod:`analysis.rerank.gains`), with the no-LLM controls on
+the same candidates.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError, surface_hints
+from analysis.rerank.budget import JobBudget, SpendLedger, input_bounds, overbilled
+from analysis.rerank.cache import CallCache
+from analysis.rerank.controls import (
+    ControlReport,
+)
+from analysis.rerank.cost import (
+    PriceTable,
+    call_cost,
+    gpu_cost,
+    worst_case_cost,
+)
+from analysis.rerank.gains import GainReport, evaluate_gains
+from analysis.rerank.plan import (
+    RerankPlan,
+    control_report,
+)
+from analysis.run_files import LoadedRun
+from models.rerankers.base import Completion, LLMBackend, Usage
+from models.rerankers.parsing import parse_ranking
+
+__all__ = [
+    "RerankProgress",
+    "RerankResult",
+    "execute_rerank",
+    "open_budget",
+]
+
+BUDGET_TOO_SMALL = surface_hints(
+    "A budget of ${budget:.4f} cannot cover even one user: the cheapest prompt could cost up "
+    "to ${need:.4f} (its input plus {max_tokens} output tokens, at worst).",
+    app="Raise the Budget cap or lower Max tokens on the LLM rerank page.",
+    cli="Raise --budget-usd or lower --max-tokens.",
+)
+BUDGET_SPENT = surface_hints(
+    "This job's budget of ${budget:.4f} is spent: ${spent:.4f} was charged or reserved by its "
+    "earlier runs, and the next prompt could cost up to ${need:.4f}.",
+    app="Raise the Budget cap on the LLM rerank page to go further (answers already paid for "
+    "are reused).",
+    cli="Raise --budget-usd to go further (answers already paid for are reused).",
+)
+@dataclass(frozen=True)
+class RerankProgress:
+    """Live figures of a running job."""
+
+    done: int
+    total: int
+    fallen_back: int
+    input_tokens: int
+    output_tokens: int
+    usd: float
+    elapsed_s: float
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.done == 0 or self.done >= self.total:
+            return None
+        return self.elapsed_s / self.done * (self.total - self.done)
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """A finished job.
+
+    Attributes:
+        plan: what was planned.
+        per_user: one row per reranked user: parse counts, fallback reason, tokens, cost,
+            latency and before/after metrics.
+        calls: one row per LLM call (cached answers included, flagged), no prompt text.
+        gains: before/after figures, paired test, curve.
+        summary: JSON-able headline figures (totals, prices used, timings).
+    """
+
+    plan: RerankPlan
+    per_user: pd.DataFrame
+    calls: pd.DataFrame
+    gains: GainReport
+    summary: dict
+
+
+class _Ledger:
+    """Thread-safe running totals of one job, for its progress line."""
+
+    def __init__(self, total: int) -> None:
+        self.lock = threading.Lock()
+        self.total = total
+        self.done = 0
+        self.fallen_back = 0
+        self.usage = Usage()
+
+
+class _WaveGate:
+    """The :class:`~models.rerankers.base.AttemptGate` of one wave: maps the backend's
+    positions in the wave to the plan's request indices."""
+
+    def __init__(self, budget: JobBudget, wave: list[int]) -> None:
+        self.budget, self.wave = budget, wave
+
+    @property
+    def stopping(self) -> bool:
+        return self.budget.stopping
+
+    def reserve(self, index: int) -> str | None:
+        return self.budget.reserve(self.wave[index])
+
+    def release(self, index: int) -> None:
+        self.budget.release(self.wave[index])
+
+    def failed(self, index: int, *, status: int | None, reason: str, unusable: bool) -> None:
+        self.budget.failed(self.wave[index], status=status, reason=reason, unusable=unusable)
+
+
+#: times an answer with no text (a non-text content block, an empty message) is asked again
+UNUSABLE_RETRIES = 2
+UNUSABLE_ANSWER = "the model's answer held no text (asked {n} times)"
+
+
+def open_budget(
+    plan: RerankPlan, cache: CallCache, prices: PriceTable | None, backend: LLMBackend
+) -> JobBudget:
+    """The job's budget: its cap from the workspace (or the config) and each request's
+    worst case (see :mod:`analysis.rerank.budget`)."""
+    cfg = plan.config
+    prices = prices or PriceTable()
+    bounds = input_bounds([r.system + r.user for r in plan.requests])
+    if cfg.local:
+        worst = np.zeros(len(plan.requests))
+    else:
+        price = prices.price(cfg.model)
+        worst = worst_case_cost(bounds, cfg.resolved_max_tokens, price, batch=cfg.batch)
+    ledger = SpendLedger(cache.workspace)
+    key = plan.job_key
+    cap = ledger.open_job(key, cfg.budget_usd, cfg.backend, cfg.model)
+    source = getattr(backend, "key_source", None) or "the backend's settings"
+    return JobBudget(ledger, key, cap, worst, plan.keys, key_source=source)
+
+
+def execute_rerank(
+    plan: RerankPlan,
+    run: LoadedRun,
+    backend: LLMBackend,
+    cache: CallCache,
+    prices: PriceTable | None = None,
+    *,
+    wave_size: int = 64,
+    progress: Callable[[RerankProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RerankResult:
+    """Send the uncached prompts within the budget, parse, merge and measure.
+
+    Every attempt (first tries and retries) is reserved at its worst case before it is sent
+    and charged when it ends (:mod:`analysis.rerank.budget`); the cap belongs to the job, so
+    running the same job again continues its spend. A job that stops at the cap, or leaves
+    users without an answer, returns a result whose ``summary["status"]`` is
+    ``"incomplete"`` and says why.
+
+    Raises:
+        AnalysisError: the budget cannot cover even one uncached call, or a failure that
+            would repeat for every user stopped the job (a refused key, invalid requests, a
+            server billing past ``max_tokens``, a server failing every attempt): no result.
+    """
+    cfg = plan.config
+    prices = prices or PriceTable()
+    price = None if cfg.local else prices.price(cfg.model)
+    job_id = uuid.uuid4().hex[:12]
+    n = len(plan.requests)
+    t0 = time.perf_counter()
+    completions: list[Completion | None] = [None] * n
+    cached_flag = np.zeros(n, dtype=bool)
+    ledger = _Ledger(n)
+    budget = open_budget(plan, cache, prices, backend)
+    bounds = input_bounds([r.system + r.user for r in plan.requests])
+    max_tokens = cfg.resolved_max_tokens
+
+    def report() -> None:
+        if progress is not None:
+            with ledger.lock:
+                snap = RerankProgress(
+                    ledger.done,
+                    n,
+                    ledger.fallen_back,
+                    ledger.usage.input_tokens,
+                    ledger.usage.output_tokens,
+                    budget.charged_usd,
+                    time.perf_counter() - t0,
+                )
+            progress(snap)
+
+    for i, k in enumerate(plan.keys):  # answers already paid for
+        hit = plan.cached.get(k)
+        if hit is not None:
+            completions[i] = hit.completion()
+            cached_flag[i] = True
+            ledger.done += 1
+    todo = deque(i for i in range(n) if completions[i] is None)
+    cheapest = budget.cheapest_blocked(list(todo))
+    if cheapest is not None:
+        spent = budget.spent_before_usd
+        raise AnalysisError(
+            (BUDGET_SPENT if spent > 0 else BUDGET_TOO_SMALL).format(
+                budget=budget.cap_usd, need=cheapest, max_tokens=max_tokens, spent=spent
+            )
+        )
+    report()
+    unusable_tries = np.zeros(n, dtype=np.int64)
+    requeue: list[int] = []
+
+    def settle(i: int, comp: Completion) -> None:
+        """One answer (or failure) of request ``i``: charge it, cache it, count it."""
+        over = None
+        if price is not None:
+            usd = call_cost(comp.usage, price, batch=comp.batch) if comp.usage_reported else None
+            u = comp.usage
+            if comp.usage_reported:
+                over = overbilled(
+                    u.input_tokens + u.cache_creation_tokens + u.cache_read_tokens,
+                    u.output_tokens,
+                    input_bound=int(bounds[i]),
+                    max_tokens=max_tokens,
+                )
+        else:
+            usd = gpu_cost(comp.latency_s, cfg.gpu_usd_per_hour)
+        charged = budget.answered(i, usd, over)
+        unusable = comp.ok and cfg.mode == "generate" and not comp.text.strip()
+        if comp.ok and not unusable:
+            cache.put(
+                plan.keys[i],
+                backend=cfg.backend,
+                model=cfg.model,
+                mode=cfg.mode,
+                request=plan.requests[i],
+                completion=comp,
+                cost_usd=charged,
+                job_id=job_id,
+            )
+        with ledger.lock:
+            if completions[i] is not None:
+                return
+            if unusable:
+                unusable_tries[i] += 1
+                if unusable_tries[i] <= UNUSABLE_RETRIES:
+                    requeue.append(i)  # asked again in a later wave, within the cap
+                    return
+                comp = replace(comp, error=UNUSABLE_ANSWER.format(n=int(unusable_tries[i])))
+            completions[i] = comp
+            ledger.done += 1
+            ledger.usage = ledger.usage + comp.usage
+            if not comp.ok:
+                ledger.fallen_back += 1
+        report()
+
+    scores: dict[int, np.ndarray] = {}
+    with cache.writing():  # answers committed as they arrive, in groups, never held open
+        _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop)
+    budget.close_wave()
+    skipped = {i: budget.stop_kind or "budget" for i in range(n) if completions[i] is None}
+    for i, comp in enumerate(completions):
+        if comp is not None and comp.meta.get("not_sent"):  # refused by the gate
+            skipped[i] = budget.stop_kind or "budget"
+    if budget.fatal:
+        raise AnalysisError(budget.stop_reason)
+    with ledger.lock:
+        ledger.fallen_back += sum(1 for i in skipped if completions[i] is None)
+        ledger.done += sum(1 for i in skipped if completions[i] is None)
+    report()
+    stats = backend.stats() if hasattr(backend, "stats") else None
+    spend = _spend_summary(budget, skipped, completions, cached_flag)
+    return _finish(
+        plan,
+        run,
+        completions,
+        budget.charged_by_request,
+        cached_flag,
+        skipped,
+        scores,
+        job_id,
+        time.perf_counter() - t0,
+        prices if price is not None else None,
+        stats,
+        spend,
+    )
+
+
+def _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop):
+    """Admit and send waves until every request is answered or the budget says stop."""
+    try:
+        while todo or requeue:
+            todo.extend(requeue)
+            requeue.clear()
+            if should_stop is not None and should_stop():
+                budget.cancel()
+            if budget.stopping:
+                break
+            batch = [todo.popleft() for _ in range(min(wave_size, len(todo)))]
+            wave = budget.admit(batch)
+            todo.extendleft(reversed(batch[len(wave) :]))
+            if not wave:  # the cap is reached: nothing more starts
+                break
+            _send_wave(plan, backend, budget, wave, settle, scores)
+            budget.close_wave()
+    finally:
+        budget.close_wave()  # charges written even when the job is interrupted
+
+
+def _send_wave(plan, backend, budget, wave, settle, scores) -> None:
+    """One wave of requests through the backend; each result goes to ``settle``."""
+    reqs = [plan.requests[i] for i in wave]
+    seen: set[int] = set()
+
+    def cb(j: int, comp: Completion) -> None:
+        seen.add(j)
+        settle(wave[j], comp)
+
+    if plan.config.mode == "likelihood":
+        t_w = time.perf_counter()
+        out = backend.score(reqs, [plan.shown_texts[i] for i in wave])  # type: ignore[attr-defined]
+        share = (time.perf_counter() - t_w) / len(wave)
+        for j, i in enumerate(wave):
+            scores[i] = np.asarray(out[j], dtype=np.float64)
+            cb(j, Completion(text="scored", latency_s=share, stop_reason="scored"))
+    else:
+        backend.complete(reqs, on_result=cb, gate=_WaveGate(budget, wave))
+    for j in range(len(wave)):  # a backend that ignored on_result: nothing proves the cost
+        if j not in seen:
+            cb(j, Completion(text="", error="no result returned", usage_reported=False))
+
+
+def _spend_summary(budget: JobBudget, skipped: dict, completions, cached_flag) -> dict:
+    """The job's money and completeness, for ``summary["spend"]`` and the exit code."""
+    without = sorted(
+        i for i, c in enumerate(completions) if c is None or not c.ok or i in skipped
+    )
+    return {
+        "job_key": budget.key,
+        "cap_usd": budget.cap_usd,
+        "spent_before_usd": budget.spent_before_usd,
+        "charged_usd": budget.charged_usd,
+        "job_total_usd": budget.spent_before_usd + budget.charged_usd,
+        "attempts": int(budget.attempts),
+        "paid_attempts": int(budget.paid_attempts),
+        "stopped": budget.stop_reason,
+        "stop_kind": budget.stop_kind,
+        "n_without_answer": len(without),
+    }
+
+
+def _net_summary(controls: ControlReport, gains: GainReport, per: pd.DataFrame) -> dict:
+    """The LLM's gain net of the best control, in total and per dollar."""
+    net = controls.net.to_dict()
+    n_eval = gains.summary["n_evaluated"]
+    net_all = net["mean"] * net["n_users"] / n_eval if n_eval else float("nan")
+    total = gains.summary["total_cost_usd"]
+    net["mean_over_all_users"] = net_all
+    net["cost_per_0.01_net_ndcg_usd"] = total / (net_all / 0.01) if net_all > 0 else None
+    return net
+
+
+def _pilot_summary(
+    plan: RerankPlan, controls: ControlReport, gains: GainReport, per: pd.DataFrame
+) -> dict | None:
+    """A pilot's figures projected to every weak user (None when it was not a pilot).
+
+    The net gain per user and its 95% interval come from the sample; the mean over all
+    evaluated users if every weak user with test items were reranked is
+    ``net * n_population / n_evaluated`` (interval scaled alike); the cost of all weak
+    users is the sample's mean dollars per user times :attr:`RerankPlan.n_weak_all`.
+    """
+    if len(plan.users) >= plan.n_population:
+        return None
+    net = controls.net
+    share = plan.n_population / gains.summary["n_evaluated"]
+    spent = float(per["paid_usd"].sum())
+    per_user = spent / len(plan.users)
+    projected = {
+        "net_gain_over_all_users": net.mean * share,
+        "ci95": [net.ci_low * share, net.ci_high * share],
+        "cost_all_weak_usd": per_user * plan.n_weak_all,
+    }
+    verdict = (
+        "the interval includes zero: the pilot does not show that the LLM beats the best "
+        "no-LLM control"
+        if net.includes_zero
+        else ("the LLM beats the best no-LLM control" if net.mean > 0
+              else "the LLM does worse than the best no-LLM control")
+    )
+    return {
+        "n_sample": len(plan.users),
+        "n_population": int(plan.n_population),
+        "n_weak_all": plan.n_weak_all,
+        "net_gain_per_user": net.mean,
+        "net_gain_ci95": [net.ci_low, net.ci_high],
+        "ci_includes_zero": net.includes_zero,
+        "cost_per_user_usd": per_user,
+        "projected": projected,
+        "verdict": verdict,
+    }
+
+
+def _error_text(comp: Completion | None, reason: str | None) -> str | None:
+    """The per-user error column: the call's own error, or why it was never sent."""
+    if comp is not None and comp.error is not None and not comp.meta.get("not_sent"):
+        return comp.error
+    return reason if reason in ("budget", "cancelled") else None
+
+
+def _finish(
+    plan, run, completions, costs, cached_flag, skipped, scores, job_id, wall, prices, stats, spend
+):
+    cfg = plan.config
+    cands = plan.candidates
+    n, c = cands.items.shape
+    reranked_rows = cands.items.copy()
+    rows = []
+    shown_items = cands.shown_items
+    for i in range(n):  # per-answer string parsing
+        comp = completions[i]
+        reason = skipped.get(i)
+        n_valid_cand = int((shown_items[i] >= 0).sum())
+        base_rank = cands.baseline_rank[i][:n_valid_cand]
+        parsed = None
+        if reason is None and comp is not None and not comp.ok:
+            reason = "error"
+        if reason is None and cfg.mode == "likelihood":
+            s = scores.get(i)
+            if s is None:
+                reason = "error"
+            else:
+                order = np.lexsort((base_rank, -s))
+                parsed = dict(
+                    n_valid=n_valid_cand,
+                    n_hallucinated=0,
+                    n_duplicate=0,
+                    n_missing=0,
+                    used=True,
+                    method="likelihood",
+                )
+        elif reason is None:
+            pr = parse_ranking(comp.text, plan.shown_texts[i], base_rank, id_style=plan.id_style)
+            order = pr.order
+            parsed = dict(
+                n_valid=pr.n_valid,
+                n_hallucinated=pr.n_hallucinated,
+                n_duplicate=pr.n_duplicate,
+                n_missing=pr.n_missing,
+                used=pr.used,
+                method=pr.method,
+            )
+            if not pr.used:
+                reason = "unparsable"
+        if reason is None:
+            cols = cands.shown[i][np.asarray(order, dtype=np.int64)]
+            reranked_rows[i, : len(cols)] = cands.items[i][cols]
+        usage = comp.usage if comp is not None else Usage()
+        rows.append(
+            {
+                "user_idx": int(cands.user_idx[i]),
+                "reranked": reason is None,
+                "fallback_reason": reason,
+                "n_valid": parsed["n_valid"] if parsed else 0,
+                "n_hallucinated": parsed["n_hallucinated"] if parsed else 0,
+                "n_duplicate": parsed["n_duplicate"] if parsed else 0,
+                "n_missing": parsed["n_missing"] if parsed else n_valid_cand,
+                "parse_method": parsed["method"] if parsed else "none",
+                "cached": bool(cached_flag[i]),
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cache_creation_tokens": usage.cache_creation_tokens,
+                "cache_read_tokens": usage.cache_read_tokens,
+                "cost_usd": 0.0 if cached_flag[i] else float(costs[i]),
+                "paid_usd": float(costs[i])
+                if not cached_flag[i]
+                else float(plan.cached[plan.keys[i]].cost_usd),
+                "latency_s": comp.latency_s if comp is not None else 0.0,
+                "stop_reason": comp.stop_reason if comp is not None else None,
+                "error": _error_text(comp, reason),
+                "candidate_recall": float(cands.candidate_recall[i]),
+            }
+        )
+    per = pd.DataFrame(rows)
+    ds = run.dataset
+    n_users = ds.n_users
+    # everyone keeps their real baseline ranking (under both protocols); the users whose
+    # answer was used take the LLM's order of their candidates
+    baseline = run.rankings[:, : cands.n_candidates]
+    hybrid = baseline.copy()
+    used = per["reranked"].to_numpy(bool)
+    hybrid[cands.user_idx[used]] = reranked_rows[used]
+    selected = np.zeros(n_users, dtype=bool)
+    selected[cands.user_idx] = True
+    reranked = np.zeros(n_users, dtype=bool)
+    reranked[cands.user_idx[used]] = True
+    cost_user = np.zeros(n_users)
+    cost_user[cands.user_idx] = per["paid_usd"].to_numpy()
+    k = int(run.summary["k"])
+    controls = control_report(run, cands, k, llm_rows=reranked_rows)
+    auc_after = run.per_user["auc"].to_numpy(float).copy()
+    auc_after[cands.user_idx] = controls.per_user["llm_auc"].to_numpy()  # exact, merged
+    rule_val = run.per_user[f"val_{cfg.rule.metric}"].to_numpy(float)
+    dims = [d for d in ("activity", "inactive", "mainstream") if d in run.per_user.columns]
+    gains = evaluate_gains(
+        run.per_user,
+        run.split.test,
+        baseline,
+        hybrid,
+        selected=selected,
+        reranked=reranked,
+        cost_usd=cost_user,
+        k=k,
+        auc_after=auc_after,
+        rule_metric=cfg.rule.metric,
+        rule_threshold=plan.weak.threshold_value,
+        rule_validation=rule_val,
+        dimensions=dims,
+    )
+    per = per.merge(
+        gains.per_user.drop(columns=["selected", "reranked", "cost_usd"]), on="user_idx", how="left"
+    )
+    control_cols = controls.per_user.drop(columns=[c for c in controls.per_user if "_auc" in c
+                                                   or c.startswith("llm_")])
+    per = per.merge(control_cols, on="user_idx", how="left")
+    nd = f"ndcg@{k}"
+    per[f"net_gain_{nd}"] = per[f"after_{nd}"] - per[f"{controls.net.control}_{nd}"]
+    per = per[
+        ["user_idx", "user_id", *[c for c in per.columns if c not in ("user_idx", "user_id")]]
+    ]
+    calls = per[
+        [
+            "user_id",
+            "cached",
+            "input_tokens",
+            "output_tokens",
+            "cache_creation_tokens",
+            "cache_read_tokens",
+            "cost_usd",
+            "latency_s",
+            "stop_reason",
+            "error",
+        ]
+    ].copy()
+    calls.insert(1, "key", plan.keys)
+    calls.insert(2, "backend", cfg.backend)
+    calls.insert(3, "model", cfg.model)
+    totals = (
+        per[["input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens"]]
+        .where(~per["cached"], 0)
+        .sum()
+    )
+    summary = {
+        "job_id": job_id,
+        "config": cfg.to_dict(),
+        "n_weak": int(plan.weak.n_weak),
+        "n_weak_without_test_items": plan.n_weak_without_test,
+        "users": {
+            "weak_all": plan.n_weak_all,
+            "weak_with_test_items": plan.n_population,
+            "sent": len(plan.users),
+            "deployment_usd_expected": plan.deployment_usd,
+        },
+        "threshold_value": float(plan.weak.threshold_value),
+        "n_requests": len(plan.requests),
+        "n_cached": int(per["cached"].sum()),
+        "n_reranked": int(per["reranked"].sum()),
+        "fallback": {
+            str(k): int(v)
+            for k, v in per["fallback_reason"].fillna("none").value_counts().items()
+            if k != "none"
+        },
+        "parse": {
+            c: int(per[c].sum()) for c in ("n_valid", "n_hallucinated", "n_duplicate", "n_missing")
+        },
+        "candidate_recall_mean": float(np.nanmean(cands.candidate_recall)),
+        "tokens_spent": {k: int(v) for k, v in totals.items()},
+        "status": "incomplete" if spend["n_without_answer"] else "complete",
+        "spend": spend,
+        "usd_spent_this_job": float(per["cost_usd"].sum()),
+        "usd_total_including_cached": float(per["paid_usd"].sum()),
+        "budget_usd": cfg.budget_usd,
+        "estimate": plan.estimate.to_dict(),
+        "history_tokens": plan.history_tokens.to_dict(orient="records"),
+        "prices": prices.to_dict() if prices is not None else None,
+        "wall_s": float(wall),
+        "gains": gains.summary,
+        "controls": controls.summary(),
+        "net_gain": _net_summary(controls, gains, per),
+        "pilot": _pilot_summary(plan, controls, gains, per),
+        "backend_stats": stats,
+    }
+    return RerankResult(plan=plan, per_user=per, calls=calls, gains=gains, summary=summary)
