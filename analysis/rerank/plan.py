@@ -484,29 +484,17 @@ def _priced(config: RerankConfig, backend: LLMBackend, cache: CallCache, prices:
     input_tokens = np.zeros(len(book.sizes.user_chars), dtype=np.int64)
     input_tokens[todo] = counts
     expected_out = 5 * config.n_candidates + 10 if mode == "generate" else 0
-    if config.local:
+    common = {"expected_output_tokens": expected_out, "model": config.model,
+              "n_cached": len(cached), "exact_tokens": exact}
+    if config.local:  # priced by GPU time
         est = estimate_cost(
-            counts.tolist(),
-            max_tokens=config.resolved_max_tokens if mode == "generate" else 0,
-            expected_output_tokens=expected_out,
-            model=config.model,
-            prices=None,
-            n_cached=len(cached),
-            exact_tokens=exact,
-            gpu_usd_per_hour=config.gpu_usd_per_hour,
-            tokens_per_second=config.expected_tokens_per_s,
+            counts.tolist(), max_tokens=config.resolved_max_tokens if mode == "generate" else 0,
+            prices=None, gpu_usd_per_hour=config.gpu_usd_per_hour,
+            tokens_per_second=config.expected_tokens_per_s, **common,
         )
     else:
-        est = estimate_cost(
-            counts.tolist(),
-            max_tokens=config.resolved_max_tokens,
-            expected_output_tokens=expected_out,
-            model=config.model,
-            prices=prices,
-            n_cached=len(cached),
-            exact_tokens=exact,
-            batch=config.batch,
-        )
+        est = estimate_cost(counts.tolist(), max_tokens=config.resolved_max_tokens,
+                            prices=prices, batch=config.batch, **common)
     return RerankPlan(
         config=config,
         cached=cached,
