@@ -123,19 +123,6 @@ def test_cached_prompts_are_found_without_building_the_others(run, cache):
                                   _reference_counts(backend, todo))
 
 
-def test_prompt_lengths_count_characters_not_bytes(cache):
-    from models.rerankers.base import LLMRequest
-
-    req = LLMRequest(system="s", user="Amélie 🎬 千と千尋", max_tokens=10, temperature=0.0)
-    cache.put(call_key("fake", "m", req), backend="fake", model="m", mode="generate",
-              request=req, completion=Completion(text="1", usage=Usage(1, 1), latency_s=0.0,
-                                                 stop_reason="end_turn"),
-              cost_usd=0.0, job_id="t")
-    assert cache.prompt_lengths("fake", "m", "generate", "s", 10, 0.0).tolist() == [len(req.user)]
-    assert cache.prompt_lengths("fake", "m", "generate", "other system", 10, 0.0).size == 0
-    assert cache.prompt_lengths("fake", "m", "generate", "s", 11, 0.0).size == 0
-
-
 def test_a_repriced_plan_equals_a_plan_built_for_that_model(run, cache):
     from analysis.errors import AnalysisError
     from analysis.rerank.plan import reprice_plan
