@@ -42,94 +42,16 @@ from pathlib import Path
 import numba
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.evaluate import _rank_block
 from analysis.metrics import auc_from_scores, auc_heldout_from_scores
 from models.topk import batch_size_for, mask_rows, topk_rows
+from tests.reference_kernels import old_auc_from_scores as old_auc
+from tests.reference_kernels import old_topk_rows
 
 K, C = 10, 20
-
-
-# --- the previous kernels, verbatim (models/topk.py and analysis/metrics/_auc.py) --------
-
-
-@njit(parallel=True, cache=False)
-def _old_topk_kernel(scores, k, out_items, out_scores):  # pragma: no cover - compiled
-    b, n = scores.shape
-    for r in prange(b):
-        cnt = 0
-        for j in range(n):
-            s = scores[r, j]
-            if not (s > -np.inf):
-                continue
-            if cnt < k:
-                pos = cnt
-                cnt += 1
-            else:
-                if s <= out_scores[r, k - 1]:
-                    continue
-                pos = k - 1
-            while pos > 0 and out_scores[r, pos - 1] < s:
-                out_scores[r, pos] = out_scores[r, pos - 1]
-                out_items[r, pos] = out_items[r, pos - 1]
-                pos -= 1
-            out_scores[r, pos] = s
-            out_items[r, pos] = j
-
-
-@njit(parallel=True, cache=False)
-def _old_auc_kernel(scores, indptr, indices, out):  # pragma: no cover - compiled
-    b, n = scores.shape
-    for r in prange(b):
-        p0 = indptr[r]
-        p1 = indptr[r + 1]
-        if p1 == p0:
-            out[r] = np.nan
-            continue
-        n_valid = 0
-        n_neginf = 0
-        for j in range(n):
-            v = scores[r, j]
-            n_valid += v > -np.inf
-            n_neginf += v == -np.inf
-        n_pos_valid = 0
-        wins2 = 0
-        for a in range(p0, p1):
-            t = scores[r, indices[a]]
-            if not (t > -np.inf):
-                continue
-            n_pos_valid += 1
-            less = 0
-            equal = 0
-            for j in range(n):
-                v = scores[r, j]
-                less += v < t
-                equal += v == t
-            less -= n_neginf
-            for c in range(p0, p1):
-                v = scores[r, indices[c]]
-                if v > -np.inf:
-                    less -= v < t
-                    equal -= v == t
-            wins2 += 2 * less + equal
-        n_neg = n_valid - n_pos_valid
-        out[r] = wins2 / (2.0 * (p1 - p0) * n_neg) if n_neg > 0 else np.nan
-
-
-def old_topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    items = np.full((scores.shape[0], k), -1, dtype=np.int32)
-    out = np.full((scores.shape[0], k), -np.inf, dtype=scores.dtype)
-    _old_topk_kernel(scores, k, items, out)
-    return items, out
-
-
-def old_auc(scores: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
-    out = np.full(scores.shape[0], np.nan)
-    _old_auc_kernel(scores, truth.indptr.astype(np.int64), truth.indices.astype(np.int64), out)
-    return out
 
 
 # --- data and the three shapes ------------------------------------------------------------

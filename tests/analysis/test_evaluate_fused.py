@@ -3,7 +3,7 @@
 Before, each block of scores was masked and ranked twice: ``mask_rows(train)``,
 ``topk_rows(k)``, ``auc_from_scores(val)``, ``mask_rows(val_seen)``, ``topk_rows(C)``,
 ``auc_from_scores(test)``. :func:`old_block` repeats exactly that with the old kernels
-(verbatim copies in tests/models/test_topk_fused.py) and :func:`old_evaluate` the whole old
+(verbatim copies in tests/reference_kernels.py) and :func:`old_evaluate` the whole old
 ``evaluate_recommender``; the new code must give the same values, bit for bit.
 """
 
@@ -26,7 +26,8 @@ from analysis.split import TEST, VALIDATION, make_split
 from models.baselines import make_recommender
 from models.topk import batch_size_for, mask_rows
 from tests.datasets import make_dataset
-from tests.models.test_topk_fused import bits, old_auc_from_scores, old_topk_rows, random_block
+from tests.models.test_topk_fused import bits, random_block
+from tests.reference_kernels import old_auc_from_scores, old_topk_rows
 
 
 def old_block(scores, k, c, val, val_seen, test):
