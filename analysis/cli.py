@@ -15,8 +15,9 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Self, Sequence
+from typing import Self
 
 from analysis.errors import AnalysisError
 
@@ -380,7 +381,7 @@ def _ingest(args, name: str):
 
 
 def _cmd_synth(args) -> int:
-    from analysis.synth import generate_synthetic, write_synthetic
+    from analysis.ingest.synthetic import generate_synthetic, write_synthetic
 
     t0 = time.perf_counter()
     data = generate_synthetic(
@@ -530,7 +531,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _rerank_backend(args):
-    from models.rerankers.base import make_backend
+    from models.llm.protocol import make_backend
 
     if args.backend == "anthropic":
         opts = dict(
@@ -559,13 +560,13 @@ def _rerank_backend(args):
 
 
 def _cmd_rerank(args) -> int:
+    from analysis.gains.cost import load_price_table
     from analysis.rerank.budget import SpendLedger
     from analysis.rerank.cache import CallCache
-    from analysis.rerank.cost import load_price_table
     from analysis.rerank.execute import execute_rerank
-    from analysis.rerank.outputs import write_rerank_outputs
     from analysis.rerank.plan import RerankConfig, plan_rerank
-    from analysis.run_files import load_run
+    from analysis.runs.baseline import load_run
+    from analysis.runs.rerank import write_rerank_outputs
     from analysis.workspace import Workspace
 
     if not args.dry_run and not args.out:
@@ -610,7 +611,7 @@ def _cmd_rerank(args) -> int:
     bars.close()
     est = plan.estimate
     if cfg.protocol == "paper":
-        from analysis.rerank.controls import PAPER_PROTOCOL_NOTE
+        from analysis.gains.controls import PAPER_PROTOCOL_NOTE
 
         print(PAPER_PROTOCOL_NOTE)
     pilot = len(plan.users) < plan.n_population
@@ -667,7 +668,7 @@ def _cmd_rerank(args) -> int:
 
 def _print_bracket(controls) -> None:
     """The free bracket of any LLM's gain: the controls below, the ceiling above."""
-    from analysis.rerank.controls import bracket
+    from analysis.gains.controls import bracket
 
     b = bracket(controls)
     print(

@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis._files import atomic_folder, jsonable
-from analysis.cohorts import CohortReport, discover_weak_cohorts
 from analysis.dataset import Dataset
-from analysis.evaluate import Evaluation, evaluate_recommender
-from analysis.provenance import DATASET_HASH_OF, dataset_sha256, package_versions
-from analysis.run_files import MODEL_FILE, SPLIT_FILE, save_split
+from analysis.metrics.evaluate import Evaluation, evaluate_recommender
+from analysis.runs.baseline import MODEL_FILE, SPLIT_FILE, save_split
+from analysis.runs.files import atomic_folder, jsonable
+from analysis.runs.provenance import DATASET_HASH_OF, dataset_sha256, package_versions
 from analysis.split import Split, make_split
 from analysis.subgroups import (
     MIN_GROUP_SIZE,
@@ -32,6 +31,7 @@ from analysis.subgroups import (
     kruskal_family,
     subgroup_report,
 )
+from analysis.subgroups.cohorts import CohortReport, discover_weak_cohorts
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.base import Recommender
 from models.baselines import BaselineRecommender, make_recommender, save_model
@@ -381,8 +381,8 @@ def provenance(result: PipelineResult, command: Sequence[str] | None = None) -> 
 
     Keys: ``command`` (the argv list of the CLI, None from the app), ``settings`` (the run's
     settings in one line, :func:`settings_text`), ``seed``, ``dataset_sha256`` and
-    ``dataset_hash_of`` (:func:`analysis.provenance.dataset_sha256`), ``packages``
-    (:func:`analysis.provenance.package_versions`) and ``model_file`` (the stored model).
+    ``dataset_hash_of`` (:func:`analysis.runs.provenance.dataset_sha256`), ``packages``
+    (:func:`analysis.runs.provenance.package_versions`) and ``model_file`` (the stored model).
     """
     return {
         "command": None if command is None else [str(a) for a in command],
@@ -407,7 +407,7 @@ def write_run_outputs(
     Besides the analyst's files, ``candidates.parquet`` (the top C of every evaluated user:
     what an LLM may rerank), ``model.npz`` (the fitted baseline,
     :func:`models.baselines.save_model`), ``split.npz`` (the folds,
-    :func:`analysis.run_files.save_split`) and ``item_factors.npy`` (factor models) let
+    :func:`analysis.runs.baseline.save_split`) and ``item_factors.npy`` (factor models) let
     ``rerank`` resume from the folder without refitting; ``summary.json`` names the
     workspace and dataset the run came from and holds its ``provenance`` (package versions,
     the dataset's SHA-256, the seed, ``command``: the CLI's argv, None from the app).

@@ -34,8 +34,8 @@ from analysis.formatting import (
     fmt_usd,
     round_sig,
 )
-from analysis.rerank_results import RerankRunFiles, load_rerank_files
-from analysis.runs import RunInfo
+from analysis.rerank.explain import RerankRunFiles, load_rerank_files
+from analysis.runs.store import RunInfo
 
 __all__ = ["Report", "build_report", "per_user_results", "to_csv_bytes", "to_parquet_bytes"]
 
@@ -335,20 +335,20 @@ def dry_run_bracket(run, summary: dict) -> dict | None:
 
     The weak users of the run's own rule that have test items, their realistic candidates
     (the baseline's top ``n_candidates``), and on them the baseline order, the best no-LLM
-    reordering and the oracle ceiling (:func:`analysis.rerank.controls.bracket`): what the
+    reordering and the oracle ceiling (:func:`analysis.gains.controls.bracket`): what the
     LLM rerank page's dry run shows, without building a prompt (cheap: one pass over the
     candidate lists; no token count, so no price).
 
     Args:
-        run: the :class:`~analysis.run_files.LoadedRun`.
+        run: the :class:`~analysis.runs.baseline.LoadedRun`.
         summary: its ``summary.json``.
 
     Returns:
         ``baseline``, ``best``, ``best_value``, ``ceiling``, ``n_users``, ``n_candidates``,
         ``k``; None when no weak user has test items.
     """
+    from analysis.gains.controls import bracket
     from analysis.rerank.candidates import realistic_candidates
-    from analysis.rerank.controls import bracket
     from analysis.rerank.plan import control_report
 
     pu = run.per_user
@@ -382,7 +382,7 @@ def _net_view(s: dict, k: int, charts: _Charts):
     net = s.get("net_gain")
     if not net:
         return None, None
-    from analysis.rerank.controls import PAPER_PROTOCOL_NOTE
+    from analysis.gains.controls import PAPER_PROTOCOL_NOTE
 
     lo, hi = net["ci95"]
     users = s.get("users") or {}
@@ -548,7 +548,7 @@ def _verdict(summary: dict, s: dict | None, bracket_: dict | None) -> dict:
                 f"moved their NDCG@{k} by "
                 f"{fmt_signed(g['mean_gain_selected'][f'ndcg@{k}'])} (not compared with the "
                 f"free reorderings in this run) for {fmt_usd(s['usd_total_including_cached'])}.")
-    from analysis.rerank.controls import PAPER_PROTOCOL_NOTE
+    from analysis.gains.controls import PAPER_PROTOCOL_NOTE
 
     note = PAPER_PROTOCOL_NOTE if s["config"].get("protocol") == "paper" else None
     return {"question": QUESTION, "answer": f"{who} {tail}", "note": note}
@@ -573,10 +573,10 @@ def build_report(
     prices); the model's parameters as used; every setting of both runs.
 
     Args:
-        baseline: a baseline run (:meth:`analysis.runs.RunStore.get`).
+        baseline: a baseline run (:meth:`analysis.runs.store.RunStore.get`).
         rerank: one of its rerank runs, or None.
         generated_at: timestamp to print (default: now, UTC).
-        loaded: the baseline's :class:`~analysis.run_files.LoadedRun` when already loaded
+        loaded: the baseline's :class:`~analysis.runs.baseline.LoadedRun` when already loaded
             (used for the free bracket of a report without rerank); read from the run's
             folder when None. A run whose dataset is gone gets no bracket.
 
@@ -652,7 +652,7 @@ def build_report(
 
 def _bracket_or_none(baseline: RunInfo, summary: dict, loaded) -> dict | None:
     if loaded is None:
-        from analysis.run_files import load_run
+        from analysis.runs.baseline import load_run
 
         try:
             loaded = load_run(baseline.path)

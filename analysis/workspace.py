@@ -29,8 +29,8 @@ So nothing keeps the workspace open longer than one short operation:
   :data:`WORKSPACE_LOCKED`, naming the holder's PID and what it runs (program and
   subcommand only, never its arguments). :func:`is_lock_error` tells that error apart.
 * What must not be lost does not depend on the lock: a finished run is written to its folder
-  first and listed once the workspace is free (:mod:`analysis.runs`), and a job's final state
-  is written again until it lands (:mod:`analysis.jobs`).
+  first and listed once the workspace is free (:mod:`analysis.runs.store`), and a job's final state
+  is written again until it lands (:mod:`analysis.jobs.manager`).
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ def prepare(ws_dir: Path) -> str:
     """Ingest ml-100k, train ALS, save the run; returns its id."""
     from analysis.ingest import ingest, load_dataset
     from analysis.pipeline import EvaluateConfig, run_pipeline
-    from analysis.runs import RunStore
+    from analysis.runs.store import RunStore
     from analysis.workspace import Workspace
 
     root = os.environ.get("WEAKSPOT_DATASETS")
@@ -184,9 +184,9 @@ def prepare_synthetic(ws_dir: Path, users: int, data: Path | None) -> str:
     """Synthetic data of ``users`` users (written once to ``data`` when given), ingested,
     its ALS baseline trained and saved; returns the run id."""
     from analysis.ingest import ingest, load_dataset
+    from analysis.ingest.synthetic import generate_synthetic, write_synthetic
     from analysis.pipeline import EvaluateConfig, run_pipeline
-    from analysis.runs import RunStore
-    from analysis.synth import generate_synthetic, write_synthetic
+    from analysis.runs.store import RunStore
     from analysis.workspace import Workspace
 
     data = data or ws_dir / "synth"

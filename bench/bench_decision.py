@@ -61,12 +61,12 @@ def _synth(tree: Path, data: Path, args) -> None:
 def _floor(tree: Path, run_dir: Path) -> dict:
     """Seconds of the dry run's unavoidable parts and of the whole plan, in this process."""
     sys.path.insert(0, str(tree))
+    from analysis.gains.cost import PriceTable
     from analysis.rerank.cache import CallCache
     from analysis.rerank.candidates import realistic_candidates
-    from analysis.rerank.cost import PriceTable
     from analysis.rerank.history import select_history
     from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank
-    from analysis.run_files import load_run
+    from analysis.runs.baseline import load_run
     from analysis.weak_users import select_weak_users
     from analysis.workspace import Workspace
 

@@ -18,7 +18,7 @@ and on the whole run at ``--users`` (median of ``--repeats``), the scoring inclu
   ``mask_rows(val_seen)``, top-C, AUC, auc@heldout, with the previous kernels (copied below:
   item-by-item top-k that re-reads the k-th score, AUC that reads a row 1 + n_pos times);
 * **new**: ``mask_rows(train)``, one fused kernel for both splits' top lists and AUCs
-  (:func:`analysis.evaluate._rank_block`), both auc@heldout, ``mask_rows(val_seen)``;
+  (:func:`analysis.metrics.evaluate._rank_block`), both auc@heldout, ``mask_rows(val_seen)``;
 * **floor**: the matrix product plus one read pass over the block (``np.max(axis=1)``),
   what no ranking of these scores can beat.
 
@@ -45,8 +45,8 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.evaluate import _rank_block
 from analysis.metrics import auc_from_scores, auc_heldout_from_scores
+from analysis.metrics.evaluate import _rank_block
 from models.topk import batch_size_for, mask_rows, topk_rows
 from tests.reference_kernels import old_auc_from_scores as old_auc
 from tests.reference_kernels import old_topk_rows

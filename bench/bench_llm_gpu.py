@@ -2,9 +2,9 @@
 
 Builds Llama-architecture models from a config with RANDOM weights directly on the GPU in
 bfloat16 (throughput depends on shapes, not on weight values, so no download is needed), wraps
-each in :class:`models.rerankers.hf.TransformersBackend` (the code path the app runs), and
+each in :class:`models.llm.transformers.TransformersBackend` (the code path the app runs), and
 reranks synthetic weak users: 20 rated history items + 20 shuffled candidates with titles from
-:func:`analysis.synth.generate_synthetic`, rendered through a Llama-3-like chat template and
+:func:`analysis.ingest.synthetic.generate_synthetic`, rendered through a Llama-3-like chat template and
 tokenized by a byte-level BPE trained on the prompts (about 600-900 tokens per prompt).
 
 Modes, at several batch sizes:
@@ -91,8 +91,8 @@ def build_prompts(n_users: int, n_history: int, n_cand: int, seed: int):
     """Synthetic weak users' requests and candidate titles (history and candidates disjoint)."""
     import numpy as np
 
-    from analysis.synth import generate_synthetic
-    from models.rerankers.base import LLMRequest
+    from analysis.ingest.synthetic import generate_synthetic
+    from models.llm.protocol import LLMRequest
 
     data = generate_synthetic(n_users=200, n_items=3000, seed=seed)
     items = data.items
@@ -119,8 +119,8 @@ def build_prompts(n_users: int, n_history: int, n_cand: int, seed: int):
 
 def build_tokenizer(requests, vocab_size: int):
     sys.path.insert(0, str(REPO / "tests" / "models" / "rerankers"))
-    from tiny_llama import CHAT_TEMPLATE
-    from tiny_llama import build_tokenizer as _build
+    from tests.models.llm.tiny_llama import CHAT_TEMPLATE
+    from tests.models.llm.tiny_llama import build_tokenizer as _build
 
     texts = [r.system for r in requests[:1]] + [r.user for r in requests[:300]]
     return _build(vocab_size=vocab_size, chat_template=CHAT_TEMPLATE, texts=texts)
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import transformers
 
-    from models.rerankers.hf import TransformersBackend
+    from models.llm.transformers import TransformersBackend
 
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"

@@ -19,8 +19,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.subgroups import subgroup_report  # noqa: E402
-from analysis.weak_users import WeakRule, WeakUserSelector  # noqa: E402
+from analysis.subgroups import subgroup_report
+from analysis.weak_users import WeakRule, WeakUserSelector
 
 
 def make_table(n: int, seed: int = 0) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.synth import generate_synthetic  # noqa: E402
+from analysis.ingest.synthetic import generate_synthetic
 
 if __name__ == "__main__":
     n_users = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000

@@ -32,7 +32,7 @@ only the file of the function it caches, so a kernel here never runs with a stal
 helper from another file.
 
 Public wrappers: :func:`models.topk.topk_rows`, :func:`analysis.metrics.auc_from_scores`, and
-the evaluation pass :func:`analysis.evaluate.evaluate_recommender`.
+the evaluation pass :func:`analysis.metrics.evaluate.evaluate_recommender`.
 """
 
 from __future__ import annotations

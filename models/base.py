@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +25,7 @@ class Recommender(Protocol):
     name: str
     params: dict
 
-    def fit(self, train: sp.csr_matrix, progress: Progress | None = None) -> "Recommender":
+    def fit(self, train: sp.csr_matrix, progress: Progress | None = None) -> Recommender:
         """Fit on the n_users x n_items train matrix (values are confidences)."""
         ...
 

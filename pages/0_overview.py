@@ -5,16 +5,16 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from analysis.chart_data import (
+from analysis.errors import AnalysisError
+from analysis.subgroups import MIN_GROUP_SIZE, subgroup_report
+from analysis.subgroups.cohorts import read_cohorts
+from analysis.subgroups.distributions import (
     extreme_groups,
     group_order,
     histogram_by_group,
     subgroup_dimensions,
     weakest_dimension,
 )
-from analysis.cohorts import read_cohorts
-from analysis.errors import AnalysisError
-from analysis.subgroups import MIN_GROUP_SIZE, subgroup_report
 from pages._shared import (
     active_run_id,
     cohort_table,

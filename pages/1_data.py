@@ -10,11 +10,10 @@ from pathlib import Path
 import plotly.express as px
 import streamlit as st
 
-from analysis.baseline_runs import delete_dataset, rename_dataset
-from analysis.dataset_stats import dataset_stats
 from analysis.errors import AnalysisError
 from analysis.ingest import ColumnMapping, detect_columns, ingest
-from analysis.uploads import (
+from analysis.ingest.stats import dataset_stats
+from analysis.ingest.uploads import (
     clean_stale_uploads,
     describe_input,
     discard_upload,
@@ -22,6 +21,7 @@ from analysis.uploads import (
     stage_upload,
     upload_message,
 )
+from analysis.runs.compare import delete_dataset, rename_dataset
 from pages._shared import (
     fmt_share,
     md_escape,

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis.baseline_runs import (
+from analysis.errors import AnalysisError
+from analysis.jobs.tasks import baseline_task
+from analysis.runs.compare import (
     SPLIT_PARAMS,
     baseline_config,
     compare_baseline_runs,
     compare_weak_users,
 )
-from analysis.errors import AnalysisError
-from analysis.tasks import baseline_task
 from models.baselines import MODEL_NAMES, describe_params
 from pages._shared import (
     datasets,

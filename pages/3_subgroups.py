@@ -10,7 +10,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.chart_data import (
+from analysis.errors import AnalysisError
+from analysis.subgroups import MIN_GROUP_SIZE, kruskal_family, subgroup_report
+from analysis.subgroups.cohorts import read_cohorts
+from analysis.subgroups.distributions import (
     MAX_LINE_GROUPS,
     box_stats,
     default_distribution_plot,
@@ -24,9 +27,6 @@ from analysis.chart_data import (
     metric_range,
     subgroup_dimensions,
 )
-from analysis.cohorts import read_cohorts
-from analysis.errors import AnalysisError
-from analysis.subgroups import MIN_GROUP_SIZE, kruskal_family, subgroup_report
 from pages._shared import (
     cohort_table,
     group_colors,
@@ -42,7 +42,7 @@ from pages._shared import (
 )
 
 #: users drawn into a violin plot (the browser draws every point it is sent); the box plot is
-#: drawn from exact figures over every user (:func:`analysis.chart_data.box_stats`)
+#: drawn from exact figures over every user (:func:`analysis.subgroups.distributions.box_stats`)
 MAX_POINTS = 20_000
 #: the exact figures a box is drawn from
 BOX_FIELDS = ("q1", "median", "q3", "lowerfence", "upperfence", "mean")

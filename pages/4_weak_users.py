@@ -9,17 +9,17 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.chart_data import (
+from analysis.errors import AnalysisError
+from analysis.gains.cost import PriceTable
+from analysis.gains.per_user_cost import per_user_cost_estimate
+from analysis.rerank.cache import CallCache
+from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank, reprice_plan
+from analysis.subgroups.distributions import (
     histogram,
     subgroup_dimensions,
     validation_figures,
     weak_composition,
 )
-from analysis.errors import AnalysisError
-from analysis.rerank.cache import CallCache
-from analysis.rerank.cost import PriceTable
-from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank, reprice_plan
-from analysis.rerank.projection import per_user_cost_estimate
 from analysis.weak_users import WeakRule, WeakUserSelector
 from pages._shared import (
     PALETTE,

@@ -9,16 +9,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.errors import AnalysisError
+from analysis.gains.controls import PAPER_PROTOCOL_NOTE, bracket
+from analysis.gains.cost import PriceTable, entered_price
+from analysis.jobs.tasks import rerank_task
 from analysis.rerank.cache import CallCache
-from analysis.rerank.controls import PAPER_PROTOCOL_NOTE, bracket
-from analysis.rerank.cost import PriceTable, entered_price
+from analysis.rerank.explain import call_details, explain_user, key_status, resolve_api_key
 from analysis.rerank.history import HISTORY_STRATEGIES
 from analysis.rerank.launch import DryRun, EstimateSettings, changed_settings, check_launch
 from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank
-from analysis.rerank_results import call_details, explain_user, key_status, resolve_api_key
-from analysis.tasks import rerank_task
 from analysis.weak_users import WeakRule
-from models.rerankers.base import BACKEND_NAMES, make_backend
+from models.llm.protocol import BACKEND_NAMES, make_backend
 from pages._shared import (
     app_secrets,
     current_weak_rule,

@@ -20,9 +20,9 @@ import plotly.express as px
 import streamlit as st
 
 from analysis.errors import AnalysisError
-from analysis.jobs import JobManager, get_job_manager
-from analysis.runs import RunStore
-from analysis.tasks import ensure_demo_run
+from analysis.jobs.manager import JobManager, get_job_manager
+from analysis.jobs.tasks import ensure_demo_run
+from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 
@@ -276,7 +276,7 @@ def _run_picker() -> None:
 
 def job_progress_text(job) -> str:
     """A job's progress line, the same in the sidebar and on the page that follows the job:
-    its title, its stage (:attr:`analysis.jobs.JobStatus.stage`) and how far it is."""
+    its title, its stage (:attr:`analysis.jobs.manager.JobStatus.stage`) and how far it is."""
     return f"{job.title}: {job.stage} ({job.progress:.0%})"
 
 
@@ -350,7 +350,7 @@ def page_guard() -> Iterator[None]:
         yield
     except AnalysisError as err:
         show_error(err)
-    except Exception as exc:  # noqa: BLE001 - catching every bug is this guard's purpose
+    except Exception as exc:
         if os.environ.get(RAISE_ENV) == "1":  # the test suite: a bug must fail its test
             raise
         _page_log.exception("Unexpected error on a page")
@@ -371,7 +371,7 @@ def app_secrets() -> dict:
 
 @st.cache_resource(max_entries=8)
 def _rerank_files(path: str):
-    from analysis.rerank_results import load_rerank_files
+    from analysis.rerank.explain import load_rerank_files
 
     return load_rerank_files(path)
 

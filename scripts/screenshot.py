@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
-from _e2e_harness import PAGES, AppDriver, AppServer, chromium_path, launch_chromium  # noqa: E402
+from _e2e_harness import PAGES, AppDriver, AppServer, chromium_path, launch_chromium
 
 #: environment the app must not see: the dry run then counts tokens offline, for free
 SECRET_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")

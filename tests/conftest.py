@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-
-
 # a bug on a page must fail its test: the app's page guard shows one line instead (its own
 # test switches this off)
 os.environ.setdefault("WEAKSPOT_RAISE_PAGE_ERRORS", "1")
@@ -35,7 +33,7 @@ def ml100k_dir() -> Path:
 @pytest.fixture
 def run(run_dir):
     """The module's evaluated run (each rerank test module defines ``run_dir``), loaded."""
-    from analysis.run_files import load_run
+    from analysis.runs.baseline import load_run
 
     return load_run(run_dir)
 

@@ -3,7 +3,7 @@
 figures themselves are in docs/benchmarks.md, measured by hand on a quiet machine).
 
 ``bench_metrics.py`` and ``bench_app_latency.py`` have tests of their own that also check
-their results; ``bench_llm_gpu.py --tiny`` is run by ``tests/models/rerankers/test_hf.py``."""
+their results; ``bench_llm_gpu.py --tiny`` is run by ``tests/models/llm/test_transformers.py``."""
 
 from __future__ import annotations
 

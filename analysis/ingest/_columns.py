@@ -206,9 +206,7 @@ def resolve_mapping(
     if kind == "auto":
         if chosen["rating"] is None:
             kind = "implicit"
-        elif mapping.rating is None and chosen.get("_count") == chosen["rating"]:
-            kind = "count"
-        elif mapping.rating is not None and find_column([chosen["rating"]], COUNT_SYNONYMS):
+        elif mapping.rating is None and chosen.get("_count") == chosen["rating"] or mapping.rating is not None and find_column([chosen["rating"]], COUNT_SYNONYMS):
             kind = "count"
         else:
             kind = "explicit"

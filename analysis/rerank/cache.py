@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from analysis.workspace import Workspace
-from models.rerankers.base import Completion, LLMRequest, Usage
+from models.llm.protocol import Completion, LLMRequest, Usage
 
 __all__ = ["CachedCall", "CallCache", "call_key"]
 

@@ -164,7 +164,7 @@ class CandidateSet:
         """int (n, C): baseline position of the candidate shown at each prompt position.
 
         It is ``shown`` itself (columns of ``items`` are baseline positions); this is the
-        ``baseline_rank`` argument of :func:`models.rerankers.parsing.parse_ranking`.
+        ``baseline_rank`` argument of :func:`analysis.rerank.parsing.parse_ranking`.
         """
         return self.shown
 

@@ -5,7 +5,7 @@ every attempt is reserved at its worst case before it is sent
 (:mod:`analysis.rerank.budget`), so the cap is never exceeded. Every answer is stored in
 the cache the moment it arrives, so a killed job loses nothing paid for and a resumed one
 pays only for what is missing. Answers are parsed without trusting the model and merged
-into the baseline's rankings (:mod:`analysis.rerank.gains`), with the no-LLM controls on
+into the baseline's rankings (:mod:`analysis.gains.gain_report`), with the no-LLM controls on
 the same candidates.
 """
 
@@ -22,25 +22,25 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError, surface_hints
-from analysis.rerank.budget import JobBudget, SpendLedger, input_bounds, overbilled
-from analysis.rerank.cache import CallCache
-from analysis.rerank.controls import (
+from analysis.gains.controls import (
     ControlReport,
 )
-from analysis.rerank.cost import (
+from analysis.gains.cost import (
     PriceTable,
     call_cost,
     gpu_cost,
     worst_case_cost,
 )
-from analysis.rerank.gains import GainReport, evaluate_gains
+from analysis.gains.gain_report import GainReport, evaluate_gains
+from analysis.rerank.budget import JobBudget, SpendLedger, input_bounds, overbilled
+from analysis.rerank.cache import CallCache
+from analysis.rerank.parsing import parse_ranking
 from analysis.rerank.plan import (
     RerankPlan,
     control_report,
 )
-from analysis.run_files import LoadedRun
-from models.rerankers.base import Completion, LLMBackend, Usage
-from models.rerankers.parsing import parse_ranking
+from analysis.runs.baseline import LoadedRun
+from models.llm.protocol import Completion, LLMBackend, Usage
 
 __all__ = [
     "RerankProgress",
@@ -113,7 +113,7 @@ class _Ledger:
 
 
 class _WaveGate:
-    """The :class:`~models.rerankers.base.AttemptGate` of one wave: maps the backend's
+    """The :class:`~models.llm.protocol.AttemptGate` of one wave: maps the backend's
     positions in the wave to the plan's request indices."""
 
     def __init__(self, budget: JobBudget, wave: list[int]) -> None:

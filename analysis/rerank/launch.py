@@ -11,12 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from analysis.rerank.cost import ModelPrice, PriceTable
+from analysis.gains.cost import ModelPrice, PriceTable
 from analysis.rerank.plan import RerankConfig
 
 __all__ = [
-    "DryRun",
-    "EstimateSettings",
     "MISSING_BASE_URL",
     "MISSING_FOLDER",
     "MISSING_GPU_PRICE",
@@ -24,6 +22,8 @@ __all__ = [
     "MISSING_LOCAL_FOR_LIKELIHOOD",
     "MISSING_MODEL",
     "MISSING_PRICE",
+    "DryRun",
+    "EstimateSettings",
     "changed_settings",
     "check_launch",
 ]

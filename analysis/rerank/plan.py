@@ -21,20 +21,20 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError, surface_hints
-from analysis.rerank.budget import job_key
-from analysis.rerank.cache import CachedCall, CallCache, call_key
-from analysis.rerank.candidates import CandidateSet, paper_candidates, realistic_candidates
-from analysis.rerank.controls import (
+from analysis.gains.controls import (
     ControlReport,
     auc_offsets,
     measure_controls,
     paper_auc_offsets,
 )
-from analysis.rerank.cost import (
+from analysis.gains.cost import (
     CostEstimate,
     PriceTable,
     estimate_cost,
 )
+from analysis.rerank.budget import job_key
+from analysis.rerank.cache import CachedCall, CallCache, call_key
+from analysis.rerank.candidates import CandidateSet, paper_candidates, realistic_candidates
 from analysis.rerank.history import HISTORY_STRATEGIES, History, select_history
 from analysis.rerank.prompt_size import (
     PromptSizes,
@@ -43,10 +43,7 @@ from analysis.rerank.prompt_size import (
     prompt_sizes,
     text_lengths,
 )
-from analysis.run_files import LoadedRun
-from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
-from models.rerankers.base import LLMBackend, LLMRequest
-from models.rerankers.prompts import (
+from analysis.rerank.prompts import (
     PromptTemplate,
     approx_tokens,
     clean_text,
@@ -54,6 +51,9 @@ from models.rerankers.prompts import (
     load_template,
     render_prompt,
 )
+from analysis.runs.baseline import LoadedRun
+from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
+from models.llm.protocol import LLMBackend, LLMRequest
 
 __all__ = [
     "ApproxTokenCounter",
@@ -211,7 +211,7 @@ class RerankPlan:
             in a pilot), one per request.
         n_population: weak users with test items (``len(users)`` unless a pilot).
         controls: the no-LLM controls and the oracle ceiling on these candidates, measured
-            for free (see :mod:`analysis.rerank.controls`); None in a pricing-only plan.
+            for free (see :mod:`analysis.gains.controls`); None in a pricing-only plan.
         n_weak_without_test: weak users without test items: a deployment would pay for
             them too (:attr:`n_weak_all`), the evaluation cannot measure them.
         candidates: their candidate lists; ``history``: their histories.
@@ -532,8 +532,8 @@ def _history(run: LoadedRun, users, cands, config: RerankConfig, strategy: str) 
 
 class _ItemTexts:
     """The one-line display text of the items prompts show, computed once per item as
-    prompts of any history strategy need them (:func:`~models.rerankers.prompts.item_texts`,
-    then :func:`~models.rerankers.prompts.clean_text`)."""
+    prompts of any history strategy need them (:func:`~analysis.rerank.prompts.item_texts`,
+    then :func:`~analysis.rerank.prompts.clean_text`)."""
 
     def __init__(self, run: LoadedRun, config: RerankConfig) -> None:
         ds = run.dataset
@@ -615,7 +615,7 @@ def control_report(
 ) -> ControlReport:
     """The no-LLM controls and the oracle ceiling on ``cands`` (and the LLM's rows when
     given), measured on the test split with the run's exact AUC conventions
-    (:mod:`analysis.rerank.controls`)."""
+    (:mod:`analysis.gains.controls`)."""
     split = run.split
     truth = split.test[cands.user_idx]
     seen = (split.train + split.validation_seen).tocsr()

@@ -1,6 +1,6 @@
 """Step 7c: the exact length of every user's prompt, without building a single prompt.
 
-A prompt is its template with five placeholders filled (:func:`models.rerankers.prompts.
+A prompt is its template with five placeholders filled (:func:`analysis.rerank.prompts.
 render_prompt`), so its length in characters is a sum over parts whose lengths are known
 per item and per user::
 
@@ -22,12 +22,12 @@ per item and per user::
 where ``n{x}`` counts the placeholder's occurrences in the user part and ``text_i`` is the
 item's one-line display text. Every term is a gather or a row sum over the (users x slots)
 arrays of the candidates and histories, so pricing a million users takes a second where
-rendering their prompts took minutes. ``tests/analysis/test_prompt_size.py`` checks the
+rendering their prompts took minutes. ``tests/analysis/rerank/test_prompt_size.py`` checks the
 lengths against the rendered prompts character for character.
 
 Token counts follow from the lengths: :meth:`PromptSizes.approx_tokens` is the offline
 heuristic ``ceil(len(system) / 3.5) + ceil(len(user) / 3.5)``, equal to
-:func:`~models.rerankers.prompts.approx_tokens` of the rendered parts; a backend's exact
+:func:`~analysis.rerank.prompts.approx_tokens` of the rendered parts; a backend's exact
 counts on a sample calibrate a tokens-per-character ratio (:func:`calibrate_tokens`).
 """
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.errors import AnalysisError
-from models.rerankers.prompts import NO_CANDIDATE_TEXTS, PromptTemplate, clean_text
+from analysis.rerank.prompts import NO_CANDIDATE_TEXTS, PromptTemplate, clean_text
 
 __all__ = ["PromptSizes", "TokenCalibration", "calibrate_tokens", "prompt_sizes", "text_lengths"]
 
@@ -139,7 +139,7 @@ def prompt_sizes(
 
     Args:
         template: a validated template (no format specs; builtins and
-            :func:`~models.rerankers.prompts.load_template` results are).
+            :func:`~analysis.rerank.prompts.load_template` results are).
         text_len: int (n_items,) length of each item's display text once cleaned (the text
             the prompt shows; any value for items no row uses).
         shown_items: int (n, C) candidates in shown order, ``-1`` padded.

@@ -15,17 +15,17 @@ from ._device import resolve_device
 from ._params import resolve_params
 
 __all__ = [
-    "BaselineRecommender",
-    "BAD_TRAIN",
-    "EMPTY_TRAIN",
-    "NONFINITE_TRAIN",
-    "TOO_MANY_ITEMS",
-    "NOT_FITTED",
-    "BAD_USERS",
+    "BAD_EXCLUDE",
     "BAD_ITEMS",
     "BAD_N",
     "BAD_SEED",
-    "BAD_EXCLUDE",
+    "BAD_TRAIN",
+    "BAD_USERS",
+    "EMPTY_TRAIN",
+    "NONFINITE_TRAIN",
+    "NOT_FITTED",
+    "TOO_MANY_ITEMS",
+    "BaselineRecommender",
 ]
 
 BAD_TRAIN = "The train matrix must be a 2-D scipy.sparse users x items matrix; got {kind}."

@@ -9,7 +9,7 @@ import numpy as np
 
 from analysis.errors import AnalysisError
 
-__all__ = ["resolve_device", "NO_CUDA", "BAD_USE_GPU"]
+__all__ = ["BAD_USE_GPU", "NO_CUDA", "resolve_device"]
 
 NO_CUDA = (
     "A GPU was required for model {name!r} but implicit finds no CUDA GPU "

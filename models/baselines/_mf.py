@@ -31,7 +31,7 @@ from models.base import Progress
 from ._base import BaselineRecommender, report
 from ._device import resolve_device
 
-__all__ = ["ALS", "BPR", "LMF", "FIT_FAILED"]
+__all__ = ["ALS", "BPR", "FIT_FAILED", "LMF"]
 
 FIT_FAILED = (
     "Model {name!r} diverged while fitting ({error}): lower learning_rate or raise regularization."

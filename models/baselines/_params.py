@@ -15,15 +15,15 @@ import numpy as np
 from analysis.errors import AnalysisError
 
 __all__ = [
-    "ModelName",
-    "MODEL_NAMES",
+    "BAD_PARAM",
     "DEFAULT_PARAMS",
+    "MODEL_NAMES",
+    "UNKNOWN_MODEL",
+    "UNKNOWN_PARAM",
+    "ModelName",
     "ParamInfo",
     "describe_params",
     "resolve_params",
-    "UNKNOWN_MODEL",
-    "UNKNOWN_PARAM",
-    "BAD_PARAM",
 ]
 
 ModelName = Literal["als", "bpr", "lmf", "itemknn", "pop"]

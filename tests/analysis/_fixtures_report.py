@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.jobs import get_job_manager
+from analysis.jobs.manager import get_job_manager
+from analysis.jobs.tasks import ensure_demo_run, rerank_task
 from analysis.rerank.plan import RerankConfig
-from analysis.runs import RunInfo, RunStore
-from analysis.tasks import ensure_demo_run, rerank_task
+from analysis.runs.store import RunInfo, RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
-from models.rerankers.base import make_backend
+from models.llm.protocol import make_backend
 
 MODEL = "claude-haiku-4-5"
 

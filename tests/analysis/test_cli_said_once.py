@@ -17,8 +17,7 @@ from analysis.errors import AnalysisError
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "models" / "rerankers"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _fixtures_rerank import build_run  # noqa: E402
+from tests.analysis._fixtures_rerank import build_run
 
 KEY = "sk-ant-said-once-test"
 MODEL = "claude-haiku-4-5"
@@ -26,7 +25,7 @@ COUNT_PATH = "/v1/messages/count_tokens"
 
 
 def _noisy_command(args) -> int:
-    log = logging.getLogger("models.rerankers.anthropic")
+    log = logging.getLogger("models.llm.anthropic")
     for user in range(200):
         log.warning("token count failed for user %d: HTTP 404", user)
     warnings.simplefilter("always")  # Python itself would show it once per place
@@ -63,7 +62,7 @@ def run_dir(tmp_path_factory):
 
 def test_dry_run_without_count_endpoint_says_approximate_once(run_dir, tmp_path):
     pytest.importorskip("anthropic")
-    from fake_servers import FakeAnthropicServer
+    from tests.models.llm.fake_servers import FakeAnthropicServer
 
     class NoCount(FakeAnthropicServer):
         def _route(self, handler, call):

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pandas as pd
-from tests.datasets import make_dataset
 
 from analysis.dataset import compute_gain
+from tests.datasets import make_dataset
 
 
 def test_gain_of_each_feedback_kind():

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from analysis.ingest import dataset_from_frames
+from analysis.ingest.synthetic import generate_synthetic
 from analysis.pipeline import EvaluateConfig, run_pipeline, write_run_outputs
-from analysis.synth import generate_synthetic
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import sys
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +22,7 @@ from analysis.report import (
     to_csv_bytes,
     to_parquet_bytes,
 )
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _fixtures_report import MODEL, build_runs  # noqa: E402
+from tests.analysis._fixtures_report import MODEL, build_runs
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5)
 
@@ -180,7 +177,7 @@ def test_report_opens_with_the_verdict_on_the_net_gain_and_cost(runs, full):
 def test_baseline_only_verdict_is_not_measured_yet_with_the_free_bracket(runs):
     from analysis.formatting import fmt_metric
     from analysis.report import dry_run_bracket
-    from analysis.run_files import load_run
+    from analysis.runs.baseline import load_run
 
     r = build_report(runs.baseline)
     answer = r.headline["verdict"]

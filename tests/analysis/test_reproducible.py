@@ -16,7 +16,7 @@ import pytest
 
 from analysis.cli import main
 from analysis.rerank.candidates import realistic_candidates
-from analysis.run_files import load_run
+from analysis.runs.baseline import load_run
 from models.baselines import MODEL_NAMES
 
 FILES = ("per_user.parquet", "recommendations.parquet", "candidates.parquet")

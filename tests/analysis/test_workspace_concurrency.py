@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import tasks
-from analysis.demo import DEMO_NAME, ensure_demo_dataset
 from analysis.errors import AnalysisError
 from analysis.ingest import _ingest, ingest
-from analysis.jobs import JobManager
+from analysis.ingest.demo import DEMO_NAME, ensure_demo_dataset
+from analysis.jobs import tasks
+from analysis.jobs.manager import JobManager
 from analysis.pipeline import EvaluateConfig
-from analysis.runs import MANIFEST, RUN_NOT_LISTED_YET, RunStore
+from analysis.runs.store import MANIFEST, RUN_NOT_LISTED_YET, RunStore
 from analysis.workspace import NAME_TAKEN, WORKSPACE_LOCKED, Workspace, is_lock_error
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ with Workspace(ws_path, lock_wait_s=600).connect() as con:  # waits if the app i
 
 JOB_OWNER = _FLAGS + """
 import threading
-from analysis.jobs import JobManager
+from analysis.jobs.manager import JobManager
 from analysis.workspace import Workspace
 
 ws_path, started = sys.argv[1:3]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -26,10 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "rerankers"))
-
-from _e2e_harness import REPO, AppDriver, AppServer, chromium_path, launch_chromium  # noqa: E402
+from tests.e2e._e2e_harness import REPO, AppDriver, AppServer, chromium_path, launch_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +68,7 @@ def app(tmp_path_factory):
     chromium = chromium_path()
     if chromium is None:
         pytest.skip("no chromium on PATH (apt-get install chromium)")
-    from fake_servers import FakeAnthropicServer
+    from tests.models.llm.fake_servers import FakeAnthropicServer
 
     tmp = tmp_path_factory.mktemp("e2e")
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -87,7 +87,7 @@ class RecommenderContract:
 
     def reference(self, train: sp.csr_matrix):
         """implicit's own model fitted with the same parameters (None: no reference)."""
-        return None
+        return
 
     @pytest.fixture
     def model(self):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.runs import RunStore
-from analysis.tasks import ensure_demo_run
+from analysis.jobs.tasks import ensure_demo_run
+from analysis.runs.store import RunStore
 from analysis.workspace import Workspace
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.baseline_runs import BAD_INT
 from analysis.ingest import ingest
-from analysis.jobs import get_job_manager
-from analysis.runs import RunStore
+from analysis.ingest.uploads import ingest_synthetic
+from analysis.jobs.manager import get_job_manager
+from analysis.runs.compare import BAD_INT
+from analysis.runs.store import RunStore
 from analysis.split import NO_TIMESTAMPS
-from analysis.uploads import ingest_synthetic
 from analysis.workspace import Workspace
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -206,9 +206,9 @@ def test_run_table_leads_with_metrics_and_runs_compare_at_one_threshold(ws):
     comparison applies the reference run's threshold to every run."""
     import json
 
-    from analysis.baseline_runs import compare_weak_users
     from analysis.ingest import load_dataset
     from analysis.pipeline import EvaluateConfig, run_pipeline
+    from analysis.runs.compare import compare_weak_users
 
     ingest_synthetic(ws, "two", n_users=120, n_items=60, mean_interactions=12.0, seed=3)
     store = RunStore(ws)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from analysis.demo import DEMO_NAME
-from analysis.jobs import get_job_manager
+from analysis.ingest.demo import DEMO_NAME
+from analysis.jobs.manager import get_job_manager
+from analysis.jobs.tasks import baseline_task, ensure_demo_run
 from analysis.pipeline import EvaluateConfig
-from analysis.runs import RunStore
-from analysis.tasks import baseline_task, ensure_demo_run
+from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule, select_weak_users
 from analysis.workspace import Workspace
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import uploads
-from analysis.ingest import NOT_A_NUMBER
+from analysis.ingest import NOT_A_NUMBER, uploads
 from analysis.workspace import Workspace
 from pages._shared import UNEXPECTED_ERROR
 
@@ -341,8 +340,9 @@ def test_a_double_submit_that_stops_the_first_run_after_its_write(app, monkeypat
     """In the browser, the second submit stops the first script run at its next Streamlit call:
     the write may be done but not yet remembered. The second run must then say the dataset
     is in, not that its name is taken."""
-    import analysis.ingest as ingest_module
     from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    import analysis.ingest as ingest_module
 
     at, ws = app
     real = ingest_module.ingest

@@ -20,16 +20,16 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from analysis.ingest import ingest, load_dataset
-from analysis.jobs import get_job_manager
+from analysis.ingest.synthetic import generate_synthetic
+from analysis.jobs.manager import get_job_manager
+from analysis.jobs.tasks import rerank_task
 from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.report import build_report
 from analysis.rerank.plan import RerankConfig
-from analysis.runs import RunStore
-from analysis.synth import generate_synthetic
-from analysis.tasks import rerank_task
+from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
-from models.rerankers.base import make_backend
+from models.llm.protocol import make_backend
 from pages._shared import md_escape, plot_escape
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

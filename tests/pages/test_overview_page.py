@@ -33,13 +33,13 @@ def test_overview_charts_the_weakest_dimension_with_the_weak_users_marked(demo):
 
     import numpy as np
 
-    from analysis.chart_data import (
+    from analysis.subgroups import subgroup_report
+    from analysis.subgroups.distributions import (
         group_order,
         histogram_by_group,
         subgroup_dimensions,
         weakest_dimension,
     )
-    from analysis.subgroups import subgroup_report
 
     _, table = demo
     at = AppTest.from_file(APP, default_timeout=120).run()

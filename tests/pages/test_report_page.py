@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "analysis"))
-from _fixtures_report import build_runs  # noqa: E402
+from tests.analysis._fixtures_report import build_runs
 
 APP = str(REPO / "app.py")
 PAGE = "pages/6_report.py"
@@ -104,7 +104,7 @@ def _walk(node):
 def test_switching_back_to_the_report_reads_no_run_record(runs, monkeypatch, downloads):
     """Issue 9, point 17: the page's run records, rerank list and report are cached loaders;
     a rerun (a page switch back, a widget) opens the workspace for none of them."""
-    from analysis.runs import RunStore
+    from analysis.runs.store import RunStore
 
     at = _open(runs, monkeypatch)
     at.switch_page("pages/0_overview.py").run()

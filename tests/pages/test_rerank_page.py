@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.jobs import get_job_manager
+from analysis.jobs.manager import get_job_manager
+from analysis.jobs.tasks import ensure_demo_run
+from analysis.rerank.explain import load_rerank_files
 from analysis.rerank.launch import (
     MISSING_BASE_URL,
     MISSING_FOLDER,
@@ -20,15 +22,13 @@ from analysis.rerank.launch import (
     MISSING_MODEL,
     MISSING_PRICE,
 )
-from analysis.rerank_results import load_rerank_files
-from analysis.runs import RunStore
-from analysis.tasks import ensure_demo_run
+from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "models" / "rerankers"))
-from fake_servers import FakeAnthropicServer  # noqa: E402
+from tests.models.llm.fake_servers import FakeAnthropicServer
 
 APP = str(REPO / "app.py")
 PAGE = "pages/5_llm_rerank.py"
@@ -281,7 +281,6 @@ def test_the_sidebar_and_the_page_show_one_stage(ws_path, monkeypatch):
         ctx.progress(0.5, "5/10 users, 0 fell back", done=5, total=10)
         reported.set()
         release.wait(300)
-        return None
 
     job_id = jm.submit("rerank", f"Rerank {run_id}: fake claude-haiku-4-5", job)
     try:

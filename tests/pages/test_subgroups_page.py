@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.chart_data import box_stats, group_order, subgroup_dimensions
 from analysis.subgroups import adjust_p_values, kruskal_family, subgroup_report
+from analysis.subgroups.distributions import box_stats, group_order, subgroup_dimensions
 from analysis.weak_users import WeakRule, select_weak_users
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.chart_data import subgroup_dimensions, validation_figures
+from analysis.subgroups.distributions import subgroup_dimensions, validation_figures
 from analysis.weak_users import WeakRule, select_weak_users
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

@@ -1,0 +1,113 @@
+"""The app's long jobs as plain functions for :class:`~analysis.jobs.manager.JobManager`: train and
+evaluate a baseline, rerank a run's weak users. Each saves its run and returns its id.
+
+A job reads what it needs from the workspace at its start and writes its run at its end;
+it holds no workspace connection while it trains or waits on a model. If another process
+holds the workspace when the run is saved, the run is kept in its folder and the job says
+it will be listed as soon as the workspace is free (:data:`analysis.runs.store.RUN_NOT_LISTED_YET`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from analysis.gains.cost import PriceTable
+from analysis.ingest import load_dataset
+from analysis.ingest.demo import DEMO_NAME, ensure_demo_dataset
+from analysis.jobs.manager import JobContext
+from analysis.pipeline import EvaluateConfig, run_pipeline
+from analysis.rerank.cache import CallCache
+from analysis.rerank.execute import execute_rerank
+from analysis.rerank.plan import RerankConfig, plan_rerank
+from analysis.runs.store import RUN_NOT_LISTED_YET, RunInfo, RunStore
+from analysis.workspace import Workspace
+from models.llm.protocol import LLMBackend
+
+__all__ = ["STAGE_WEIGHTS", "baseline_task", "ensure_demo_run", "rerank_task"]
+
+#: share of a baseline job's time per stage, for one progress bar, in the order they run:
+#: the pipeline's stages ("done" is its subgroups and cohorts ending), then saving the run;
+#: the job reaches 100% only when it has ended
+STAGE_WEIGHTS = {"split": 0.05, "fit": 0.55, "evaluate": 0.3, "done": 0.05, "save": 0.05}
+#: the pipeline's stage names as the progress line says them
+STAGE_NAMES = {"done": "subgroups and cohorts"}
+#: where "saving the run" starts on the bar
+SAVE_AT = 1.0 - STAGE_WEIGHTS["save"]
+
+
+def _stage_progress(ctx: JobContext) -> Callable[[str, float, str], None]:
+    order = list(STAGE_WEIGHTS)
+
+    def cb(stage: str, fraction: float, message: str) -> None:
+        done = sum(STAGE_WEIGHTS[s] for s in order[: order.index(stage)]) if stage in order else 0
+        name = STAGE_NAMES.get(stage, stage)
+        text = name if message == stage else f"{name}: {message}"
+        ctx.progress(done + STAGE_WEIGHTS.get(stage, 0.0) * fraction, text)
+
+    return cb
+
+
+def _saved(ctx: JobContext, info: RunInfo) -> str:
+    if not info.listed:
+        note = RUN_NOT_LISTED_YET.format(run_id=info.run_id)
+        ctx.progress(1.0, note, note=note)
+    return info.run_id
+
+
+def baseline_task(
+    workspace: Workspace, dataset: str, config: EvaluateConfig
+) -> Callable[[JobContext], str]:
+    """Train, evaluate and save a baseline run of ``dataset``."""
+
+    def fn(ctx: JobContext) -> str:
+        ctx.progress(0.0, "loading the dataset")
+        ds = load_dataset(workspace, dataset)
+        result = run_pipeline(ds, config, progress=_stage_progress(ctx))
+        ctx.progress(SAVE_AT, "saving the run")
+        return _saved(ctx, RunStore(workspace).save_baseline(result))
+
+    return fn
+
+
+def rerank_task(
+    workspace: Workspace,
+    run_id: str,
+    config: RerankConfig,
+    make_backend: Callable[[], LLMBackend],
+    prices: PriceTable | None = None,
+) -> Callable[[JobContext], str]:
+    """Rerank the weak users of baseline run ``run_id`` and save the rerank run."""
+
+    def fn(ctx: JobContext) -> str:
+        store = RunStore(workspace)
+        dataset = store.get(run_id).dataset
+        run = store.load_baseline(run_id)
+        backend = make_backend()
+        cache = CallCache(workspace)
+        ctx.progress(0.0, "building prompts")
+        plan = plan_rerank(run, config, backend, cache, prices)
+
+        def show(p) -> None:  # the calls, then saving the run, then done (100%)
+            ctx.progress(SAVE_AT * p.done / max(p.total, 1),
+                         f"{p.done}/{p.total} users, {p.fallen_back} fell back",
+                         done=p.done, total=p.total, fallen_back=p.fallen_back,
+                         input_tokens=p.input_tokens, output_tokens=p.output_tokens,
+                         usd=p.usd, elapsed_s=p.elapsed_s, eta_s=p.eta_s)
+
+        result = execute_rerank(plan, run, backend, cache, prices, progress=show,
+                                should_stop=lambda: ctx.cancelled)
+        ctx.progress(SAVE_AT, "saving the run")
+        return _saved(ctx, store.save_rerank(result, run_id, dataset=dataset))
+
+    return fn
+
+
+def ensure_demo_run(workspace: Workspace) -> RunInfo:
+    """The demo dataset's baseline run: computed on first start, then read from the workspace."""
+    store = RunStore(workspace)
+    ensure_demo_dataset(workspace)
+    runs = store.list_runs(dataset=DEMO_NAME, kind="baseline")
+    if len(runs):
+        return store.get(runs.iloc[-1]["run_id"])  # the first one made
+    result = run_pipeline(load_dataset(workspace, DEMO_NAME), EvaluateConfig())
+    return store.save_baseline(result)

@@ -1,0 +1,175 @@
+"""Tests of analysis/rerank/explain.py: reading a rerank run back, one stored call, one
+user's candidates and rankings rebuilt, and the API-key status (never the key)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from analysis.errors import AnalysisError
+from analysis.rerank.explain import (
+    NOT_A_RERANK_RUN,
+    call_details,
+    config_from_dict,
+    explain_user,
+    key_status,
+    load_rerank_files,
+    resolve_api_key,
+)
+from analysis.rerank.plan import RerankConfig
+from analysis.runs.store import RunStore
+from analysis.weak_users import WeakRule
+from tests.analysis._fixtures_report import MODEL, build_runs
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return build_runs(tmp_path_factory.mktemp("rr"))
+
+
+@pytest.fixture(scope="module")
+def files(runs):
+    return load_rerank_files(runs.rerank.path)
+
+
+@pytest.fixture(scope="module")
+def baseline(runs):
+    return RunStore(runs.workspace).load_baseline(runs.baseline.run_id)
+
+
+def test_load_rerank_files_reads_every_file(runs, files):
+    s = files.summary
+    assert files.k == 10
+    assert len(files.per_user) == s["n_requests"] == len(files.calls)
+    assert files.config.model == MODEL and files.config.rule.percentile == 3.0
+    assert set(files.by_group["dimension"]) >= {"activity", "inactive"}
+    assert list(files.curve.columns[:3]) == ["threshold", "n_users", "share"]
+    assert files.curve["threshold"].max() == pytest.approx(s["threshold_value"])
+
+
+def test_load_rerank_files_names_the_missing_file(tmp_path):
+    with pytest.raises(AnalysisError) as err:
+        load_rerank_files(tmp_path)
+    assert err.value.message == NOT_A_RERANK_RUN.format(folder=tmp_path.name,
+                                                        missing="rerank_summary.json")
+    assert str(err.value) == (
+        f"The folder {tmp_path.name!r} is not a rerank run folder (no rerank_summary.json). "
+        "Launch a rerank on the LLM rerank page."
+    )
+    assert str(tmp_path) not in err.value.render("cli")
+
+
+def test_config_from_dict_round_trips():
+    cfg = RerankConfig(backend="openai", model="m", n_candidates=7, history="paper",
+                       rule=WeakRule(metric="ndcg@10", threshold=0.1, require_inactive=True))
+    back = config_from_dict({**cfg.to_dict(), "unknown_future_key": 1})
+    assert back.rule == cfg.rule
+    assert (back.backend, back.model, back.n_candidates, back.history) == ("openai", "m", 7,
+                                                                          "paper")
+
+
+def test_call_details_returns_the_stored_prompt_and_answer(runs, files):
+    row = files.calls.iloc[0]
+    d = call_details(runs.workspace, row["key"])
+    assert d.key == row["key"] and d.model == MODEL and d.backend == "fake"
+    # the fake answers the shown identifiers reversed: n, n-1, ..., 1
+    n = len(re.findall(r"^\d+\. ", d.user_prompt, flags=re.MULTILINE))
+    assert n == 20
+    assert [int(x) for x in re.findall(r"\d+", d.response_text)] == list(range(n, 0, -1))
+    assert d.input_tokens == row["input_tokens"] and d.output_tokens == row["output_tokens"]
+
+
+def test_call_details_unknown_key(runs):
+    with pytest.raises(AnalysisError) as err:
+        call_details(runs.workspace, "nope")
+    assert str(err.value) == (
+        "No stored LLM call with key 'nope' in this workspace; the call failed (failed calls "
+        "are not stored) or the workspace was replaced."
+    )
+
+
+def _ndcg(relevant_in_order: np.ndarray, n_relevant: int, k: int = 10) -> float:
+    disc = 1 / np.log2(np.arange(2, k + 2))
+    dcg = float((relevant_in_order[:k] * disc[: len(relevant_in_order[:k])]).sum())
+    idcg = float(disc[: min(n_relevant, k)].sum())
+    return dcg / idcg if idcg else 0.0
+
+
+def test_explain_user_rebuilds_the_prompt_and_both_rankings(runs, files, baseline):
+    pu = files.per_user
+    # the user who gained most and one who lost most: both rankings must reproduce the metrics
+    for uid in [pu.loc[pu["gain_ndcg@10"].idxmax(), "user_id"],
+                pu.loc[pu["gain_ndcg@10"].idxmin(), "user_id"]]:
+        key = files.calls.loc[files.calls["user_id"] == uid, "key"].iloc[0]
+        call = call_details(runs.workspace, key)
+        ex = explain_user(baseline, files.config, uid, call.response_text)
+        c = ex.candidates
+        assert ex.answer_used and ex.n_hallucinated == 0
+        assert sorted(c["baseline_rank"]) == sorted(c["llm_rank"]) == list(range(1, 21))
+        # the shown identifiers and texts are exactly the stored prompt's candidate lines
+        lines = dict(re.findall(r"^(\d+)\. (.*)$", call.user_prompt, flags=re.MULTILINE))
+        assert {int(i): t for i, t in lines.items()} == dict(zip(c["shown_id"], c["text"]))
+        # reverse policy: identifier j ranked n - j + 1
+        assert (c["llm_rank"] == 21 - c["shown_id"]).all()
+        # NDCG recomputed from the two orders equals the run's before/after figures
+        u = int(baseline.per_user.index[baseline.per_user["user_id"] == uid][0])
+        n_rel = baseline.split.test[u].nnz
+        rel_base = c.sort_values("baseline_rank")["relevant"].to_numpy(float)
+        rel_llm = c.sort_values("llm_rank")["relevant"].to_numpy(float)
+        row = pu[pu["user_id"] == uid].iloc[0]
+        assert _ndcg(rel_base, n_rel) == pytest.approx(row["before_ndcg@10"])
+        assert _ndcg(rel_llm, n_rel) == pytest.approx(row["after_ndcg@10"])
+        # history: the prompt's history lines, most recent train items
+        assert len(ex.history) >= 1
+        for text in ex.history["text"]:
+            assert text in call.user_prompt
+
+
+def test_explain_user_without_an_answer_keeps_the_baseline(baseline, files):
+    uid = files.per_user["user_id"].iloc[0]
+    ex = explain_user(baseline, files.config, uid, None)
+    assert not ex.answer_used and ex.answer == ""
+    assert (ex.candidates["llm_rank"] == ex.candidates["baseline_rank"]).all()
+
+
+def test_explain_user_unknown_user(baseline, files):
+    with pytest.raises(AnalysisError, match="is not in this run"):
+        explain_user(baseline, files.config, "no-such-user", "")
+
+
+KEY = "sk-ant-secret-123"
+
+
+class _Broken(dict):
+    def get(self, *a, **kw):
+        raise RuntimeError("unreadable secrets file")
+
+
+@pytest.mark.parametrize(
+    ("backend", "env", "secrets", "found", "source", "message"),
+    [
+        ("anthropic", {"ANTHROPIC_API_KEY": KEY}, {}, True, "environment",
+         "ANTHROPIC_API_KEY found in the environment."),
+        ("anthropic", {}, {"ANTHROPIC_API_KEY": KEY}, True, "secrets",
+         "ANTHROPIC_API_KEY found in the app's secrets."),
+        ("anthropic", {"ANTHROPIC_API_KEY": "  "}, {}, False, None, "ANTHROPIC_API_KEY missing"),
+        ("anthropic", {}, _Broken(), False, None, "ANTHROPIC_API_KEY missing"),
+        ("openai", {}, {}, False, None, "OPENAI_API_KEY missing: fine for a local server"),
+        ("transformers", {}, {}, True, None, "A local model needs no API key"),
+    ],
+)
+def test_key_status_never_holds_the_key(backend, env, secrets, found, source, message):
+    s = key_status(backend, env, secrets)
+    assert (s.found, s.source) == (found, source)
+    assert s.message.startswith(message)
+    assert KEY not in repr(s)
+
+
+def test_resolve_api_key_prefers_the_environment():
+    assert resolve_api_key("anthropic", {"ANTHROPIC_API_KEY": f" {KEY} "},
+                           {"ANTHROPIC_API_KEY": "other"}) == KEY
+    assert resolve_api_key("anthropic", {}, {"ANTHROPIC_API_KEY": KEY}) == KEY
+    assert resolve_api_key("anthropic", {}, None) is None
+    assert resolve_api_key("transformers", {"ANTHROPIC_API_KEY": KEY}) is None
