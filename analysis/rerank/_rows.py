@@ -8,11 +8,14 @@ vectorized over rows; the one loop (:func:`recent_take`) is compiled.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from numba import njit
 
 __all__ = [
     "compact_left",
+    "cosine_rows",
     "first_unique",
+    "mean_factors",
     "rank_sorted",
     "recent_take",
     "scatter",
@@ -111,3 +114,27 @@ def recent_take(row: np.ndarray, item: np.ndarray, ts: np.ndarray, n: int,
     cols = np.broadcast_to(np.arange(width), out.shape)
     keep = out >= 0
     return out[keep], cols[keep]
+
+
+def mean_factors(rows: np.ndarray, items: np.ndarray, n: int, factors: np.ndarray) -> np.ndarray:
+    """(n, f) mean factor of the items of each row (pairs ``rows[k], items[k]``; zeros for a
+    row without items)."""
+    cnt = np.bincount(rows, minlength=n)
+    w = 1.0 / np.maximum(cnt[rows], 1)
+    m = sp.csr_matrix((w, (rows, items)), shape=(n, factors.shape[0]))
+    return np.asarray(m @ factors, dtype=np.float64)
+
+
+def cosine_rows(factors: np.ndarray, items: np.ndarray, means: np.ndarray, rows: np.ndarray,
+                 chunk: int = 1 << 20) -> np.ndarray:
+    """cos(factors[items[k]], means[rows[k]]) for each k (0.0 where a norm is zero)."""
+    f = np.asarray(factors, dtype=np.float64)
+    fn = np.linalg.norm(f, axis=1)
+    mn = np.linalg.norm(means, axis=1)
+    out = np.empty(len(items), dtype=np.float64)
+    for s in range(0, len(items), chunk):  # bounded memory: chunk x f cells at a time
+        it, rw = items[s:s + chunk], rows[s:s + chunk]
+        dot = np.einsum("ij,ij->i", f[it], means[rw])
+        den = fn[it] * mn[rw]
+        out[s:s + chunk] = np.where(den > 0, dot / np.where(den > 0, den, 1.0), 0.0)
+    return out

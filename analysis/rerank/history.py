@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
-from numba import njit
 
 from analysis.errors import AnalysisError, surface_hints
-from analysis.rerank.candidates import CandidateSet, check_user_idx, hash_keys
+from analysis.rerank._rows import cosine_rows, mean_factors, rank_sorted, recent_take, scatter
+from analysis.rerank.candidates import CandidateSet, check_user_idx
+from analysis.rerank.seeding import hash_keys
 from analysis.split import TRAIN, Split
 
 __all__ = [
@@ -164,73 +164,6 @@ def _check_count(name: str, value: object) -> int:
     return int(value)
 
 
-def _rank_sorted(rows_sorted: np.ndarray, n_rows: int) -> np.ndarray:
-    """Position of each entry within its row, for entries sorted by row."""
-    counts = np.bincount(rows_sorted, minlength=n_rows)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-    return np.arange(len(rows_sorted), dtype=np.int64) - starts[rows_sorted]
-
-
-@njit(cache=True)
-def _recent_kernel(starts, ts, item, width, out):  # pragma: no cover - compiled
-    """Per segment ``[starts[r], starts[r + 1])``: positions of its ``width`` entries with the
-    largest ``ts`` (ties: smaller ``item``), best first, into ``out[r]`` (-1 padded)."""
-    for r in range(len(starts) - 1):
-        cnt = 0
-        for j in range(starts[r], starts[r + 1]):
-            t, it = ts[j], item[j]
-            if cnt < width:
-                pos = cnt
-                cnt += 1
-            else:
-                last = out[r, width - 1]
-                if t < ts[last] or (t == ts[last] and it >= item[last]):  # ties: earlier wins
-                    continue
-                pos = width - 1
-            while pos > 0:
-                prev = out[r, pos - 1]
-                if ts[prev] > t or (ts[prev] == t and item[prev] <= it):
-                    break
-                out[r, pos] = prev
-                pos -= 1
-            out[r, pos] = j
-
-
-def _recent_take(row: np.ndarray, item: np.ndarray, ts: np.ndarray, n: int,
-                 width: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The ``"recent"`` selection without a sort, when each row's entries are contiguous and
-    in row order (the workspace returns interactions by user): ``(take, cols)`` equal to
-    the lexsort path's; None otherwise."""
-    if width == 0 or len(row) == 0 or (np.diff(row) < 0).any():
-        return None
-    counts = np.bincount(row, minlength=n)
-    starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    out = np.full((n, width), -1, dtype=np.int64)
-    _recent_kernel(starts, ts, item, width, out)
-    cols = np.broadcast_to(np.arange(width), out.shape)
-    keep = out >= 0
-    return out[keep], cols[keep]
-
-
-def _scatter(n: int, width: int, rows: np.ndarray, cols: np.ndarray, *values: np.ndarray,
-             fills: tuple) -> list[np.ndarray]:
-    out = []
-    for v, fill in zip(values, fills):
-        a = np.full((n, width), fill, dtype=v.dtype)
-        a[rows, cols] = v
-        out.append(a)
-    return out
-
-
-def _mean_factors(rows: np.ndarray, items: np.ndarray, n: int, factors: np.ndarray) -> np.ndarray:
-    """(n, f) mean factor of the items of each row (pairs ``rows[k], items[k]``; zeros for a
-    row without items)."""
-    cnt = np.bincount(rows, minlength=n)
-    w = 1.0 / np.maximum(cnt[rows], 1)
-    m = sp.csr_matrix((w, (rows, items)), shape=(n, factors.shape[0]))
-    return np.asarray(m @ factors, dtype=np.float64)
-
-
 def _mean_candidate_factors(
     candidates: CandidateSet, users: np.ndarray, factors: np.ndarray
 ) -> np.ndarray:
@@ -244,22 +177,7 @@ def _mean_candidate_factors(
     items = candidates.items[rows].astype(np.int64)
     valid = items >= 0
     r = np.repeat(np.arange(len(users)), valid.sum(axis=1))
-    return _mean_factors(r, items[valid], len(users), factors)
-
-
-def _cosine_rows(factors: np.ndarray, items: np.ndarray, means: np.ndarray, rows: np.ndarray,
-                 chunk: int = 1 << 20) -> np.ndarray:
-    """cos(factors[items[k]], means[rows[k]]) for each k (0.0 where a norm is zero)."""
-    f = np.asarray(factors, dtype=np.float64)
-    fn = np.linalg.norm(f, axis=1)
-    mn = np.linalg.norm(means, axis=1)
-    out = np.empty(len(items), dtype=np.float64)
-    for s in range(0, len(items), chunk):  # bounded memory: chunk x f cells at a time
-        it, rw = items[s:s + chunk], rows[s:s + chunk]
-        dot = np.einsum("ij,ij->i", f[it], means[rw])
-        den = fn[it] * mn[rw]
-        out[s:s + chunk] = np.where(den > 0, dot / np.where(den > 0, den, 1.0), 0.0)
-    return out
+    return mean_factors(r, items[valid], len(users), factors)
 
 
 def select_history(
@@ -320,20 +238,59 @@ def select_history(
     ds = split.dataset
     users = check_user_idx(user_idx, ds.n_users, distinct=True)
     n = len(users)
+    if strategy == "long-short" and use_candidates is None:
+        use_candidates = candidates is not None and candidates.protocol != "paper"
+    params, width = _strategy_params(strategy, n_recent, n_paper, n_short, n_long, seed,
+                                     bool(use_candidates))
+    _check_inputs(split, strategy, item_factors, candidates, bool(use_candidates))
+    train = _TrainRows.of(split, users)
+    if strategy == "recent":
+        take, cols = _take_recent(train, n, width)
+    elif strategy == "paper":
+        take, cols = _take_paper(train, users, n, width, seed)
+        params["order"] = ("none" if train.value is None and train.ts is None
+                           else "recent" if train.value is None
+                           else "rating" if ds.kind == "explicit" else "count")
+    else:
+        take, cols = _take_long_short(train, users, n, params["n_short"], params["n_long"],
+                                      np.asarray(item_factors), candidates, bool(use_candidates))
+    items_out, ratings_out = scatter(
+        n, width, train.row[take], cols, train.item[take].astype(np.int32), train.rating[take],
+        fills=(-1, np.nan),
+    )
+    return History(
+        user_idx=users,
+        items=items_out,
+        ratings=ratings_out.astype(np.float32),
+        strategy=strategy,
+        params=params,
+    )
+
+
+def _strategy_params(
+    strategy: str, n_recent: int, n_paper: int, n_short: int, n_long: int, seed: int,
+    use_candidates: bool,
+) -> tuple[dict, int]:
+    """The strategy's checked parameters (:attr:`History.params`) and its history length."""
     if strategy == "recent":
         width = _check_count("n_recent", n_recent)
-        params = {"n_recent": width}
-    elif strategy == "paper":
+        return {"n_recent": width}, width
+    if strategy == "paper":
         width = _check_count("n_paper", n_paper)
-        params = {"n_paper": width, "seed": int(seed)}
-    else:
-        n_short = _check_count("n_short", n_short)
-        n_long = _check_count("n_long", n_long)
-        width = n_short + n_long
-        if use_candidates is None:
-            use_candidates = candidates is not None and candidates.protocol != "paper"
-        params = {"n_short": n_short, "n_long": n_long,
-                  "similar_to": "candidates" if use_candidates else "recent"}
+        return {"n_paper": width, "seed": int(seed)}, width
+    n_short = _check_count("n_short", n_short)
+    n_long = _check_count("n_long", n_long)
+    params = {"n_short": n_short, "n_long": n_long,
+              "similar_to": "candidates" if use_candidates else "recent"}
+    return params, n_short + n_long
+
+
+def _check_inputs(
+    split: Split, strategy: str, item_factors: np.ndarray | None,
+    candidates: CandidateSet | None, use_candidates: bool,
+) -> None:
+    """What the strategy reads is there: timestamps, factors, allowed candidates."""
+    ds = split.dataset
     if strategy in ("recent", "long-short") and ds.timestamp is None:
         raise AnalysisError(NO_TIMESTAMPS.format(name=ds.name, strategy=strategy))
     if strategy == "long-short":
@@ -347,72 +304,92 @@ def select_history(
         if use_candidates and candidates.protocol == "paper":
             raise AnalysisError(CANDIDATES_GIVE_AWAY)
 
-    # the train interactions of the requested users, with their row in the output
-    pos = np.full(ds.n_users, -1, dtype=np.int64)
-    pos[users] = np.arange(n)
-    sel = np.flatnonzero((split.fold == TRAIN) & (pos[ds.user_idx] >= 0))
-    row = pos[ds.user_idx[sel]]
-    item = ds.item_idx[sel].astype(np.int64)
-    ts = None if ds.timestamp is None else np.asarray(ds.timestamp, dtype=np.int64)[sel]
-    value = None if ds.value is None else np.asarray(ds.value, dtype=np.float32)[sel]
-    rating = (value if (value is not None and ds.kind == "explicit")
-              else np.full(len(sel), np.nan, dtype=np.float32))
 
-    if strategy == "recent":
-        fast = _recent_take(row, item, ts, n, width)
-        if fast is not None:
-            take, cols = fast
-        else:
-            order = np.lexsort((item, -ts, row))
-            rank = _rank_sorted(row[order], n)
-            take = order[rank < width]
-            cols = rank[rank < width]
-    elif strategy == "paper":
-        key = hash_keys(seed, users[row], item)
-        order = np.lexsort((item, key, row))
-        rank = _rank_sorted(row[order], n)
-        picked = order[rank < width]  # the sample, then its display order
-        keys = [item[picked]]
-        if ts is not None:
-            keys.append(-ts[picked])
-        if value is not None:
-            keys.append(-value[picked].astype(np.float64))
-        keys.append(row[picked])
-        order2 = np.lexsort(tuple(keys))
-        take = picked[order2]
-        cols = _rank_sorted(row[take], n)
-        params["order"] = ("none" if value is None and ts is None else "recent" if value is None
-                           else "rating" if ds.kind == "explicit" else "count")
-    else:
-        order = np.lexsort((item, -ts, row))
-        rank = _rank_sorted(row[order], n)
-        short = order[rank < n_short]
-        rest = order[rank >= n_short]
-        factors = np.asarray(item_factors)
-        if use_candidates:
-            means = _mean_candidate_factors(candidates, users, factors)
-        else:  # the user's own recent items only: nothing held out can steer the choice
-            anchor = order[rank < max(n_short, 1)]
-            means = _mean_factors(row[anchor], item[anchor], n, factors)
-        sim = _cosine_rows(factors, item[rest], means, row[rest])
-        order2 = np.lexsort((item[rest], -ts[rest], -sim, row[rest]))
-        long_sorted = rest[order2]
-        rank2 = _rank_sorted(row[long_sorted], n)
-        long_take = long_sorted[rank2 < n_long]
-        n_short_got = np.bincount(row[short], minlength=n)
-        take = np.concatenate([short, long_take])
-        cols = np.concatenate([
-            rank[rank < n_short],
-            n_short_got[row[long_take]] + rank2[rank2 < n_long],
-        ])
-    items_out, ratings_out = _scatter(
-        n, width, row[take], cols, item[take].astype(np.int32), rating[take],
-        fills=(-1, np.nan),
-    )
-    return History(
-        user_idx=users,
-        items=items_out,
-        ratings=ratings_out.astype(np.float32),
-        strategy=strategy,
-        params=params,
-    )
+@dataclass(frozen=True)
+class _TrainRows:
+    """The TRAIN interactions of the requested users, each with its output row.
+
+    Attributes:
+        row: int64 output row (position in ``user_idx``).
+        item: int64 item_idx.
+        ts: int64 timestamps, or None when the dataset has none.
+        value: float32 feedback values, or None.
+        rating: float32 the value for explicit feedback, else NaN (a count is not a rating).
+    """
+
+    row: np.ndarray
+    item: np.ndarray
+    ts: np.ndarray | None
+    value: np.ndarray | None
+    rating: np.ndarray
+
+    @classmethod
+    def of(cls, split: Split, users: np.ndarray) -> _TrainRows:
+        ds = split.dataset
+        pos = np.full(ds.n_users, -1, dtype=np.int64)
+        pos[users] = np.arange(len(users))
+        sel = np.flatnonzero((split.fold == TRAIN) & (pos[ds.user_idx] >= 0))
+        ts = None if ds.timestamp is None else np.asarray(ds.timestamp, dtype=np.int64)[sel]
+        value = None if ds.value is None else np.asarray(ds.value, dtype=np.float32)[sel]
+        rating = (value if (value is not None and ds.kind == "explicit")
+                  else np.full(len(sel), np.nan, dtype=np.float32))
+        return cls(pos[ds.user_idx[sel]], ds.item_idx[sel].astype(np.int64), ts, value, rating)
+
+
+def _take_recent(train: _TrainRows, n: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``"recent"``: entries and columns of each row's ``width`` most recent items."""
+    row, item, ts = train.row, train.item, train.ts
+    fast = recent_take(row, item, ts, n, width)
+    if fast is not None:
+        return fast
+    order = np.lexsort((item, -ts, row))
+    rank = rank_sorted(row[order], n)
+    return order[rank < width], rank[rank < width]
+
+
+def _take_paper(
+    train: _TrainRows, users: np.ndarray, n: int, width: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``"paper"``: a seeded sample of ``width`` items per row, by value then recency."""
+    row, item, ts, value = train.row, train.item, train.ts, train.value
+    key = hash_keys(seed, users[row], item)
+    order = np.lexsort((item, key, row))
+    rank = rank_sorted(row[order], n)
+    picked = order[rank < width]  # the sample, then its display order
+    keys = [item[picked]]
+    if ts is not None:
+        keys.append(-ts[picked])
+    if value is not None:
+        keys.append(-value[picked].astype(np.float64))
+    keys.append(row[picked])
+    take = picked[np.lexsort(tuple(keys))]
+    return take, rank_sorted(row[take], n)
+
+
+def _take_long_short(
+    train: _TrainRows, users: np.ndarray, n: int, n_short: int, n_long: int,
+    factors: np.ndarray, candidates: CandidateSet | None, use_candidates: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``"long-short"``: the ``n_short`` most recent items, then the ``n_long`` others most
+    similar to the anchor (the candidates, or the recent items)."""
+    row, item, ts = train.row, train.item, train.ts
+    order = np.lexsort((item, -ts, row))
+    rank = rank_sorted(row[order], n)
+    short = order[rank < n_short]
+    rest = order[rank >= n_short]
+    if use_candidates:
+        means = _mean_candidate_factors(candidates, users, factors)
+    else:  # the user's own recent items only: nothing held out can steer the choice
+        anchor = order[rank < max(n_short, 1)]
+        means = mean_factors(row[anchor], item[anchor], n, factors)
+    sim = cosine_rows(factors, item[rest], means, row[rest])
+    long_sorted = rest[np.lexsort((item[rest], -ts[rest], -sim, row[rest]))]
+    rank2 = rank_sorted(row[long_sorted], n)
+    long_take = long_sorted[rank2 < n_long]
+    n_short_got = np.bincount(row[short], minlength=n)
+    take = np.concatenate([short, long_take])
+    cols = np.concatenate([
+        rank[rank < n_short],
+        n_short_got[row[long_take]] + rank2[rank2 < n_long],
+    ])
+    return take, cols
