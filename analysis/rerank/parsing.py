@@ -19,13 +19,9 @@ or a hallucination):
   hallucinations when they carry a list marker or sit between two resolved lines; preamble
   and trailing explanation are ignored.
 
-Titles are matched against the shown texts: exact, then normalized (Unicode accents
-removed, casefolded, parenthesised parts such as years and genres removed, punctuation and
-the articles a/an/the dropped), then fuzzy (:class:`difflib.SequenceMatcher` ratio >=
-``fuzzy_cutoff`` on the normalized texts, best match wins). Each variant of the line is
-tried with any trailing explanation after `` - ``, `` – ``, `` — ``, `` | ``, or
-`` because`` cut off. Among equally good matches an unused candidate is preferred (remakes
-with the same title).
+Titles are matched against the shown texts by
+:class:`~analysis.rerank.title_match.TitleMatcher`: exact, then normalized, then fuzzy
+(ratio >= ``fuzzy_cutoff``), an unused candidate preferred among equally good matches.
 
 The parser with the most distinct valid mentions wins (ties: fewer hallucinations, then the
 order above). Identifiers outside ``1..C`` and unmatched titles are hallucinations; a valid
@@ -36,10 +32,8 @@ appended in baseline order. With no valid mention at all the baseline order is r
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -47,6 +41,7 @@ from typing import Literal
 import numpy as np
 
 from analysis.errors import AnalysisError
+from analysis.rerank.title_match import TitleMatcher, normalize_title
 
 __all__ = ["ParseResult", "normalize_title", "parse_ranking"]
 
@@ -82,81 +77,6 @@ class ParseResult:
     n_missing: int
     used: bool
     method: str
-
-
-# --- title normalization and matching --------------------------------------------------------
-_PARENS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
-_NONWORD = re.compile(r"[\W_]+")
-_ARTICLES = {"a", "an", "the"}
-
-
-def normalize_title(text: str) -> str:
-    """Comparable form of a title: no accents, casefolded, no parenthesised parts (years,
-    genres), no punctuation, no articles (a, an, the), single spaces. Falls back to the
-    casefolded words when nothing else remains (a title made only of articles or brackets)."""
-    t = unicodedata.normalize("NFKD", str(text))
-    t = "".join(ch for ch in t if not unicodedata.combining(ch)).casefold()
-    words = _NONWORD.sub(" ", _PARENS.sub(" ", t)).split()
-    kept = [w for w in words if w not in _ARTICLES]
-    if kept:
-        return " ".join(kept)
-    return " ".join(_NONWORD.sub(" ", t).split())
-
-
-_EXPLANATION = re.compile(r"\s+[-–—|]\s+|\s+because\b|\s*\*\*\s*[-–—:]", re.IGNORECASE)
-
-
-class _Matcher:
-    """Resolve titles to shown positions (exact, normalized, fuzzy)."""
-
-    def __init__(self, shown_texts: Sequence[str], cutoff: float) -> None:
-        self.cutoff = cutoff
-        self.exact: dict[str, list[int]] = {}
-        self.norm: dict[str, list[int]] = {}
-        self.norm_list: list[str] = []
-        for j, t in enumerate(shown_texts):
-            s = " ".join(str(t).split())
-            n = normalize_title(s)
-            self.exact.setdefault(s.casefold(), []).append(j)
-            self.norm.setdefault(n, []).append(j)
-            self.norm_list.append(n)
-
-    @staticmethod
-    def _pick(positions: list[int], used: set[int]) -> int:
-        for p in positions:
-            if p not in used:
-                return p
-        return positions[0]
-
-    def resolve(self, text: str, used: set[int]) -> int | None:
-        text = " ".join(text.split()).strip(" \t\"'`*_.,;")
-        if not text:
-            return None
-        variants = [text]
-        m = _EXPLANATION.search(text)
-        if m and m.start() > 0:
-            variants.append(text[: m.start()].strip(" \t\"'`*_.,;"))
-        for v in variants:
-            hit = self.exact.get(v.casefold())
-            if hit:
-                return self._pick(hit, used)
-        for v in variants:
-            hit = self.norm.get(normalize_title(v))
-            if hit:
-                return self._pick(hit, used)
-        best: tuple[float, bool, int] | None = None  # (ratio, unused, -position)
-        for v in variants:
-            sm = difflib.SequenceMatcher(None, "", normalize_title(v), autojunk=False)
-            for j, nt in enumerate(self.norm_list):
-                sm.set_seq1(nt)  # the answer (seq2) stays cached
-                if sm.real_quick_ratio() < self.cutoff or sm.quick_ratio() < self.cutoff:
-                    continue
-                r = sm.ratio()
-                if r >= self.cutoff:
-                    cand = (r, j not in used, -j)
-                    if best is None or cand > best:
-                        best = cand
-        return None if best is None else -best[2]
 
 
 # --- mentions -> result ----------------------------------------------------------------------
@@ -219,7 +139,7 @@ def _identifier_of(text: str) -> int | None:
     return None
 
 
-def _resolve_value(value: object, matcher: _Matcher, col: _Collector) -> None:
+def _resolve_value(value: object, matcher: TitleMatcher, col: _Collector) -> None:
     if isinstance(value, bool) or value is None:
         col.add(None)
     elif isinstance(value, int):
@@ -261,7 +181,7 @@ def _first_json_list(text: str) -> list | None:
     return None
 
 
-def _parse_json(text: str, matcher: _Matcher, n_shown: int) -> _Collector:
+def _parse_json(text: str, matcher: TitleMatcher, n_shown: int) -> _Collector:
     col = _Collector(n_shown)
     values = _first_json_list(text)
     for v in values or []:
@@ -275,7 +195,26 @@ _BULLET = re.compile(r"^(?:[-*•+>]\s+|#{1,6}\s+)")
 _NUMBERED = re.compile(r"^(?:#\s*)?(\d{1,6})\s*[.)]\s*(.*)$")
 
 
-def _parse_lines(text: str, matcher: _Matcher, n_shown: int) -> tuple[_Collector, str]:
+def _read_mention(
+    text: str, matcher: TitleMatcher, used: set[int], *, bracket_anywhere: bool
+) -> tuple[int | None, int | None]:
+    """``(identifier, shown position)`` of one line's mention, at most one of them set: an
+    identifier alone (``4``, ``#4``, ``item 4``), a leading ``[4]``, else a title; a title
+    that matches nothing falls back to a ``[4]`` anywhere in it when ``bracket_anywhere``."""
+    ident = _identifier_of(text)
+    if ident is not None:
+        return ident, None
+    bracket = _BRACKET_ID.match(text)
+    if bracket:
+        return int(bracket.group(1)), None
+    pos = matcher.resolve(text, used)
+    if pos is None and bracket_anywhere:
+        inside = _BRACKET_ID.search(text)
+        return (int(inside.group(1)) if inside else None), None
+    return None, pos
+
+
+def _parse_lines(text: str, matcher: TitleMatcher, n_shown: int) -> tuple[_Collector, str]:
     col = _Collector(n_shown)
     resolved_at: list[int] = []  # line numbers of resolved lines
     unresolved: list[tuple[int, bool]] = []  # (line number, has list marker)
@@ -299,7 +238,6 @@ def _parse_lines(text: str, matcher: _Matcher, n_shown: int) -> tuple[_Collector
         m = _NUMBERED.match(line)
         ident: int | None = None
         pos: int | None = None
-        via_title = False
         if m:
             rest = m.group(2).strip()
             marker = True
@@ -308,34 +246,17 @@ def _parse_lines(text: str, matcher: _Matcher, n_shown: int) -> tuple[_Collector
                     continue  # truncated rank marker: ignored
                 ident = int(m.group(1))
             else:
-                ident = _identifier_of(rest)
-                if ident is None:
-                    b2 = _BRACKET_ID.match(rest)
-                    if b2:
-                        ident = int(b2.group(1))
-                    else:
-                        pos = matcher.resolve(rest, col.used)
-                        via_title = pos is not None
-                        if pos is None:
-                            b3 = _BRACKET_ID.search(rest)
-                            ident = int(b3.group(1)) if b3 else None
+                ident, pos = _read_mention(rest, matcher, col.used, bracket_anywhere=True)
             numbered = numbered or ident is not None or pos is not None
         else:
-            ident = _identifier_of(line)
-            if ident is None:
-                b2 = _BRACKET_ID.match(line)
-                if b2:
-                    ident = int(b2.group(1))
-                else:
-                    pos = matcher.resolve(line, col.used)
-                    via_title = pos is not None
+            ident, pos = _read_mention(line, matcher, col.used, bracket_anywhere=False)
         if ident is not None:
             col.add_identifier(ident)
             resolved_at.append(lineno)
         elif pos is not None:
             col.add(pos)
             resolved_at.append(lineno)
-            titled = titled or via_title
+            titled = True  # a position comes only from a title
         else:
             unresolved.append((lineno, marker))
     first, last = (resolved_at[0], resolved_at[-1]) if resolved_at else (0, 0)
@@ -380,7 +301,7 @@ def parse_ranking(
     text = text if isinstance(text, str) else ""
     best: tuple[_Collector, str] | None = None
     if n and text.strip():
-        matcher = _Matcher(shown_texts, float(fuzzy_cutoff))
+        matcher = TitleMatcher(shown_texts, float(fuzzy_cutoff))
         tries = [
             (_parse_json(text, matcher, n), "json"),
             (_parse_identifiers(text, n), "identifiers"),
