@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.subgroups._report import INTERSECTION, MIN_GROUP_SIZE, subgroup_report
+from analysis.subgroups._grouping import INTERSECTION
+from analysis.subgroups._report import MIN_GROUP_SIZE, subgroup_report
 
 __all__ = ["P_ADJUST_METHODS", "adjust_p_values", "dimension_pairs", "kruskal_family"]
 

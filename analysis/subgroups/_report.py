@@ -1,8 +1,14 @@
-"""Per-subgroup statistics of one per-user metric (fairlearn's MetricFrame vocabulary)."""
+"""Per-subgroup statistics of one per-user metric (fairlearn's MetricFrame vocabulary).
+
+:func:`subgroup_report` runs in named steps: check the arguments, sort the evaluated users
+by group, summarise each group, bootstrap each mean's interval, then the disparity figures
+over the reliable groups and the Kruskal-Wallis test across them.
+"""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,21 +16,12 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import AnalysisError
-from analysis.subgroups._binning import UNKNOWN
+from analysis.subgroups._checks import check_count
+from analysis.subgroups._grouping import INTERSECTION, crossed_codes
+from analysis.subgroups._statistics import bootstrap_mean_ci, gini
 
-__all__ = [
-    "EXACT_BOOTSTRAP_MAX",
-    "MIN_GROUP_SIZE",
-    "SubgroupReport",
-    "bootstrap_mean_ci",
-    "gini",
-    "subgroup_report",
-]
+__all__ = ["MIN_GROUP_SIZE", "SubgroupReport", "subgroup_report"]
 
-#: Groups up to this many users get an exact percentile bootstrap; larger ones the normal limit.
-EXACT_BOOTSTRAP_MAX = 2000
-_BOOT_CELLS = 1 << 21  # resampled values held at once (memory bound of the exact bootstrap)
-INTERSECTION = " × "
 #: Default smallest group (evaluated users) that enters a headline disparity figure: below it a
 #: group mean, its CI and its rank among groups are too noisy to act on (a 4-user group is
 #: often the "worst" by chance alone).
@@ -102,105 +99,149 @@ class SubgroupReport:
     n_small_groups: int = 0
 
 
-def gini(values: np.ndarray) -> float:
-    """Gini coefficient of non-negative values.
-
-    ``G = sum_i sum_j |x_i - x_j| / (2 n^2 mean(x))``, computed from the sorted values as
-    ``G = 2 sum_i i x_(i) / (n sum x) - (n + 1) / n`` (``i = 1..n``). 0 means everyone has the
-    same value, ``(n - 1) / n`` that one user holds everything: ``[1, 1, 1] -> 0``,
-    ``[0, 0, 1] -> 2/3``.
-
-    Edge cases: NaNs are dropped; an empty input gives NaN; all zeros give 0 (perfect
-    equality); any negative value gives NaN (the Gini is undefined there).
-
-    Args:
-        values: per-user metric values.
-
-    Returns:
-        The Gini coefficient in ``[0, 1)``, or NaN.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    x = np.sort(x[~np.isnan(x)])
-    n = len(x)
-    if n == 0 or x[0] < 0:
-        return float("nan")
-    total = x.sum()
-    if total == 0:
-        return 0.0
-    i = np.arange(1, n + 1, dtype=np.float64)
-    return float(2.0 * np.dot(i, x) / (n * total) - (n + 1) / n)
-
-
-def bootstrap_mean_ci(
-    x: np.ndarray, n_boot: int, ci: float, rng: np.random.Generator
-) -> tuple[float, float]:
-    """Confidence interval of the mean of ``x``.
-
-    For ``len(x) <= EXACT_BOOTSTRAP_MAX``: the percentile bootstrap with ``n_boot`` resamples
-    (indices drawn in blocks of ~2M values, so memory stays bounded), interval = the
-    ``(1 - ci)/2`` and ``(1 + ci)/2`` quantiles of the resampled means.
-    For larger groups the bootstrap distribution of the mean is, by the central limit
-    theorem, normal with the plug-in standard error ``sd(x, ddof=0) / sqrt(n)``; we use that
-    limit directly, ``mean +- z_{(1+ci)/2} * sd / sqrt(n)``, so 1M users cost O(n) instead
-    of O(n * n_boot). ``n_boot == 0`` returns NaNs.
-
-    Args:
-        x: finite values (non-empty).
-        n_boot: number of bootstrap resamples.
-        ci: coverage in ``(0, 1)``.
-        rng: random generator (only used by the exact path).
-
-    Returns:
-        ``(low, high)``.
-    """
-    n = len(x)
-    if n_boot == 0 or n == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - ci) / 2.0
-    if n > EXACT_BOOTSTRAP_MAX:
-        m = float(x.mean())
-        half = float(stats.norm.ppf(1.0 - alpha)) * float(x.std()) / np.sqrt(n)
-        return m - half, m + half
-    means = np.empty(n_boot, dtype=np.float64)
-    block = max(1, _BOOT_CELLS // n)
-    for start in range(0, n_boot, block):  # a handful of blocks, not a loop per user
-        b = min(block, n_boot - start)
-        idx = rng.integers(0, n, size=(b, n), dtype=np.int32 if n < 2**31 else np.int64)
-        means[start : start + b] = x[idx].mean(axis=1)
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
-def group_codes(col: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Integer codes (``0..g-1``) and string labels, in category order (NaN -> "unknown")."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy().astype(np.int64)
-        labels = [str(c) for c in col.cat.categories]
+# ---------------------------------------------------------------- step 1: the arguments
+def _checked_dimensions(table: pd.DataFrame, metric: str, by: object) -> tuple[str, ...]:
+    """The metric column is numeric and ``by`` names one column or two different ones."""
+    if metric not in table.columns:
+        raise AnalysisError(
+            UNKNOWN_METRIC.format(metric=metric, available=", ".join(map(str, table.columns)))
+        )
+    if not pd.api.types.is_numeric_dtype(table[metric]) or pd.api.types.is_bool_dtype(
+        table[metric]
+    ):
+        raise AnalysisError(NOT_NUMERIC.format(metric=metric, dtype=table[metric].dtype))
+    dims: tuple[str, ...]
+    if isinstance(by, str):
+        dims = (by,)
+    elif isinstance(by, (tuple, list)) and len(by) == 2 and by[0] != by[1]:
+        dims = (str(by[0]), str(by[1]))
     else:
-        codes, uniques = pd.factorize(col, sort=True, use_na_sentinel=True)
-        codes = codes.astype(np.int64)
-        labels = [str(u) for u in uniques]
-    if (codes < 0).any():
-        if UNKNOWN in labels:
-            codes = np.where(codes < 0, labels.index(UNKNOWN), codes)
-        else:
-            codes = np.where(codes < 0, len(labels), codes)
-            labels = labels + [UNKNOWN]
-    return codes, labels
+        raise AnalysisError(BAD_BY.format(by=by))
+    for d in dims:
+        if d not in table.columns:
+            raise AnalysisError(
+                UNKNOWN_DIMENSION.format(dim=d, available=", ".join(map(str, table.columns)))
+            )
+    return dims
 
 
-def _check_int(value: object, minimum: int, template: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise AnalysisError(template.format(value=value))
-    return int(value)
+def _checked_weak(weak: np.ndarray | None, n_rows: int) -> np.ndarray | None:
+    """The weak-user mask: None, or a bool array with one entry per table row."""
+    if weak is None:
+        return None
+    w_arr = np.asarray(weak)
+    if w_arr.dtype != bool or w_arr.shape != (n_rows,):
+        raise AnalysisError(
+            BAD_WEAK.format(n=n_rows, got=f"dtype {w_arr.dtype}, shape {w_arr.shape}")
+        )
+    return w_arr
 
 
-def _stats_row(
-    x: np.ndarray, w: np.ndarray | None, n_boot: int, ci: float, rng: np.random.Generator
-) -> list[float]:
-    low, high = bootstrap_mean_ci(x, n_boot, ci, rng)
+# ---------------------------------------------------------------- step 2: users by group
+@dataclass(frozen=True)
+class _Members:
+    """The evaluated users of every non-empty group (slices of one array sorted by group).
+
+    Attributes:
+        ids: codes of the groups with at least one evaluated user, ascending.
+        values: the metric values of each such group.
+        weak: their weak flags (None without a weak mask).
+    """
+
+    ids: np.ndarray
+    values: list[np.ndarray]
+    weak: list[np.ndarray] | None
+
+
+def _members(x: np.ndarray, w: np.ndarray | None, codes: np.ndarray, n_codes: int) -> _Members:
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n_codes)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    ids = np.flatnonzero(counts >= 1)
+
+    def slices(sorted_values: np.ndarray) -> list[np.ndarray]:
+        return [sorted_values[bounds[g] : bounds[g + 1]] for g in ids]  # per group, not user
+
+    return _Members(ids, slices(x[order]), None if w is None else slices(w[order]))
+
+
+# ---------------------------------------------------------------- step 3: group statistics
+def _summary(x: np.ndarray, w: np.ndarray | None) -> tuple[int, float, float, float]:
+    """``size``, ``mean``, ``median`` and ``weak_share`` (NaN without flags) of one group."""
     weak_share = float(w.mean()) if w is not None else float("nan")
-    return [len(x), float(x.mean()), float(np.median(x)), low, high, weak_share]
+    return len(x), float(x.mean()), float(np.median(x)), weak_share
+
+
+# ---------------------------------------------------------------- step 4: bootstrap intervals
+def _intervals(members: _Members, n_boot: int, ci: float, seed: int) -> list[tuple[float, float]]:
+    """CI of each group's mean; group ``g`` draws from ``default_rng((seed, g + 1))``."""
+    return [
+        bootstrap_mean_ci(xs, n_boot, ci, np.random.default_rng((seed, int(g) + 1)))
+        for g, xs in zip(members.ids, members.values)
+    ]
+
+
+def _by_group(
+    members: _Members,
+    levels: list[list[str]],
+    dims: tuple[str, ...],
+    intervals: list[tuple[float, float]],
+    min_group_size: int,
+) -> pd.DataFrame:
+    """One row per non-empty group: label, level columns (pairs), statistics, ``reliable``."""
+    rows: list[list] = []
+    for i, g in enumerate(members.ids):  # loop over groups, not users
+        size, mean, median, weak_share = _summary(
+            members.values[i], members.weak[i] if members.weak is not None else None
+        )
+        level_values = levels[g] if len(dims) == 2 else []
+        low, high = intervals[i]
+        rows.append(
+            [
+                INTERSECTION.join(levels[g]),
+                *level_values,
+                *[size, mean, median, low, high, weak_share],
+                size >= min_group_size,
+            ]
+        )
+    level_cols = [] if len(dims) == 1 else list(dims)
+    by_group = pd.DataFrame(rows, columns=["group", *level_cols, *_STAT_COLUMNS, "reliable"])
+    return by_group.astype({"size": np.int64, "reliable": bool})
+
+
+def _overall(x: np.ndarray, w: np.ndarray | None, n_boot: int, ci: float, seed: int) -> pd.Series:
+    """The statistics of every evaluated user; the interval draws from ``(seed, 0)``."""
+    size, mean, median, weak_share = _summary(x, w)
+    low, high = bootstrap_mean_ci(x, n_boot, ci, np.random.default_rng((seed, 0)))
+    return pd.Series(
+        [size, mean, median, low, high, weak_share], index=_STAT_COLUMNS, name="overall"
+    )
+
+
+# ---------------------------------------------------------------- step 5: disparity figures
+def _extremes(by_group: pd.DataFrame) -> tuple[str | None, float, float]:
+    """``worst_group``, ``group_min`` and ``group_max`` over the reliable groups."""
+    reliable_rows = by_group[by_group["reliable"]]
+    means = reliable_rows["mean"].to_numpy()
+    if not len(means):
+        return None, float("nan"), float("nan")
+    worst_group = str(reliable_rows["group"].iloc[int(np.argmin(means))])
+    return worst_group, float(means.min()), float(means.max())
+
+
+# ---------------------------------------------------------------- step 6: the test
+def _kruskal(samples: Sequence[np.ndarray]) -> tuple[float, float]:
+    """Kruskal-Wallis ``(H, p)`` across the samples; NaNs with fewer than two or identical
+    values."""
+    if len(samples) < 2:
+        return float("nan"), float("nan")
+    try:
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = stats.kruskal(*samples)
+    except ValueError:  # older scipy: "All numbers are identical"
+        return float("nan"), float("nan")
+    return float(res.statistic), float(res.pvalue)
 
 
 def subgroup_report(
@@ -244,38 +285,12 @@ def subgroup_report(
             ``weak``, bad ``n_boot``/``ci``/``min_group_size``, or a metric that is NaN for
             everyone.
     """
-    if metric not in table.columns:
-        raise AnalysisError(
-            UNKNOWN_METRIC.format(metric=metric, available=", ".join(map(str, table.columns)))
-        )
-    if not pd.api.types.is_numeric_dtype(table[metric]) or pd.api.types.is_bool_dtype(
-        table[metric]
-    ):
-        raise AnalysisError(NOT_NUMERIC.format(metric=metric, dtype=table[metric].dtype))
-    dims: tuple[str, ...]
-    if isinstance(by, str):
-        dims = (by,)
-    elif isinstance(by, (tuple, list)) and len(by) == 2 and by[0] != by[1]:
-        dims = (str(by[0]), str(by[1]))
-    else:
-        raise AnalysisError(BAD_BY.format(by=by))
-    for d in dims:
-        if d not in table.columns:
-            raise AnalysisError(
-                UNKNOWN_DIMENSION.format(dim=d, available=", ".join(map(str, table.columns)))
-            )
-    n_boot = _check_int(n_boot, 0, BAD_N_BOOT)
-    min_group_size = _check_int(min_group_size, 1, BAD_MIN_GROUP)
+    dims = _checked_dimensions(table, metric, by)
+    n_boot = check_count(n_boot, 0, BAD_N_BOOT)
+    min_group_size = check_count(min_group_size, 1, BAD_MIN_GROUP)
     if not 0.0 < float(ci) < 1.0:
         raise AnalysisError(BAD_CI.format(value=ci))
-    w_all: np.ndarray | None = None
-    if weak is not None:
-        w_arr = np.asarray(weak)
-        if w_arr.dtype != bool or w_arr.shape != (len(table),):
-            raise AnalysisError(
-                BAD_WEAK.format(n=len(table), got=f"dtype {w_arr.dtype}, shape {w_arr.shape}")
-            )
-        w_all = w_arr
+    w_all = _checked_weak(weak, len(table))
 
     values = table[metric].to_numpy(dtype=np.float64, na_value=np.nan)
     evaluated = ~np.isnan(values)
@@ -285,75 +300,17 @@ def subgroup_report(
     x_all = values[evaluated]
     w_eval = w_all[evaluated] if w_all is not None else None
 
-    # integer group code per evaluated user (pairs: mixed-radix code of the two levels)
-    codes0, labels0 = group_codes(table[dims[0]])
-    if len(dims) == 1:
-        codes = codes0[evaluated]
-        n_codes = len(labels0)
-    else:
-        codes1, labels1 = group_codes(table[dims[1]])
-        codes = (codes0 * len(labels1) + codes1)[evaluated]
-        n_codes = len(labels0) * len(labels1)
-
-    order = np.argsort(codes, kind="stable")
-    x_sorted = x_all[order]
-    w_sorted = w_eval[order] if w_eval is not None else None
-    counts = np.bincount(codes, minlength=n_codes)
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-
-    rows: list[list] = []
-    samples: list[np.ndarray] = []
-    for g in np.flatnonzero(counts >= 1):  # loop over groups, not users
-        lo, hi = bounds[g], bounds[g + 1]
-        xs = x_sorted[lo:hi]
-        ws = w_sorted[lo:hi] if w_sorted is not None else None
-        rng = np.random.default_rng((seed, int(g) + 1))
-        if len(dims) == 1:
-            levels = [labels0[g]]
-        else:
-            levels = [labels0[g // len(labels1)], labels1[g % len(labels1)]]
-        level_values = levels if len(dims) == 2 else []
-        reliable = len(xs) >= min_group_size
-        rows.append(
-            [
-                INTERSECTION.join(levels),
-                *level_values,
-                *_stats_row(xs, ws, n_boot, ci, rng),
-                reliable,
-            ]
-        )
-        if reliable:
-            samples.append(xs)
-
-    level_cols = [] if len(dims) == 1 else list(dims)
-    by_group = pd.DataFrame(rows, columns=["group", *level_cols, *_STAT_COLUMNS, "reliable"])
-    by_group = by_group.astype({"size": np.int64, "reliable": bool})
-    overall = pd.Series(
-        _stats_row(x_all, w_eval, n_boot, ci, np.random.default_rng((seed, 0))),
-        index=_STAT_COLUMNS,
-        name="overall",
+    codes, levels = crossed_codes(table, dims)  # pairs: mixed-radix code of the two levels
+    members = _members(x_all, w_eval, codes[evaluated], len(levels))
+    by_group = _by_group(
+        members, levels, dims, _intervals(members, n_boot, ci, seed), min_group_size
     )
-
-    reliable_rows = by_group[by_group["reliable"]]
-    means = reliable_rows["mean"].to_numpy()
-    worst_group: str | None = None
-    gmin = gmax = float("nan")
-    if len(means):
-        worst_group = str(reliable_rows["group"].iloc[int(np.argmin(means))])
-        gmin, gmax = float(means.min()), float(means.max())
-    h = p = float("nan")
-    if len(samples) >= 2:
-        try:
-            with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res = stats.kruskal(*samples)
-            h, p = float(res.statistic), float(res.pvalue)
-        except ValueError:  # older scipy: "All numbers are identical"
-            pass
+    worst_group, gmin, gmax = _extremes(by_group)
+    h, p = _kruskal([xs for xs in members.values if len(xs) >= min_group_size])
     return SubgroupReport(
         metric=metric,
         dimension=dims[0] if len(dims) == 1 else (dims[0], dims[1]),
-        overall=overall,
+        overall=_overall(x_all, w_eval, n_boot, ci, seed),
         by_group=by_group,
         group_min=gmin,
         group_max=gmax,
