@@ -1,7 +1,8 @@
 """Any OpenAI-compatible chat-completions server (vllm serve, TGI, Ollama, OpenAI itself).
 
 Only this module imports ``openai``. Retries, backoff and the concurrency bound are
-:mod:`models.llm.retry`'s (the SDK's own retries are off). Local servers need no key,
+:mod:`models.llm.retry`'s (the SDK's own retries are off), shared with the Anthropic backend
+through :mod:`models.llm._http`. Local servers need no key,
 so the key defaults to ``"EMPTY"``; a real one is handed to the SDK client once and never
 kept on this object, printed, logged or put in an error.
 """
@@ -14,16 +15,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from analysis.errors import AnalysisError
-from models.llm.protocol import AttemptGate, Completion, LLMRequest, OnResult, Usage
-from models.llm.retry import (
-    RetryPolicy,
-    call_timed,
-    check_setting,
-    estimate_tokens,
-    run_gated,
-)
+from models.llm._http import HTTPBackend, http_retry_policy, usage_is_reported
+from models.llm.protocol import AttemptGate, Completion, LLMRequest, Usage
+from models.llm.retry import estimate_tokens
 
-__all__ = ["BAD_BASE_URL", "NO_OPENAI_PACKAGE", "OpenAICompatBackend"]
+__all__ = ["BAD_BASE_URL", "NO_OPENAI_PACKAGE", "OpenAICompatBackend", "chat_usage"]
 
 NO_OPENAI_PACKAGE = (
     "The openai package is not installed: run `pip install openai==3.54.0`, "
@@ -43,15 +39,11 @@ def _import_openai() -> Any:
     return openai
 
 
-def _usage_reported(raw: Any) -> bool:
-    """Whether the response says what it billed: prompt and completion token counts."""
-    return raw is not None and all(
-        isinstance(getattr(raw, name, None), int)
-        for name in ("prompt_tokens", "completion_tokens")
-    )
+#: the usage fields that say what a response billed (see :func:`usage_is_reported`)
+_BILLED = ("prompt_tokens", "completion_tokens")
 
 
-def _usage(raw: Any) -> Usage:
+def chat_usage(raw: Any) -> Usage:
     """Our Usage from chat-completions usage.
 
     ``prompt_tokens`` counts cached tokens too; they are moved to ``cache_read_tokens`` so
@@ -71,7 +63,7 @@ def _usage(raw: Any) -> Usage:
     )
 
 
-class OpenAICompatBackend:
+class OpenAICompatBackend(HTTPBackend):
     """A chat model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
     Args:
@@ -113,12 +105,14 @@ class OpenAICompatBackend:
         parsed = urlparse(base_url) if isinstance(base_url, str) else None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise AnalysisError(BAD_BASE_URL.format(url=base_url))
-        check_setting("concurrency", concurrency, minimum=1, integer=True)
-        check_setting("max_retries", max_retries, minimum=0, integer=True)
-        check_setting("timeout_s", timeout_s, minimum=0.001)
-        check_setting("backoff_base_s", backoff_base_s, minimum=0)
-        check_setting("backoff_max_s", backoff_max_s, minimum=0)
-        check_setting("seed", seed, minimum=0, integer=True)
+        policy = http_retry_policy(
+            concurrency=concurrency,
+            max_retries=max_retries,
+            timeout_s=timeout_s,
+            backoff_base_s=backoff_base_s,
+            backoff_max_s=backoff_max_s,
+            seed=seed,
+        )
         sdk = _import_openai()
         key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         #: where the key came from, in words (never the key)
@@ -133,9 +127,7 @@ class OpenAICompatBackend:
         self.base_url = base_url
         self.concurrency = int(concurrency)
         self.timeout_s = float(timeout_s)
-        self.policy = RetryPolicy(
-            int(max_retries), float(backoff_base_s), float(backoff_max_s), int(seed)
-        )
+        self.policy = policy
         #: always False: counts are the offline estimate
         self.last_count_exact = False
         self._transient = (sdk.APIConnectionError,)  # includes APITimeoutError
@@ -143,36 +135,9 @@ class OpenAICompatBackend:
             api_key=key.strip(), base_url=base_url, max_retries=0, timeout=self.timeout_s
         )
 
-    def __repr__(self) -> str:
-        return (
-            f"OpenAICompatBackend(model={self.model!r}, base_url={self.base_url!r}, "
-            f"concurrency={self.concurrency})"
-        )
-
     def _secret(self) -> str | None:
-        key = getattr(self._client, "api_key", None)
+        key = super()._secret()
         return key if isinstance(key, str) and key != "EMPTY" else None
-
-    def complete(
-        self,
-        requests: Sequence[LLMRequest],
-        *,
-        on_result: OnResult | None = None,
-        gate: AttemptGate | None = None,
-    ) -> list[Completion]:
-        """Answer every request, at most ``concurrency`` at once.
-
-        See :meth:`models.llm.protocol.LLMBackend.complete`: one Completion per request,
-        in order; failures come back with ``error`` set; ``on_result`` sees each as it ends;
-        ``gate`` is asked before every attempt.
-        """
-        return run_gated(
-            list(requests),
-            self._complete_one,
-            concurrency=self.concurrency,
-            on_result=on_result,
-            gate=gate,
-        )
 
     def _complete_one(
         self, index: int, request: LLMRequest, gate: AttemptGate | None = None
@@ -187,12 +152,9 @@ class OpenAICompatBackend:
             "max_tokens": int(request.max_tokens),
             "temperature": float(request.temperature),
         }
-        outcome, latency, meta, failed = call_timed(
+        outcome, latency, meta, failed = self._call(
             lambda: self._client.chat.completions.create(**params),
-            self.policy,
             index=index,
-            transient=self._transient,
-            secret=self._secret(),
             what="openai chat completion",
             gate=gate,
         )
@@ -206,20 +168,20 @@ class OpenAICompatBackend:
         if not choices:
             return Completion(
                 text="",
-                usage=_usage(raw_usage),
+                usage=chat_usage(raw_usage),
                 latency_s=latency,
                 error="the server returned no choices",
                 meta=meta,
-                usage_reported=_usage_reported(raw_usage),
+                usage_reported=usage_is_reported(raw_usage, _BILLED),
             )
         choice = choices[0]
         return Completion(
             text=getattr(getattr(choice, "message", None), "content", None) or "",
-            usage=_usage(raw_usage),
+            usage=chat_usage(raw_usage),
             latency_s=latency,
             stop_reason=getattr(choice, "finish_reason", None),
             meta=meta,
-            usage_reported=_usage_reported(raw_usage),
+            usage_reported=usage_is_reported(raw_usage, _BILLED),
         )
 
     def count_tokens(self, requests: Sequence[LLMRequest]) -> list[int]:

@@ -1,9 +1,11 @@
-"""The one interface every LLM backend implements, and the factory that picks one.
+"""The one interface every LLM backend implements.
 
 Backends only move text: prompt building, output parsing and the fallback order live once
 in the reranker (:mod:`analysis.rerank.prompts`, :mod:`analysis.rerank.parsing`,
 :mod:`analysis.rerank`). Every backend reports usage in the same :class:`Usage` shape so the
-cost model treats every provider alike.
+cost model treats every provider alike. The backends are registered, and built by name,
+in :mod:`models.llm.registry` (re-exported by the package: ``from models.llm import
+make_backend``); this module knows no implementation.
 """
 
 from __future__ import annotations
@@ -14,21 +16,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from analysis.errors import AnalysisError
-
 __all__ = [
-    "BACKEND_NAMES",
     "AttemptGate",
     "Completion",
     "LLMBackend",
     "LLMRequest",
     "ScoringBackend",
     "Usage",
-    "make_backend",
 ]
-
-BACKEND_NAMES = ("anthropic", "transformers", "openai")
-UNKNOWN_BACKEND = "Unknown LLM backend {name!r}: choose one of anthropic, transformers, openai."
 
 
 @dataclass(frozen=True)
@@ -183,31 +178,15 @@ class ScoringBackend(LLMBackend, Protocol):
         ...
 
 
-def make_backend(name: str, **config: Any) -> LLMBackend:
-    """Build a backend by name; the provider package is imported only here.
+# Until the outside importers read them from ``models.llm`` (the registry), the factory's old
+# names resolve here lazily: this module imports no backend and the registry no longer
+# lives here. Remove once no module imports them from models.llm.protocol.
+_MOVED_TO_REGISTRY = frozenset({"BACKEND_NAMES", "UNKNOWN_BACKEND", "make_backend"})
 
-    Args:
-        name: ``"anthropic"``, ``"transformers"`` or ``"openai"``.
-        **config: the backend's own settings (model, base_url, concurrency, ...).
 
-    Raises:
-        AnalysisError: unknown name, missing package, missing key, bad setting.
-    """
-    key = str(name).lower()
-    if key == "anthropic":
-        from models.llm.anthropic import AnthropicBackend
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_REGISTRY:
+        from models.llm import registry
 
-        return AnthropicBackend(**config)
-    if key == "transformers":
-        from models.llm.transformers import TransformersBackend
-
-        return TransformersBackend(**config)
-    if key == "openai":
-        from models.llm.openai_compat import OpenAICompatBackend
-
-        return OpenAICompatBackend(**config)
-    if key == "fake":  # tests only; the app never offers it
-        from models.llm.fake import FakeBackend
-
-        return FakeBackend(**config)
-    raise AnalysisError(UNKNOWN_BACKEND.format(name=name))
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

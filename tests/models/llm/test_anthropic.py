@@ -14,7 +14,8 @@ from models.llm.anthropic import (
     AnthropicBackend,
     custom_id,
 )
-from models.llm.protocol import LLMRequest, Usage, make_backend
+from models.llm import make_backend
+from models.llm.protocol import LLMRequest, Usage
 from tests.models.llm._http_backend_contract import (
     KEY,
     SYSTEM,
@@ -136,7 +137,7 @@ def test_empty_system_is_not_sent():
 
 
 def test_usage_none_counts_read_as_zero():
-    from models.llm.anthropic import _usage
+    from models.llm.anthropic import message_usage
 
     class Raw:
         input_tokens = 5
@@ -144,8 +145,8 @@ def test_usage_none_counts_read_as_zero():
         cache_creation_input_tokens = None
         cache_read_input_tokens = None
 
-    assert _usage(Raw()) == Usage(5, 2, 0, 0)
-    assert _usage(None) == Usage()
+    assert message_usage(Raw()) == Usage(5, 2, 0, 0)
+    assert message_usage(None) == Usage()
 
 
 # -- prompt caching --------------------------------------------------------------------

@@ -7,8 +7,9 @@ import math
 import pytest
 
 from analysis.errors import AnalysisError
-from models.llm.openai_compat import BAD_BASE_URL, OpenAICompatBackend, _usage
-from models.llm.protocol import LLMRequest, Usage, make_backend
+from models.llm import make_backend
+from models.llm.openai_compat import BAD_BASE_URL, OpenAICompatBackend, chat_usage
+from models.llm.protocol import LLMRequest, Usage
 from tests.models.llm._http_backend_contract import KEY, SYSTEM, HTTPBackendContract, request
 from tests.models.llm.fake_servers import FakeOpenAIServer, word_count
 
@@ -83,8 +84,8 @@ def test_usage_mapping_edge_cases():
         completion_tokens = None
         prompt_tokens_details = Details()
 
-    assert _usage(Raw()) == Usage(10, 0, 0, 0)
-    assert _usage(None) == Usage()
+    assert chat_usage(Raw()) == Usage(10, 0, 0, 0)
+    assert chat_usage(None) == Usage()
 
 
 def test_count_tokens_is_the_heuristic():

@@ -19,12 +19,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from analysis.errors import AnalysisError
 from models.llm import transformers as transformers_backend
-from models.llm.protocol import (
-    LLMBackend,
-    LLMRequest,
-    ScoringBackend,
-    make_backend,
-)
+from models.llm import make_backend
+from models.llm.protocol import LLMBackend, LLMRequest, ScoringBackend
 from models.llm.transformers import TransformersBackend
 from tests.models.llm.tiny_llama import NO_SYSTEM_TEMPLATE, build_tiny_llama
 
