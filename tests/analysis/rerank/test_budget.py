@@ -12,12 +12,11 @@ from analysis.rerank.budget import (
     FRAMING_TOKENS,
     REQUEST_ERRORS_TO_STOP,
     JobBudget,
-    JobCap,
-    SpendLedger,
     input_bounds,
     job_key,
     overbilled,
 )
+from analysis.rerank.ledger import SpendLedger
 from analysis.workspace import Workspace
 
 KEYS = ["k0", "k1", "k2", "k3"]
@@ -136,14 +135,3 @@ def test_overbilling_is_charged_as_reported_and_stops(tmp_path):
     b.reserve(0)
     assert b.answered(0, 7.5, over="2,240 output tokens for max_tokens=224") == 7.5
     assert b.fatal and "charged as reported ($7.500000)" in b.stop_reason
-
-
-def test_the_cap_belongs_to_the_job(tmp_path):
-    ledger = SpendLedger(Workspace(tmp_path / "ws.duckdb"))
-    assert ledger.job("j") is None
-    assert ledger.open_job("j", 1.0, "anthropic", "m") == JobCap(1.0, 0.0, "")
-    assert ledger.open_job("j", None, "anthropic", "m").cap_usd == 1.0  # resumed: kept
-    raised = ledger.open_job("j", 2.0, "anthropic", "m")
-    assert raised.cap_usd == 2.0 and "changed from $1.000000 to $2.000000" in raised.note
-    assert ledger.open_job("other", None, "anthropic", "m").cap_usd is None
-    assert ledger.job("j") == JobCap(2.0, 0.0)

@@ -17,13 +17,8 @@ from analysis.rerank.prompt_size import (
     prompt_sizes,
     text_lengths,
 )
-from analysis.rerank.prompts import (
-    BUILTIN_TEMPLATES,
-    PromptTemplate,
-    approx_tokens,
-    check_template,
-    render_prompt,
-)
+from analysis.rerank.prompts import approx_tokens, render_prompt
+from analysis.rerank.templates import BUILTIN_TEMPLATES, PromptTemplate, check_template
 
 # one-line texts, as item_texts returns them: accents, an emoji, CJK, digits, braces
 TEXTS = np.array(
