@@ -1,17 +1,19 @@
 """A local Hugging Face ``transformers`` chat model as an LLM backend (``LLMBackend``).
 
-The only module that imports ``torch``/``transformers``. It loads a causal LM from a local
-folder (nothing is downloaded: ``local_files_only=True``), renders each request with the
-model's own chat template, and offers both reranking modes:
+Only this module and its private parts import ``torch``/``transformers``; this one loads a
+causal LM from a local folder (nothing is downloaded: ``local_files_only=True``) and renders
+each request with the model's own chat template (:mod:`models.llm._hf_inputs`). The backend
+offers both reranking modes:
 
-* **generation** (:meth:`TransformersBackend.complete`): batched greedy or seeded sampling with
+* **generation** (:meth:`TransformersBackend.complete`, :mod:`models.llm._hf_generation`): batched greedy or seeded sampling with
   left padding; requests are grouped by ``(temperature, max_tokens)`` and sorted by prompt
   length so a batch holds prompts of similar length (less padding).
-* **likelihood** (:meth:`TransformersBackend.score`): ``log p(candidate | prompt)`` for each
+* **likelihood** (:meth:`TransformersBackend.score`, :mod:`models.llm._hf_likelihood`): ``log p(candidate | prompt)`` for each
   (request, candidate) pair, batched across pairs; exact under padding (explicit position ids),
   so the batch size never changes the numbers beyond float rounding.
 
-Every call adds to a throughput tally (:meth:`TransformersBackend.stats`): tokens, seconds,
+Every call adds to a throughput tally (:meth:`TransformersBackend.stats`,
+:mod:`models.llm._hf_throughput`): tokens, seconds,
 tokens/s and peak GPU memory, so the cost model can charge ``gpu_usd_per_hour * seconds / 3600``.
 """
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,17 +29,37 @@ import numpy as np
 
 from analysis.display import without_paths
 from analysis.errors import AnalysisError, surface_hints
-from models.llm.protocol import Completion, LLMRequest, OnResult, Usage
+from models.llm._hf_generation import OUT_OF_MEMORY, Generation
+from models.llm._hf_inputs import (
+    NO_CHAT_TEMPLATE,
+    PROMPT_TOO_LONG,
+    chat_messages,
+    first_line,
+    probe_chat_template,
+)
+from models.llm._hf_likelihood import CANDIDATES_MISMATCH, LikelihoodScoring
+from models.llm._hf_throughput import Throughput
+from models.llm.protocol import LLMRequest
 
 try:  # the app must start without torch/transformers; the error comes when a backend is built
     import torch
     import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 except ImportError:  # pragma: no cover - exercised only where the packages are absent
     torch = None
     transformers = None
 
-__all__ = ["TransformersBackend"]
+__all__ = [
+    "CANDIDATES_MISMATCH",
+    "MISSING_PACKAGE",
+    "MODEL_NOT_FOUND",
+    "MODEL_NOT_LOADABLE",
+    "NO_CHAT_TEMPLATE",
+    "NO_CUDA",
+    "OUT_OF_MEMORY",
+    "PROMPT_TOO_LONG",
+    "TransformersBackend",
+]
 
 # --- user-facing messages -------------------------------------------------------------------
 MISSING_PACKAGE = (
@@ -60,35 +81,13 @@ MODEL_NOT_LOADABLE = surface_hints(
     "config.json, the weights and the tokenizer files.",
     cli="Give --model a local folder holding config.json, the weights and the tokenizer files.",
 )
-NO_CHAT_TEMPLATE = (
-    "Transformers model '{model}' has no usable chat template ({reason}): use an instruction-"
-    "tuned (chat) model whose tokenizer_config.json or chat_template.jinja defines one."
-)
 BAD_SETTING = "Transformers backend: {name} must be {rule}, got {value!r}."
 NO_CUDA = (
     "Transformers backend: device {device!r} was requested but torch finds no CUDA GPU; "
     "run on the CPU (device 'auto' or 'cpu')."
 )
-PROMPT_TOO_LONG = surface_hints(
-    "Prompt {index} has {n_tokens} tokens, more than the input limit of {limit} tokens.",
-    app="Choose a shorter History or fewer Candidates C on the LLM rerank page.",
-    cli="Use a shorter --history or fewer --candidates.",
-)
-CANDIDATES_MISMATCH = (
-    "score(): got {n_requests} requests but {n_lists} candidate lists; give one list of "
-    "candidate texts per request."
-)
-OUT_OF_MEMORY = (
-    "GPU out of memory on a batch of {n} prompts: lower batch_size (now {batch_size}) or "
-    "max_tokens."
-)
 
 _DTYPES = ("auto", "bfloat16", "float16", "float32")
-
-
-def _first_line(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check(ok: bool, name: str, rule: str, value: object) -> None:
@@ -96,7 +95,7 @@ def _check(ok: bool, name: str, rule: str, value: object) -> None:
         raise AnalysisError(BAD_SETTING.format(name=name, rule=rule, value=value))
 
 
-class TransformersBackend:
+class TransformersBackend(Generation, LikelihoodScoring):
     """A local causal LM that answers chat prompts and scores candidate texts.
 
     Args:
@@ -154,7 +153,7 @@ class TransformersBackend:
         except Exception as exc:  # OSError, ValueError, EnvironmentError from the hub layer
             raise AnalysisError(
                 MODEL_NOT_LOADABLE.format(
-                    model=without_paths(str(model)), reason=without_paths(_first_line(exc))
+                    model=without_paths(str(model)), reason=without_paths(first_line(exc))
                 )
             ) from exc
         self._attach(lm, tokenizer)
@@ -253,26 +252,7 @@ class TransformersBackend:
         stops.update(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
         self._stop_ids = sorted(int(s) for s in stops if s is not None)
         self._keeps_logits = "logits_to_keep" in inspect.signature(lm.forward).parameters
-        try:
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": "x"}], add_generation_prompt=True, tokenize=False
-            )
-        except Exception as exc:
-            raise AnalysisError(
-                NO_CHAT_TEMPLATE.format(
-                    model=without_paths(str(self.model)),
-                    reason=without_paths(_first_line(exc)),
-                )
-            ) from exc
-        try:
-            tokenizer.apply_chat_template(
-                [{"role": "system", "content": "s"}, {"role": "user", "content": "x"}],
-                add_generation_prompt=True,
-                tokenize=False,
-            )
-            self.system_role = True
-        except Exception:  # e.g. Gemma: "System role not supported"
-            self.system_role = False
+        self.system_role = probe_chat_template(tokenizer, self.model)
 
     def __repr__(self) -> str:
         return (
@@ -281,22 +261,12 @@ class TransformersBackend:
         )
 
     # --- prompts ----------------------------------------------------------------------------
-    def _messages(self, request: LLMRequest) -> list[dict[str, str]]:
-        if not request.system:
-            return [{"role": "user", "content": request.user}]
-        if self.system_role:
-            return [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.user},
-            ]
-        return [{"role": "user", "content": f"{request.system}\n\n{request.user}"}]
-
     def render(self, requests: Sequence[LLMRequest]) -> list[list[int]]:
         """Token ids of each prompt: chat template, system + user turns, assistant turn opened."""
         if len(requests) == 0:
             return []
         ids = self.tokenizer.apply_chat_template(
-            [self._messages(r) for r in requests],
+            [chat_messages(r, system_role=self.system_role) for r in requests],
             add_generation_prompt=True,
             tokenize=True,
             return_dict=False,
@@ -307,211 +277,10 @@ class TransformersBackend:
         """Exact input tokens of each request (chat template included)."""
         return [len(x) for x in self.render(requests)]
 
-    def _left_pad(self, rows: Sequence[Sequence[int]]):
-        width = max(len(r) for r in rows)
-        ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        lengths = np.array([len(r) for r in rows])
-        flat = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows])
-        cols = (np.arange(width)[None, :] >= (width - lengths)[:, None])
-        ids[cols] = flat  # row-major fill matches each row's tail
-        mask[cols] = 1
-        ids_t = torch.from_numpy(ids).to(self.device)
-        mask_t = torch.from_numpy(mask).to(self.device)
-        positions = (mask_t.cumsum(1) - 1).clamp(min=0)
-        return ids_t, mask_t, positions
-
-    # --- generation -------------------------------------------------------------------------
-    def complete(
-        self,
-        requests: Sequence[LLMRequest],
-        *,
-        on_result: OnResult | None = None,
-        gate: object | None = None,  # a local model is not billed per attempt
-    ) -> list[Completion]:
-        """Generate an answer to each request, in batches of ``batch_size``.
-
-        Greedy when ``temperature == 0``, else sampling at that temperature (no top-k/top-p)
-        seeded by ``seed`` + batch number. Generation stops at the model's end-of-sequence
-        tokens or after ``max_tokens``. ``Usage.input_tokens`` counts the unpadded prompt,
-        ``output_tokens`` the generated tokens before the stop token; ``latency_s`` is the
-        request's share of its batch's wall time; ``stop_reason`` is ``"end_turn"`` or
-        ``"max_tokens"``. A prompt over ``max_input_tokens`` or a batch that runs out of GPU
-        memory yields Completions with ``error`` set.
-        """
-        requests = list(requests)
-        results: list[Completion | None] = [None] * len(requests)
-        prompts = self.render(requests)
-        lengths = np.array([len(p) for p in prompts], dtype=np.int64)
-
-        def emit(i: int, c: Completion) -> None:
-            results[i] = c
-            if on_result is not None:
-                on_result(i, c)
-
-        for i in np.flatnonzero(lengths > self.max_input_tokens):
-            msg = PROMPT_TOO_LONG.format(
-                index=int(i), n_tokens=int(lengths[i]), limit=self.max_input_tokens
-            )
-            emit(int(i), Completion(text="", error=msg, meta={"key": requests[i].key}))
-        runnable = np.flatnonzero(lengths <= self.max_input_tokens)
-        keys = [(float(requests[i].temperature), int(requests[i].max_tokens)) for i in runnable]
-        batch_no = 0
-        for temperature, max_tokens in sorted(set(keys)):
-            group = runnable[[k == (temperature, max_tokens) for k in keys]]
-            group = group[np.argsort(lengths[group], kind="stable")]
-            for start in range(0, len(group), self.batch_size):
-                idx = group[start : start + self.batch_size]
-                for i, c in zip(idx, self._generate([prompts[i] for i in idx], temperature,
-                                                    max_tokens, batch_no, requests, idx)):
-                    emit(int(i), c)
-                batch_no += 1
-        return results  # type: ignore[return-value]
-
-    def _generate(self, rows, temperature, max_tokens, batch_no, requests, idx):
-        n = len(rows)
-        if max_tokens < 1:
-            return [
-                Completion(
-                    text="", usage=Usage(len(r), 0), stop_reason="max_tokens",
-                    meta={"key": requests[i].key},
-                )
-                for r, i in zip(rows, idx)
-            ]
-        ids, mask, _ = self._left_pad(rows)
-        sample = temperature > 0
-        config = GenerationConfig(
-            max_new_tokens=max_tokens,
-            min_new_tokens=min(self.min_new_tokens, max_tokens) or None,
-            do_sample=sample,
-            temperature=temperature if sample else None,
-            top_k=0 if sample else None,
-            top_p=1.0 if sample else None,
-            pad_token_id=self._pad_id,
-            eos_token_id=self._stop_ids,
-            bos_token_id=self.tokenizer.bos_token_id,
-        )
-        cuda = self.device.type == "cuda"
-        t0 = time.perf_counter()
-        try:
-            with torch.inference_mode(), torch.random.fork_rng(
-                devices=[self.device] if cuda else [], device_type=self.device.type
-            ):
-                torch.manual_seed(self.seed + batch_no)
-                out = self.lm.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-            if cuda:
-                torch.cuda.synchronize(self.device)
-        except torch.OutOfMemoryError:
-            if cuda:
-                torch.cuda.empty_cache()
-            msg = OUT_OF_MEMORY.format(n=n, batch_size=self.batch_size)
-            return [Completion(text="", error=msg, meta={"key": requests[i].key}) for i in idx]
-        seconds = time.perf_counter() - t0
-        new = out[:, ids.shape[1] :].cpu().numpy()
-        is_stop = np.isin(new, self._stop_ids)
-        stopped = is_stop.any(axis=1)
-        n_out = np.where(stopped, is_stop.argmax(axis=1), new.shape[1])
-        texts = self.tokenizer.batch_decode(
-            [new[j, : n_out[j]].tolist() for j in range(n)], skip_special_tokens=True
-        )
-        n_in = sum(len(r) for r in rows)
-        self._tally(n_in, int(n_out.sum()), seconds, n)
-        return [
-            Completion(
-                text=texts[j],
-                usage=Usage(input_tokens=len(rows[j]), output_tokens=int(n_out[j])),
-                latency_s=seconds / n,
-                stop_reason="end_turn" if stopped[j] else "max_tokens",
-                meta={"key": requests[i].key},
-            )
-            for j, i in enumerate(idx)
-        ]
-
-    # --- likelihood -------------------------------------------------------------------------
-    def score(
-        self, requests: Sequence[LLMRequest], candidates: Sequence[Sequence[str]]
-    ) -> list[np.ndarray]:
-        """Log-probability of each candidate text as the start of the assistant's answer.
-
-        ``score[r][c] = sum_t log p(y_t | prompt_r, y_<t)`` where ``prompt_r`` is the request
-        rendered with the chat template (assistant turn opened) and ``y`` the candidate's
-        tokens (``tokenizer(text, add_special_tokens=False)``, appended to the prompt ids).
-        An empty candidate scores 0.0; a request with no candidates gets an empty array.
-        Pairs are sorted by length and run ``batch_size`` at a time with left padding and
-        explicit position ids, so the batch size does not change the values (beyond float
-        rounding); log-softmax is taken in float32.
-
-        Returns:
-            One float64 array per request, aligned with its candidates.
-
-        Raises:
-            AnalysisError: one candidate list per request is not given, or a prompt plus a
-                candidate exceeds ``max_input_tokens``.
-        """
-        requests = list(requests)
-        if len(candidates) != len(requests):
-            raise AnalysisError(
-                CANDIDATES_MISMATCH.format(n_requests=len(requests), n_lists=len(candidates))
-            )
-        counts = np.array([len(c) for c in candidates], dtype=np.int64)
-        flat = [str(t) for c in candidates for t in c]
-        out = np.zeros(len(flat), dtype=np.float64)
-        if flat:
-            prompts = self.render(requests)
-            cand_ids = self.tokenizer(flat, add_special_tokens=False)["input_ids"]
-            owner = np.repeat(np.arange(len(requests)), counts)
-            seqs = [prompts[r] + list(c) for r, c in zip(owner, cand_ids)]
-            n_cand = np.array([len(c) for c in cand_ids], dtype=np.int64)
-            total = np.array([len(s) for s in seqs], dtype=np.int64)
-            over = np.flatnonzero(total > self.max_input_tokens)
-            if over.size:
-                raise AnalysisError(
-                    PROMPT_TOO_LONG.format(
-                        index=int(owner[over[0]]), n_tokens=int(total[over[0]]),
-                        limit=self.max_input_tokens,
-                    )
-                )
-            todo = np.flatnonzero(n_cand > 0)
-            todo = todo[np.argsort(total[todo], kind="stable")]
-            for start in range(0, len(todo), self.batch_size):
-                idx = todo[start : start + self.batch_size]
-                out[idx] = self._score_batch([seqs[i] for i in idx], n_cand[idx])
-        return list(np.split(out, np.cumsum(counts)[:-1])) if len(requests) else []
-
-    def _score_batch(self, rows, n_cand: np.ndarray) -> np.ndarray:
-        ids, mask, positions = self._left_pad(rows)
-        keep = int(n_cand.max()) + 1  # logits at the last prompt token and each candidate token
-        cuda = self.device.type == "cuda"
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            kwargs = {"logits_to_keep": keep} if self._keeps_logits else {}
-            logits = self.lm(
-                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
-                **kwargs,
-            ).logits[:, -keep:-1]
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            target = ids[:, -keep + 1 :]
-            tok = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-            first = torch.as_tensor(keep - 1 - n_cand, device=self.device)
-            in_cand = torch.arange(keep - 1, device=self.device)[None, :] >= first[:, None]
-            sums = (tok * in_cand).sum(dim=1).double().cpu().numpy()
-        if cuda:
-            torch.cuda.synchronize(self.device)
-        self._tally(sum(len(r) for r in rows), 0, time.perf_counter() - t0, 0, pairs=len(rows))
-        return sums
-
     # --- throughput -------------------------------------------------------------------------
-    def _tally(self, prompt: int, generated: int, seconds: float, requests: int, pairs=0) -> None:
-        self._prompt_tokens += prompt
-        self._generated_tokens += generated
-        self._seconds += seconds
-        self._requests += requests
-        self._pairs += pairs
-
     def reset_stats(self) -> None:
         """Zero the throughput tally (and CUDA's peak-memory counter)."""
-        self._prompt_tokens = self._generated_tokens = self._requests = self._pairs = 0
-        self._seconds = 0.0
+        self._throughput = Throughput()
         if getattr(self, "device", None) is not None and self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
 
@@ -525,18 +294,4 @@ class TransformersBackend:
             (completed generations), ``scored_pairs``, ``peak_gpu_mem_gb`` (None on CPU) and
             ``usd`` (``gpu_usd_per_hour * seconds / 3600``). Rates are 0 before any call.
         """
-        s = self._seconds
-        peak = None
-        if self.device.type == "cuda":
-            peak = torch.cuda.max_memory_allocated(self.device) / 2**30
-        return {
-            "prompt_tokens": self._prompt_tokens,
-            "generated_tokens": self._generated_tokens,
-            "seconds": s,
-            "prompt_tokens_per_s": self._prompt_tokens / s if s > 0 else 0.0,
-            "generated_tokens_per_s": self._generated_tokens / s if s > 0 else 0.0,
-            "requests": self._requests,
-            "scored_pairs": self._pairs,
-            "peak_gpu_mem_gb": peak,
-            "usd": self.gpu_usd_per_hour * s / 3600.0,
-        }
+        return self._throughput.stats(gpu_usd_per_hour=self.gpu_usd_per_hour, device=self.device)
