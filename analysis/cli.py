@@ -456,7 +456,7 @@ def _paper_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _weak_rule(args, k: int):
-    from analysis.weak_users import WeakRule
+    from analysis.weak_users import DEFAULT_PERCENTILE, WeakRule
 
     tp, auc = getattr(args, "paper_tp", None), getattr(args, "paper_auc", None)
     if args.weak_preset == "paper":
@@ -468,13 +468,14 @@ def _weak_rule(args, k: int):
         return WeakRule(
             metric=metric, threshold=args.weak_threshold, require_inactive=args.weak_inactive
         )
-    pct = 20.0 if args.weak_percentile is None else args.weak_percentile
+    pct = DEFAULT_PERCENTILE if args.weak_percentile is None else args.weak_percentile
     return WeakRule(metric=metric, percentile=pct, require_inactive=args.weak_inactive)
 
 
 def _cmd_evaluate(args) -> int:
     from analysis.ingest import load_dataset
-    from analysis.pipeline import EvaluateConfig, run_pipeline, write_run_outputs
+    from analysis.pipeline import EvaluateConfig, run_pipeline
+    from analysis.runs.baseline_folder import write_run_outputs
 
     bars = args.bars
     t0 = time.perf_counter()
@@ -574,7 +575,7 @@ def _cmd_rerank(args) -> int:
     bars = args.bars
     bars("load", 0.0, args.run)
     run = load_run(args.run)
-    ws = Workspace(args.workspace or run.summary["source"]["workspace"])
+    ws = Workspace(args.workspace or run.summary.source.workspace)
     rule_args = argparse.Namespace(
         weak_preset=args.preset,
         paper_tp=args.paper_tp,
@@ -686,18 +687,19 @@ def _count(n: int | None) -> str:
 def _print_rerank_result(result, args, k: int) -> int:
     """The rerank's headline lines; exit 0 when every weak user got an answer, else
     :data:`EXIT_INCOMPLETE` with the reason as the last line."""
-    s, g = result.summary, result.summary["gains"]
+    summary = result.summary
+    gains = summary.gains
     nd = f"ndcg@{k}"
     print(
-        f"reranked {s['n_reranked']:,} of {s['n_requests']:,} weak users "
-        f"({s['n_cached']:,} answers from cache); fell back: {s['fallback'] or 'none'}"
+        f"reranked {summary.n_reranked:,} of {summary.n_requests:,} weak users "
+        f"({summary.n_cached:,} answers from cache); fell back: {summary.fallback or 'none'}"
     )
     print(
-        f"{nd} gain of the reranked weak users {g['mean_gain_selected'][nd]:+.4f}; all users "
-        f"{g['mean_before'][nd]:.4f} -> {g['mean_after'][nd]:.4f}; Wilcoxon p = "
-        f"{g['wilcoxon_p']:.3g}"
+        f"{nd} gain of the reranked weak users {gains['mean_gain_selected'][nd]:+.4f}; all users "
+        f"{gains['mean_before'][nd]:.4f} -> {gains['mean_after'][nd]:.4f}; Wilcoxon p = "
+        f"{gains['wilcoxon_p']:.3g}"
     )
-    net = s["net_gain"]
+    net = summary.net_gain
     lo, hi = net["ci95"]
     print(
         f"net of the best no-LLM control ({net['control']}) on the same candidates: "
@@ -705,7 +707,7 @@ def _print_rerank_result(result, args, k: int) -> int:
         f"{', includes zero' if net['ci_includes_zero'] else ''}), Wilcoxon p = "
         f"{net['wilcoxon_p']:.3g}; ceiling {net['means'].get('oracle', float('nan')):.4f}"
     )
-    pilot = s.get("pilot")
+    pilot = summary.pilot
     if pilot:
         pr = pilot["projected"]
         print(
@@ -715,25 +717,25 @@ def _print_rerank_result(result, args, k: int) -> int:
             f"${pr['cost_all_weak_usd']:,.4f} ({pilot['n_weak_all']:,} weak users); "
             f"{pilot['verdict']}"
         )
-    wr = g["weak_remaining"]
+    wr = gains["weak_remaining"]
     print(
         f"weak on test ({wr['metric']} <= {wr['threshold']:.4f}): {wr['selected_before']:,} "
         f"-> {_count(wr['selected_after'])} of the reranked users"
     )
-    spend = s["spend"]
+    spend = summary.spend
     cap = "no cap" if spend["cap_usd"] is None else f"cap ${spend['cap_usd']:,.4f}"
     print(
-        f"spent ${s['usd_spent_this_job']:,.4f} in this run over {spend['attempts']:,} attempts "
+        f"spent ${summary.usd_spent_this_job:,.4f} in this run over {spend['attempts']:,} attempts "
         f"(job total ${spend['job_total_usd']:,.4f}, {cap}; "
-        f"${s['usd_total_including_cached']:,.4f} with cached answers); "
-        f"wrote {args.out} in {s['wall_s']:.1f} s"
+        f"${summary.usd_total_including_cached:,.4f} with cached answers); "
+        f"wrote {args.out} in {summary.wall_s:.1f} s"
     )
-    if s["status"] == "complete":
+    if summary.status == "complete":
         return 0
     left = spend["n_without_answer"]
     why = spend["stopped"] or "their calls failed after every retry (see rerank_calls.csv)"
     print(
-        f"incomplete: {left:,} of {s['n_requests']:,} weak users have no answer and keep the "
+        f"incomplete: {left:,} of {summary.n_requests:,} weak users have no answer and keep the "
         f"baseline ranking. {why}".replace("Raise the budget", "Raise --budget-usd"),
         file=sys.stderr,
     )

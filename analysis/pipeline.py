@@ -7,21 +7,20 @@ Each step lives in its own module; this one only wires them in order.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from analysis.dataset import Dataset
 from analysis.metrics.evaluate import Evaluation, evaluate_recommender
-from analysis.runs.baseline import MODEL_FILE, SPLIT_FILE, save_split
-from analysis.runs.files import atomic_folder, jsonable
-from analysis.runs.provenance import DATASET_HASH_OF, dataset_sha256, package_versions
+from analysis.runs.baseline import BaselineRun, user_table
+from analysis.runs.files import jsonable
+from analysis.runs.summary import BaselineSummary, baseline_summary_json
 from analysis.split import Split, make_split
 from analysis.subgroups import (
     MIN_GROUP_SIZE,
@@ -34,17 +33,15 @@ from analysis.subgroups import (
 from analysis.subgroups.cohorts import CohortReport, discover_weak_cohorts
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.base import Recommender
-from models.baselines import BaselineRecommender, make_recommender, save_model
+from models.baselines import make_recommender
 
 __all__ = [
-    "MODEL_FILE",
     "EvaluateConfig",
     "PipelineResult",
     "StageProgress",
-    "provenance",
+    "per_user_frame",
     "run_pipeline",
     "settings_text",
-    "write_run_outputs",
 ]
 
 #: stage progress callback: (stage name, fraction of the stage done in [0, 1], message)
@@ -83,7 +80,7 @@ class EvaluateConfig:
     split: str = "temporal"
     split_params: dict = field(default_factory=dict)
     seed: int = 0
-    weak_rule: WeakRule = field(default_factory=lambda: WeakRule(metric="auc", percentile=20.0))
+    weak_rule: WeakRule = field(default_factory=WeakRule.default)
     intersections: tuple[tuple[str, str], ...] = (("inactive", "mainstream"),)
     cohort_max_depth: int = 3
     min_group_size: int = MIN_GROUP_SIZE
@@ -135,69 +132,30 @@ class PipelineResult:
         return f"ndcg@{self.config.k}"
 
     def summary(self) -> dict:
-        """Run summary as JSON-able values (what ``summary.json`` holds)."""
-        ds_stats = self.dataset.stats()
-        ds_stats["n_train"] = int((self.split.fold == 0).sum())
-        ds_stats["n_validation"] = int((self.split.fold == 1).sum())
-        ds_stats["n_test"] = int((self.split.fold == 2).sum())
-        weak = self.weak
-        return {
-            "dataset": ds_stats,
-            "model": {"name": self.config.model, "params": jsonable(self.model.params)},
-            "split": {"strategy": self.split.strategy, "params": jsonable(self.split.params)},
-            "seed": self.config.seed,
-            "k": self.config.k,
-            "n_candidates": self.config.n_candidates,
-            "config": jsonable(self.config.to_dict()),
-            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-            "overall": jsonable(self.evaluation.overall()),
-            "weak_users": {
-                "rule": jsonable(asdict(weak.rule)),
-                "threshold_value": jsonable(weak.threshold_value),
-                "n_weak": int(weak.n_weak),
-                "share": jsonable(weak.share),
-                "n_unselectable": int(weak.n_unselectable),
-                "test_mean_weak": jsonable(weak.test_mean_weak),
-                "test_mean_rest": jsonable(weak.test_mean_rest),
-            },
-            "skipped_dimensions": list(self.skipped_dimensions),
-            "disparity": [
-                {
-                    "dimension": _dim_name(r.dimension),
-                    "metric": r.metric,
-                    "worst_group": r.worst_group,
-                    "group_min": jsonable(r.group_min),
-                    "group_max": jsonable(r.group_max),
-                    "difference": jsonable(r.difference),
-                    "ratio": jsonable(r.ratio),
-                    "gini": jsonable(r.gini),
-                    "kruskal_h": jsonable(r.kruskal_h),
-                    "kruskal_p": jsonable(r.kruskal_p),
-                    **_adjusted_p(self.p_tests, r.dimension),
-                    "min_group_size": int(r.min_group_size),
-                    "n_small_groups": int(r.n_small_groups),
-                }
-                for r in self.subgroups
-            ],
-        }
+        """Run summary as JSON-able values (what ``summary.json`` holds, less its ``source``
+        and ``provenance``, which :func:`analysis.runs.baseline_folder.write_baseline_run`
+        adds)."""
+        return baseline_summary_json(self)
 
-
-def _adjusted_p(p_tests: pd.DataFrame, dim: str | tuple[str, str]) -> dict:
-    """Holm and BH p-values of one report's test, adjusted over the run's family."""
-    labels = {dim} if isinstance(dim, str) else {" × ".join(dim), " × ".join(dim[::-1])}
-    row = p_tests[p_tests["dimension"].isin(labels)] if len(p_tests) else p_tests
-    if not len(row):
-        return {"kruskal_p_holm": None, "kruskal_p_bh": None, "p_family_size": None}
-    r = row.iloc[0]
-    return {
-        "kruskal_p_holm": jsonable(r["p_holm"]),
-        "kruskal_p_bh": jsonable(r["p_bh"]),
-        "p_family_size": int(r["family_size"]),
-    }
-
-
-def _dim_name(dim: str | tuple[str, str]) -> str:
-    return dim if isinstance(dim, str) else " x ".join(dim)
+    @cached_property
+    def run(self) -> BaselineRun:
+        """The :class:`~analysis.runs.baseline.BaselineRun` every later step takes: the same
+        object :func:`analysis.runs.baseline.load_run` reads back from the run's folder, with
+        the fitted model in memory."""
+        evaluated = self.evaluation.per_user["evaluated"].to_numpy(bool)
+        rankings = np.full((self.dataset.n_users, self.config.n_candidates), -1, np.int32)
+        top = self.evaluation.recommendations[:, : self.config.n_candidates]
+        rankings[evaluated, : top.shape[1]] = top[evaluated]
+        factors = self.model.item_factors
+        return BaselineRun(
+            summary=BaselineSummary.from_json(jsonable(self.summary())),
+            dataset=self.dataset,
+            split=self.split,
+            per_user=user_table(per_user_frame(self), self.dataset),
+            rankings=rankings,
+            item_factors=None if factors is None else np.asarray(factors, np.float32),
+            fitted=self.model,
+        )
 
 
 class _Timer:
@@ -306,63 +264,6 @@ def run_pipeline(
     )
 
 
-def per_user_frame(result: PipelineResult) -> pd.DataFrame:
-    """The ``per_user.parquet`` table: raw ids, every metric, counts and subgroup columns."""
-    t = result.per_user.copy()
-    t.insert(t.columns.get_loc("evaluated") + 1, "weak", result.weak.mask)
-    return t.drop(columns=["user_idx"])
-
-
-def ranking_frame(result: PipelineResult, depth: int) -> pd.DataFrame:
-    """The test ranking of every evaluated user, first ``depth`` items (raw ids, rank from 1)."""
-    ev = result.evaluation
-    users = np.flatnonzero(ev.per_user["evaluated"].to_numpy())
-    items = ev.recommendations[users, :depth]
-    scores = ev.scores[users, :depth]
-    valid = items >= 0
-    rows = np.repeat(users, items.shape[1]).reshape(items.shape)
-    ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1), items.shape)
-    ds = result.dataset
-    return pd.DataFrame(
-        {
-            "user_id": ds.user_ids[rows[valid]],
-            "rank": ranks[valid].astype(np.int32),
-            "item_id": ds.item_ids[items[valid]],
-            "score": scores[valid].astype(np.float32),
-        }
-    )
-
-
-def recommendations_frame(result: PipelineResult) -> pd.DataFrame:
-    """``recommendations.parquet``: the top k for every evaluated user on the test split."""
-    return ranking_frame(result, result.evaluation.k)
-
-
-def test_frame(result: PipelineResult) -> pd.DataFrame:
-    """``test.parquet``: the held-out relevant test interactions (user_id, item_id, gain)."""
-    test = result.split.test.tocoo()
-    ds = result.dataset
-    order = np.lexsort((test.col, test.row))
-    return pd.DataFrame(
-        {
-            "user_id": ds.user_ids[test.row[order]],
-            "item_id": ds.item_ids[test.col[order]],
-            "gain": test.data[order].astype(np.float32),
-        }
-    )
-
-
-def subgroups_frame(result: PipelineResult) -> pd.DataFrame:
-    """``subgroups.csv``: one row per (dimension, group) with size, mean, CI and weak share."""
-    frames = []
-    for r in result.subgroups:
-        g = r.by_group.copy()
-        g.insert(0, "dimension", _dim_name(r.dimension))
-        g.insert(1, "metric", r.metric)
-        frames.append(g)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
 def settings_text(config: EvaluateConfig) -> str:
     """The run's settings in one line (the app's stand-in for a command line)."""
     params = ", ".join(f"{k}={v}" for k, v in sorted(config.model_params.items()))
@@ -376,73 +277,9 @@ def settings_text(config: EvaluateConfig) -> str:
     )
 
 
-def provenance(result: PipelineResult, command: Sequence[str] | None = None) -> dict:
-    """``summary.json``'s ``provenance`` block: what is needed to trace and repeat the run.
-
-    Keys: ``command`` (the argv list of the CLI, None from the app), ``settings`` (the run's
-    settings in one line, :func:`settings_text`), ``seed``, ``dataset_sha256`` and
-    ``dataset_hash_of`` (:func:`analysis.runs.provenance.dataset_sha256`), ``packages``
-    (:func:`analysis.runs.provenance.package_versions`) and ``model_file`` (the stored model).
-    """
-    return {
-        "command": None if command is None else [str(a) for a in command],
-        "settings": settings_text(result.config),
-        "seed": int(result.config.seed),
-        "dataset_sha256": dataset_sha256(result.dataset),
-        "dataset_hash_of": DATASET_HASH_OF,
-        "packages": package_versions(),
-        "model_file": MODEL_FILE,
-    }
-
-
-def write_run_outputs(
-    result: PipelineResult,
-    out: str | Path,
-    *,
-    workspace: str | None = None,
-    command: Sequence[str] | None = None,
-) -> dict[str, Path]:
-    """Write the run's files into ``out`` atomically.
-
-    Besides the analyst's files, ``candidates.parquet`` (the top C of every evaluated user:
-    what an LLM may rerank), ``model.npz`` (the fitted baseline,
-    :func:`models.baselines.save_model`), ``split.npz`` (the folds,
-    :func:`analysis.runs.baseline.save_split`) and ``item_factors.npy`` (factor models) let
-    ``rerank`` resume from the folder without refitting; ``summary.json`` names the
-    workspace and dataset the run came from and holds its ``provenance`` (package versions,
-    the dataset's SHA-256, the seed, ``command``: the CLI's argv, None from the app).
-
-    The Parquet files hold no wall-clock time (timings are in ``summary.json`` only), so the
-    same dataset, settings and seed give byte-identical ``per_user.parquet``,
-    ``recommendations.parquet`` and ``candidates.parquet``.
-
-    Files are written to a temporary sibling folder first and moved into place only when all
-    of them are complete, so an interrupted write never leaves a half-written run and an
-    earlier run in ``out`` is replaced only by a complete new one.
-
-    Returns:
-        Mapping file name -> final path.
-    """
-    with atomic_folder(out) as tmp:
-        per_user_frame(result).to_parquet(tmp / "per_user.parquet", index=False)
-        recommendations_frame(result).to_parquet(tmp / "recommendations.parquet", index=False)
-        ranking_frame(result, result.evaluation.n_candidates).to_parquet(
-            tmp / "candidates.parquet", index=False
-        )
-        if isinstance(result.model, BaselineRecommender):
-            save_model(result.model, tmp / MODEL_FILE)
-        save_split(result.split, tmp / SPLIT_FILE)
-        if result.model.item_factors is not None:
-            np.save(tmp / "item_factors.npy", np.asarray(result.model.item_factors, np.float32))
-        test_frame(result).to_parquet(tmp / "test.parquet", index=False)
-        subgroups_frame(result).to_csv(tmp / "subgroups.csv", index=False)
-        result.p_tests.to_csv(tmp / "subgroup_tests.csv", index=False)
-        result.cohorts.leaves.to_csv(tmp / "weak_cohorts.csv", index=False)
-        summary = result.summary()
-        summary["source"] = {
-            "dataset": result.dataset.name,
-            "workspace": None if workspace is None else str(workspace),
-        }
-        summary["provenance"] = provenance(result, command)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-    return {p.name: p for p in sorted(Path(out).iterdir())}
+def per_user_frame(result: PipelineResult) -> pd.DataFrame:
+    """The run's per-user table as ``per_user.parquet`` holds it: raw ids, every metric,
+    counts, subgroup columns and ``weak``."""
+    t = result.per_user.copy()
+    t.insert(t.columns.get_loc("evaluated") + 1, "weak", result.weak.mask)
+    return t.drop(columns=["user_idx"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,17 @@ from analysis.formatting import (
     fmt_usd,
     round_sig,
 )
-from analysis.rerank.explain import RerankRunFiles, load_rerank_files
+from analysis.runs.baseline import (
+    BaselineRun,
+    read_cohorts,
+    read_per_user,
+    read_subgroups,
+    read_summary,
+)
+from analysis.runs.rerank import RerankRun, load_rerank_run, read_rerank_per_user
 from analysis.runs.store import RunInfo
+from analysis.runs.summary import BaselineSummary, RerankSummary
+from analysis.weak_users import WeakRule
 
 __all__ = ["Report", "build_report", "per_user_results", "to_csv_bytes", "to_parquet_bytes"]
 
@@ -104,10 +113,12 @@ def per_user_results(baseline: RunInfo, rerank: RunInfo | None = None) -> pd.Dat
         AnalysisError: a run file is missing, or the rerank is not from this baseline.
     """
     _check(baseline, rerank)
-    base = pd.read_parquet(_read(baseline, "per_user.parquet"))
+    _read(baseline, "per_user.parquet")
+    base = read_per_user(baseline.path)
     if rerank is None:
         return base
-    rr = pd.read_parquet(_read(rerank, "rerank_per_user.parquet"))
+    _read(rerank, "rerank_per_user.parquet")
+    rr = read_rerank_per_user(rerank.path)
     rr = rr.rename(columns={c: f"llm_{c}" for c in rr.columns if c != "user_id"})
     rr.insert(1, "sent_to_llm", True)
     for c in rr.columns[rr.dtypes == object]:  # texts (fallback reason, error): str dtype
@@ -243,23 +254,23 @@ def subgroup_figure(sg: pd.DataFrame, title: str, *, value: str = "mean",
     return fig
 
 
-def _baseline(info: RunInfo, summary: dict, per_user: pd.DataFrame, charts: _Charts):
-    k = int(summary["k"])
+def _baseline(info: RunInfo, summary: BaselineSummary, per_user: pd.DataFrame, charts: _Charts):
+    k = summary.k
     nd = f"ndcg@{k}"
-    ov, wk, ds = summary["overall"], summary["weak_users"], summary["dataset"]
-    rule = wk["rule"]
-    cut = (f"≤ {fmt_num(rule['threshold'])}" if rule.get("threshold") is not None
-           else f"≤ its {rule['percentile']:g}th percentile ({fmt_metric(wk['threshold_value'])})")
+    ov, wk, ds = summary.overall, summary.weak_users, summary.dataset
+    rule = wk.rule
+    cut = (f"≤ {fmt_num(rule.threshold)}" if rule.threshold is not None
+           else f"≤ its {rule.percentile:g}th percentile ({fmt_metric(wk.threshold_value)})")
     out: dict[str, Any] = {
         "cards": [(f"NDCG@{k}", fmt_metric(ov[nd], 3)),
                   (f"Recall@{k}", fmt_metric(ov[f"recall@{k}"], 3)),
                   ("AUC", fmt_metric(ov["auc"], 3)),
-                  ("Weak users", f"{fmt_int(wk['n_weak'])} ({fmt_pct(wk['share'])})")],
+                  ("Weak users", f"{fmt_int(wk.n_weak)} ({fmt_pct(wk.share)})")],
         "rule_text": (
-            f"Weak users: validation {rule['metric']} {cut}"
-            f"{' and inactive' if rule.get('require_inactive') else ''}, chosen on validation "
-            f"and judged on test: their test {rule['metric']} is "
-            f"{fmt_metric(wk['test_mean_weak'], 3)} against {fmt_metric(wk['test_mean_rest'], 3)} "
+            f"Weak users: validation {rule.metric} {cut}"
+            f"{' and inactive' if rule.require_inactive else ''}, chosen on validation "
+            f"and judged on test: their test {rule.metric} is "
+            f"{fmt_metric(wk.test_mean_weak, 3)} against {fmt_metric(wk.test_mean_rest, 3)} "
             "for the rest."),
         "subgroups": None, "disparity": None, "cohorts": None,
     }
@@ -273,10 +284,9 @@ def _baseline(info: RunInfo, summary: dict, per_user: pd.DataFrame, charts: _Cha
                       xaxis_title=f"NDCG@{k}", yaxis_title="users", xaxis_range=[0, 1])
     hist = charts(fig)
     sub_chart = None
-    min_size = int(summary["config"].get("min_group_size") or 0)
-    sg_path = Path(info.path) / "subgroups.csv"
-    if sg_path.is_file():
-        sg = pd.read_csv(sg_path, dtype={"group": str, "dimension": str})
+    min_size = summary.min_group_size
+    sg = read_subgroups(info.path)
+    if sg is not None:
         sg = sg[~sg["dimension"].str.contains(" x ", regex=False)]
         sub_chart = charts(subgroup_figure(
             sg, f"Mean test NDCG@{k} per subgroup, worst at the bottom (bootstrap 95% CI)",
@@ -292,7 +302,7 @@ def _baseline(info: RunInfo, summary: dict, per_user: pd.DataFrame, charts: _Cha
                      "but too noisy to rank groups by, and they enter no disparity figure below.")
         out["subgroups"] = {"text": text,
                             "table": _table(shown, {"weak_share": fmt_pct})}
-    disp = summary.get("disparity") or []
+    disp = summary.disparity
     if disp:
         dt = pd.DataFrame(disp)
         cols = ["dimension", "worst_group", "group_min", "group_max", "difference", "ratio",
@@ -309,9 +319,8 @@ def _baseline(info: RunInfo, summary: dict, per_user: pd.DataFrame, charts: _Cha
                     "distributions differ by more than chance; it does not say by how much, why, "
                     "or that the difference matters.")
         out["disparity"] = {"table": _table(dt, pfmt), "text": text}
-    coh = Path(info.path) / "weak_cohorts.csv"
-    if coh.is_file():
-        c = pd.read_csv(coh)
+    c = read_cohorts(info.path)
+    if c is not None:
         keep = [x for x in ("rule", "n_users", "share", "val_mean", "test_mean", "mean_metric")
                 if x in c.columns]
         text = ("Leaves of a regression tree fitted on validation NDCG, worst first on "
@@ -330,7 +339,7 @@ def _stat(v: Any) -> str:
     return fmt_num(v)
 
 
-def dry_run_bracket(run, summary: dict) -> dict | None:
+def dry_run_bracket(run: BaselineRun) -> dict | None:
     """The free bracket of an LLM's NDCG@k on the run's weak users, before any LLM call.
 
     The weak users of the run's own rule that have test items, their realistic candidates
@@ -340,8 +349,7 @@ def dry_run_bracket(run, summary: dict) -> dict | None:
     candidate lists; no token count, so no price).
 
     Args:
-        run: the :class:`~analysis.runs.baseline.LoadedRun`.
-        summary: its ``summary.json``.
+        run: the :class:`~analysis.runs.baseline.BaselineRun`.
 
     Returns:
         ``baseline``, ``best``, ``best_value``, ``ceiling``, ``n_users``, ``n_candidates``,
@@ -355,9 +363,9 @@ def dry_run_bracket(run, summary: dict) -> dict | None:
     users = np.flatnonzero(pu["weak"].to_numpy(bool) & pu["evaluated"].to_numpy(bool))
     if len(users) == 0:
         return None
-    k, c = int(summary["k"]), int(summary.get("n_candidates") or 20)
+    k, c = run.k, run.n_candidates
     cands = realistic_candidates(run.rankings, users.astype(np.int64), run.split.test,
-                                 n_candidates=c, seed=int(summary.get("seed") or 0))
+                                 n_candidates=c, seed=run.summary.seed)
     out = bracket(control_report(run, cands, k))
     return {**out, "n_users": len(users), "n_candidates": c, "k": k}
 
@@ -378,18 +386,18 @@ def _bracket_view(b: dict) -> dict:
     return {"text": text, "table": _table(rows)}
 
 
-def _net_view(s: dict, k: int, charts: _Charts):
-    net = s.get("net_gain")
+def _net_view(s: RerankSummary, k: int, charts: _Charts):
+    net = s.net_gain
     if not net:
         return None, None
     from analysis.gains.controls import PAPER_PROTOCOL_NOTE
 
     lo, hi = net["ci95"]
-    users = s.get("users") or {}
+    users = s.users or {}
     zero = (" The interval includes zero: these answers do not show that the LLM beats a "
             "free reordering." if net["ci_includes_zero"] else "")
     view: dict[str, Any] = {
-        "paper_note": PAPER_PROTOCOL_NOTE if s["config"].get("protocol") == "paper" else None,
+        "paper_note": PAPER_PROTOCOL_NOTE if s.config.protocol == "paper" else None,
         "cards": [
             (f"NDCG@{k} gain net of the best control ({net['control']})",
              f"{fmt_signed(net['mean'])} [{fmt_signed(lo)}, {fmt_signed(hi)}]"),
@@ -402,7 +410,7 @@ def _net_view(s: dict, k: int, charts: _Charts):
                  f"weak user: about {fmt_usd(users.get('deployment_usd_expected'))}."),
         "pilot": None,
     }
-    pilot = s.get("pilot")
+    pilot = s.pilot
     if pilot:
         pr = pilot["projected"]
         view["pilot"] = (
@@ -419,29 +427,30 @@ def _net_view(s: dict, k: int, charts: _Charts):
     return view, charts(fig)
 
 
-def _rerank(info: RunInfo, files: RerankRunFiles, charts: _Charts, min_size: int):
-    s, g = files.summary, files.summary["gains"]
-    k = int(g["k"])
+def _rerank(info: RunInfo, files: RerankRun, charts: _Charts, min_size: int):
+    s = files.summary
+    g = s.gains
+    k = s.k
     nd = f"ndcg@{k}"
     wr = g["weak_remaining"]
-    cfg = s["config"]
+    cfg = s.config
     out: dict[str, Any] = {
-        "backend": cfg["backend"], "model": cfg["model"],
+        "backend": cfg.backend, "model": cfg.model,
         "cards": [
             (f"NDCG@{k} gain, weak users", fmt_signed(g["mean_gain_selected"][nd])),
             (f"NDCG@{k} gain, everyone", fmt_signed(g["mean_gain_all"][nd])),
             ("Weak users remaining", f"{wr['selected_before']:,} → "
              + ("not recomputed" if wr["selected_after"] is None
                 else f"{wr['selected_after']:,}")),
-            ("Spent", fmt_usd(s["usd_total_including_cached"])),
+            ("Spent", fmt_usd(s.usd_total_including_cached)),
             ("Per +0.01 NDCG", fmt_usd(g.get("cost_per_0.01_ndcg_usd")))],
-        "text": (f"{s['n_requests']:,} weak users sent, {s['n_reranked']:,} reranked "
-                 f"({s['n_cached']:,} answers reused from the cache); fell back: "
-                 f"{s['fallback'] or 'none'}. Wilcoxon signed-rank p = "
+        "text": (f"{s.n_requests:,} weak users sent, {s.n_reranked:,} reranked "
+                 f"({s.n_cached:,} answers reused from the cache); fell back: "
+                 f"{s.fallback or 'none'}. Wilcoxon signed-rank p = "
                  f"{fmt_num(g['wilcoxon_p'])}. Cost per weak user "
                  f"{fmt_usd(g.get('cost_per_selected_user_usd'))}."),
         "by_group": None, "curve": None,
-        "estimate": _pre(s.get("estimate") or {}),
+        "estimate": _pre(s.estimate or {}),
     }
     out["net"], controls_chart = _net_view(s, k, charts)
     rows = [{"metric": m, "before": g["mean_before"][m], "after": g["mean_after"][m],
@@ -469,14 +478,14 @@ def _rerank(info: RunInfo, files: RerankRunFiles, charts: _Charts, min_size: int
     return out, figs
 
 
-def _cost(s: dict) -> dict:
-    g, net, users = s["gains"], s.get("net_gain") or {}, s.get("users") or {}
-    spend = s.get("spend") or {}
+def _cost(s: RerankSummary) -> dict:
+    g, net, users = s.gains, s.net_gain or {}, s.users or {}
+    spend = s.spend or {}
     rows = [
         ("spent on this report's answers (cached answers at their price)",
-         fmt_usd(s.get("usd_total_including_cached"))),
-        ("paid by this job", fmt_usd(s.get("usd_spent_this_job"))),
-        ("budget cap", fmt_usd(s.get("budget_usd")) if s.get("budget_usd") is not None
+         fmt_usd(s.usd_total_including_cached)),
+        ("paid by this job", fmt_usd(s.usd_spent_this_job)),
+        ("budget cap", fmt_usd(s.budget_usd) if s.budget_usd is not None
          else "none"),
         ("per weak user sent", fmt_usd(g.get("cost_per_selected_user_usd"))),
         ("per +0.01 NDCG (everyone, gross)", fmt_usd(g.get("cost_per_0.01_ndcg_usd"))),
@@ -485,13 +494,13 @@ def _cost(s: dict) -> dict:
         (f"deployment: all {fmt_int(users.get('weak_all'))} weak users",
          fmt_usd(users.get("deployment_usd_expected"))),
         ("dry-run estimate (expected / upper bound)",
-         (f"{fmt_usd((s.get('estimate') or {}).get('expected_usd'))} / "
-          f"{fmt_usd((s.get('estimate') or {}).get('upper_bound_usd'))}")),
+         (f"{fmt_usd((s.estimate or {}).get('expected_usd'))} / "
+          f"{fmt_usd((s.estimate or {}).get('upper_bound_usd'))}")),
         ("paid attempts", fmt_int(spend.get("paid_attempts"))),
     ]
     table = _table(pd.DataFrame(rows, columns=["cost", "value"]))
-    prices = s.get("prices") or {}
-    model = s["config"]["model"]
+    prices = s.prices or {}
+    model = s.config.model
     row = (prices.get("prices") or {}).get(model)
     if row:
         text = (f"{model}: ${fmt_num(row['input'])} per million input tokens, "
@@ -504,19 +513,19 @@ def _cost(s: dict) -> dict:
     return {"table": table, "price_text": text, "prices": _pre(prices)}
 
 
-def _rule_words(rule: dict) -> str:
+def _rule_words(rule: WeakRule) -> str:
     """A weak-user rule in words: ``validation auc ≤ p40``, ``... ≤ 0.5 and inactive``."""
-    cut = (f"≤ {rule['threshold']:g}" if rule.get("threshold") is not None
-           else f"≤ p{rule.get('percentile', 20):g}")
-    inactive = " and inactive" if rule.get("require_inactive") else ""
-    return f"validation {rule.get('metric', 'auc')} {cut}{inactive}"
+    cut = (f"≤ {rule.threshold:g}" if rule.threshold is not None
+           else f"≤ p{rule.percentile:g}")
+    inactive = " and inactive" if rule.require_inactive else ""
+    return f"validation {rule.metric} {cut}{inactive}"
 
 
-def _verdict(summary: dict, s: dict | None, bracket_: dict | None) -> dict:
-    k = int(summary["k"])
-    wk = summary["weak_users"]
-    who = (f"The recommender fails {fmt_int(wk['n_weak'])} users "
-           f"({fmt_pct(wk['share'])}) by the run's weak-user rule.")
+def _verdict(summary: BaselineSummary, s: RerankSummary | None, bracket_: dict | None) -> dict:
+    k = summary.k
+    wk = summary.weak_users
+    who = (f"The recommender fails {fmt_int(wk.n_weak)} users "
+           f"({fmt_pct(wk.share)}) by the run's weak-user rule.")
     if s is None:
         if bracket_ is None:
             tail = ("What an LLM would gain is not measured yet: no rerank of this run, and no "
@@ -528,7 +537,7 @@ def _verdict(summary: dict, s: dict | None, bracket_: dict | None) -> dict:
                     f"reordering's {fmt_metric(bracket_['ceiling'])}; the best no-LLM "
                     f"reordering reaches {fmt_metric(bracket_['best_value'])}.")
         return {"question": QUESTION, "answer": f"{who} {tail}", "note": None}
-    net, users = s.get("net_gain"), s.get("users") or {}
+    net, users = s.net_gain, s.users or {}
     deploy = fmt_usd(users.get("deployment_usd_expected"))
     if net:
         lo, hi = net["ci95"]
@@ -536,21 +545,21 @@ def _verdict(summary: dict, s: dict | None, bracket_: dict | None) -> dict:
         per_text = (f"+0.01 NDCG net costs {fmt_usd(per)}" if per is not None
                     else "there is no net gain to buy")
         tail = (f"Reranking {fmt_int(net['n_users'])} weak users of the rerank's rule "
-                f"({_rule_words(s['config'].get('rule') or {})}) with {s['config']['model']} "
+                f"({_rule_words(s.config.rule)}) with {s.config.model} "
                 f"moved their NDCG@{k} by {fmt_signed(net['mean'])} net of the best free "
                 f"reordering ({net['control']}), 95% interval {fmt_signed(lo)} to "
                 f"{fmt_signed(hi)}; {per_text}, and reranking all "
                 f"{fmt_int(users.get('weak_all'))} weak users of its rule would cost about "
                 f"{deploy}.")
     else:
-        g = s["gains"]
-        tail = (f"Reranking {fmt_int(g['n_selected'])} weak users with {s['config']['model']} "
+        g = s.gains
+        tail = (f"Reranking {fmt_int(g['n_selected'])} weak users with {s.config.model} "
                 f"moved their NDCG@{k} by "
                 f"{fmt_signed(g['mean_gain_selected'][f'ndcg@{k}'])} (not compared with the "
-                f"free reorderings in this run) for {fmt_usd(s['usd_total_including_cached'])}.")
+                f"free reorderings in this run) for {fmt_usd(s.usd_total_including_cached)}.")
     from analysis.gains.controls import PAPER_PROTOCOL_NOTE
 
-    note = PAPER_PROTOCOL_NOTE if s["config"].get("protocol") == "paper" else None
+    note = PAPER_PROTOCOL_NOTE if s.config.protocol == "paper" else None
     return {"question": QUESTION, "answer": f"{who} {tail}", "note": note}
 
 
@@ -559,7 +568,7 @@ def build_report(
     rerank: RunInfo | None = None,
     *,
     generated_at: datetime | None = None,
-    loaded=None,
+    loaded: BaselineRun | None = None,
 ) -> Report:
     """Build the HTML report of ``baseline`` (and its rerank ``rerank``) from
     ``templates/report.html.j2``.
@@ -576,7 +585,7 @@ def build_report(
         baseline: a baseline run (:meth:`analysis.runs.store.RunStore.get`).
         rerank: one of its rerank runs, or None.
         generated_at: timestamp to print (default: now, UTC).
-        loaded: the baseline's :class:`~analysis.runs.baseline.LoadedRun` when already loaded
+        loaded: the baseline's :class:`~analysis.runs.baseline.BaselineRun` when already loaded
             (used for the free bracket of a report without rerank); read from the run's
             folder when None. A run whose dataset is gone gets no bracket.
 
@@ -586,54 +595,54 @@ def build_report(
     """
     _check(baseline, rerank)
     when = generated_at or datetime.now(UTC)
-    summary = json.loads(_read(baseline, "summary.json").read_text())
-    per_user = pd.read_parquet(_read(baseline, "per_user.parquet"))
+    summary = read_summary(_read(baseline, "summary.json").parent)
+    per_user = read_per_user(_read(baseline, "per_user.parquet").parent)
     charts = _Charts()
-    k = int(summary["k"])
-    ov, wk = summary["overall"], summary["weak_users"]
+    k = summary.k
+    ov, wk = summary.overall, summary.weak_users
     headline = {
-        "dataset": baseline.dataset, "model": summary["model"]["name"],
-        "n_users": int(summary["dataset"]["n_users"]), "n_evaluated": int(ov["n_evaluated"]),
+        "dataset": baseline.dataset, "model": summary.model.name,
+        "n_users": int(summary.dataset["n_users"]), "n_evaluated": int(ov["n_evaluated"]),
         "ndcg": float(ov[f"ndcg@{k}"]), "auc": float(ov["auc"]),
-        "n_weak": int(wk["n_weak"]), "weak_share": float(wk["share"]),
+        "n_weak": int(wk.n_weak), "weak_share": float(wk.share),
     }
-    title = f"Weakspot report: {baseline.dataset}, {summary['model']['name']}"
+    title = f"Weakspot report: {baseline.dataset}, {summary.model.name}"
     runs = [{"label": "Baseline run", "id": baseline.run_id,
              "created": _stamp(baseline.created_at)}]
     base, figs = _baseline(baseline, summary, per_user, charts)
     files = rr_view = bracket_view = bracket_ = cost = None
     if rerank is not None:
-        files = load_rerank_files(rerank.path)
-        g = files.summary["gains"]
+        files = load_rerank_run(rerank.path)
+        g = files.summary.gains
         headline.update({
             "gain_selected": g["mean_gain_selected"][f"ndcg@{k}"],
             "gain_all": g["mean_gain_all"][f"ndcg@{k}"],
             "weak_before": g["weak_remaining"]["selected_before"],
             "weak_after": g["weak_remaining"]["selected_after"],
-            "usd_spent": files.summary["usd_total_including_cached"],
+            "usd_spent": files.summary.usd_total_including_cached,
             "usd_per_0.01": g.get("cost_per_0.01_ndcg_usd"),
         })
-        title += f" + LLM rerank ({files.summary['config']['model']})"
+        title += f" + LLM rerank ({files.config.model})"
         runs.append({"label": "Rerank run", "id": rerank.run_id,
                      "created": _stamp(rerank.created_at)})
-        min_size = int(summary["config"].get("min_group_size") or 0)
+        min_size = summary.min_group_size
         rr_view, rr_figs = _rerank(rerank, files, charts, min_size)
         figs.update(rr_figs)
         cost = _cost(files.summary)
     else:
-        bracket_ = _bracket_or_none(baseline, summary, loaded)
+        bracket_ = _bracket_or_none(baseline, loaded)
         bracket_view = None if bracket_ is None else _bracket_view(bracket_)
     headline["verdict"] = (verdict := _verdict(
         summary, None if files is None else files.summary, bracket_))["answer"]
-    model_params = summary["model"].get("params") or {}
-    shown_config = dict(summary["config"])
+    model_params = dict(summary.model.params or {})
+    shown_config = dict(summary.config)
     shown_config["model_params"] = model_params  # as used, not the (often empty) overrides
-    source = dict(summary.get("source") or {})
+    source = {} if summary.source is None else asdict(summary.source)
     if source.get("workspace"):
         source["workspace"] = Path(str(source["workspace"])).name  # no server path
-    overrides = ", ".join(sorted(summary["config"].get("model_params") or {})) or "none"
+    overrides = ", ".join(sorted(summary.model_overrides)) or "none"
     model = {
-        "text": (f"{summary['model']['name']} as fitted: the model's defaults with the run's "
+        "text": (f"{summary.model.name} as fitted: the model's defaults with the run's "
                  f"overrides ({overrides}) applied."),
         "table": _table(pd.DataFrame({"parameter": list(model_params),
                                       "value": [_stat(v) for v in model_params.values()]})),
@@ -643,14 +652,14 @@ def build_report(
         verdict=verdict, base=base, rerank=rr_view, bracket=bracket_view, charts=figs,
         cost=cost, model=model,
         settings={"baseline": _pre(shown_config), "source": _pre(source),
-                  "rerank": None if files is None else _pre(files.summary["config"])},
+                  "rerank": None if files is None else _pre(files.summary.recorded_config)},
     )
     return Report(html=doc, baseline_run_id=baseline.run_id,
                   rerank_run_id=None if rerank is None else rerank.run_id,
                   generated_at=when, headline=headline, n_charts=charts.n)
 
 
-def _bracket_or_none(baseline: RunInfo, summary: dict, loaded) -> dict | None:
+def _bracket_or_none(baseline: RunInfo, loaded: BaselineRun | None) -> dict | None:
     if loaded is None:
         from analysis.runs.baseline import load_run
 
@@ -658,7 +667,7 @@ def _bracket_or_none(baseline: RunInfo, summary: dict, loaded) -> dict | None:
             loaded = load_run(baseline.path)
         except AnalysisError:  # dataset gone or changed: the report goes without a bracket
             return None
-    return dry_run_bracket(loaded, summary)
+    return dry_run_bracket(loaded)
 
 
 def _stamp(ts: Any) -> str:

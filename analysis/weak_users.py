@@ -21,6 +21,8 @@ from analysis.subgroups import group_codes
 
 __all__ = [
     "BAD_PAPER_AUC",
+    "DEFAULT_METRIC",
+    "DEFAULT_PERCENTILE",
     "PAPER_AUC",
     "PaperAuc",
     "WeakRule",
@@ -37,6 +39,9 @@ BOTH_OR_NEITHER = (
     "A weak-user rule needs exactly one of a threshold or a percentile; got threshold "
     "{threshold!r} and percentile {percentile!r}."
 )
+#: the default rule (:meth:`WeakRule.default`): validation AUC at or below its 20th percentile
+DEFAULT_METRIC = "auc"
+DEFAULT_PERCENTILE = 20.0
 BAD_PERCENTILE = "percentile must lie in [0, 100], got {value!r}."
 BAD_THRESHOLD = "threshold must be a finite number, got {value!r}."
 MISSING_METRIC = (
@@ -95,6 +100,12 @@ class WeakRule:
             raise AnalysisError(BAD_PERCENTILE.format(value=self.percentile))
         if self.threshold is not None and not np.isfinite(float(self.threshold)):
             raise AnalysisError(BAD_THRESHOLD.format(value=self.threshold))
+
+    @classmethod
+    def default(cls) -> WeakRule:
+        """The product's default rule, wherever none is given (a baseline run, a rerank, the
+        CLI): the bottom :data:`DEFAULT_PERCENTILE` percent of users by validation AUC."""
+        return cls(metric=DEFAULT_METRIC, percentile=DEFAULT_PERCENTILE)
 
     @classmethod
     def paper(cls, t_p: float = 0.5, auc: PaperAuc = "all") -> WeakRule:

@@ -54,7 +54,8 @@ class GainReport:
         per_user: one row per evaluated user: ``user_idx``, ``selected`` (weak on
             validation), ``reranked`` (LLM ranking used), ``cost_usd``, and
             ``before_<m>``, ``after_<m>``, ``gain_<m>`` for each metric.
-        summary: headline figures (JSON-able), see the module docstring.
+        headline: headline figures (JSON-able; the ``gains`` block of
+            ``rerank_summary.json``), see the module docstring.
         by_group: per subgroup dimension and group: ``n_users``, ``n_selected``,
             ``mean_before``, ``mean_after``, ``mean_gain`` (all users of the group) and
             ``mean_gain_selected`` (NDCG@k).
@@ -63,9 +64,17 @@ class GainReport:
     """
 
     per_user: pd.DataFrame
-    summary: dict
+    headline: dict
     by_group: pd.DataFrame
     curve: pd.DataFrame
+
+    @property
+    def n_evaluated(self) -> int:
+        return int(self.headline["n_evaluated"])
+
+    @property
+    def total_cost_usd(self) -> float:
+        return float(self.headline["total_cost_usd"])
 
 
 def in_set_wins(rankings: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
@@ -178,7 +187,8 @@ def evaluate_gains(
         weak_before = col.to_numpy(float)[users] <= rule_threshold
         weak_after = None
     n_sel = int(sel.sum())
-    summary = {
+    remaining = _weak_remaining(rule_metric, rule_threshold, sel, weak_before, weak_after)
+    headline = {
         "k": int(k),
         "n_evaluated": len(table),
         "n_selected": n_sel,
@@ -192,32 +202,36 @@ def evaluate_gains(
         },
         "wilcoxon_statistic": w_stat,
         "wilcoxon_p": w_p,
-        "weak_remaining": {
-            "metric": rule_metric,
-            "threshold": float(rule_threshold),
-            "selected_before": int((weak_before & sel).sum()),
-            "selected_after": None if weak_after is None else int((weak_after & sel).sum()),
-            "all_before": int(weak_before.sum()),
-            "all_after": None if weak_after is None else int(weak_after.sum()),
-            "note": None if weak_after is not None else NOT_RECOMPUTED.format(metric=rule_metric),
-        },
+        "weak_remaining": remaining,
         "total_cost_usd": total_cost,
         "cost_per_selected_user_usd": total_cost / n_sel if n_sel else None,
         "cost_per_0.01_ndcg_usd": (total_cost / (gain_all / 0.01)) if gain_all > 0 else None,
     }
-    wr = summary["weak_remaining"]
-    known = wr["selected_after"] is not None
-    wr["reduction_selected"] = (
-        1 - wr["selected_after"] / wr["selected_before"]
-        if known and wr["selected_before"] else None
-    )
-    wr["reduction_all"] = (
-        1 - wr["all_after"] / wr["all_before"] if known and wr["all_before"] else None
-    )
 
     by_group = _by_group(table, per_user, dimensions, nd)
     curve = _curve(table, rule_validation[users], rule_threshold, nd)
-    return GainReport(per_user=table, summary=summary, by_group=by_group, curve=curve)
+    return GainReport(per_user=table, headline=headline, by_group=by_group, curve=curve)
+
+
+def _weak_remaining(metric: str, threshold: float, sel: np.ndarray, before: np.ndarray,
+                    after: np.ndarray | None) -> dict:
+    """Weak users (rule value <= threshold on test) before and after the merge, among the
+    selected users and among all; ``after`` None: the rule's metric is not recomputed."""
+    known = after is not None
+    out = {
+        "metric": metric,
+        "threshold": float(threshold),
+        "selected_before": int((before & sel).sum()),
+        "selected_after": int((after & sel).sum()) if known else None,
+        "all_before": int(before.sum()),
+        "all_after": int(after.sum()) if known else None,
+        "note": None if known else NOT_RECOMPUTED.format(metric=metric),
+    }
+    out["reduction_selected"] = (1 - out["selected_after"] / out["selected_before"]
+                                 if known and out["selected_before"] else None)
+    out["reduction_all"] = (1 - out["all_after"] / out["all_before"]
+                            if known and out["all_before"] else None)
+    return out
 
 
 def _by_group(table: pd.DataFrame, per_user: pd.DataFrame, dims: Sequence[str], nd: str):

@@ -39,12 +39,13 @@ from analysis.rerank.plan import (
     RerankPlan,
     control_report,
 )
-from analysis.runs.baseline import LoadedRun
+from analysis.runs.baseline import BaselineRun
+from analysis.runs.rerank import RerankRun
+from analysis.runs.summary import RerankSummary
 from models.llm.protocol import Completion, LLMBackend, Usage
 
 __all__ = [
     "RerankProgress",
-    "RerankResult",
     "execute_rerank",
     "open_budget",
 ]
@@ -79,26 +80,6 @@ class RerankProgress:
         if self.done == 0 or self.done >= self.total:
             return None
         return self.elapsed_s / self.done * (self.total - self.done)
-
-
-@dataclass(frozen=True)
-class RerankResult:
-    """A finished job.
-
-    Attributes:
-        plan: what was planned.
-        per_user: one row per reranked user: parse counts, fallback reason, tokens, cost,
-            latency and before/after metrics.
-        calls: one row per LLM call (cached answers included, flagged), no prompt text.
-        gains: before/after figures, paired test, curve.
-        summary: JSON-able headline figures (totals, prices used, timings).
-    """
-
-    plan: RerankPlan
-    per_user: pd.DataFrame
-    calls: pd.DataFrame
-    gains: GainReport
-    summary: dict
 
 
 class _Ledger:
@@ -160,7 +141,7 @@ def open_budget(
 
 def execute_rerank(
     plan: RerankPlan,
-    run: LoadedRun,
+    run: BaselineRun,
     backend: LLMBackend,
     cache: CallCache,
     prices: PriceTable | None = None,
@@ -168,13 +149,13 @@ def execute_rerank(
     wave_size: int = 64,
     progress: Callable[[RerankProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> RerankResult:
+) -> RerankRun:
     """Send the uncached prompts within the budget, parse, merge and measure.
 
     Every attempt (first tries and retries) is reserved at its worst case before it is sent
     and charged when it ends (:mod:`analysis.rerank.budget`); the cap belongs to the job, so
     running the same job again continues its spend. A job that stops at the cap, or leaves
-    users without an answer, returns a result whose ``summary["status"]`` is
+    users without an answer, returns a run whose ``summary.status`` is
     ``"incomplete"`` and says why.
 
     Raises:
@@ -349,7 +330,7 @@ def _send_wave(plan, backend, budget, wave, settle, scores) -> None:
 
 
 def _spend_summary(budget: JobBudget, skipped: dict, completions, cached_flag) -> dict:
-    """The job's money and completeness, for ``summary["spend"]`` and the exit code."""
+    """The job's money and completeness, for ``RerankSummary.spend`` and the exit code."""
     without = sorted(
         i for i, c in enumerate(completions) if c is None or not c.ok or i in skipped
     )
@@ -370,9 +351,9 @@ def _spend_summary(budget: JobBudget, skipped: dict, completions, cached_flag) -
 def _net_summary(controls: ControlReport, gains: GainReport, per: pd.DataFrame) -> dict:
     """The LLM's gain net of the best control, in total and per dollar."""
     net = controls.net.to_dict()
-    n_eval = gains.summary["n_evaluated"]
+    n_eval = gains.n_evaluated
     net_all = net["mean"] * net["n_users"] / n_eval if n_eval else float("nan")
-    total = gains.summary["total_cost_usd"]
+    total = gains.total_cost_usd
     net["mean_over_all_users"] = net_all
     net["cost_per_0.01_net_ndcg_usd"] = total / (net_all / 0.01) if net_all > 0 else None
     return net
@@ -391,7 +372,7 @@ def _pilot_summary(
     if len(plan.users) >= plan.n_population:
         return None
     net = controls.net
-    share = plan.n_population / gains.summary["n_evaluated"]
+    share = plan.n_population / gains.n_evaluated
     spent = float(per["paid_usd"].sum())
     per_user = spent / len(plan.users)
     projected = {
@@ -514,7 +495,7 @@ def _finish(
     reranked[cands.user_idx[used]] = True
     cost_user = np.zeros(n_users)
     cost_user[cands.user_idx] = per["paid_usd"].to_numpy()
-    k = int(run.summary["k"])
+    k = run.k
     controls = control_report(run, cands, k, llm_rows=reranked_rows)
     auc_after = run.per_user["auc"].to_numpy(float).copy()
     auc_after[cands.user_idx] = controls.per_user["llm_auc"].to_numpy()  # exact, merged
@@ -602,10 +583,11 @@ def _finish(
         "history_tokens": plan.history_tokens.to_dict(orient="records"),
         "prices": prices.to_dict() if prices is not None else None,
         "wall_s": float(wall),
-        "gains": gains.summary,
+        "gains": gains.headline,
         "controls": controls.summary(),
         "net_gain": _net_summary(controls, gains, per),
         "pilot": _pilot_summary(plan, controls, gains, per),
         "backend_stats": stats,
     }
-    return RerankResult(plan=plan, per_user=per, calls=calls, gains=gains, summary=summary)
+    return RerankRun(summary=RerankSummary.from_json(summary), per_user=per, calls=calls,
+                     by_group=gains.by_group, curve=gains.curve, plan=plan, gains=gains)

@@ -1,5 +1,5 @@
-"""Reading a finished rerank run back, for the app and the report: its files, one stored LLM
-call, why one user gained or lost, and whether a provider's API key is available.
+"""After a rerank, for the app and the report: one stored LLM call, why one user gained or
+lost, and whether a provider's API key is available.
 
 Nothing here calls an LLM or spends anything. A user's candidates, history and the LLM's
 ranking are rebuilt from the run's recorded settings: the candidate shuffle and the history
@@ -9,44 +9,37 @@ user's prompt is rebuilt exactly without re-planning the whole job.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.errors import AnalysisError, surface_hints
-from analysis.rerank.candidates import paper_candidates, realistic_candidates
-from analysis.rerank.history import select_history
+from analysis.errors import AnalysisError
+from analysis.rerank.config import RerankConfig
 from analysis.rerank.parsing import parse_ranking
-from analysis.rerank.plan import RerankConfig
-from analysis.rerank.prompts import item_texts, load_template
-from analysis.runs.baseline import LoadedRun
-from analysis.weak_users import WeakRule
+from analysis.rerank.prompt_book import (
+    ItemTexts,
+    build_candidates,
+    build_history,
+    build_prompt_book,
+)
+from analysis.rerank.prompts import load_template
+from analysis.runs.baseline import BaselineRun
 from analysis.workspace import Workspace
 
 __all__ = [
     "CallDetails",
     "KeyStatus",
-    "RerankRunFiles",
     "UserExplanation",
     "call_details",
-    "config_from_dict",
     "explain_user",
     "key_status",
-    "load_rerank_files",
     "resolve_api_key",
 ]
 
-NOT_A_RERANK_RUN = surface_hints(
-    "The folder {folder!r} is not a rerank run folder (no {missing}).",
-    app="Launch a rerank on the LLM rerank page.",
-    cli="Run `python -m analysis rerank ... --out DIR` first and give that folder.",
-)
 NO_SUCH_CALL = (
     "No stored LLM call with key {key!r} in this workspace; the call failed (failed calls are "
     "not stored) or the workspace was replaced."
@@ -59,79 +52,6 @@ KEY_VARS: dict[str, str | None] = {
     "openai": "OPENAI_API_KEY",
     "transformers": None,
 }
-
-_FILES = (
-    "rerank_summary.json",
-    "rerank_per_user.parquet",
-    "calls.parquet",
-    "gains_by_group.csv",
-    "cost_curve.csv",
-)
-
-
-@dataclass(frozen=True)
-class RerankRunFiles:
-    """The files of one rerank run (see :mod:`analysis.runs.rerank`).
-
-    Attributes:
-        path: the run folder.
-        summary: ``rerank_summary.json`` (settings, totals, prices, ``gains``).
-        per_user: ``rerank_per_user.parquet``: one row per weak user sent to the LLM.
-        calls: ``calls.parquet``: one row per call, with its cache ``key``.
-        by_group: ``gains_by_group.csv``: ``dimension``, ``group`` (str), ``n_users``,
-            ``n_selected``, ``mean_before``, ``mean_after``, ``mean_gain``,
-            ``mean_gain_selected``.
-        curve: ``cost_curve.csv``: ``threshold``, ``n_users``, ``share``, ``mean_ndcg``,
-            ``gain``, ``cost_usd``, ``usd_per_0.01``.
-    """
-
-    path: Path
-    summary: dict
-    per_user: pd.DataFrame
-    calls: pd.DataFrame
-    by_group: pd.DataFrame
-    curve: pd.DataFrame
-
-    @property
-    def k(self) -> int:
-        return int(self.summary["gains"]["k"])
-
-    @property
-    def config(self) -> RerankConfig:
-        return config_from_dict(self.summary["config"])
-
-
-def load_rerank_files(path: str | Path) -> RerankRunFiles:
-    """Read a rerank run folder.
-
-    Raises:
-        AnalysisError: a file is missing (:data:`NOT_A_RERANK_RUN`).
-    """
-    p = Path(path)
-    for name in _FILES:
-        if not (p / name).is_file():
-            raise AnalysisError(NOT_A_RERANK_RUN.format(folder=p.name, missing=name))
-    by_group = pd.read_csv(p / "gains_by_group.csv", dtype={"group": str, "dimension": str})
-    return RerankRunFiles(
-        path=p,
-        summary=json.loads((p / "rerank_summary.json").read_text()),
-        per_user=pd.read_parquet(p / "rerank_per_user.parquet"),
-        calls=pd.read_parquet(p / "calls.parquet"),
-        by_group=by_group,
-        curve=pd.read_csv(p / "cost_curve.csv"),
-    )
-
-
-def config_from_dict(d: Mapping[str, Any]) -> RerankConfig:
-    """The :class:`RerankConfig` recorded by :meth:`RerankConfig.to_dict` (unknown keys are
-    ignored, so a summary from a newer version still reads)."""
-    fields = set(RerankConfig.__dataclass_fields__)
-    kw = {k: v for k, v in d.items() if k in fields}
-    kw.setdefault("negatives", "uniform")  # recorded before there was a choice: uniform
-    if isinstance(kw.get("rule"), Mapping):
-        kw["rule"] = WeakRule(**kw["rule"])
-    return RerankConfig(**kw)
-
 
 @dataclass(frozen=True)
 class CallDetails:
@@ -215,13 +135,13 @@ class UserExplanation:
 
 
 def explain_user(
-    run: LoadedRun, config: RerankConfig, user_id: Any, answer: str | None
+    run: BaselineRun, config: RerankConfig, user_id: Any, answer: str | None
 ) -> UserExplanation:
     """Rebuild one user's candidates and history and read the LLM's ranking from ``answer``.
 
     Args:
         run: the baseline run the rerank started from.
-        config: the rerank's settings (:attr:`RerankRunFiles.config`).
+        config: the rerank's settings (:attr:`analysis.runs.rerank.RerankRun.config`).
         user_id: raw id of a user of the run.
         answer: the stored answer (:func:`call_details`), None when there was none.
 
@@ -233,32 +153,20 @@ def explain_user(
     if len(hit) == 0:
         raise AnalysisError(NO_SUCH_USER.format(user_id=user_id))
     u = np.array([int(pu.index[hit[0]])], dtype=np.int64)
-    if config.protocol == "paper":
-        cands = paper_candidates(
-            run.split, run.model.score, u, n_candidates=config.n_candidates, seed=config.seed,
-            negatives=config.negatives,
-        )
-    else:
-        cands = realistic_candidates(
-            run.rankings, u, run.split.test, n_candidates=config.n_candidates, seed=config.seed
-        )
-    hist = select_history(run.split, u, config.history, item_factors=run.item_factors,
-                          candidates=cands, seed=config.seed, **config.history_params)
+    # the very builders of the dry run and the job: same candidates, history, texts, template
+    cands = build_candidates(run, u, config)
+    hist = build_history(run, u, cands, config)
+    texts = ItemTexts(run, config)
+    template = load_template(config.template)
+    book = build_prompt_book(texts, config, template, cands, hist)
     ds = run.dataset
     items = cands.items[0]
-    valid = items >= 0
+    n_valid = int((items >= 0).sum())
     hist_items = hist.items[0][hist.items[0] >= 0]
-    needed = np.unique(np.concatenate([items[valid], hist_items]))
-    texts = np.empty(ds.n_items, dtype=object)
-    texts[needed] = item_texts(ds.items, ds.item_ids, needed, max_chars=config.item_chars)
-
-    n_valid = int(valid.sum())
     shown = cands.shown[0][:n_valid].astype(np.int64)  # baseline column at each prompt slot
-    shown_texts = [texts[items[c]] for c in shown]
     base_rank = cands.baseline_rank[0][:n_valid]
     text = answer or ""
-    template = load_template(config.template)
-    pr = parse_ranking(text, shown_texts, base_rank, id_style=template.id_style)
+    pr = parse_ranking(text, book.shown_texts(0), base_rank, id_style=template.id_style)
     order = np.asarray(pr.order, dtype=np.int64) if pr.used else np.argsort(base_rank)
     llm_rank = np.empty(n_valid, dtype=np.int64)
     llm_rank[shown[order]] = np.arange(1, n_valid + 1)
@@ -267,7 +175,7 @@ def explain_user(
     relevant = np.isin(items[:n_valid], run.split.test[int(u[0])].indices)  # gain > 0 only
     candidates = pd.DataFrame({
         "item_id": ds.item_ids[items[:n_valid]],
-        "text": [texts[i] for i in items[:n_valid]],
+        "text": [texts.texts[i] for i in items[:n_valid]],
         "shown_id": shown_id,
         "baseline_rank": np.arange(1, n_valid + 1),
         "llm_rank": llm_rank,
@@ -277,7 +185,7 @@ def explain_user(
     history = pd.DataFrame({
         "position": np.arange(1, len(hist_items) + 1),
         "item_id": ds.item_ids[hist_items],
-        "text": [texts[i] for i in hist_items],
+        "text": [texts.texts[i] for i in hist_items],
         "rating": ratings,
     })
     return UserExplanation(

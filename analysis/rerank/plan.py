@@ -14,7 +14,7 @@ evaluation.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -34,31 +34,30 @@ from analysis.gains.cost import (
 )
 from analysis.rerank.budget import job_key
 from analysis.rerank.cache import CachedCall, CallCache, call_key
-from analysis.rerank.candidates import CandidateSet, paper_candidates, realistic_candidates
-from analysis.rerank.history import HISTORY_STRATEGIES, History, select_history
+from analysis.rerank.candidates import CandidateSet
+from analysis.rerank.config import RerankConfig
+from analysis.rerank.history import HISTORY_STRATEGIES, History
+from analysis.rerank.prompt_book import (
+    ItemTexts,
+    PromptBook,
+    build_candidates,
+    build_history,
+    build_prompt_book,
+)
 from analysis.rerank.prompt_size import (
-    PromptSizes,
     TokenCalibration,
     calibrate_tokens,
-    prompt_sizes,
-    text_lengths,
 )
 from analysis.rerank.prompts import (
-    PromptTemplate,
     approx_tokens,
-    clean_text,
-    item_texts,
     load_template,
-    render_prompt,
 )
-from analysis.runs.baseline import LoadedRun
+from analysis.runs.baseline import BaselineRun
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.llm.protocol import LLMBackend, LLMRequest
 
 __all__ = [
     "ApproxTokenCounter",
-    "PromptBook",
-    "RerankConfig",
     "RerankPlan",
     "compare_history_tokens",
     "control_report",
@@ -77,126 +76,6 @@ LIKELIHOOD_NEEDS_LOCAL = surface_hints(
     cli="Use --backend transformers, or --mode generate.",
 )
 BAD_PILOT = "A pilot needs at least 2 users (got {size}): its interval needs a spread."
-BAD_PROTOCOL = "Unknown candidate protocol {protocol!r}: use realistic or paper."
-#: dollars per GPU-hour used for local backends when none is given
-DEFAULT_GPU_USD_PER_HOUR = 0.0
-
-
-@dataclass(frozen=True)
-class RerankConfig:
-    """Everything that defines a rerank job (JSON-able).
-
-    Attributes:
-        backend: ``anthropic``, ``transformers`` or ``openai`` (``fake`` in tests).
-        model: model name as the backend knows it.
-        rule: weak-user rule (selected on validation).
-        protocol: ``realistic`` (baseline's top C) or ``paper`` (held-out + sampled items).
-        n_candidates: C.
-        history: ``recent``, ``paper`` or ``long-short``; ``history_params`` its settings.
-        template: ``paper``, ``llmrank``, ``rankgpt`` or a template file.
-        item_chars: item text length cap in the prompt.
-        max_tokens: answer bound (default ``8 * C + 64``: an identifier list fits easily).
-        temperature: sampling temperature.
-        mode: ``generate`` (parse the answer) or ``likelihood`` (score each candidate; local).
-        budget_usd: hard cap on dollars spent by this job (None: no cap).
-        batch: price (and send) through the provider's batch API.
-        gpu_usd_per_hour: price of local GPU time.
-        expected_tokens_per_s: throughput assumed by a local dry run.
-        seed: shuffles and draws.
-        negatives: the paper protocol's negatives: ``popularity`` (matched to the test items'
-            training popularity, the default) or ``uniform`` (the original draw, which
-            popularity alone separates from the test items).
-        pilot_users: rerank only a seeded random sample of this many weak users (a pilot:
-            its net gain per user, with its interval, is projected to every weak user);
-            None: all of them.
-    """
-
-    backend: str = "anthropic"
-    model: str = "claude-haiku-4-5"
-    rule: WeakRule = field(default_factory=lambda: WeakRule(metric="auc", percentile=20.0))
-    protocol: str = "realistic"
-    n_candidates: int = 20
-    history: str = "recent"
-    history_params: dict = field(default_factory=dict)
-    template: str = "paper"
-    item_chars: int = 80
-    max_tokens: int | None = None
-    temperature: float = 0.0
-    mode: str = "generate"
-    budget_usd: float | None = None
-    batch: bool = False
-    gpu_usd_per_hour: float = DEFAULT_GPU_USD_PER_HOUR
-    expected_tokens_per_s: float = 5000.0
-    seed: int = 0
-    pilot_users: int | None = None
-    negatives: str = "popularity"
-
-    @property
-    def resolved_max_tokens(self) -> int:
-        return int(self.max_tokens) if self.max_tokens else 8 * int(self.n_candidates) + 64
-
-    @property
-    def local(self) -> bool:
-        return self.backend == "transformers"
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["rule"] = asdict(self.rule)
-        d["max_tokens"] = self.resolved_max_tokens
-        return d
-
-
-@dataclass(frozen=True)
-class PromptBook:
-    """What every prompt of a job is built from, and its exact size, without building it.
-
-    Attributes:
-        template: the prompt template.
-        texts: object (n_items,) one-line display text of each item a prompt of this job
-            shows (None for the others).
-        candidates: the users' candidate lists; ``history``: their histories.
-        sizes: exact characters of each user's prompt (:mod:`analysis.rerank.prompt_size`).
-        max_tokens: answer bound of every request; ``temperature``: its sampling temperature.
-    """
-
-    template: PromptTemplate
-    texts: np.ndarray
-    candidates: CandidateSet
-    history: History
-    sizes: PromptSizes
-    max_tokens: int
-    temperature: float
-
-    @property
-    def system(self) -> str:
-        """The system part, the same for every prompt of the job."""
-        return self.template.system.format(history_order=clean_text(self.history.description))
-
-    def shown_texts(self, row: int) -> list[str]:
-        """The candidate texts of prompt ``row``, in shown order."""
-        return [self.texts[i] for i in self.candidates.shown_items[row] if i >= 0]
-
-    def render(self, rows) -> list[LLMRequest]:
-        """The prompts of ``rows`` (string building; texts already clean)."""
-        hist = self.history
-        out = []
-        for row in rows:
-            hi = hist.items[row]
-            keep = hi >= 0
-            ratings = hist.ratings[row][keep]
-            out.append(render_prompt(
-                self.template,
-                [self.texts[i] for i in hi[keep]],
-                None if np.isnan(ratings).all() else ratings.tolist(),
-                self.shown_texts(row),
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                history_order=hist.description,
-                cleaned=True,
-            ))
-        return out
-
-
 @dataclass(frozen=True)
 class RerankPlan:
     """A job before any call: who, with which prompts, what is cached, what it would cost.
@@ -377,7 +256,7 @@ def _cached_rows(cache: CallCache, config: RerankConfig, book: PromptBook, rende
 
 
 def plan_rerank(
-    run: LoadedRun,
+    run: BaselineRun,
     config: RerankConfig,
     backend: LLMBackend,
     cache: CallCache,
@@ -407,25 +286,14 @@ def plan_rerank(
         raise AnalysisError(NO_WEAK_USERS.format(rule=_rule_text(config.rule)))
     n_population = len(users)
     users = pilot_sample(users, config.pilot_users, config.seed)
-    test = run.split.test
-    if config.protocol == "realistic":
-        cands = realistic_candidates(
-            run.rankings, users, test, n_candidates=config.n_candidates, seed=config.seed
-        )
-    elif config.protocol == "paper":
-        cands = paper_candidates(
-            run.split, run.model.score, users, n_candidates=config.n_candidates, seed=config.seed,
-            negatives=config.negatives,
-        )
-    else:
-        raise AnalysisError(BAD_PROTOCOL.format(protocol=config.protocol))
-    history = _history(run, users, cands, config, config.history)
+    cands = build_candidates(run, users, config)
+    history = build_history(run, users, cands, config)
     template = load_template(config.template)
-    texts = _ItemTexts(run, config)
-    book = _prompt_book(texts, config, template, cands, history)
+    texts = ItemTexts(run, config)
+    book = build_prompt_book(texts, config, template, cands, history)
     strategies = (config.history,) if pricing_only else HISTORY_STRATEGIES
     history_tokens = compare_history_tokens(run, config, cands, book, texts, strategies)
-    controls = None if pricing_only else control_report(run, cands, int(run.summary["k"]))
+    controls = None if pricing_only else control_report(run, cands, run.k)
     return _priced(
         config, backend, cache, prices, weak=weak, users=users, n_population=n_population,
         controls=controls, n_weak_without_test=int((weak.mask & ~evaluated).sum()),
@@ -518,59 +386,12 @@ def pilot_sample(users: np.ndarray, size: int | None, seed: int) -> np.ndarray:
     return np.sort(rng.choice(users, size=int(size), replace=False))
 
 
-def _history(run: LoadedRun, users, cands, config: RerankConfig, strategy: str) -> History:
-    return select_history(
-        run.split,
-        users,
-        strategy,
-        item_factors=run.item_factors,
-        candidates=cands,
-        seed=config.seed,
-        **config.history_params,
-    )
-
-
-class _ItemTexts:
-    """The one-line display text of the items prompts show, computed once per item as
-    prompts of any history strategy need them (:func:`~analysis.rerank.prompts.item_texts`,
-    then :func:`~analysis.rerank.prompts.clean_text`)."""
-
-    def __init__(self, run: LoadedRun, config: RerankConfig) -> None:
-        ds = run.dataset
-        self._items, self._ids, self._chars = ds.items, ds.item_ids, config.item_chars
-        self.texts = np.full(ds.n_items, None, dtype=object)
-        self.lengths = np.zeros(ds.n_items, dtype=np.int64)
-        self._done = np.zeros(ds.n_items, dtype=bool)
-
-    def need(self, *item_arrays: np.ndarray) -> None:
-        idx = np.unique(np.concatenate([np.asarray(a).ravel() for a in item_arrays]))
-        idx = idx[idx >= 0]
-        idx = idx[~self._done[idx]]
-        if len(idx):
-            raw = item_texts(self._items, self._ids, idx, max_chars=self._chars)
-            clean = np.array([clean_text(t) for t in raw] + [None], dtype=object)[:-1]
-            self.texts[idx] = clean
-            self.lengths[idx] = text_lengths(clean)
-            self._done[idx] = True
-
-
-def _prompt_book(texts: _ItemTexts, config: RerankConfig, template: PromptTemplate,
-                 cands: CandidateSet, history: History) -> PromptBook:
-    shown = cands.shown_items
-    texts.need(shown, history.items)
-    sizes = prompt_sizes(template, texts.lengths, shown, history.items, history.ratings,
-                         history_order=history.description)
-    return PromptBook(template=template, texts=texts.texts, candidates=cands, history=history,
-                      sizes=sizes, max_tokens=config.resolved_max_tokens,
-                      temperature=config.temperature)
-
-
 def compare_history_tokens(
-    run: LoadedRun,
+    run: BaselineRun,
     config: RerankConfig,
     cands: CandidateSet,
     chosen: PromptBook,
-    texts: _ItemTexts,
+    texts: ItemTexts,
     strategies: tuple[str, ...] = HISTORY_STRATEGIES,
 ) -> pd.DataFrame:
     """Prompt tokens each history strategy would spend for these users (approximate:
@@ -588,10 +409,10 @@ def compare_history_tokens(
             book = chosen
         else:
             try:
-                hist = _history(run, cands.user_idx, cands, config, strategy)
+                hist = build_history(run, cands.user_idx, cands, config, strategy)
             except AnalysisError:
                 continue
-            book = _prompt_book(texts, config, chosen.template, cands, hist)
+            book = build_prompt_book(texts, config, chosen.template, cands, hist)
         tokens = book.sizes.approx_tokens()
         rows.append(
             {
@@ -611,7 +432,7 @@ def _rule_text(rule: WeakRule) -> str:
 
 
 def control_report(
-    run: LoadedRun, cands: CandidateSet, k: int, llm_rows: np.ndarray | None = None
+    run: BaselineRun, cands: CandidateSet, k: int, llm_rows: np.ndarray | None = None
 ) -> ControlReport:
     """The no-LLM controls and the oracle ceiling on ``cands`` (and the LLM's rows when
     given), measured on the test split with the run's exact AUC conventions

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,13 +33,15 @@ from analysis.dataset import Dataset
 from analysis.errors import AnalysisError, surface_hints
 from analysis.ingest import load_dataset
 from analysis.runs.provenance import dataset_sha256
+from analysis.runs.summary import BaselineSummary
 from analysis.split import Split, make_split
 from analysis.workspace import Workspace
 
 if TYPE_CHECKING:
-    from models.baselines import BaselineRecommender
+    from models.base import Recommender
 
-__all__ = ["MODEL_FILE", "REFITTED", "SPLIT_FILE", "LoadedRun", "load_run", "save_split"]
+__all__ = ["MODEL_FILE", "REFITTED", "SPLIT_FILE", "BaselineRun", "load_run", "save_split",
+           "user_table"]
 
 #: the fitted baseline in a run folder (written by ``analysis.pipeline.write_run_outputs``)
 MODEL_FILE = "model.npz"
@@ -71,50 +73,58 @@ STALE_RUN = surface_hints(
 
 
 @dataclass(frozen=True)
-class LoadedRun:
-    """A baseline run read back from disk.
+class BaselineRun:
+    """A baseline run: what steps 1-6 produced and every later step starts from.
+
+    The same type whether the run was just computed (:attr:`analysis.pipeline.PipelineResult.
+    run`, the fitted model in memory) or read back from its folder (:func:`load_run`, the
+    model read from ``model.npz``); both give the same rerank.
 
     Attributes:
-        path: the run folder.
-        summary: ``summary.json``.
-        dataset: reloaded from the workspace.
-        split: read from ``split.npz``, or recomputed (same strategy, parameters, seed).
+        summary: the run's settings and headline figures.
+        dataset: the run's dataset (reloaded from the workspace when read from disk).
+        split: the folds (read from ``split.npz``, or recomputed with the same strategy,
+            parameters and seed in older folders).
         per_user: ``per_user.parquet`` plus ``user_idx`` (index = user_idx).
         rankings: int32 (n_users, C) the baseline's test ranking (item_idx, -1 padded;
             rows of users not evaluated are all -1).
         item_factors: (n_items, f) when the baseline is a factor model, else None.
+        path: the run folder (None: not written).
         model_file: the stored fitted baseline (``model.npz``), None in older folders.
+        fitted: the fitted baseline when the run was computed in this process.
     """
 
-    path: Path
-    summary: dict
+    summary: BaselineSummary
     dataset: Dataset
     split: Split
     per_user: pd.DataFrame
     rankings: np.ndarray
     item_factors: np.ndarray | None
+    path: Path | None = None
     model_file: Path | None = None
+    fitted: Recommender | None = field(default=None, repr=False, compare=False)
 
     @property
     def k(self) -> int:
-        return int(self.summary["k"])
+        return self.summary.k
 
     @property
     def n_candidates(self) -> int:
-        return int(self.summary["n_candidates"])
+        return self.summary.n_candidates
 
     @property
     def model_name(self) -> str:
-        return str(self.summary["model"]["name"])
+        return self.summary.model.name
 
     @property
     def model_is_stored(self) -> bool:
-        """Whether :attr:`model` is the run's stored model (False: refitted, older folder)."""
-        return self.model_file is not None
+        """Whether :attr:`model` is the run's own model (False: refitted, older folder)."""
+        return self.fitted is not None or self.model_file is not None
 
     @cached_property
-    def model(self) -> BaselineRecommender:
-        """The run's fitted baseline, read from ``model.npz`` (loaded once, never refitted).
+    def model(self) -> Recommender:
+        """The run's fitted baseline: the one in memory, or read from ``model.npz`` (loaded
+        once, never refitted).
 
         A folder without ``model.npz`` gets the baseline refitted from the recorded
         parameters and seed, with a :data:`REFITTED` warning.
@@ -124,14 +134,28 @@ class LoadedRun:
         """
         from models.baselines import load_model, make_recommender
 
+        if self.fitted is not None:
+            return self.fitted
         if self.model_file is not None:
             return load_model(self.model_file)
-        warnings.warn(
-            REFITTED.format(folder=Path(self.path).name, name=self.model_name), stacklevel=2
-        )
-        params = dict(self.summary["model"]["params"])
-        seed = int(params.pop("seed", self.summary.get("seed", 0)))
+        folder = Path(self.path).name if self.path is not None else "(in memory)"
+        warnings.warn(REFITTED.format(folder=folder, name=self.model_name), stacklevel=2)
+        params = dict(self.summary.model.params)
+        seed = int(params.pop("seed", self.summary.seed))
         return make_recommender(self.model_name, seed=seed, **params).fit(self.split.train)
+
+
+def user_table(per_user: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+    """``per_user.parquet``'s table indexed by ``user_idx`` (inserted first, sorted), the
+    shape every later step reads.
+
+    Raises:
+        KeyError: never; users unknown to ``dataset`` get ``user_idx`` -1 (callers check).
+    """
+    table = per_user.copy()
+    uidx = _index(dataset.user_ids, table["user_id"])
+    table.insert(0, "user_idx", uidx.astype(np.int32))
+    return table.set_index("user_idx", drop=False).sort_index()
 
 
 def _row_order_digest(ds: Dataset) -> str:
@@ -181,7 +205,7 @@ def _index(ids: np.ndarray, raw: pd.Series) -> np.ndarray:
     return pd.Index(ids).get_indexer(raw.to_numpy())
 
 
-def load_run(path: str | Path) -> LoadedRun:
+def load_run(path: str | Path) -> BaselineRun:
     """Load an ``evaluate`` output folder.
 
     Raises:
@@ -191,72 +215,78 @@ def load_run(path: str | Path) -> LoadedRun:
     for name in ("summary.json", "per_user.parquet", "candidates.parquet"):
         if not (p / name).is_file():
             raise AnalysisError(NOT_A_RUN.format(folder=p.name, missing=name))
-    summary = json.loads((p / "summary.json").read_text())
-    source = summary.get("source") or {}
-    if not source.get("workspace"):
+    summary = BaselineSummary.from_json(json.loads((p / "summary.json").read_text()))
+    source = summary.source
+    if source is None or not source.workspace:
         raise AnalysisError(NO_WORKSPACE.format(folder=p.name))
-    ws = Workspace(source["workspace"])
-    dataset = load_dataset(ws, source["dataset"])
-    split_info = summary["split"]
-    params = dict(split_info["params"])
-    split = _stored_split(p / SPLIT_FILE, dataset, split_info["strategy"],
-                          int(summary["seed"]), params)
+    dataset = load_dataset(Workspace(source.workspace), source.dataset)
+    split = _stored_split(p / SPLIT_FILE, dataset, summary.split.strategy, summary.seed,
+                          dict(summary.split.params))
     if split is None:
-        split = make_split(dataset, split_info["strategy"], seed=int(summary["seed"]), **params)
-    ds_sum = summary["dataset"]
-    def stale(what: str) -> AnalysisError:
-        return AnalysisError(
-            STALE_RUN.format(
-                name=source["dataset"], ws_file=Path(source["workspace"]).name, folder=p.name,
-                what=what,
-            )
-        )
+        split = make_split(dataset, summary.split.strategy, seed=summary.seed,
+                           **summary.split.params)
 
-    recorded = (summary.get("provenance") or {}).get("dataset_sha256")
+    def stale(what: str) -> AnalysisError:
+        return AnalysisError(STALE_RUN.format(
+            name=source.dataset, ws_file=Path(source.workspace).name, folder=p.name, what=what))
+
+    recorded = summary.dataset_sha256
     if recorded is not None and dataset_sha256(dataset) != recorded:
         raise stale("its SHA-256 differs from the one the run recorded")
+    counts = summary.dataset
     checks = {
-        "users": (dataset.n_users, ds_sum["n_users"]),
-        "items": (dataset.n_items, ds_sum["n_items"]),
-        "test interactions": (int((split.fold == 2).sum()), ds_sum["n_test"]),
-        "validation interactions": (int((split.fold == 1).sum()), ds_sum["n_validation"]),
+        "users": (dataset.n_users, counts["n_users"]),
+        "items": (dataset.n_items, counts["n_items"]),
+        "test interactions": (int((split.fold == 2).sum()), counts["n_test"]),
+        "validation interactions": (int((split.fold == 1).sum()), counts["n_validation"]),
     }
     for what, (now, then) in checks.items():
         if now != then:
             raise stale(f"{what}: {now:,} now, {then:,} in the run")
 
-    per_user = pd.read_parquet(p / "per_user.parquet")
-    uidx = _index(dataset.user_ids, per_user["user_id"])
-    if (uidx < 0).any():
+    per_user = user_table(pd.read_parquet(p / "per_user.parquet"), dataset)
+    if (per_user.index < 0).any():
         raise stale("users of the run are missing")
-    per_user.insert(0, "user_idx", uidx.astype(np.int32))
-    per_user = per_user.set_index("user_idx", drop=False).sort_index()
 
     cand = pd.read_parquet(p / "candidates.parquet")
-    c = int(summary["n_candidates"])
-    rankings = np.full((dataset.n_users, c), -1, dtype=np.int32)
+    rankings = np.full((dataset.n_users, summary.n_candidates), -1, dtype=np.int32)
     cu = _index(dataset.user_ids, cand["user_id"])
     ci = _index(dataset.item_ids, cand["item_id"])
     if (cu < 0).any() or (ci < 0).any():
-        raise AnalysisError(
-            STALE_RUN.format(
-                name=source["dataset"],
-                ws_file=Path(source["workspace"]).name,
-                folder=p.name,
-                what="candidate users or items are missing",
-            )
-        )
+        raise stale("candidate users or items are missing")
     rankings[cu, cand["rank"].to_numpy() - 1] = ci
     factors_path = p / "item_factors.npy"
     item_factors = np.load(factors_path) if factors_path.exists() else None
     model_path = p / MODEL_FILE
-    return LoadedRun(
-        path=p,
+    return BaselineRun(
         summary=summary,
         dataset=dataset,
         split=split,
         per_user=per_user,
         rankings=rankings,
         item_factors=item_factors,
+        path=p,
         model_file=model_path if model_path.is_file() else None,
     )
+
+
+def read_summary(folder: str | Path) -> BaselineSummary:
+    """A baseline run folder's ``summary.json``."""
+    return BaselineSummary.from_json(json.loads((Path(folder) / "summary.json").read_text()))
+
+
+def read_per_user(folder: str | Path) -> pd.DataFrame:
+    """A baseline run folder's ``per_user.parquet`` (one row per user, raw ids)."""
+    return pd.read_parquet(Path(folder) / "per_user.parquet")
+
+
+def read_subgroups(folder: str | Path) -> pd.DataFrame | None:
+    """``subgroups.csv`` (``dimension`` and ``group`` as text), None when absent."""
+    path = Path(folder) / "subgroups.csv"
+    return pd.read_csv(path, dtype={"group": str, "dimension": str}) if path.is_file() else None
+
+
+def read_cohorts(folder: str | Path) -> pd.DataFrame | None:
+    """``weak_cohorts.csv`` as written, None when absent."""
+    path = Path(folder) / "weak_cohorts.csv"
+    return pd.read_csv(path) if path.is_file() else None

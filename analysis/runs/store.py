@@ -157,7 +157,7 @@ class RunStore:
             The run; ``listed`` is false when another process held the workspace past the
             wait (the folder is complete and is listed later, see :meth:`register_pending`).
         """
-        from analysis.pipeline import write_run_outputs
+        from analysis.runs.baseline_folder import write_run_outputs
 
         cfg = result.config
         run_id = self._new_id(result.dataset.name, cfg.model)
@@ -171,7 +171,7 @@ class RunStore:
                                                               workspace=self._ws_key))
 
     def save_rerank(self, result, parent_run_id: str, *, dataset: str | None = None) -> RunInfo:
-        """Write a :class:`~analysis.rerank.execute.RerankResult`'s files and list it.
+        """Write a :class:`~analysis.runs.rerank.RerankRun`'s files and list it.
 
         Args:
             result: the finished rerank.
@@ -186,9 +186,9 @@ class RunStore:
 
         if dataset is None:
             dataset = self.get(parent_run_id).dataset
-        cfg = result.plan.config
+        cfg = result.config
         run_id = self._new_id(dataset, f"rerank-{cfg.model}")
-        s = result.summary
+        s = result.summary.to_json()
         headline = {k: s[k] for k in ("n_requests", "n_reranked", "n_cached", "fallback",
                                       "usd_spent_this_job", "usd_total_including_cached",
                                       "wall_s")}
@@ -274,7 +274,8 @@ class RunStore:
                        json.loads(r[7] or "{}"), json.loads(r[8] or "{}"))
 
     def load_baseline(self, run_id: str):
-        """The run's :class:`~analysis.runs.baseline.LoadedRun` (dataset, split, per-user table)."""
+        """The run's :class:`~analysis.runs.baseline.BaselineRun` (dataset, split, per-user
+        table)."""
         from analysis.runs.baseline import load_run
 
         return load_run(self.get(run_id).path)

@@ -10,7 +10,8 @@ import pytest
 
 from analysis.ingest import dataset_from_frames
 from analysis.ingest.synthetic import generate_synthetic
-from analysis.pipeline import EvaluateConfig, run_pipeline, write_run_outputs
+from analysis.pipeline import EvaluateConfig, run_pipeline
+from analysis.runs.baseline_folder import write_run_outputs
 
 
 @pytest.fixture(scope="module")

@@ -184,7 +184,7 @@ def test_baseline_only_verdict_is_not_measured_yet_with_the_free_bracket(runs):
     assert "not measured yet" in answer
     run = load_run(runs.baseline.path)
     summary = json.loads((runs.baseline.path / "summary.json").read_text())
-    b = dry_run_bracket(run, summary)
+    b = dry_run_bracket(run)
     pu = run.per_user
     sent = pu["weak"].astype(bool) & pu["evaluated"].astype(bool)
     # the baseline order of its own top 20 keeps its top 10: the users' own NDCG@10

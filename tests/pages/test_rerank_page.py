@@ -13,7 +13,6 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.jobs.manager import get_job_manager
 from analysis.jobs.tasks import ensure_demo_run
-from analysis.rerank.explain import load_rerank_files
 from analysis.rerank.launch import (
     MISSING_BASE_URL,
     MISSING_FOLDER,
@@ -22,6 +21,7 @@ from analysis.rerank.launch import (
     MISSING_MODEL,
     MISSING_PRICE,
 )
+from analysis.runs.rerank import load_rerank_run
 from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
@@ -126,18 +126,18 @@ def test_rerank_against_the_fake_server_shows_results_and_never_the_key(ws_path,
     assert KEY not in rendered
 
     info = RunStore(Workspace(ws_path)).get(status.run_id)
-    files = load_rerank_files(info.path)
+    files = load_rerank_run(info.path)
     assert at.session_state["rr_result_run"] == status.run_id
     m = _metrics(at)
-    g = files.summary["gains"]
+    g = files.summary.gains
     assert m["NDCG@10 gain, weak users"] == f"{g['mean_gain_selected']['ndcg@10']:+.4f}"
     assert m["NDCG@10 gain, everyone"] == f"{g['mean_gain_all']['ndcg@10']:+.4f}"
     assert m["Reranked / sent"] == f"{n:,} / {n:,}"
     assert m["Weak users remaining"] == f"{g['weak_remaining']['selected_after']:,}"
-    net = files.summary["net_gain"]
+    net = files.summary.net_gain
     assert m["Net NDCG@10 gain"] == f"{net['mean']:+.4f}"
     assert net["control"] in ("baseline", "shuffled", "popularity")
-    users = files.summary["users"]
+    users = files.summary.users
     assert m["Weak / sent"] == f"{users['weak_all']:,} / {n:,}"
     assert m["Users done"] == f"{n:,} / {n:,}"
     users = _frame(at, "fallback_reason")

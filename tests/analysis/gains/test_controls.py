@@ -152,7 +152,7 @@ def test_an_oracle_llm_reaches_exactly_the_ceiling(run, cache):
 
     backend = FakeBackend("claude-haiku-4-5", policy=_policy_by_item(plan, run, oracle))
     res = execute_rerank(plan, run, backend, cache)
-    means = res.summary["net_gain"]["means"]
+    means = res.summary.net_gain["means"]
     assert means["llm"] == pytest.approx(means["oracle"], abs=1e-12)
     per = res.per_user
     assert np.allclose(per["after_ndcg@10"], per["oracle_ndcg@10"])
@@ -171,14 +171,14 @@ def test_a_popularity_llm_shows_no_net_gain(run, cache, protocol):
 
     backend = FakeBackend("claude-haiku-4-5", policy=_policy_by_item(plan, run, by_pop))
     res = execute_rerank(plan, run, backend, cache)
-    net = res.summary["net_gain"]
+    net = res.summary.net_gain
     assert net["means"]["llm"] == pytest.approx(net["means"]["popularity"], abs=1e-12)
     assert net["mean"] <= 1e-12  # no better than the best control
     if protocol == "paper":
         # everyone keeps their real baseline ranking: the "all users" mean before is the run's
-        g = res.summary["gains"]
-        assert g["mean_before"]["ndcg@10"] == pytest.approx(run.summary["overall"]["ndcg@10"])
-        assert res.summary["config"]["negatives"] == "popularity"
+        g = res.summary.gains
+        assert g["mean_before"]["ndcg@10"] == pytest.approx(run.summary.overall["ndcg@10"])
+        assert res.summary.config.negatives == "popularity"
 
 
 # -- the pilot: a sample's net gain, its interval, projected to every weak user -------------
@@ -226,13 +226,13 @@ def test_a_pilot_interval_contains_the_true_mean_net_gain(run, tmp_path):
         assert full_plan.estimate.n_cached == 50  # the full pass reuses the pilot's answers
         full = execute_rerank(full_plan, run, backend(), cache)
         assert server.paid_calls == len(full_plan.users)  # nobody was paid for twice
-    truth = full.summary["net_gain"]
-    p = pilot.summary["pilot"]
+    truth = full.summary.net_gain
+    p = pilot.summary.pilot
     assert p["n_sample"] == 50 and p["n_population"] == len(full_plan.users)
-    assert truth["control"] == pilot.summary["net_gain"]["control"]
+    assert truth["control"] == pilot.summary.net_gain["control"]
     low, high = p["net_gain_ci95"]
     assert low <= truth["mean"] <= high
-    assert full.summary["pilot"] is None
-    share = p["n_population"] / pilot.summary["gains"]["n_evaluated"]
+    assert full.summary.pilot is None
+    share = p["n_population"] / pilot.summary.gains["n_evaluated"]
     assert p["projected"]["net_gain_over_all_users"] == pytest.approx(p["net_gain_per_user"]
                                                                       * share)

@@ -36,8 +36,8 @@ def test_one_request_per_weak_user_and_every_answer_parses(run, cache):
     # shown order is a shuffle: "identity" returns the shown order, which differs from the
     # baseline's; but an answer listing candidates in BASELINE order must reproduce it
     assert res.per_user["reranked"].all()
-    assert res.summary["parse"]["n_hallucinated"] == 0
-    assert len(plan.users) == len(res.per_user) == res.summary["n_requests"]
+    assert res.summary.parse["n_hallucinated"] == 0
+    assert len(plan.users) == len(res.per_user) == res.summary.n_requests
 
 
 def test_baseline_order_answer_reproduces_the_baseline(run, cache):
@@ -51,7 +51,7 @@ def test_baseline_order_answer_reproduces_the_baseline(run, cache):
     config = RerankConfig(backend="fake", model=MODEL)
     plan_holder["plan"] = plan = plan_rerank(run, config, backend, cache)
     res = execute_rerank(plan, run, backend, cache)
-    g = res.gains.summary
+    g = res.gains.headline
     assert res.per_user["reranked"].all()
     for m, v in g["mean_gain_all"].items():
         assert v == pytest.approx(0.0, abs=1e-12), m
@@ -76,7 +76,7 @@ def test_oracle_answer_hits_whenever_a_relevant_item_is_a_candidate(run, cache):
     per = res.per_user
     np.testing.assert_array_equal(per["after_hit@10"], per["candidate_recall"])
     assert (per["gain_ndcg@10"] >= -1e-12).all()
-    assert res.gains.summary["mean_gain_selected"]["ndcg@10"] > 0.05
+    assert res.gains.headline["mean_gain_selected"]["ndcg@10"] > 0.05
     # the AUC change equals a brute-force AUC over the whole catalogue: candidates scored
     # above every other item in the old and in the new order, seen items excluded
     ds = run.dataset
@@ -105,11 +105,11 @@ def test_exact_token_and_dollar_totals(run, cache):
     price = PriceTable().price(MODEL)
     spent = sum(call_cost(Usage(r.input_tokens, r.output_tokens), price)
                 for r in res.per_user.itertuples())
-    assert res.summary["usd_spent_this_job"] == pytest.approx(spent, rel=1e-12)
-    assert res.summary["tokens_spent"]["input_tokens"] == sum(
+    assert res.summary.usd_spent_this_job == pytest.approx(spent, rel=1e-12)
+    assert res.summary.tokens_spent["input_tokens"] == sum(
         backend.count_tokens(plan.requests))
     assert backend.calls == len(plan.requests)
-    assert plan.estimate.input_tokens == res.summary["tokens_spent"]["input_tokens"]
+    assert plan.estimate.input_tokens == res.summary.tokens_spent["input_tokens"]
     # the upper bound held: every answer was shorter than max_tokens
     assert spent <= plan.estimate.upper_bound_usd
 
@@ -120,7 +120,7 @@ def test_budget_cap_is_never_exceeded_and_the_rest_falls_back(run, cache):
     budget = full.expected_usd / 3
     plan, res = _go(run, cache, backend, budget_usd=budget)
     per = res.per_user
-    assert res.summary["usd_spent_this_job"] <= budget
+    assert res.summary.usd_spent_this_job <= budget
     assert 0 < per["reranked"].sum() < len(per)
     assert set(per.loc[~per["reranked"], "fallback_reason"]) == {"budget"}
     # every weak user ends reranked or explicitly fallen back
@@ -145,7 +145,7 @@ def test_killed_job_resumes_without_paying_twice(run, cache):
     assert plan2.estimate.n_cached == 10 and plan2.estimate.n_calls == len(plan.users) - 10
     res = execute_rerank(plan2, run, second, cache)
     assert second.calls == len(plan.users) - 10  # no duplicate paid call
-    assert res.per_user["reranked"].all() and res.summary["n_cached"] == 10
+    assert res.per_user["reranked"].all() and res.summary.n_cached == 10
     # nothing the second backend was asked had been answered before
     asked = {p.key for p in second.prompts}
     assert not asked & {p.key for p in first.prompts}
@@ -154,7 +154,7 @@ def test_killed_job_resumes_without_paying_twice(run, cache):
 def test_garbage_and_failures_fall_back_explicitly(run, cache):
     plan, res = _go(run, cache, FakeBackend(MODEL, policy="garbage"))
     assert set(res.per_user["fallback_reason"]) == {"unparsable"}
-    assert res.gains.summary["mean_gain_all"]["ndcg@10"] == pytest.approx(0.0, abs=1e-12)
+    assert res.gains.headline["mean_gain_all"]["ndcg@10"] == pytest.approx(0.0, abs=1e-12)
     plan, res = _go(run, cache, FakeBackend("claude-sonnet-4-5", fail=lambda n: n % 2 == 0))
     per = res.per_user
     assert (per["fallback_reason"] == "error").sum() == len(per) // 2
@@ -188,9 +188,9 @@ def test_local_tiny_llama_in_both_modes(run, cache, tmp_path):
         assert (per["reranked"] | per["fallback_reason"].notna()).all()
         if mode == "likelihood":  # scores need no parsing: every user is reranked
             assert per["reranked"].all() and set(per["parse_method"]) == {"likelihood"}
-        spent = res.summary["usd_spent_this_job"]
+        spent = res.summary.usd_spent_this_job
         assert spent == pytest.approx(3.6 * per["latency_s"].sum() / 3600, rel=1e-9)
-        stats = res.summary["backend_stats"]
+        stats = res.summary.backend_stats
         assert stats["requests"] + stats["scored_pairs"] > 0 and stats["seconds"] > 0
 
 
@@ -215,6 +215,6 @@ def test_a_rule_on_held_out_auc_reports_weak_users_remaining_before_only(run, ca
         pytest.skip("this data has too few users with held-out ratings of both kinds")
     rule = WeakRule(metric="auc@heldout", percentile=20.0)
     plan, res = _go(run, cache, FakeBackend(MODEL), rule=rule)
-    wr = res.summary["gains"]["weak_remaining"]
+    wr = res.summary.gains["weak_remaining"]
     assert wr["metric"] == "auc@heldout" and wr["selected_after"] is None
     assert wr["selected_before"] >= 0 and "not computed" in wr["note"]

@@ -91,10 +91,10 @@ def test_job_survives_failures_and_counts_every_token(run_dir, tmp_path):
     lost = sum(worst[index[c.user]] for c in answered if c.n in (2, 3))
     expected_usd = sum(call_cost(Usage(r.input_tokens, r.output_tokens), price)
                        for r in ok.itertuples()) + lost
-    assert res.summary["usd_spent_this_job"] == pytest.approx(expected_usd, rel=1e-12)
-    assert res.summary["spend"]["paid_attempts"] == len(plan.users) + 2
-    assert res.summary["status"] == "complete"
-    assert res.summary["tokens_spent"]["input_tokens"] == ok["input_tokens"].sum()
+    assert res.summary.usd_spent_this_job == pytest.approx(expected_usd, rel=1e-12)
+    assert res.summary.spend["paid_attempts"] == len(plan.users) + 2
+    assert res.summary.status == "complete"
+    assert res.summary.tokens_spent["input_tokens"] == ok["input_tokens"].sum()
 
 
 def test_budget_cap_with_the_real_client(run_dir, tmp_path):
@@ -109,7 +109,7 @@ def test_budget_cap_with_the_real_client(run_dir, tmp_path):
         plan = plan_rerank(run, cfg, backend, cache)
         res = execute_rerank(plan, run, backend, cache, wave_size=4)
         paid = server.paid_calls
-    assert res.summary["usd_spent_this_job"] <= budget
+    assert res.summary.usd_spent_this_job <= budget
     assert paid == int(res.per_user["reranked"].sum()) < len(plan.users)
     assert set(res.per_user.loc[~res.per_user["reranked"], "fallback_reason"]) == {"budget"}
 

@@ -97,12 +97,12 @@ def test_the_cap_holds_against_resets_when_it_bites_first(run, cache):
         plan, res = _go(run, cache, _anthropic(server), cap)
         received = _received(server)
     worst = _worst(plan)
-    spend = res.summary["spend"]
+    spend = res.summary.spend
     assert 1 <= len(received) < FAILURES_TO_STOP
     assert spend["paid_attempts"] == len(received)
     assert spend["charged_usd"] == pytest.approx(sum(worst[c.user] for c in received))
     assert spend["charged_usd"] <= cap
-    assert res.summary["status"] == "incomplete" and spend["stop_kind"] == "budget"
+    assert res.summary.status == "incomplete" and spend["stop_kind"] == "budget"
     assert not res.per_user["reranked"].any()
 
 
@@ -131,12 +131,12 @@ def test_answers_without_usage_are_charged_their_worst_case_within_the_cap(run, 
         plan, res = _go(run, cache, _anthropic(server), cap)
         received = _received(server)
     worst = _worst(plan)
-    spend = res.summary["spend"]
+    spend = res.summary.spend
     assert 0 < len(received) < len(plan.users)
     assert spend["paid_attempts"] == len(received) == int(res.per_user["reranked"].sum())
     assert spend["charged_usd"] == pytest.approx(sum(worst[c.user] for c in received))
     assert spend["charged_usd"] <= cap
-    assert res.summary["status"] == "incomplete"
+    assert res.summary.status == "incomplete"
     assert "Stopped at the budget cap" in spend["stopped"]
 
 
@@ -155,10 +155,10 @@ def test_a_resumed_job_continues_the_same_cap(run, tmp_path):
         # a larger cap, given explicitly, goes further; the total stays under it
         _, second = _go(run, cache, backend, 2 * cap)
         n_second = len(_received(server)) - n_first
-    spend = second.summary["spend"]
-    assert spend["spent_before_usd"] == pytest.approx(first.summary["spend"]["charged_usd"])
+    spend = second.summary.spend
+    assert spend["spent_before_usd"] == pytest.approx(first.summary.spend["charged_usd"])
     assert spend["job_total_usd"] <= 2 * cap
-    assert n_second > 0 and second.summary["n_cached"] == n_first  # paid answers reused
+    assert n_second > 0 and second.summary.n_cached == n_first  # paid answers reused
 
 
 # -- point 2: a bad key or a bad request stops the job ------------------------------------
@@ -202,7 +202,7 @@ def test_an_unreadable_answer_is_charged_retried_and_not_cached(run, cache):
         received = _received(server)
     worst = _worst(plan)
     assert len(received) == len(plan.users) + 1 and res.per_user["reranked"].all()
-    assert res.summary["status"] == "complete"
+    assert res.summary.status == "complete"
     per = res.per_user.set_index("user_idx")
     first = plan.users[[r.user for r in plan.requests].index(received[0].user)]
     ok_cost = call_cost(Usage(int(per.loc[first, "input_tokens"]),
@@ -217,14 +217,14 @@ def test_an_answer_without_text_is_retried_and_never_cached_as_final(run, cache,
         received = _received(server)
     n = len(plan.users)
     assert len(received) == 3 * n  # asked, then asked twice again
-    assert res.summary["status"] == "incomplete" and cache.count() == 0
+    assert res.summary.status == "incomplete" and cache.count() == 0
     assert set(res.per_user["fallback_reason"]) == {"error"}
     assert res.per_user["error"].str.contains("held no text").all()
-    assert res.summary["spend"]["paid_attempts"] == 3 * n  # each billed its (tiny) usage
+    assert res.summary.spend["paid_attempts"] == 3 * n  # each billed its (tiny) usage
     # run again: nothing was cached, so every user is asked again
     with FakeAnthropicServer(api_key=KEY) as server:
         _, res2 = _go(run, cache, _anthropic(server), None, rule=FEW)
-        assert len(_received(server)) == n and res2.summary["status"] == "complete"
+        assert len(_received(server)) == n and res2.summary.status == "complete"
 
 
 # -- the same accounting through the OpenAI-compatible backend and batches ----------------
@@ -243,7 +243,7 @@ def test_openai_compatible_resets_and_missing_usage(run, cache):
         plan, res = _go(run, cache, _openai(server), 0.003, rule=FEW)
         received = _received(server, "/v1/chat/completions")
     worst = _worst(plan)
-    spend = res.summary["spend"]
+    spend = res.summary.spend
     # every attempt, reset or answered without usage, is charged its worst case
     assert spend["paid_attempts"] == len(received) > 0
     assert spend["charged_usd"] == pytest.approx(sum(worst[c.user] for c in received))

@@ -1,4 +1,4 @@
-"""Tests of analysis/rerank/explain.py: reading a rerank run back, one stored call, one
+"""Tests of analysis/rerank/explain.py: one stored call, one
 user's candidates and rankings rebuilt, and the API-key status (never the key)."""
 
 from __future__ import annotations
@@ -10,17 +10,13 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.rerank.explain import (
-    NOT_A_RERANK_RUN,
     call_details,
-    config_from_dict,
     explain_user,
     key_status,
-    load_rerank_files,
     resolve_api_key,
 )
-from analysis.rerank.plan import RerankConfig
+from analysis.runs.rerank import load_rerank_run
 from analysis.runs.store import RunStore
-from analysis.weak_users import WeakRule
 from tests.analysis._fixtures_report import MODEL, build_runs
 
 
@@ -31,43 +27,12 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def files(runs):
-    return load_rerank_files(runs.rerank.path)
+    return load_rerank_run(runs.rerank.path)
 
 
 @pytest.fixture(scope="module")
 def baseline(runs):
     return RunStore(runs.workspace).load_baseline(runs.baseline.run_id)
-
-
-def test_load_rerank_files_reads_every_file(runs, files):
-    s = files.summary
-    assert files.k == 10
-    assert len(files.per_user) == s["n_requests"] == len(files.calls)
-    assert files.config.model == MODEL and files.config.rule.percentile == 3.0
-    assert set(files.by_group["dimension"]) >= {"activity", "inactive"}
-    assert list(files.curve.columns[:3]) == ["threshold", "n_users", "share"]
-    assert files.curve["threshold"].max() == pytest.approx(s["threshold_value"])
-
-
-def test_load_rerank_files_names_the_missing_file(tmp_path):
-    with pytest.raises(AnalysisError) as err:
-        load_rerank_files(tmp_path)
-    assert err.value.message == NOT_A_RERANK_RUN.format(folder=tmp_path.name,
-                                                        missing="rerank_summary.json")
-    assert str(err.value) == (
-        f"The folder {tmp_path.name!r} is not a rerank run folder (no rerank_summary.json). "
-        "Launch a rerank on the LLM rerank page."
-    )
-    assert str(tmp_path) not in err.value.render("cli")
-
-
-def test_config_from_dict_round_trips():
-    cfg = RerankConfig(backend="openai", model="m", n_candidates=7, history="paper",
-                       rule=WeakRule(metric="ndcg@10", threshold=0.1, require_inactive=True))
-    back = config_from_dict({**cfg.to_dict(), "unknown_future_key": 1})
-    assert back.rule == cfg.rule
-    assert (back.backend, back.model, back.n_candidates, back.history) == ("openai", "m", 7,
-                                                                          "paper")
 
 
 def test_call_details_returns_the_stored_prompt_and_answer(runs, files):

@@ -13,11 +13,12 @@ import pytest
 from analysis.cli import main
 from analysis.errors import AnalysisError
 from analysis.ingest import load_dataset
-from analysis.pipeline import EvaluateConfig, run_pipeline, write_run_outputs
+from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.rerank.cache import CallCache
 from analysis.rerank.explain import explain_user
 from analysis.rerank.plan import RerankConfig, plan_rerank
 from analysis.runs.baseline import load_run
+from analysis.runs.baseline_folder import write_run_outputs
 from analysis.runs.provenance import dataset_sha256, package_versions
 from analysis.workspace import Workspace
 from models.baselines import MODEL_NAMES, BaselineRecommender
