@@ -10,6 +10,7 @@ import pandas as pd
 from analysis.errors import AnalysisError
 from analysis.split import Split
 from analysis.subgroups._binning import UNKNOWN, ordered_names, quantile_bins
+from analysis.subgroups._checks import check_count
 
 __all__ = ["FEATURE_COLUMNS", "UserFeatures", "compute_user_features"]
 
@@ -58,9 +59,7 @@ class UserFeatures:
 
 
 def _check_bins(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise AnalysisError(BAD_BINS.format(name=name, value=value))
-    return int(value)
+    return check_count(value, 1, BAD_BINS, name=name)
 
 
 def _item_popularity_percentile(train_cols: np.ndarray, n_items: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.tree import DecisionTreeRegressor
 
 from analysis.errors import AnalysisError, surface_hints
+from analysis.subgroups._cohort_rules import MAX_LEVELS, encode_features, leaf_rules
 
 __all__ = [
     "FORBIDDEN_FEATURES",
@@ -29,10 +30,6 @@ __all__ = [
     "discover_weak_cohorts",
     "read_cohorts",
 ]
-
-#: Categorical features keep their most frequent levels; the rest are merged into "other".
-MAX_LEVELS = 30
-OTHER = "other"
 
 UNKNOWN_METRIC = "Metric column {metric!r} is not in the per-user table; available: {available}."
 UNKNOWN_FEATURE = (
@@ -138,144 +135,65 @@ def default_cohort_features(table: pd.DataFrame) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class _Column:
-    """One model column: a numeric feature or a one-hot level of a categorical one."""
-
-    feature: str
-    level: str | None  # None for numeric
-    integer: bool = False
-    has_missing: bool = False
-
-
-def _encode(frame: pd.DataFrame) -> tuple[np.ndarray, list[_Column], dict[str, list[str]]]:
-    blocks: list[np.ndarray] = []
-    cols: list[_Column] = []
-    levels_of: dict[str, list[str]] = {}
-    for f in frame.columns:
-        s = frame[f]
-        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        if numeric and not isinstance(s.dtype, pd.CategoricalDtype):
-            x = s.to_numpy(dtype=np.float64, na_value=np.nan)
-            finite = x[~np.isnan(x)]
-            integer = bool(len(finite)) and bool(np.all(finite == np.round(finite)))
-            blocks.append(x[:, None])
-            cols.append(_Column(f, None, integer, bool(np.isnan(x).any())))
-            continue
-        text = s.astype(object).where(s.notna(), "unknown").map(str)
-        counts = text.value_counts(sort=True)
-        keep = list(counts.index[:MAX_LEVELS])
-        if len(counts) > MAX_LEVELS:
-            text = text.where(text.isin(keep), OTHER)
-            keep.append(OTHER)
-        codes = pd.Categorical(text, categories=keep).codes
-        levels_of[f] = keep
-        onehot = np.zeros((len(text), len(keep)), dtype=np.float64)
-        onehot[np.arange(len(text)), codes] = 1.0
-        if len(keep) == 2:  # one column decides a binary feature
-            onehot, keep = onehot[:, :1], keep[:1]
-        blocks.append(onehot)
-        cols.extend(_Column(f, lv) for lv in keep)
-    X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
-    return X, cols, levels_of
-
-
-def _join_levels(levels: list[str]) -> str:
-    return levels[0] if len(levels) == 1 else ", ".join(levels[:-1]) + " or " + levels[-1]
-
-
-def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:.3g}"
-
-
-def _numeric_text(col: _Column, lower: float, upper: float, missing: bool | None) -> str:
-    name = col.feature
-    if col.integer:  # x > 2.5 -> x >= 3 ; x <= 12.5 -> x <= 12
-        lo = None if lower == -np.inf else int(np.floor(lower)) + 1
-        hi = None if upper == np.inf else int(np.floor(upper))
-        if lo is not None and hi is not None:
-            text = f"{name} = {lo}" if lo == hi else f"{lo} <= {name} <= {hi}"
-        elif lo is not None:
-            text = f"{name} >= {lo}"
-        else:
-            text = f"{name} <= {hi}"
+def _checked_columns(
+    table: pd.DataFrame, metric: str, features: Sequence[str] | None, fit_on: str | None
+) -> tuple[str, list[str]]:
+    """The validation column the tree is fitted on and the feature columns, checked: the
+    metric and ``fit_on`` exist and differ, every feature exists and is allowed, one at least.
+    """
+    available = ", ".join(map(str, table.columns))
+    if metric not in table.columns:
+        raise AnalysisError(UNKNOWN_METRIC.format(metric=metric, available=available))
+    fit_on = f"val_{metric}" if fit_on is None else str(fit_on)
+    if fit_on == metric:
+        raise AnalysisError(FIT_ON_TEST.format(metric=metric))
+    if fit_on not in table.columns:
+        raise AnalysisError(NO_VALIDATION.format(column=fit_on))
+    if features is None:
+        feats = [f for f in default_cohort_features(table) if f not in (metric, fit_on)]
     else:
-        if lower > -np.inf and upper < np.inf:
-            text = f"{_fmt(lower)} < {name} <= {_fmt(upper)}"
-        elif lower > -np.inf:
-            text = f"{name} > {_fmt(lower)}"
-        else:
-            text = f"{name} <= {_fmt(upper)}"
-    if col.has_missing and missing:
-        text = f"({text} or {name} is missing)"
-    return text
+        feats = list(dict.fromkeys(features))
+    for f in feats:
+        if f not in table.columns:
+            raise AnalysisError(UNKNOWN_FEATURE.format(feature=f, available=available))
+        if _forbidden(str(f)) or f in (metric, fit_on):
+            raise AnalysisError(FORBIDDEN_FEATURE.format(feature=f))
+    if not feats:
+        raise AnalysisError(NO_FEATURES)
+    return fit_on, feats
 
 
-def _categorical_text(feature: str, levels: list[str], is_: set[str], is_not: set[str]) -> str:
-    if is_:
-        return f"{feature} is {_join_levels(sorted(is_, key=levels.index))}"
-    allowed = [lv for lv in levels if lv not in is_not]
-    excluded = [lv for lv in levels if lv in is_not]
-    if len(allowed) <= len(excluded):
-        return f"{feature} is {_join_levels(allowed)}"
-    if len(excluded) == 1:
-        return f"{feature} is not {excluded[0]}"
-    return f"{feature} is none of {', '.join(excluded)}"
-
-
-def _leaf_rules(tree, cols: list[_Column], levels_of: dict[str, list[str]]) -> dict[int, str]:
-    t = tree.tree_
-    missing_left = getattr(t, "missing_go_to_left", None)
-    rules: dict[int, str] = {}
-    stack: list[tuple[int, list[tuple[int, bool, float, bool]]]] = [(0, [])]
-    while stack:  # walk the (at most 2^depth-node) tree, not the users
-        node, path = stack.pop()
-        left, right = t.children_left[node], t.children_right[node]
-        if left == -1:
-            rules[node] = _path_text(path, cols, levels_of)
-            continue
-        j, thr = int(t.feature[node]), float(t.threshold[node])
-        ml = bool(missing_left[node]) if missing_left is not None else False
-        stack.append((right, path + [(j, False, thr, not ml)]))
-        stack.append((left, path + [(j, True, thr, ml)]))
-    return rules
-
-
-def _path_text(path, cols: list[_Column], levels_of: dict[str, list[str]]) -> str:
-    if not path:
-        return "all users"
-    order: list[str] = []
-    numeric: dict[str, list] = {}  # feature -> [lower, upper, missing_ok, column]
-    categorical: dict[str, tuple[set[str], set[str]]] = {}
-    for j, went_left, thr, missing_here in path:
-        col = cols[j]
-        if col.feature not in order:
-            order.append(col.feature)
-        if col.level is None:
-            lo, hi, miss, _ = numeric.get(col.feature, [-np.inf, np.inf, True, col])
-            if went_left:
-                hi = min(hi, thr)
-            else:
-                lo = max(lo, thr)
-            numeric[col.feature] = [lo, hi, miss and missing_here, col]
-        else:
-            is_, is_not = categorical.setdefault(col.feature, (set(), set()))
-            levels = levels_of[col.feature]
-            if len(levels) == 2:  # binary feature encoded by its first level only
-                other = levels[1]
-                (is_not if went_left else is_).add(col.level)
-                (is_ if went_left else is_not).add(other)
-            else:
-                (is_not if went_left else is_).add(col.level)  # one-hot <= 0.5 means "is not"
-    parts = []
-    for f in order:
-        if f in numeric:
-            lo, hi, miss, col = numeric[f]
-            parts.append(_numeric_text(col, lo, hi, miss))
-        else:
-            is_, is_not = categorical[f]
-            parts.append(_categorical_text(f, levels_of[f], is_, is_not))
-    return " and ".join(parts)
+def _leaf_table(
+    tree: DecisionTreeRegressor,
+    leaf: np.ndarray,
+    rules: dict[int, str],
+    y_val: np.ndarray,
+    y_test: np.ndarray,
+) -> pd.DataFrame:
+    """:attr:`CohortReport.leaves`: per-leaf sums by ``np.bincount`` over the users' leaves
+    (validation and test values NaN where absent), worst validation mean first."""
+    has_val, has_test = ~np.isnan(y_val), ~np.isnan(y_test)
+    n_test = int(has_test.sum())
+    ids = np.flatnonzero(tree.tree_.children_left == -1)
+    size = len(tree.tree_.children_left)
+    fit_n = np.bincount(leaf[has_val], minlength=size)[ids]
+    fit_sum = np.bincount(leaf[has_val], weights=y_val[has_val], minlength=size)[ids]
+    test_n = np.bincount(leaf[has_test], minlength=size)[ids]
+    test_sum = np.bincount(leaf[has_test], weights=y_test[has_test], minlength=size)[ids]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        leaves = pd.DataFrame(
+            {
+                "leaf": ids.astype(np.int64),
+                "rule": [rules[int(i)] for i in ids],
+                "n_fit": fit_n.astype(np.int64),
+                "val_mean": fit_sum / fit_n,
+                "n_users": test_n.astype(np.int64),
+                "share": test_n / n_test,
+                "test_mean": np.where(test_n > 0, test_sum / np.maximum(test_n, 1), np.nan),
+                "overall_test_mean": float(y_test[has_test].mean()),
+            }
+        )
+    return leaves.sort_values(["val_mean", "leaf"], kind="stable").reset_index(drop=True)
 
 
 def discover_weak_cohorts(
@@ -323,25 +241,7 @@ def discover_weak_cohorts(
             ``metric``, unknown or forbidden feature, no features, bad ``max_depth`` or
             ``min_leaf_share``, or a validation or test metric that is NaN for everyone.
     """
-    available = ", ".join(map(str, table.columns))
-    if metric not in table.columns:
-        raise AnalysisError(UNKNOWN_METRIC.format(metric=metric, available=available))
-    fit_on = f"val_{metric}" if fit_on is None else str(fit_on)
-    if fit_on == metric:
-        raise AnalysisError(FIT_ON_TEST.format(metric=metric))
-    if fit_on not in table.columns:
-        raise AnalysisError(NO_VALIDATION.format(column=fit_on))
-    if features is None:
-        feats = [f for f in default_cohort_features(table) if f not in (metric, fit_on)]
-    else:
-        feats = list(dict.fromkeys(features))
-    for f in feats:
-        if f not in table.columns:
-            raise AnalysisError(UNKNOWN_FEATURE.format(feature=f, available=available))
-        if _forbidden(str(f)) or f in (metric, fit_on):
-            raise AnalysisError(FORBIDDEN_FEATURE.format(feature=f))
-    if not feats:
-        raise AnalysisError(NO_FEATURES)
+    fit_on, feats = _checked_columns(table, metric, features, fit_on)
     if (
         isinstance(max_depth, bool)
         or not isinstance(max_depth, (int, np.integer))
@@ -359,7 +259,7 @@ def discover_weak_cohorts(
         raise AnalysisError(ALL_NAN.format(metric=fit_on))
     if n_test == 0:
         raise AnalysisError(ALL_NAN.format(metric=metric))
-    X, cols, levels_of = _encode(table[feats].reset_index(drop=True))
+    X, cols, levels_of = encode_features(table[feats].reset_index(drop=True))
 
     tree = DecisionTreeRegressor(
         max_depth=int(max_depth),
@@ -368,27 +268,8 @@ def discover_weak_cohorts(
     )
     tree.fit(X[has_val], y_val[has_val])
     leaf = tree.apply(X)  # every user routed, fitted on validation or not
-    rules = _leaf_rules(tree, cols, levels_of)
-    ids = np.flatnonzero(tree.tree_.children_left == -1)
-    size = len(tree.tree_.children_left)
-    fit_n = np.bincount(leaf[has_val], minlength=size)[ids]
-    fit_sum = np.bincount(leaf[has_val], weights=y_val[has_val], minlength=size)[ids]
-    test_n = np.bincount(leaf[has_test], minlength=size)[ids]
-    test_sum = np.bincount(leaf[has_test], weights=y_test[has_test], minlength=size)[ids]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        leaves = pd.DataFrame(
-            {
-                "leaf": ids.astype(np.int64),
-                "rule": [rules[int(i)] for i in ids],
-                "n_fit": fit_n.astype(np.int64),
-                "val_mean": fit_sum / fit_n,
-                "n_users": test_n.astype(np.int64),
-                "share": test_n / n_test,
-                "test_mean": np.where(test_n > 0, test_sum / np.maximum(test_n, 1), np.nan),
-                "overall_test_mean": float(y_test[has_test].mean()),
-            }
-        )
-    leaves = leaves.sort_values(["val_mean", "leaf"], kind="stable").reset_index(drop=True)
+    rules = leaf_rules(tree, cols, levels_of)
+    leaves = _leaf_table(tree, leaf, rules, y_val, y_test)
     membership = np.where(has_val | has_test, leaf, -1).astype(np.int64)
     return CohortReport(
         metric=metric,
