@@ -15,19 +15,18 @@ from analysis.subgroups.distributions import (
     subgroup_dimensions,
     weakest_dimension,
 )
+from pages._charts import plot_escape, plot_labels
 from pages._shared import (
     active_run_id,
-    cohort_table,
     loaded_run,
     md_escape,
     metric_help,
-    plot_escape,
-    plot_labels,
     run_info,
     show_error,
     sidebar,
     workspace,
 )
+from pages._widgets import cohort_table
 
 #: groups of the weakest dimension drawn (the lowest and highest by mean past twice this)
 N_ENDS = 3

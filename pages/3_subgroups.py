@@ -27,19 +27,17 @@ from analysis.subgroups.distributions import (
     metric_range,
     subgroup_dimensions,
 )
+from pages._charts import group_colors, plot_escape, plot_labels
 from pages._shared import (
-    cohort_table,
-    group_colors,
     loaded_run,
     md_escape,
     metric_help,
     page_start,
-    plot_escape,
-    plot_labels,
     run_info,
     show_error,
     workspace,
 )
+from pages._widgets import cohort_table
 
 #: users drawn into a violin plot (the browser draws every point it is sent); the box plot is
 #: drawn from exact figures over every user (:func:`analysis.subgroups.distributions.box_stats`)

@@ -21,23 +21,29 @@ from analysis.subgroups.distributions import (
     weak_composition,
 )
 from analysis.weak_users import WeakRule, WeakUserSelector
+from pages._charts import PALETTE, plot_escape, plot_labels
 from pages._shared import (
-    PALETTE,
     current_weak_rule,
     fmt_share,
     fmt_usd,
-    kept,
     loaded_run,
     md_escape,
     metric_help,
     page_start,
-    plot_escape,
-    plot_labels,
     show_error,
     workspace,
 )
+from pages._widgets import (
+    RuleEditor,
+    seed_weak_rule,
+    validation_metrics,
+    weak_rule_editor,
+    weak_rule_text,
+)
 
-MODES = ["Percentile", "Absolute"]
+#: the weak-rule editor of this page (each threshold mode keeps its value while the other shows)
+RULE_EDITOR = RuleEditor(prefix="wu_", cut_key="mode", cuts=("Percentile", "Absolute"),
+                         compact=False)
 BACKENDS = ["anthropic"]
 DEFAULT_MODEL = "claude-haiku-4-5"
 #: the widest rule: everyone with a validation value; any narrower rule is priced from it
@@ -74,36 +80,8 @@ def _per_user_cost(ws_path: str, run_id: str, backend: str, model: str, batch: b
     return per_user_cost_estimate(plan, PriceTable().price(model), batch=batch)
 
 
-def _rule_text(rule: WeakRule, threshold_value: float) -> str:
-    cut = (f"≤ {rule.threshold:.3f}" if rule.threshold is not None
-           else f"≤ its {rule.percentile:g}th percentile ({threshold_value:.3f})")
-    return f"validation {rule.metric} {cut}{' and inactive' if rule.require_inactive else ''}"
-
-
 def _judge(rule: WeakRule) -> None:
     st.session_state["wu_judged_rule"] = rule
-
-
-def _apply_paper_preset() -> None:
-    """Every field of the preset's rule (metric, threshold, inactive); the percentile mode
-    keeps its own value for when it comes back."""
-    rule = WeakRule.paper()
-    st.session_state.update(wu_metric_kept=rule.metric, wu_mode_kept="Absolute",
-                            wu_threshold_kept=float(rule.threshold),
-                            wu_inactive_kept=rule.require_inactive)
-
-
-def _init_state(rule: WeakRule, metrics: list[str]) -> None:
-    """Widget values from the stored rule, set once in their kept keys (:func:`kept`), which
-    then hold them across threshold modes and pages."""
-    ss = st.session_state
-    ss.setdefault("wu_metric_kept", rule.metric if rule.metric in metrics else metrics[-1])
-    ss.setdefault("wu_mode_kept", MODES[0] if rule.percentile is not None else MODES[1])
-    ss.setdefault("wu_percentile_kept",
-                  float(rule.percentile if rule.percentile is not None else 20))
-    ss.setdefault("wu_threshold_kept",
-                  float(rule.threshold if rule.threshold is not None else 0.5))
-    ss.setdefault("wu_inactive_kept", bool(rule.require_inactive))
 
 
 run_id, run = page_start(
@@ -119,34 +97,15 @@ except AnalysisError as err:
     st.stop()
 
 k = run.k
-metrics = [m for m in (f"ndcg@{k}", "auc", "auc@heldout") if f"val_{m}" in run.per_user.columns]
+metrics = validation_metrics(run.per_user, k)
 if not metrics:
     st.info("This run has no validation metrics to select weak users on: train a baseline "
             "with a split that has a validation fold on the Baseline page.")
     st.stop()
 stored = current_weak_rule(run)
-_init_state(stored, metrics)
-
-c = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
-metric = c[0].segmented_control("Validation metric", metrics, required=True,
-                                help=metric_help("val_auc"), **kept("wu_metric"))
-mode = c[1].segmented_control("Threshold as", MODES, required=True, **kept("wu_mode"),
-                              help="Percentile: the weakest p% of users with a validation "
-                                   "value. Absolute: a fixed value of the metric.")
-inactive = c[2].toggle("Inactive only", **kept("wu_inactive"),
-                       help="Also require fewer training interactions than the dataset mean "
-                            "(Kaur & Shah's inactive users).")
-c[3].button("Paper preset", key="wu_paper", on_click=_apply_paper_preset,
-            help="Kaur & Shah (2024): validation AUC ≤ 0.5 and inactive.")
-if mode == "Percentile":
-    p = st.slider("Percentile of the validation metric", 0.0, 100.0, step=1.0, format="%.0f",
-                  help="Weak: validation value at or below this percentile.",
-                  **kept("wu_percentile"))  # each mode keeps its value while the other shows
-    rule = WeakRule(metric=metric, percentile=p, require_inactive=inactive)
-else:
-    t = st.slider(f"Threshold on validation {metric}", 0.0, 1.0, step=0.005, format="%.3f",
-                  help="Weak: validation value at or below this value.", **kept("wu_threshold"))
-    rule = WeakRule(metric=metric, threshold=t, require_inactive=inactive)
+seed_weak_rule(RULE_EDITOR, stored, metrics, replace=False)  # a first visit: the stored rule
+rule = weak_rule_editor(RULE_EDITOR, metrics)
+metric = rule.metric
 
 try:
     weak = selector.select(rule)
@@ -186,7 +145,7 @@ with st.container(border=True, key="wu_heldout"):
         show_error(err)
     else:
         st.markdown("**Held-out test verdict**")
-        judged_text = _rule_text(judged_rule, judged.threshold_value)
+        judged_text = weak_rule_text(judged_rule, judged.threshold_value)
         st.caption(f"Judged on the test split for the rule {judged_text} "
                    f"({judged.n_weak:,} weak users). It does not follow the slider: choose the "
                    "rule on the validation figures above, then judge it once. Do not move the "

@@ -1,5 +1,5 @@
 """What every page shares: the workspace, cached loaders, the active dataset and run in the
-sidebar, colours per subgroup, number formatting and metric help texts.
+sidebar, text escaping, number formatting and metric help texts.
 
 Only Streamlit glue lives here (caching, session state, widgets); every computation is a call
 into ``analysis/`` or ``models/``.
@@ -7,7 +7,6 @@ into ``analysis/`` or ``models/``.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import re
@@ -16,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from analysis.errors import AnalysisError
@@ -25,9 +23,6 @@ from analysis.jobs.tasks import ensure_demo_run
 from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
-
-#: one colour per group value, stable across pages (a group keeps its colour everywhere)
-PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Vivid
 
 #: what each metric means, shown as a help tooltip wherever the metric appears
 METRIC_HELP = {
@@ -82,17 +77,6 @@ def md_escape(value: object) -> str:
     return _MD_BLOCK.sub(r"\1\\\2", text)
 
 
-def plot_escape(value: object) -> str:
-    """``value`` as text plotly shows literally in tick labels, legends, hover and titles
-    (plotly renders a subset of HTML there and decodes entities back for display)."""
-    return html.escape(str(value), quote=False)
-
-
-def plot_labels(values) -> list[str]:
-    """:func:`plot_escape` over a column of category labels (subgroup names, say)."""
-    return [plot_escape(v) for v in values]
-
-
 def metric_help(column: str) -> str:
     """Help text of a metric column such as ``ndcg@10`` or ``val_auc``."""
     name = column.removeprefix("val_")
@@ -110,16 +94,6 @@ def fmt_usd(x: float | None) -> str:
 
 def fmt_share(x: float | None) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{x:.1%}"
-
-
-def group_colors(values) -> dict[str, str]:
-    """A stable colour per group label (the same label gets the same colour on every page)."""
-    labels = [str(v) for v in values]
-    return {lab: PALETTE[hash_label(lab) % len(PALETTE)] for lab in labels}
-
-
-def hash_label(label: str) -> int:
-    return sum((i + 1) * ord(c) for i, c in enumerate(label))  # deterministic across runs
 
 
 @st.cache_resource
@@ -286,38 +260,13 @@ def job_progress(job) -> None:
     st.progress(job.progress, text=md_escape(job_progress_text(job)))
 
 
-def _keep(key: str) -> None:
-    st.session_state[f"{key}_kept"] = st.session_state[key]
-
-
-def kept(key: str) -> dict:
-    """Widget arguments that keep its value while it is not drawn (Streamlit drops the value
-    of a widget missing from a script run: a threshold mode switched away, another page).
-
-    The value lives in ``<key>_kept``: set there (a default, a preset) it is the widget's value
-    on the next draw, and every change the user makes is copied back to it. Use as
-    ``st.slider(..., **kept("wu_percentile"))``; no ``value=``/``index=`` on the widget.
-    """
-    ss = st.session_state
-    if f"{key}_kept" in ss:
-        ss[key] = ss[f"{key}_kept"]
-    return {"key": key, "on_change": _keep, "args": (key,)}
-
-
 def current_weak_rule(run) -> WeakRule:
     """The weak-user rule every page uses: the one object the Weak users page keeps in
     ``st.session_state["weak_rule"]`` (all its fields, exactly), else the run's own rule."""
     rule = st.session_state.get("weak_rule")
     if isinstance(rule, dict):
         rule = WeakRule(**rule)
-    return rule if isinstance(rule, WeakRule) else WeakRule(**run.summary["weak_users"]["rule"])
-
-
-def weak_rule_text(rule: WeakRule) -> str:
-    """A rule in words, every field of it: ``validation auc ≤ 0.5 and inactive``."""
-    cut = (f"≤ {rule.threshold:g}" if rule.threshold is not None
-           else f"≤ its {rule.percentile:g}th percentile")
-    return f"validation {rule.metric} {cut}{' and inactive' if rule.require_inactive else ''}"
+    return rule if isinstance(rule, WeakRule) else run.summary.weak_users.rule
 
 
 def show_error(err: AnalysisError) -> None:
@@ -371,39 +320,14 @@ def app_secrets() -> dict:
 
 @st.cache_resource(max_entries=8)
 def _rerank_files(path: str):
-    from analysis.rerank.explain import load_rerank_files
+    from analysis.runs.rerank import load_rerank_run
 
-    return load_rerank_files(path)
+    return load_rerank_run(path)
 
 
 def rerank_files(run_id: str):
     """A rerank run's files (summary, per-user, calls, by group, curve): cached per run."""
     return _rerank_files(str(run_info(run_id).path))
-
-
-def cohort_table(leaves: pd.DataFrame, metric: str, *, key: str) -> None:
-    """A run's weak cohorts (``weak_cohorts.csv``), worst first on validation, as a table:
-    each cohort's validation mean (what the tree was fitted on) and test mean (its verdict)."""
-    columns = [c for c in ("rule", "n_users", "share", "val_mean", "test_mean", "mean_metric")
-               if c in leaves.columns]
-    st.dataframe(
-        leaves[columns],
-        hide_index=True,
-        column_config={
-            "rule": st.column_config.TextColumn("Cohort", width="large"),
-            "n_users": st.column_config.NumberColumn("Users", format="%d"),
-            "share": st.column_config.NumberColumn("Share of users", format="percent"),
-            "val_mean": st.column_config.NumberColumn(
-                f"Validation {metric}", format="%.3f",
-                help="Mean on the validation split, which the tree was fitted on and ranks by."),
-            "test_mean": st.column_config.NumberColumn(
-                f"Test {metric}", format="%.3f",
-                help="Mean on the test split, which the tree never saw: a cohort that is weak "
-                     "here too replicates."),
-            "mean_metric": st.column_config.NumberColumn(f"Mean {metric}", format="%.3f"),
-        },
-        key=key,
-    )
 
 
 def page_start(title: str, caption: str):

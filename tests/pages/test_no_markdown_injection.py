@@ -3,7 +3,7 @@ or HTML (issue 7, point 9): a dataset whose user ids, item titles, genres, attri
 attribute names and name carry Markdown/HTML payloads goes through every page, and every
 Markdown-rendering field of every element (bodies, labels, help, metric values, progress
 text) and every plotly figure is checked for markup the payloads could form. The escaping
-helpers of ``pages/_shared.py`` are tested on their own first."""
+helpers of ``pages/_shared.py`` and ``pages/_charts.py`` are tested on their own first."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 from models.llm.protocol import make_backend
-from pages._shared import md_escape, plot_escape
+from pages._charts import plot_escape
+from pages._shared import md_escape
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PIXEL = "u95![x](http://host/pixel.png)"
