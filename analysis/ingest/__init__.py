@@ -4,9 +4,9 @@ Everything runs in DuckDB, in one transaction per :func:`ingest` call, so a bad 
 the workspace exactly as it was and big files never pass whole through pandas:
 
 1. open the input (CSV/TSV/Parquet/DataFrame, or a MovieLens folder/zip: see
-   :mod:`analysis.ingest._formats`; any file name, decided by content; a header line or
-   none, detected: see :mod:`analysis.ingest._sniff`) and resolve the column roles
-   (:mod:`analysis.ingest._columns`);
+   :mod:`analysis.ingest._formats` and :mod:`analysis.ingest._open`; any file name, decided
+   by content; a header line or none, detected: see :mod:`analysis.ingest._sniff` and
+   :mod:`analysis.ingest._text`) and resolve the column roles (:mod:`analysis.ingest._columns`);
 2. stage every row with typed columns and a ``problem`` code (null id, non-numeric value,
    negative count, unparsable timestamp); the first problem is reported with its row;
 3. ids: integers stay ``BIGINT``, strings stay ``VARCHAR`` (CSV text ids become ``BIGINT``
@@ -20,6 +20,7 @@ the workspace exactly as it was and big files never pass whole through pandas:
 6. users/items tables keyed by the same ids; a side table whose ids match nothing fails.
 """
 
+from analysis.ingest._build import KCORE_EMPTY
 from analysis.ingest._columns import (
     MAPPED_COLUMN_ABSENT,
     MISSING_COLUMN,
@@ -34,24 +35,22 @@ from analysis.ingest._formats import (
     EMPTY_FILE,
     NO_DATA_ROWS,
     NOT_FOUND,
-    RAGGED_ROW,
     UNREADABLE,
-    WRONG_DELIMITER,
 )
-from analysis.ingest._ingest import IngestReport, dataset_from_frames, detect_columns, ingest
-from analysis.ingest._load import load_dataset
-from analysis.ingest._movielens import NOT_MOVIELENS
-from analysis.ingest._stage import (
+from analysis.ingest._ingest import (
     BAD_KCORE,
     BAD_THRESHOLD,
-    BAD_TIMESTAMP,
-    KCORE_EMPTY,
-    NEGATIVE_COUNT,
-    NOT_A_NUMBER,
-    NULL_ID,
-    SIDE_NO_MATCH,
-    SIDE_PARTIAL,
+    IngestReport,
+    dataset_from_frames,
+    detect_columns,
+    ingest,
 )
+from analysis.ingest._load import load_dataset
+from analysis.ingest._movielens import NOT_MOVIELENS
+from analysis.ingest._side import SIDE_NO_MATCH, SIDE_PARTIAL
+from analysis.ingest._stage import BAD_TIMESTAMP, NEGATIVE_COUNT, NOT_A_NUMBER, NULL_ID
+from analysis.ingest._text import WRONG_DELIMITER
+from analysis.ingest._text_rows import RAGGED_ROW
 
 __all__ = [
     "ColumnMapping",

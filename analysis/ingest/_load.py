@@ -28,7 +28,7 @@ def load_dataset(workspace: Workspace, name: str) -> Dataset:
         AnalysisError: no such dataset.
     """
     with workspace.connect(read_only=True) as con:
-        info = workspace._catalog_row(con, name)
+        info = workspace.catalog_row(con, name)
         stats = json.loads(info["stats"]) if info.get("stats") else {}
         p = info["table_prefix"]
         vocab = (

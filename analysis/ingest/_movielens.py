@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from analysis.errors import AnalysisError
-from analysis.ingest._formats import UNREADABLE, Source, duckdb_path, sql_str
+from analysis.ingest._formats import UNREADABLE, Source
 from analysis.ingest._sniff import ML100K_GENRES
+from analysis.ingest._sql import duckdb_path, sql_str
 
 #: most bytes the needed members of a MovieLens zip may expand to, all together
 MAX_EXPANDED_BYTES = 4 << 30

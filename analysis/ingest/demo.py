@@ -5,12 +5,9 @@ The app opens on it with no setup; tests and the README's examples use it too.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from analysis.dataset import Dataset
-from analysis.ingest import ingest, load_dataset
-from analysis.ingest.synthetic import generate_synthetic, write_synthetic
+from analysis.ingest import load_dataset
+from analysis.ingest.uploads import ingest_synthetic
 from analysis.workspace import Workspace
 
 __all__ = ["DEMO_NAME", "DEMO_SIZE", "ensure_demo_dataset"]
@@ -31,20 +28,5 @@ def ensure_demo_dataset(workspace: Workspace, seed: int = 0) -> Dataset:
         The demo :class:`~analysis.dataset.Dataset`.
     """
     if not workspace.has_dataset(DEMO_NAME):
-        data = generate_synthetic(
-            DEMO_SIZE["n_users"],
-            DEMO_SIZE["n_items"],
-            seed=seed,
-            mean_interactions=DEMO_SIZE["mean_interactions"],
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = write_synthetic(data, Path(tmp) / "demo")
-            ingest(
-                workspace,
-                DEMO_NAME,
-                paths["interactions"],
-                users=paths["users"],
-                items=paths["items"],
-                replace=True,
-            )
+        ingest_synthetic(workspace, DEMO_NAME, seed=seed, replace=True, **DEMO_SIZE)
     return load_dataset(workspace, DEMO_NAME)

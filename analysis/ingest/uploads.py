@@ -32,8 +32,10 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.ingest import IngestReport, ingest
-from analysis.ingest._formats import diagnose_text_failure, library_errors, resolve_format
-from analysis.ingest._stage import _open_main
+from analysis.ingest._formats import resolve_format
+from analysis.ingest._library_errors import library_errors
+from analysis.ingest._open import open_interactions
+from analysis.ingest._text_rows import diagnose_text_failure
 from analysis.ingest.synthetic import generate_synthetic, write_synthetic
 from analysis.workspace import Workspace
 
@@ -208,7 +210,7 @@ def describe_input(
     with ExitStack() as stack:
         con = stack.enter_context(duckdb.connect())
         fmt = resolve_format(path, "auto")
-        src = _open_main(con, stack, path, "auto", delimiter, header, quoting).interactions
+        src = open_interactions(con, stack, path, "auto", delimiter, header, quoting).interactions
         try:
             rows = con.execute(f"SELECT * FROM {src.from_sql} LIMIT {max(1, int(n_rows))}").df()
         except duckdb.Error as exc:

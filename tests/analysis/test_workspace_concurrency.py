@@ -77,7 +77,7 @@ from analysis.ingest import _ingest, ingest
 from analysis.workspace import Workspace
 
 ws_path, csv_path, staged, go = sys.argv[1:5]
-build = _ingest._build_tables
+build = _ingest.build_tables
 
 def build_then_pause(*args, **kwargs):
     report = build(*args, **kwargs)  # the input is read and every table built
@@ -85,7 +85,7 @@ def build_then_pause(*args, **kwargs):
     wait_for(go)
     return report
 
-_ingest._build_tables = build_then_pause
+_ingest.build_tables = build_then_pause
 report = ingest(Workspace(ws_path, lock_wait_s=600), "big", csv_path)
 print(report.n_interactions)
 """
@@ -252,16 +252,16 @@ def test_ingest_leaves_the_workspace_free_while_it_reads(tmp_path, helpers):
 
 def test_the_name_is_checked_again_when_the_ingest_commits(tmp_path, monkeypatch):
     ws = Workspace(tmp_path / "ws.duckdb")
-    build = _ingest._build_tables
+    build = _ingest.build_tables
     rival = pd.DataFrame({"user": [7], "item": [8]})
 
     def someone_takes_the_name(*args, **kwargs):
         report = build(*args, **kwargs)
-        monkeypatch.setattr(_ingest, "_build_tables", build)
+        monkeypatch.setattr(_ingest, "build_tables", build)
         ingest(ws, "shared", rival)  # between the early check and the commit
         return report
 
-    monkeypatch.setattr(_ingest, "_build_tables", someone_takes_the_name)
+    monkeypatch.setattr(_ingest, "build_tables", someone_takes_the_name)
     frame = pd.DataFrame({"user": [1, 1, 2], "item": [1, 2, 1]})
     with pytest.raises(AnalysisError, match="A dataset named 'shared' already exists"):
         ingest(ws, "shared", frame)

@@ -23,7 +23,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis.errors import AnalysisError
-from analysis.ingest import ColumnMapping, _formats, _movielens, _stage, ingest, load_dataset
+from analysis.ingest import (
+    ColumnMapping,
+    _build,
+    _formats,
+    _library_errors,
+    _movielens,
+    _open,
+    _sql,
+    _stage,
+    _text_rows,
+    _timestamps,
+    ingest,
+    load_dataset,
+)
 from analysis.runs import files as _files
 from analysis.workspace import Workspace
 from tests.analysis._fixtures_ingest import snapshot, workspace_with_one_dataset, write
@@ -102,8 +115,8 @@ def test_glob_characters_in_a_movielens_folder(tmp_path):
 
 def test_duckdb_path_escapes_globs_and_is_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert _formats.duckdb_path("a[1]*?.csv") == f"{tmp_path}/a[[]1][*][?].csv"
-    assert _formats.duckdb_path("~x.csv") == f"{tmp_path}/~x.csv"  # never the home folder
+    assert _sql.duckdb_path("a[1]*?.csv") == f"{tmp_path}/a[[]1][*][?].csv"
+    assert _sql.duckdb_path("~x.csv") == f"{tmp_path}/~x.csv"  # never the home folder
 
 
 # -- 6. silent corruption at ingest --------------------------------------------------------
@@ -114,7 +127,7 @@ def test_seconds_mixed_with_milliseconds_are_refused(ws, tmp_path):
     refused(
         ws,
         path,
-        _stage.MIXED_TIMESTAMP_UNITS.format(
+        _timestamps.MIXED_TIMESTAMP_UNITS.format(
             file=path, column="ts", row=3, value=1700000500, unit="seconds", row2=2,
             value2=1700000000000, unit2="milliseconds",
         ),
@@ -123,12 +136,12 @@ def test_seconds_mixed_with_milliseconds_are_refused(ws, tmp_path):
     refused(
         ws,
         frame,
-        _stage.MIXED_TIMESTAMP_UNITS.format(
+        _timestamps.MIXED_TIMESTAMP_UNITS.format(
             file="DataFrame", column="time", row="0 (0-based position)", value=1700000000,
             unit="seconds", row2="1 (0-based position)", value2=1700000000000,
             unit2="milliseconds",
         ),
-        mapping=_stage.ColumnMapping("u", "i", timestamp="time"),
+        mapping=ColumnMapping("u", "i", timestamp="time"),
     )  # fmt: skip
 
 
@@ -154,14 +167,14 @@ def test_nested_id_columns_are_refused(ws, tmp_path):
     refused(
         ws,
         path,
-        _stage.NON_SCALAR_COLUMN.format(file=path, role="user id", column="user_id", type="STRUCT"),
+        _open.NON_SCALAR_COLUMN.format(file=path, role="user id", column="user_id", type="STRUCT"),
     )
     path = tmp_path / "list.parquet"
     pq.write_table(pa.table({"user_id": range(3), "item_id": [[1], [2, 3], [4]]}), path)
     refused(
         ws,
         path,
-        _stage.NON_SCALAR_COLUMN.format(
+        _open.NON_SCALAR_COLUMN.format(
             file=path, role="item id", column="item_id", type="list (BIGINT[])"
         ),
     )
@@ -179,7 +192,7 @@ def test_nested_id_columns_are_refused(ws, tmp_path):
     refused(
         ws,
         path,
-        _stage.NON_SCALAR_COLUMN.format(file=path, role="timestamp", column="ts", type="MAP"),
+        _open.NON_SCALAR_COLUMN.format(file=path, role="timestamp", column="ts", type="MAP"),
     )
 
 
@@ -188,8 +201,8 @@ def test_boolean_explicit_ratings_are_refused_and_read_as_counts(ws, tmp_path):
     pd.DataFrame(
         {"user_id": [1, 1, 2], "item_id": [1, 2, 1], "rating": [True, False, True]}
     ).to_parquet(path)
-    refused(ws, path, _stage.BOOLEAN_RATING.format(file=path, column="rating"))
-    rep = ingest(ws, "liked", path, mapping=_stage.ColumnMapping(value_kind="count"))
+    refused(ws, path, _open.BOOLEAN_RATING.format(file=path, column="rating"))
+    rep = ingest(ws, "liked", path, mapping=ColumnMapping(value_kind="count"))
     assert rep.kind == "count" and rep.n_relevant == 2
     np.testing.assert_array_equal(load_dataset(ws, "liked").gain, [1.0, 0.0, 1.0])
 
@@ -212,12 +225,12 @@ def test_no_relevant_interaction_is_refused_with_the_range_found(ws, tmp_path):
     refused(
         ws,
         path,
-        _stage.NO_RELEVANT_RATING.format(file=path, column="rating", low=1, high=3.5, threshold=4),
+        _build.NO_RELEVANT_RATING.format(file=path, column="rating", low=1, high=3.5, threshold=4),
     )
     rep = ingest(ws, "low", path, relevance_threshold=3)
     assert rep.n_relevant == 1
     counts = pd.DataFrame({"user": [1, 2], "item": [1, 1], "plays": [0, 0]})
-    refused(ws, counts, _stage.NO_RELEVANT_COUNT.format(file="DataFrame", column="plays"))
+    refused(ws, counts, _build.NO_RELEVANT_COUNT.format(file="DataFrame", column="plays"))
 
 
 # -- 7. one-line errors instead of tracebacks ----------------------------------------------
@@ -236,18 +249,18 @@ def test_timestamps_out_of_range_name_row_and_column(ws, tmp_path, value, how):
     refused(
         ws,
         path,
-        _stage.TIMESTAMP_RANGE.format(file=path, row=3, column="ts", value=repr(value), how=how),
+        _timestamps.TIMESTAMP_RANGE.format(file=path, row=3, column="ts", value=repr(value), how=how),
     )
 
 
 def test_unclosed_quote_with_a_huge_field(ws, tmp_path):
-    huge = "x" * (_formats.FIELD_LIMIT + 1000)
+    huge = "x" * (_text_rows.FIELD_LIMIT + 1000)
     path = write(tmp_path / "q.csv", f'user,item,rating\n1,1,5\n1,2,"5\n{huge}\n2,3,4\n')
-    what = f"the quoted field runs on for over {_formats.FIELD_LIMIT >> 20} MB"
-    refused(ws, path, _formats.UNCLOSED_QUOTE.format(file=path, row=3, what=what))
+    what = f"the quoted field runs on for over {_text_rows.FIELD_LIMIT >> 20} MB"
+    refused(ws, path, _text_rows.UNCLOSED_QUOTE.format(file=path, row=3, what=what))
     path = write(tmp_path / "q2.csv", 'user,item,rating\n1,1,5\n1,2,"5\n2,3,4\n')
     what = "the quoted field runs to the end of the file"
-    refused(ws, path, _formats.UNCLOSED_QUOTE.format(file=path, row=3, what=what))
+    refused(ws, path, _text_rows.UNCLOSED_QUOTE.format(file=path, row=3, what=what))
 
 
 @pytest.mark.parametrize(
@@ -312,12 +325,12 @@ def test_any_library_error_at_the_boundary_is_one_line(ws, tmp_path, monkeypatch
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr("analysis.ingest._ingest._decide_id_type", fail)  # not caught inside
+    monkeypatch.setattr("analysis.ingest._build.decide_id_type", fail)  # not caught inside
     before = snapshot(ws)
     with pytest.raises(AnalysisError) as err:
         ingest(ws, "new", path)
-    detail = _formats._first_line(exc)
-    assert str(err.value) == _formats.INGEST_FAILED.format(file=path, detail=detail)
+    detail = _library_errors.first_line(exc)
+    assert str(err.value) == _library_errors.INGEST_FAILED.format(file=path, detail=detail)
     assert snapshot(ws) == before
 
 
@@ -327,7 +340,7 @@ def test_a_duckdb_interrupt_stays_an_interrupt(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
 
-    monkeypatch.setattr("analysis.ingest._ingest._staged_select", interrupted)
+    monkeypatch.setattr("analysis.ingest._build.staged_select", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ingest(Workspace(":memory:"), "x", path)
 
@@ -373,14 +386,14 @@ def test_zip_expanding_past_the_size_limit_is_refused(ws, tmp_path, private_tmp,
 def test_zip_extraction_is_private_streamed_and_always_removed(tmp_path, private_tmp, monkeypatch):
     path = ml_zip(tmp_path / "ml.zip", U_DATA.encode())
     seen = {}
-    real = _stage.movielens_sources
+    real = _open.movielens_sources
 
     def spy(folder, variant, prefix):
         seen["folder"] = folder.stat().st_mode & 0o777
         seen["file"] = (folder / "u.data").stat().st_mode & 0o777
         return real(folder, variant, prefix)
 
-    monkeypatch.setattr(_stage, "movielens_sources", spy)
+    monkeypatch.setattr(_open, "movielens_sources", spy)
     w = Workspace(":memory:")
     assert ingest(w, "ml", path).n_interactions == 3
     assert seen == {"folder": 0o700, "file": 0o600}
@@ -389,7 +402,7 @@ def test_zip_extraction_is_private_streamed_and_always_removed(tmp_path, private
     def interrupted(folder, variant, prefix):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_stage, "movielens_sources", interrupted)
+    monkeypatch.setattr(_open, "movielens_sources", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ingest(w, "ml2", path)
     assert list(private_tmp.iterdir()) == []
