@@ -144,15 +144,17 @@ def estimate_backend(choice: BackendChoice, *, exact: bool = True) -> LLMBackend
             token), which needs nothing. False: the approximate counter straight away.
 
     Raises:
-        AnalysisError: no model named, or a local model that cannot be loaded while
-            ``exact`` (its counts need its own tokenizer).
+        AnalysisError: no model named; while ``exact``, a choice :func:`backend_options`
+            refuses (an openai backend without a base URL) or a local model that cannot be
+            loaded (its counts need its own tokenizer).
     """
     if not (choice.model or "").strip():
         raise AnalysisError(MISSING_MODEL)
     if not exact:
         return ApproxTokenCounter(choice.backend, choice.model)
+    options = backend_options(choice)  # what the user must fix is said, not counted around
     try:
-        return make_rerank_backend(choice)
+        return make_backend(choice.backend, **options)
     except AnalysisError:
         if choice.local:
             raise

@@ -91,6 +91,10 @@ def test_a_dry_run_counts_approximately_without_a_usable_backend(monkeypatch):
     assert isinstance(estimate_backend(BackendChoice("fake", "f")), FakeBackend)
     with pytest.raises(AnalysisError):  # a local model's counts need the model itself
         estimate_backend(BackendChoice("transformers", "/no/such/folder"))
+    with pytest.raises(AnalysisError, match="needs the base URL"):  # said, not counted around
+        estimate_backend(BackendChoice("openai", "llama"))
+    assert isinstance(estimate_backend(BackendChoice("openai", "llama"), exact=False),
+                      ApproxTokenCounter)
 
 
 def test_the_config_takes_the_backend_fields_from_the_choice():
