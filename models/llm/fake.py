@@ -14,9 +14,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from analysis.errors import AnalysisError
 from models.llm.protocol import Completion, LLMRequest, OnResult, Usage
 
-__all__ = ["FakeBackend", "candidate_ids"]
+__all__ = ["BAD_FAKE_SETTING", "FakeBackend", "candidate_ids"]
+
+BAD_FAKE_SETTING = "Bad fake LLM backend setting {name}={value!r}: use {rule}."
+_POLICIES = ("reverse", "identity", "garbage")
+_STYLES = ("bracket", "lines")
 
 _CAND = re.compile(r"^(?:\[(\d+)\]|(\d+)\.)\s", re.MULTILINE)
 
@@ -40,6 +45,9 @@ class FakeBackend:
         style: ``"bracket"`` (``[3] > [1]``) or ``"lines"`` (one number per line).
         fail: optional predicate ``(call_number) -> bool``: that call returns an error.
         crash_after: raise ``KeyboardInterrupt`` after this many answered calls (kill test).
+
+    Raises:
+        AnalysisError: an unknown policy or style.
     """
 
     name = "fake"
@@ -54,6 +62,12 @@ class FakeBackend:
         crash_after: int | None = None,
         latency_s: float = 0.0,
     ) -> None:
+        if not callable(policy) and policy not in _POLICIES:
+            rule = "a callable or one of " + ", ".join(_POLICIES)
+            raise AnalysisError(BAD_FAKE_SETTING.format(name="policy", value=policy, rule=rule))
+        if style not in _STYLES:
+            rule = "one of " + ", ".join(_STYLES)
+            raise AnalysisError(BAD_FAKE_SETTING.format(name="style", value=style, rule=rule))
         self.model = model
         self.policy = policy
         self.style = style

@@ -1,38 +1,55 @@
 """Contract tests every HTTP LLM backend passes against its fake server.
 
 Subclass :class:`HTTPBackendContract` per backend (as implicit's RecommenderBaseTestMixin)
-and define ``server_factory``, ``make`` and the provider's stop reasons. Every test talks to
-a fake server on 127.0.0.1 only, with tiny backoffs and sub-second waits.
+and define ``server_factory``, ``make`` and the provider's stop reasons. It runs the
+contract of every backend (:class:`~tests.models.llm._backend_contract.BackendContract`)
+plus the HTTP-only promises: retries, statuses, keys, the concurrency bound. Every test talks
+to a fake server on 127.0.0.1 only, with tiny backoffs and sub-second waits.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import pytest
 
 from models.llm.protocol import LLMBackend, LLMRequest, Usage
+from tests.models.llm._backend_contract import SYSTEM, BackendContract, RecordingGate, request
 from tests.models.llm.fake_servers import Reply, default_answer, fail_first, fail_when, word_count
 
+__all__ = [
+    "KEY",
+    "SYSTEM",
+    "HTTPBackendContract",
+    "clear_env",
+    "expected_usage",
+    "request",
+]
+
 KEY = "sk-test-SECRET-0123456789abcdef"
-SYSTEM = "You rank movies for one user. Answer with ids from the candidate list only."
 
 
-def request(n: int, *, tag: str = "", max_tokens: int = 64) -> LLMRequest:
-    """A request with candidates [n*10+1] .. [n*10+3] and a user text of known length."""
-    ids = [f"[{n * 10 + j}]" for j in (1, 2, 3)]
-    user = f"User {n}{tag} liked [7] and [8].\nCandidates:\n" + "\n".join(f"{i} Movie" for i in ids)
-    return LLMRequest(system=SYSTEM, user=user, max_tokens=max_tokens, key=f"u{n}")
+def clear_env(*names: str):
+    """An autouse fixture that unsets the environment variables ``names`` for each test of
+    the module that assigns it, so no real credential or endpoint reaches a test."""
+
+    @pytest.fixture(autouse=True)
+    def cleared(monkeypatch):
+        for name in names:
+            monkeypatch.delenv(name, raising=False)
+
+    return cleared
 
 
 def expected_usage(req: LLMRequest, answer: str) -> Usage:
     return Usage(word_count(req.system) + word_count(req.user), word_count(answer))
 
 
-class HTTPBackendContract:
+class HTTPBackendContract(BackendContract):
     """Shared tests. Subclasses set the attributes below."""
+
+    pays_per_call = True
 
     #: stop reason of a normal answer, and of one cut by max_tokens
     stop_ok = "end_turn"
@@ -53,6 +70,21 @@ class HTTPBackendContract:
         settings = {"api_key": KEY, "backoff_base_s": 0.01, "backoff_max_s": 0.05}
         settings.update(kwargs)
         return self.make(server, **settings)
+
+    # -- the fixtures of the contract of every backend -----------------------------------
+
+    @pytest.fixture
+    def llm(self, server):
+        return self.backend(server)
+
+    @pytest.fixture
+    def failing(self, server):
+        server.script = fail_when("User 1 again", Reply(status=400, message="bad request"))
+        return self.backend(server), self.requests(3), {1}
+
+    @pytest.fixture
+    def build_bad(self, server):
+        return lambda: self.backend(server, concurrency=0)
 
     # -- the happy path ------------------------------------------------------------------
 
@@ -77,23 +109,15 @@ class HTTPBackendContract:
         assert total == Usage(sum(word_count(r.system + " " + r.user) for r in reqs), 25)
         assert server.paid_calls == 5
 
-    def test_on_result_sees_each_request_once(self, server):
-        reqs = [request(n) for n in range(6)]
-        seen: dict[int, object] = {}
-        lock = threading.Lock()
-
-        def record(i, completion):
-            with lock:
-                assert i not in seen
-                seen[i] = completion
-
-        out = self.backend(server, concurrency=3).complete(reqs, on_result=record)
-        assert sorted(seen) == list(range(6))
-        assert [seen[i] for i in range(6)] == out
-
     def test_empty_input(self, server):
         assert self.backend(server).complete([]) == []
         assert server.paid_calls == 0
+
+    def test_a_refused_attempt_costs_nothing(self, server):
+        gate = RecordingGate(refuse="budget cap reached")
+        out = self.backend(server).complete([request(1), request(2)], gate=gate)
+        assert not any(c.ok for c in out) and sorted(gate.reserved) == [0, 1]
+        assert server.calls(method="POST") == [] and server.paid_calls == 0
 
     def test_answer_text_passes_through_untouched(self, server):
         odd = "[31]\n[31]\n[999]\nI also recommend Titanic."  # duplicate + hallucinated

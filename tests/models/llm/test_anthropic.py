@@ -8,18 +8,19 @@ import time
 import pytest
 
 from analysis.errors import AnalysisError
+from models.llm import make_backend
 from models.llm.anthropic import (
     BATCH_MAX_REQUESTS,
     NO_ANTHROPIC_KEY,
     AnthropicBackend,
     custom_id,
 )
-from models.llm import make_backend
 from models.llm.protocol import LLMRequest, Usage
 from tests.models.llm._http_backend_contract import (
     KEY,
     SYSTEM,
     HTTPBackendContract,
+    clear_env,
     expected_usage,
     request,
 )
@@ -31,11 +32,9 @@ from tests.models.llm.fake_servers import (
     word_count,
 )
 
-
-@pytest.fixture(autouse=True)
-def _no_real_credentials(monkeypatch):
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+_no_real_credentials = clear_env(
+    "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"
+)
 
 
 class TestAnthropicContract(HTTPBackendContract):

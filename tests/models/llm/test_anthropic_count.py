@@ -9,6 +9,7 @@ import pytest
 from models.llm.anthropic import AnthropicBackend
 from models.llm.protocol import LLMRequest
 from models.llm.retry import estimate_tokens
+from tests.models.llm._http_backend_contract import clear_env
 from tests.models.llm.fake_servers import FakeAnthropicServer, word_count
 
 KEY = "sk-ant-count-test"
@@ -29,10 +30,9 @@ class NoCountServer(FakeAnthropicServer):
         super()._route(handler, call)
 
 
-@pytest.fixture(autouse=True)
-def _no_real_credentials(monkeypatch):
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+_no_real_credentials = clear_env(
+    "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"
+)
 
 
 def _requests(n: int) -> list[LLMRequest]:

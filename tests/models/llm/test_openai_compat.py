@@ -10,14 +10,18 @@ from analysis.errors import AnalysisError
 from models.llm import make_backend
 from models.llm.openai_compat import BAD_BASE_URL, OpenAICompatBackend, chat_usage
 from models.llm.protocol import LLMRequest, Usage
-from tests.models.llm._http_backend_contract import KEY, SYSTEM, HTTPBackendContract, request
+from tests.models.llm._http_backend_contract import (
+    KEY,
+    SYSTEM,
+    HTTPBackendContract,
+    clear_env,
+    request,
+)
 from tests.models.llm.fake_servers import FakeOpenAIServer, word_count
 
-
-@pytest.fixture(autouse=True)
-def _no_real_credentials(monkeypatch):
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
-        monkeypatch.delenv(name, raising=False)
+_no_real_credentials = clear_env(
+    "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"
+)
 
 
 class TestOpenAICompatContract(HTTPBackendContract):

@@ -18,10 +18,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from analysis.errors import AnalysisError
-from models.llm import transformers as transformers_backend
 from models.llm import make_backend
+from models.llm import transformers as transformers_backend
 from models.llm.protocol import LLMBackend, LLMRequest, ScoringBackend
 from models.llm.transformers import TransformersBackend
+from tests.models.llm._backend_contract import BackendContract
 from tests.models.llm.tiny_llama import NO_SYSTEM_TEMPLATE, build_tiny_llama
 
 REPO = Path(__file__).resolve().parents[3]
@@ -51,6 +52,31 @@ def requests_() -> list[LLMRequest]:
     return [
         LLMRequest(SYSTEM, _user(k), max_tokens=6, key=f"u{k}") for k in (3, 1, 5, 2, 4, 7)
     ]
+
+
+class TestTransformersContract(BackendContract):
+    """The contract of every backend, on the module's one tiny model."""
+
+    scores = True
+    max_tokens = 4
+
+    @pytest.fixture
+    def llm(self, backend):
+        return backend
+
+    @pytest.fixture
+    def failing(self, backend):
+        """The second request is longer than the input limit (the model is shared)."""
+        reqs = [self.requests(3)[i] for i in (0, 2, 1)]
+        limit = backend.count_tokens(reqs[2:])[0]
+        short = TransformersBackend.from_loaded(
+            backend.lm, backend.tokenizer, name_or_path=backend.model, max_input_tokens=limit
+        )
+        return short, reqs, {1}
+
+    @pytest.fixture
+    def build_bad(self, model_dir):
+        return lambda: TransformersBackend(str(model_dir), device="cpu", batch_size=0)
 
 
 def _reference_greedy(b: TransformersBackend, ids: list[int], n: int) -> list[int]:
