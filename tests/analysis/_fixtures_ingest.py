@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from analysis.errors import AnalysisError
 from analysis.ingest import ingest
 from analysis.workspace import Workspace
 
@@ -36,3 +38,12 @@ def pattern(template: str) -> str:
     parts = re.split(r"\{[^{}]*\}", template)
     return ".+?".join(re.escape(p) for p in parts)
 
+
+def refused(ws: Workspace, spec, expected: str, **kwargs) -> None:
+    """Ingest must raise exactly ``expected`` (one line) and leave ``ws`` unchanged."""
+    before = snapshot(ws)
+    with pytest.raises(AnalysisError) as err:
+        ingest(ws, "new", spec, **kwargs)
+    assert err.value.message == expected  # str() adds the app's hint, render("cli") the CLI's
+    assert "\n" not in str(err.value)
+    assert snapshot(ws) == before
