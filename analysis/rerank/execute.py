@@ -19,29 +19,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 
 from analysis.errors import AnalysisError, surface_hints
-from analysis.gains.controls import (
-    ControlReport,
-)
 from analysis.gains.cost import (
     PriceTable,
     call_cost,
     gpu_cost,
     worst_case_cost,
 )
-from analysis.gains.gain_report import GainReport, evaluate_gains
+from analysis.gains.merge import merge_rerank
+from analysis.rerank.answers import JobAnswers, answer_table, calls_table
 from analysis.rerank.budget import JobBudget, SpendLedger, input_bounds, overbilled
 from analysis.rerank.cache import CallCache
-from analysis.rerank.parsing import parse_ranking
-from analysis.rerank.plan import (
-    RerankPlan,
-    control_report,
-)
+from analysis.rerank.plan import RerankPlan
 from analysis.runs.baseline import BaselineRun
 from analysis.runs.rerank import RerankRun
-from analysis.runs.summary import RerankSummary
+from analysis.runs.summary import RerankSummary, rerank_summary_json
 from models.llm.protocol import Completion, LLMBackend, Usage
 
 __all__ = [
@@ -267,22 +260,19 @@ def execute_rerank(
         ledger.fallen_back += sum(1 for i in skipped if completions[i] is None)
         ledger.done += sum(1 for i in skipped if completions[i] is None)
     report()
-    stats = backend.stats() if hasattr(backend, "stats") else None
-    spend = _spend_summary(budget, skipped, completions, cached_flag)
-    return _finish(
-        plan,
-        run,
-        completions,
-        budget.charged_by_request,
-        cached_flag,
-        skipped,
-        scores,
-        job_id,
-        time.perf_counter() - t0,
-        prices if price is not None else None,
-        stats,
-        spend,
+    answers = JobAnswers(
+        completions=completions,
+        cached=cached_flag,
+        skipped=skipped,
+        scores=scores,
+        charged_usd=budget.charged_by_request,
+        spend=_spend_summary(budget, skipped, completions, cached_flag),
+        backend_stats=backend.stats() if hasattr(backend, "stats") else None,
+        job_id=job_id,
+        wall_s=time.perf_counter() - t0,
+        prices=prices if price is not None else None,
     )
+    return _finish(plan, run, answers)
 
 
 def _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop):
@@ -348,246 +338,11 @@ def _spend_summary(budget: JobBudget, skipped: dict, completions, cached_flag) -
     }
 
 
-def _net_summary(controls: ControlReport, gains: GainReport, per: pd.DataFrame) -> dict:
-    """The LLM's gain net of the best control, in total and per dollar."""
-    net = controls.net.to_dict()
-    n_eval = gains.n_evaluated
-    net_all = net["mean"] * net["n_users"] / n_eval if n_eval else float("nan")
-    total = gains.total_cost_usd
-    net["mean_over_all_users"] = net_all
-    net["cost_per_0.01_net_ndcg_usd"] = total / (net_all / 0.01) if net_all > 0 else None
-    return net
-
-
-def _pilot_summary(
-    plan: RerankPlan, controls: ControlReport, gains: GainReport, per: pd.DataFrame
-) -> dict | None:
-    """A pilot's figures projected to every weak user (None when it was not a pilot).
-
-    The net gain per user and its 95% interval come from the sample; the mean over all
-    evaluated users if every weak user with test items were reranked is
-    ``net * n_population / n_evaluated`` (interval scaled alike); the cost of all weak
-    users is the sample's mean dollars per user times :attr:`RerankPlan.n_weak_all`.
-    """
-    if len(plan.users) >= plan.n_population:
-        return None
-    net = controls.net
-    share = plan.n_population / gains.n_evaluated
-    spent = float(per["paid_usd"].sum())
-    per_user = spent / len(plan.users)
-    projected = {
-        "net_gain_over_all_users": net.mean * share,
-        "ci95": [net.ci_low * share, net.ci_high * share],
-        "cost_all_weak_usd": per_user * plan.n_weak_all,
-    }
-    verdict = (
-        "the interval includes zero: the pilot does not show that the LLM beats the best "
-        "no-LLM control"
-        if net.includes_zero
-        else ("the LLM beats the best no-LLM control" if net.mean > 0
-              else "the LLM does worse than the best no-LLM control")
-    )
-    return {
-        "n_sample": len(plan.users),
-        "n_population": int(plan.n_population),
-        "n_weak_all": plan.n_weak_all,
-        "net_gain_per_user": net.mean,
-        "net_gain_ci95": [net.ci_low, net.ci_high],
-        "ci_includes_zero": net.includes_zero,
-        "cost_per_user_usd": per_user,
-        "projected": projected,
-        "verdict": verdict,
-    }
-
-
-def _error_text(comp: Completion | None, reason: str | None) -> str | None:
-    """The per-user error column: the call's own error, or why it was never sent."""
-    if comp is not None and comp.error is not None and not comp.meta.get("not_sent"):
-        return comp.error
-    return reason if reason in ("budget", "cancelled") else None
-
-
-def _finish(
-    plan, run, completions, costs, cached_flag, skipped, scores, job_id, wall, prices, stats, spend
-):
-    cfg = plan.config
-    cands = plan.candidates
-    n, c = cands.items.shape
-    reranked_rows = cands.items.copy()
-    rows = []
-    shown_items = cands.shown_items
-    for i in range(n):  # per-answer string parsing
-        comp = completions[i]
-        reason = skipped.get(i)
-        n_valid_cand = int((shown_items[i] >= 0).sum())
-        base_rank = cands.baseline_rank[i][:n_valid_cand]
-        parsed = None
-        if reason is None and comp is not None and not comp.ok:
-            reason = "error"
-        if reason is None and cfg.mode == "likelihood":
-            s = scores.get(i)
-            if s is None:
-                reason = "error"
-            else:
-                order = np.lexsort((base_rank, -s))
-                parsed = dict(
-                    n_valid=n_valid_cand,
-                    n_hallucinated=0,
-                    n_duplicate=0,
-                    n_missing=0,
-                    used=True,
-                    method="likelihood",
-                )
-        elif reason is None:
-            pr = parse_ranking(comp.text, plan.shown_texts[i], base_rank, id_style=plan.id_style)
-            order = pr.order
-            parsed = dict(
-                n_valid=pr.n_valid,
-                n_hallucinated=pr.n_hallucinated,
-                n_duplicate=pr.n_duplicate,
-                n_missing=pr.n_missing,
-                used=pr.used,
-                method=pr.method,
-            )
-            if not pr.used:
-                reason = "unparsable"
-        if reason is None:
-            cols = cands.shown[i][np.asarray(order, dtype=np.int64)]
-            reranked_rows[i, : len(cols)] = cands.items[i][cols]
-        usage = comp.usage if comp is not None else Usage()
-        rows.append(
-            {
-                "user_idx": int(cands.user_idx[i]),
-                "reranked": reason is None,
-                "fallback_reason": reason,
-                "n_valid": parsed["n_valid"] if parsed else 0,
-                "n_hallucinated": parsed["n_hallucinated"] if parsed else 0,
-                "n_duplicate": parsed["n_duplicate"] if parsed else 0,
-                "n_missing": parsed["n_missing"] if parsed else n_valid_cand,
-                "parse_method": parsed["method"] if parsed else "none",
-                "cached": bool(cached_flag[i]),
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "cache_creation_tokens": usage.cache_creation_tokens,
-                "cache_read_tokens": usage.cache_read_tokens,
-                "cost_usd": 0.0 if cached_flag[i] else float(costs[i]),
-                "paid_usd": float(costs[i])
-                if not cached_flag[i]
-                else float(plan.cached[plan.keys[i]].cost_usd),
-                "latency_s": comp.latency_s if comp is not None else 0.0,
-                "stop_reason": comp.stop_reason if comp is not None else None,
-                "error": _error_text(comp, reason),
-                "candidate_recall": float(cands.candidate_recall[i]),
-            }
-        )
-    per = pd.DataFrame(rows)
-    ds = run.dataset
-    n_users = ds.n_users
-    # everyone keeps their real baseline ranking (under both protocols); the users whose
-    # answer was used take the LLM's order of their candidates
-    baseline = run.rankings[:, : cands.n_candidates]
-    hybrid = baseline.copy()
-    used = per["reranked"].to_numpy(bool)
-    hybrid[cands.user_idx[used]] = reranked_rows[used]
-    selected = np.zeros(n_users, dtype=bool)
-    selected[cands.user_idx] = True
-    reranked = np.zeros(n_users, dtype=bool)
-    reranked[cands.user_idx[used]] = True
-    cost_user = np.zeros(n_users)
-    cost_user[cands.user_idx] = per["paid_usd"].to_numpy()
-    k = run.k
-    controls = control_report(run, cands, k, llm_rows=reranked_rows)
-    auc_after = run.per_user["auc"].to_numpy(float).copy()
-    auc_after[cands.user_idx] = controls.per_user["llm_auc"].to_numpy()  # exact, merged
-    rule_val = run.per_user[f"val_{cfg.rule.metric}"].to_numpy(float)
-    dims = [d for d in ("activity", "inactive", "mainstream") if d in run.per_user.columns]
-    gains = evaluate_gains(
-        run.per_user,
-        run.split.test,
-        baseline,
-        hybrid,
-        selected=selected,
-        reranked=reranked,
-        cost_usd=cost_user,
-        k=k,
-        auc_after=auc_after,
-        rule_metric=cfg.rule.metric,
-        rule_threshold=plan.weak.threshold_value,
-        rule_validation=rule_val,
-        dimensions=dims,
-    )
-    per = per.merge(
-        gains.per_user.drop(columns=["selected", "reranked", "cost_usd"]), on="user_idx", how="left"
-    )
-    control_cols = controls.per_user.drop(columns=[c for c in controls.per_user if "_auc" in c
-                                                   or c.startswith("llm_")])
-    per = per.merge(control_cols, on="user_idx", how="left")
-    nd = f"ndcg@{k}"
-    per[f"net_gain_{nd}"] = per[f"after_{nd}"] - per[f"{controls.net.control}_{nd}"]
-    per = per[
-        ["user_idx", "user_id", *[c for c in per.columns if c not in ("user_idx", "user_id")]]
-    ]
-    calls = per[
-        [
-            "user_id",
-            "cached",
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_tokens",
-            "cache_read_tokens",
-            "cost_usd",
-            "latency_s",
-            "stop_reason",
-            "error",
-        ]
-    ].copy()
-    calls.insert(1, "key", plan.keys)
-    calls.insert(2, "backend", cfg.backend)
-    calls.insert(3, "model", cfg.model)
-    totals = (
-        per[["input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens"]]
-        .where(~per["cached"], 0)
-        .sum()
-    )
-    summary = {
-        "job_id": job_id,
-        "config": cfg.to_dict(),
-        "n_weak": int(plan.weak.n_weak),
-        "n_weak_without_test_items": plan.n_weak_without_test,
-        "users": {
-            "weak_all": plan.n_weak_all,
-            "weak_with_test_items": plan.n_population,
-            "sent": len(plan.users),
-            "deployment_usd_expected": plan.deployment_usd,
-        },
-        "threshold_value": float(plan.weak.threshold_value),
-        "n_requests": len(plan.requests),
-        "n_cached": int(per["cached"].sum()),
-        "n_reranked": int(per["reranked"].sum()),
-        "fallback": {
-            str(k): int(v)
-            for k, v in per["fallback_reason"].fillna("none").value_counts().items()
-            if k != "none"
-        },
-        "parse": {
-            c: int(per[c].sum()) for c in ("n_valid", "n_hallucinated", "n_duplicate", "n_missing")
-        },
-        "candidate_recall_mean": float(np.nanmean(cands.candidate_recall)),
-        "tokens_spent": {k: int(v) for k, v in totals.items()},
-        "status": "incomplete" if spend["n_without_answer"] else "complete",
-        "spend": spend,
-        "usd_spent_this_job": float(per["cost_usd"].sum()),
-        "usd_total_including_cached": float(per["paid_usd"].sum()),
-        "budget_usd": cfg.budget_usd,
-        "estimate": plan.estimate.to_dict(),
-        "history_tokens": plan.history_tokens.to_dict(orient="records"),
-        "prices": prices.to_dict() if prices is not None else None,
-        "wall_s": float(wall),
-        "gains": gains.headline,
-        "controls": controls.summary(),
-        "net_gain": _net_summary(controls, gains, per),
-        "pilot": _pilot_summary(plan, controls, gains, per),
-        "backend_stats": stats,
-    }
-    return RerankRun(summary=RerankSummary.from_json(summary), per_user=per, calls=calls,
-                     by_group=gains.by_group, curve=gains.curve, plan=plan, gains=gains)
+def _finish(plan: RerankPlan, run: BaselineRun, answers: JobAnswers) -> RerankRun:
+    """Parse the answers, merge them into the baseline's rankings, measure, summarise."""
+    table, reranked_rows = answer_table(plan, answers)
+    merged = merge_rerank(run, plan, table, reranked_rows)
+    summary = RerankSummary.from_json(rerank_summary_json(plan, answers, merged))
+    return RerankRun(summary=summary, per_user=merged.per_user,
+                     calls=calls_table(plan, merged.per_user), by_group=merged.gains.by_group,
+                     curve=merged.gains.curve, plan=plan, gains=merged.gains)

@@ -22,8 +22,11 @@ from analysis.runs.files import jsonable
 from analysis.weak_users import WeakRule
 
 if TYPE_CHECKING:
+    from analysis.gains.merge import MergedRerank
     from analysis.pipeline import PipelineResult
-    from analysis.rerank.plan import RerankConfig
+    from analysis.rerank.answers import JobAnswers
+    from analysis.rerank.config import RerankConfig
+    from analysis.rerank.plan import RerankPlan
 
 __all__ = [
     "BaselineSummary",
@@ -35,6 +38,7 @@ __all__ = [
     "adjusted_p",
     "baseline_summary_json",
     "dimension_name",
+    "rerank_summary_json",
 ]
 
 
@@ -294,7 +298,7 @@ class RerankSummary:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RerankSummary:
-        from analysis.rerank.plan import RerankConfig
+        from analysis.rerank.config import RerankConfig
 
         d = jsonable(dict(d))
         kw = _known(cls, d)
@@ -304,3 +308,57 @@ class RerankSummary:
 
     def to_json(self) -> dict:
         return dict(self.json)
+
+
+def rerank_summary_json(plan: RerankPlan, answers: JobAnswers, merged: MergedRerank) -> dict:
+    """``rerank_summary.json`` of a finished job (see :class:`RerankSummary`)."""
+    import numpy as np
+
+    from analysis.gains.pilot import net_summary, pilot_summary
+
+    per, cfg = merged.per_user, plan.config
+    totals = (
+        per[["input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens"]]
+        .where(~per["cached"], 0)
+        .sum()
+    )
+    return {
+        "job_id": answers.job_id,
+        "config": cfg.to_dict(),
+        "n_weak": int(plan.weak.n_weak),
+        "n_weak_without_test_items": plan.n_weak_without_test,
+        "users": {
+            "weak_all": plan.n_weak_all,
+            "weak_with_test_items": plan.n_population,
+            "sent": len(plan.users),
+            "deployment_usd_expected": plan.deployment_usd,
+        },
+        "threshold_value": float(plan.weak.threshold_value),
+        "n_requests": len(plan.requests),
+        "n_cached": int(per["cached"].sum()),
+        "n_reranked": int(per["reranked"].sum()),
+        "fallback": {
+            str(reason): int(count)
+            for reason, count in per["fallback_reason"].fillna("none").value_counts().items()
+            if reason != "none"
+        },
+        "parse": {
+            c: int(per[c].sum()) for c in ("n_valid", "n_hallucinated", "n_duplicate", "n_missing")
+        },
+        "candidate_recall_mean": float(np.nanmean(plan.candidates.candidate_recall)),
+        "tokens_spent": {name: int(v) for name, v in totals.items()},
+        "status": "incomplete" if answers.spend["n_without_answer"] else "complete",
+        "spend": answers.spend,
+        "usd_spent_this_job": float(per["cost_usd"].sum()),
+        "usd_total_including_cached": float(per["paid_usd"].sum()),
+        "budget_usd": cfg.budget_usd,
+        "estimate": plan.estimate.to_dict(),
+        "history_tokens": plan.history_tokens.to_dict(orient="records"),
+        "prices": answers.prices.to_dict() if answers.prices is not None else None,
+        "wall_s": float(answers.wall_s),
+        "gains": merged.gains.headline,
+        "controls": merged.controls.summary(),
+        "net_gain": net_summary(merged.controls, merged.gains, per),
+        "pilot": pilot_summary(plan, merged.controls, merged.gains, per),
+        "backend_stats": answers.backend_stats,
+    }
