@@ -9,6 +9,11 @@ into a buffer sorted by (score descending, item ascending), so among equal score
 item index wins. Items scored ``-inf`` or NaN are never returned. Cost ``O(n_items)`` per row,
 about one read of the row plus ``O(k * n_items / 512)``: at 20k items and k = 20, about 2.5x
 faster than the previous item-by-item scan (``bench/bench_eval_stage.py``).
+
+The kernel's compiled building blocks are public here for other kernels to inline (the
+evaluation pass, ``analysis/metrics/_kernels.py``, ranks both splits from one read of each
+score with them): :data:`CHUNK`, :func:`group_max`, :func:`scan_top_k`, :func:`offer` and
+:func:`is_member`, documented in ``models/_kernels.py``.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from models._kernels import CHUNK, group_max, is_member, offer, scan_top_k
 from models._kernels import topk_kernel as _topk_kernel
 
-__all__ = ["batch_size_for", "mask_rows", "topk_rows"]
+__all__ = [
+    "CHUNK", "batch_size_for", "group_max", "is_member", "mask_rows", "offer", "scan_top_k",
+    "topk_rows",
+]
 
 
 def batch_size_for(n_items: int, budget_cells: int = 1 << 24) -> int:

@@ -6,8 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from analysis.errors import AnalysisError
+from analysis.metrics._kernels import auc_kernel as _auc_kernel
 from analysis.metrics._validate import SHAPE_MISMATCH, check_scores, check_truth
-from models._kernels import auc_kernel as _auc_kernel
 
 __all__ = ["auc_from_scores"]
 
@@ -26,7 +26,7 @@ def auc_from_scores(scores: np.ndarray, truth: sp.spmatrix) -> np.ndarray:
     A row with no positive or no negative gets NaN.
 
     Exact (integer pair counts, one division per row), computed by a compiled kernel
-    (:func:`models._kernels.auc_kernel`, parallel over rows, no temporary arrays: the
+    (``analysis/metrics/_kernels.py``, parallel over rows, no temporary arrays: the
     evaluation pass runs it over every score of the dataset) that reads each row once: the
     row's validly scored positives are gathered first, then every cache-sized chunk of the
     row is compared with each of them in one vectorised pass. ``O(n_pos * n_items)``

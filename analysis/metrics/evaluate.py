@@ -14,8 +14,8 @@ rated below the relevance threshold). Validation metrics get a ``val_`` prefix; 
 weak-user rule selects on them and is judged on the test metrics.
 
 The rankings and the catalogue-wide AUCs of both splits come from one compiled kernel per
-block (:func:`models._kernels.eval_block_kernel`) that reads each score once: the test split's
-extra exclusions (the validation items) are skipped by a sorted-index pointer instead of a
+block (``eval_block_kernel``, ``analysis/metrics/_kernels.py``) that reads each score once: the
+test split's extra exclusions (the validation items) are skipped by a sorted-index pointer instead of a
 second pass over a re-masked block. Its outputs are identical, bit for bit, to masking twice
 and calling :func:`~models.topk.topk_rows` and :func:`~analysis.metrics.auc_from_scores` per
 split (``tests/analysis/metrics/test_evaluate_fused.py`` checks this against the old loop).
@@ -36,9 +36,9 @@ from analysis.metrics import (
     candidate_recall,
     compute_user_metrics,
 )
+from analysis.metrics._kernels import eval_block_kernel
 from analysis.metrics._validate import check_truth
 from analysis.split import TEST, VALIDATION, Split
-from models._kernels import eval_block_kernel
 from models.base import Progress, Recommender
 from models.topk import batch_size_for, mask_rows
 
@@ -177,6 +177,88 @@ def _rank_block(
     return val_items, test_items, test_scores.astype(np.float32, copy=False), val_auc, test_auc
 
 
+@dataclass(frozen=True)
+class _UserScores:
+    """What the scoring pass fills, one row per user (users never scored keep item -1,
+    score -inf, AUC NaN). ``val_*`` / ``test_*``: the validation / test split."""
+
+    val_recs: np.ndarray  # int32 (n_users, k)
+    test_recs: np.ndarray  # int32 (n_users, C)
+    test_scores: np.ndarray  # float32 (n_users, C)
+    val_auc: np.ndarray
+    test_auc: np.ndarray
+    val_auc_heldout: np.ndarray
+    test_auc_heldout: np.ndarray
+
+    @classmethod
+    def unscored(cls, n_users: int, k: int, c: int) -> _UserScores:
+        def nan() -> np.ndarray:
+            return np.full(n_users, np.nan)
+
+        return cls(
+            val_recs=np.full((n_users, k), -1, dtype=np.int32),
+            test_recs=np.full((n_users, c), -1, dtype=np.int32),
+            test_scores=np.full((n_users, c), -np.inf, dtype=np.float32),
+            val_auc=nan(), test_auc=nan(), val_auc_heldout=nan(), test_auc_heldout=nan(),
+        )
+
+
+def _score_users(
+    model: Recommender, split: Split, users: np.ndarray, k: int, c: int,
+    batch_size: int | None, progress: Progress | None,
+) -> _UserScores:
+    """Score, mask and rank ``users`` in batches; the two AUCs of both splits."""
+    ds = split.dataset
+    train, val, test = split.train, split.validation, split.test
+    val_seen = split.validation_seen
+    val_neg = _nonrelevant(split, VALIDATION)
+    test_neg = _nonrelevant(split, TEST)
+    out = _UserScores.unscored(ds.n_users, k, c)
+    bs = batch_size or batch_size_for(ds.n_items)
+    for start in range(0, len(users), bs):  # loop over batches, not users
+        batch = users[start : start + bs]
+        scores = np.ascontiguousarray(model.score_users(batch), dtype=np.float32)
+        mask_rows(scores, train[batch])
+        vb, seen, tb = val[batch], val_seen[batch], test[batch]
+        (out.val_recs[batch], out.test_recs[batch], out.test_scores[batch],
+         out.val_auc[batch], out.test_auc[batch]) = _rank_block(scores, k, c, vb, seen, tb)
+        out.val_auc_heldout[batch] = auc_heldout_from_scores(scores, vb, val_neg[batch])
+        mask_rows(scores, seen)  # auc@heldout of the test split sees validation items as -inf
+        out.test_auc_heldout[batch] = auc_heldout_from_scores(scores, tb, test_neg[batch])
+        if progress is not None:
+            progress(min(1.0, (start + len(batch)) / len(users)), "scoring users")
+    return out
+
+
+def _per_user_table(split: Split, k: int, c: int, scored: _UserScores) -> pd.DataFrame:
+    """:attr:`Evaluation.per_user` from the scoring pass's arrays."""
+    ds = split.dataset
+    val, test = split.validation, split.test
+    n_val = np.diff(val.indptr)
+    n_test = np.diff(test.indptr)
+    cols: dict[str, np.ndarray] = {
+        "user_idx": np.arange(ds.n_users, dtype=np.int32),
+        "user_id": ds.user_ids,
+        "n_train": split.n_train.astype(np.int64),
+        "n_validation": n_val.astype(np.int64),
+        "n_test": n_test.astype(np.int64),
+        "evaluated": n_test > 0,
+    }
+    splits = (
+        ("", test, scored.test_recs, scored.test_auc, scored.test_auc_heldout),
+        (VAL_PREFIX, val, scored.val_recs, scored.val_auc, scored.val_auc_heldout),
+    )
+    for prefix, truth, recs, auc, auc_heldout in splits:
+        for name, values in compute_user_metrics(recs, truth, k).values.items():
+            if name != "n_relevant":
+                cols[prefix + name] = values
+        cols[prefix + "auc"] = auc
+        cols[prefix + AUC_HELDOUT] = auc_heldout
+        if not prefix:  # the candidate list is the test split's
+            cols[f"candidate_recall@{c}"] = candidate_recall(recs, truth, c)
+    return pd.DataFrame(cols)
+
+
 def evaluate_recommender(
     model: Recommender,
     split: Split,
@@ -206,72 +288,22 @@ def evaluate_recommender(
         raise AnalysisError(_BAD_K.format(k=k))
     if n_candidates < k:
         raise AnalysisError(_BAD_C.format(c=n_candidates, k=k))
-    ds = split.dataset
-    n_users, n_items = ds.n_users, ds.n_items
-    train, val, test = split.train, split.validation, split.test
-    val_seen = split.validation_seen
-    n_val = np.diff(val.indptr)
-    n_test = np.diff(test.indptr)
+    n_val = np.diff(split.validation.indptr)
+    n_test = np.diff(split.test.indptr)
     if not (n_test > 0).any():
         raise AnalysisError(_NO_HELDOUT.format(fold="test"))
-
     users = np.flatnonzero((n_val > 0) | (n_test > 0)).astype(np.int64)
     c = int(n_candidates)
-    val_recs = np.full((n_users, k), -1, dtype=np.int32)
-    test_recs = np.full((n_users, c), -1, dtype=np.int32)
-    test_scores = np.full((n_users, c), -np.inf, dtype=np.float32)
-    val_auc = np.full(n_users, np.nan)
-    test_auc = np.full(n_users, np.nan)
-    val_auc_h = np.full(n_users, np.nan)
-    test_auc_h = np.full(n_users, np.nan)
-    val_neg = _nonrelevant(split, VALIDATION)
-    test_neg = _nonrelevant(split, TEST)
 
     t0 = time.perf_counter()
-    bs = batch_size or batch_size_for(n_items)
-    for start in range(0, len(users), bs):  # loop over batches, not users
-        batch = users[start : start + bs]
-        scores = np.ascontiguousarray(model.score_users(batch), dtype=np.float32)
-        mask_rows(scores, train[batch])
-        vb, seen, tb = val[batch], val_seen[batch], test[batch]
-        (val_recs[batch], test_recs[batch], test_scores[batch], val_auc[batch],
-         test_auc[batch]) = _rank_block(scores, k, c, vb, seen, tb)
-        val_auc_h[batch] = auc_heldout_from_scores(scores, vb, val_neg[batch])
-        mask_rows(scores, seen)  # auc@heldout of the test split sees validation items as -inf
-        test_auc_h[batch] = auc_heldout_from_scores(scores, tb, test_neg[batch])
-        if progress is not None:
-            progress(min(1.0, (start + len(batch)) / len(users)), "scoring users")
+    scored = _score_users(model, split, users, k, c, batch_size, progress)
     t1 = time.perf_counter()
-
-    test_m = compute_user_metrics(test_recs, test, k)
-    val_m = compute_user_metrics(val_recs, val, k)
-    cand = candidate_recall(test_recs, test, c)
+    per_user = _per_user_table(split, k, c, scored)
     t2 = time.perf_counter()
-
-    cols: dict[str, np.ndarray] = {
-        "user_idx": np.arange(n_users, dtype=np.int32),
-        "user_id": ds.user_ids,
-        "n_train": split.n_train.astype(np.int64),
-        "n_validation": n_val.astype(np.int64),
-        "n_test": n_test.astype(np.int64),
-        "evaluated": n_test > 0,
-    }
-    for name, values in test_m.values.items():
-        if name != "n_relevant":
-            cols[name] = values
-    cols["auc"] = test_auc
-    cols[AUC_HELDOUT] = test_auc_h
-    cols[f"candidate_recall@{c}"] = cand
-    for name, values in val_m.values.items():
-        if name != "n_relevant":
-            cols[VAL_PREFIX + name] = values
-    cols[VAL_PREFIX + "auc"] = val_auc
-    cols[VAL_PREFIX + AUC_HELDOUT] = val_auc_h
-    per_user = pd.DataFrame(cols)
     return Evaluation(
         per_user=per_user,
-        recommendations=test_recs,
-        scores=test_scores,
+        recommendations=scored.test_recs,
+        scores=scored.test_scores,
         k=int(k),
         n_candidates=c,
         timings={"score_and_rank": t1 - t0, "metrics": t2 - t1},

@@ -15,8 +15,7 @@ import pytest
 import scipy.sparse as sp
 
 from analysis.metrics import auc_from_scores
-from models._kernels import CHUNK
-from models.topk import topk_rows
+from models.topk import CHUNK, topk_rows
 from tests.reference_kernels import old_auc_from_scores, old_topk_rows
 
 

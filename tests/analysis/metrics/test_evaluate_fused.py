@@ -4,7 +4,7 @@ Before, each block of scores was masked and ranked twice: ``mask_rows(train)``,
 ``topk_rows(k)``, ``auc_from_scores(val)``, ``mask_rows(val_seen)``, ``topk_rows(C)``,
 ``auc_from_scores(test)``. :func:`old_block` repeats exactly that with the old kernels
 (verbatim copies in tests/reference_kernels.py) and :func:`old_evaluate` the whole old
-``evaluate_recommender``; the new code must give the same values, bit for bit.
+``evaluate_recommender``'s scoring loop; the new code must give the same values, bit for bit.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from analysis.metrics import auc_heldout_from_scores, candidate_recall, compute_user_metrics
+from analysis.metrics import auc_heldout_from_scores
 from analysis.metrics.evaluate import (
     AUC_HELDOUT,
-    VAL_PREFIX,
     _nonrelevant,
+    _per_user_table,
     _rank_block,
+    _UserScores,
     evaluate_recommender,
 )
 from analysis.split import TEST, VALIDATION, make_split
@@ -136,59 +137,30 @@ def test_block_kernel_leaves_scores_alone():
 
 
 def old_evaluate(model, split, k, c, batch_size=None):
-    """The previous evaluate_recommender's block loop and frame, with the old kernels."""
-    ds = split.dataset
-    n_users, n_items = ds.n_users, ds.n_items
+    """The previous evaluate_recommender's block loop, with the old kernels, and its frame
+    (built by the same code as today's: the frame is not what changed)."""
     train, val, test = split.train, split.validation, split.test
     val_seen = split.validation_seen
-    n_val = np.diff(val.indptr)
-    n_test = np.diff(test.indptr)
-    users = np.flatnonzero((n_val > 0) | (n_test > 0)).astype(np.int64)
-    val_recs = np.full((n_users, k), -1, dtype=np.int32)
-    test_recs = np.full((n_users, c), -1, dtype=np.int32)
-    test_scores = np.full((n_users, c), -np.inf, dtype=np.float32)
-    val_auc = np.full(n_users, np.nan)
-    test_auc = np.full(n_users, np.nan)
-    val_auc_h = np.full(n_users, np.nan)
-    test_auc_h = np.full(n_users, np.nan)
+    users = np.flatnonzero((np.diff(val.indptr) > 0) | (np.diff(test.indptr) > 0))
+    out = _UserScores.unscored(split.dataset.n_users, k, c)
     val_neg = _nonrelevant(split, VALIDATION)
     test_neg = _nonrelevant(split, TEST)
-    bs = batch_size or batch_size_for(n_items)
+    bs = batch_size or batch_size_for(split.dataset.n_items)
     for start in range(0, len(users), bs):
         batch = users[start : start + bs]
         scores = np.asarray(model.score_users(batch), dtype=np.float32)
         mask_rows(scores, train[batch])
         val_items, _ = old_topk_rows(scores, k)
-        val_recs[batch] = val_items
-        val_auc[batch] = old_auc_from_scores(scores, val[batch])
-        val_auc_h[batch] = auc_heldout_from_scores(scores, val[batch], val_neg[batch])
+        out.val_recs[batch] = val_items
+        out.val_auc[batch] = old_auc_from_scores(scores, val[batch])
+        out.val_auc_heldout[batch] = auc_heldout_from_scores(scores, val[batch], val_neg[batch])
         mask_rows(scores, val_seen[batch])
         items, sc = old_topk_rows(scores, c)
-        test_recs[batch], test_scores[batch] = items, sc
-        test_auc[batch] = old_auc_from_scores(scores, test[batch])
-        test_auc_h[batch] = auc_heldout_from_scores(scores, test[batch], test_neg[batch])
-    test_m = compute_user_metrics(test_recs, test, k)
-    val_m = compute_user_metrics(val_recs, val, k)
-    cols = {
-        "user_idx": np.arange(n_users, dtype=np.int32),
-        "user_id": ds.user_ids,
-        "n_train": split.n_train.astype(np.int64),
-        "n_validation": n_val.astype(np.int64),
-        "n_test": n_test.astype(np.int64),
-        "evaluated": n_test > 0,
-    }
-    for name, values in test_m.values.items():
-        if name != "n_relevant":
-            cols[name] = values
-    cols["auc"] = test_auc
-    cols[AUC_HELDOUT] = test_auc_h
-    cols[f"candidate_recall@{c}"] = candidate_recall(test_recs, test, c)
-    for name, values in val_m.values.items():
-        if name != "n_relevant":
-            cols[VAL_PREFIX + name] = values
-    cols[VAL_PREFIX + "auc"] = val_auc
-    cols[VAL_PREFIX + AUC_HELDOUT] = val_auc_h
-    return pd.DataFrame(cols), test_recs, test_scores
+        out.test_recs[batch], out.test_scores[batch] = items, sc
+        out.test_auc[batch] = old_auc_from_scores(scores, test[batch])
+        out.test_auc_heldout[batch] = auc_heldout_from_scores(scores, test[batch],
+                                                              test_neg[batch])
+    return _per_user_table(split, k, c, out), out.test_recs, out.test_scores
 
 
 class TieScores:
