@@ -4,7 +4,8 @@ The :class:`Split` dataclass is the contract; :func:`make_split` dispatches to o
 strategies, all vectorized (one ``lexsort``, then each row's rank within its user from the
 user's start offset) and seeded:
 
-* :func:`split_temporal`: per-user leave-last-n-out by timestamp (ties by a seeded key);
+* :func:`split_temporal`: per-user leave-last-n-out by timestamp (ties by a seeded key; the
+  order comes from ``analysis/_user_time_order.py``);
 * :func:`split_random`: per-user random fractions (Kaur & Shah's 80/10/10);
 * :func:`split_global`: one global time cut for every user.
 """
@@ -18,8 +19,8 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 
+from analysis._user_time_order import order_by_user_time
 from analysis.dataset import Dataset
 from analysis.errors import AnalysisError, surface_hints
 
@@ -50,10 +51,16 @@ class Split:
     seed: int
     params: dict
 
-    def _matrix(self, mask: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
+    def _matrix(self, fold: int, gains: bool) -> sp.csr_matrix:
+        """n_users x n_items over the interactions of ``fold``: with ``gains`` the relevant
+        ones (gain > 0) valued by their gain, else every one valued 1.0."""
         ds = self.dataset
+        mask = self.fold == fold
+        if gains:
+            mask &= ds.gain > 0
+        values = ds.gain[mask] if gains else np.ones(int(mask.sum()), dtype=np.float32)
         m = sp.csr_matrix(
-            (values[mask], (ds.user_idx[mask], ds.item_idx[mask])),
+            (values, (ds.user_idx[mask], ds.item_idx[mask])),
             shape=(ds.n_users, ds.n_items),
             dtype=np.float32,
         )
@@ -63,26 +70,22 @@ class Split:
     @cached_property
     def train(self) -> sp.csr_matrix:
         """n_users x n_items, 1.0 for every training interaction (relevant or not)."""
-        mask = self.fold == TRAIN
-        return self._matrix(mask, np.ones(len(self.fold), dtype=np.float32))
+        return self._matrix(TRAIN, gains=False)
 
     @cached_property
     def validation(self) -> sp.csr_matrix:
         """Gains of the relevant (gain > 0) validation interactions."""
-        ds = self.dataset
-        return self._matrix((self.fold == VALIDATION) & (ds.gain > 0), ds.gain)
+        return self._matrix(VALIDATION, gains=True)
 
     @cached_property
     def test(self) -> sp.csr_matrix:
         """Gains of the relevant (gain > 0) test interactions."""
-        ds = self.dataset
-        return self._matrix((self.fold == TEST) & (ds.gain > 0), ds.gain)
+        return self._matrix(TEST, gains=True)
 
     @cached_property
     def validation_seen(self) -> sp.csr_matrix:
         """1.0 for every validation interaction, relevant or not (masked when ranking test)."""
-        mask = self.fold == VALIDATION
-        return self._matrix(mask, np.ones(len(self.fold), dtype=np.float32))
+        return self._matrix(VALIDATION, gains=False)
 
     @cached_property
     def n_train(self) -> np.ndarray:
@@ -122,13 +125,16 @@ def _check_count(name: str, value: object) -> int:
     return int(value)
 
 
-def _check_fraction(name: str, value: object) -> float:
+def _check_unit(name: str, value: object, closed: bool) -> float:
+    """``value`` as a float in [0, 1) (:data:`BAD_FRACTION`), or with ``closed`` in [0, 1]
+    (:data:`BAD_QUANTILE`)."""
     try:
         v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         v = float("nan")
-    if not (0.0 <= v < 1.0):
-        raise AnalysisError(BAD_FRACTION.format(name=name, value=value))
+    if not (0.0 <= v < 1.0 or (closed and v == 1.0)):
+        raise AnalysisError((BAD_QUANTILE if closed else BAD_FRACTION).format(
+            name=name, value=value))
     return v
 
 
@@ -162,64 +168,6 @@ def _assign(
     fold = np.empty(len(order), dtype=np.int8)
     fold[order] = fold_sorted
     return fold
-
-
-@njit(cache=True)
-def _sort_segments(starts, ts, tie, out):  # pragma: no cover - compiled
-    """``out[a:b]`` = the rows ``a..b-1`` of each segment ordered by ``(ts, tie)``
-    (``tie`` distinct); insertion sort for the short segments, two stable sorts else."""
-    for s in range(len(starts) - 1):
-        a, b = starts[s], starts[s + 1]
-        if b - a <= 32:
-            for j in range(a, b):
-                t, k = ts[j], tie[j]
-                pos = j
-                while pos > a:
-                    prev = out[pos - 1]
-                    if ts[prev] < t or (ts[prev] == t and tie[prev] < k):
-                        break
-                    out[pos] = prev
-                    pos -= 1
-                out[pos] = j
-        else:
-            by_tie = np.argsort(tie[a:b], kind="mergesort")
-            by_time = np.argsort(ts[a:b][by_tie], kind="mergesort")
-            out[a:b] = a + by_tie[by_time]
-
-
-def _order_by_user_time(
-    user_idx: np.ndarray, ts: np.ndarray, n_users: int, seed: int
-) -> np.ndarray:
-    """Row order by (user, timestamp), ties in timestamp in a random order drawn from ``seed``.
-
-    Ties follow a random permutation ``perm`` of the rows: among rows with equal user and
-    timestamp, the one earlier in ``perm`` comes first. When rows come grouped by user (the
-    workspace returns them by user) each user's rows are sorted alone by a compiled kernel;
-    else, when user and time fit in one int64 (always for real data), a single stable
-    argsort of the permuted packed key; else an equivalent lexsort. All three give the same
-    order.
-    """
-    n = len(user_idx)
-    perm = np.random.default_rng(seed).permutation(n)
-    if n == 0:
-        return perm
-    if n > 1 and (np.diff(user_idx) >= 0).all():
-        tie = np.empty(n, dtype=np.int64)
-        tie[perm] = np.arange(n)
-        starts = np.flatnonzero(np.r_[True, user_idx[1:] != user_idx[:-1], True]).astype(
-            np.int64)
-        out = np.empty(n, dtype=np.int64)
-        _sort_segments(starts, np.ascontiguousarray(ts, dtype=np.int64), tie, out)
-        return out
-    t0 = int(ts.min())
-    span = int(ts.max()) - t0
-    user_bits = max(1, int(n_users - 1).bit_length())
-    if span.bit_length() + user_bits <= 62:
-        key = (user_idx[perm] << (62 - user_bits)) | (ts[perm] - t0)
-        return perm[np.argsort(key, kind="stable")]
-    tie = np.empty(n, dtype=np.int64)
-    tie[perm] = np.arange(n)
-    return np.lexsort((tie, ts, user_idx))
 
 
 def _holdout_counts(
@@ -265,7 +213,7 @@ def split_temporal(
     min_train = _check_count("min_train", min_train)
     ts = _require_timestamps(dataset, "temporal")
     user_idx = np.asarray(dataset.user_idx, dtype=np.int64)
-    order = _order_by_user_time(user_idx, ts, dataset.n_users, seed)
+    order = order_by_user_time(user_idx, ts, dataset.n_users, seed)
     counts = np.bincount(user_idx, minlength=dataset.n_users)
     t, v = _holdout_counts(counts, n_test, n_validation, min_train)
     fold = _assign(order, user_idx, dataset.n_users, t, v, from_end=True)
@@ -301,8 +249,8 @@ def split_random(
         AnalysisError: a fraction outside [0, 1) (:data:`BAD_FRACTION`), fractions summing to
             1 or more (:data:`FRACTIONS_TOO_LARGE`), negative ``min_train``.
     """
-    validation_fraction = _check_fraction("validation_fraction", validation_fraction)
-    test_fraction = _check_fraction("test_fraction", test_fraction)
+    validation_fraction = _check_unit("validation_fraction", validation_fraction, closed=False)
+    test_fraction = _check_unit("test_fraction", test_fraction, closed=False)
     if validation_fraction + test_fraction >= 1.0:
         raise AnalysisError(
             FRACTIONS_TOO_LARGE.format(value=validation_fraction + test_fraction)
@@ -325,16 +273,6 @@ def split_random(
         "min_train": min_train,
     }
     return Split(dataset=dataset, fold=fold, strategy="random", seed=int(seed), params=params)
-
-
-def _check_quantile(name: str, value: object) -> float:
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        v = float("nan")
-    if not (0.0 <= v <= 1.0):
-        raise AnalysisError(BAD_QUANTILE.format(name=name, value=value))
-    return v
 
 
 def split_global(
@@ -365,8 +303,8 @@ def split_global(
         AnalysisError: no timestamps, a quantile outside [0, 1] (:data:`BAD_QUANTILE`), or the
             validation cut after the test cut (:data:`BAD_CUT_ORDER`).
     """
-    validation_quantile = _check_quantile("validation_quantile", validation_quantile)
-    test_quantile = _check_quantile("test_quantile", test_quantile)
+    validation_quantile = _check_unit("validation_quantile", validation_quantile, closed=True)
+    test_quantile = _check_unit("test_quantile", test_quantile, closed=True)
     ts = _require_timestamps(dataset, "global")
     if len(ts) == 0:
         t_val = int(validation_time) if validation_time is not None else 0
