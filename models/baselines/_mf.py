@@ -53,8 +53,20 @@ class _ImplicitMF(BaselineRecommender):
     def user_factors(self) -> np.ndarray | None:
         return self._user_factors
 
-    def _build(self, gpu: bool) -> Any:
+    #: params passed to implicit's constructor under their own names (on the CPU, with
+    #: ``num_threads`` too), beside ``random_state=seed``
+    _passed: tuple[str, ...] = ()
+
+    def _implicit_class(self, gpu: bool) -> Any:
+        """implicit's class of the model, on the GPU or the CPU (looked up at each fit)."""
         raise NotImplementedError
+
+    def _build(self, gpu: bool) -> Any:
+        p = self.params
+        kwargs = {name: p[name] for name in self._passed}
+        if not gpu:
+            kwargs["num_threads"] = p["num_threads"]
+        return self._implicit_class(gpu)(random_state=self.seed, **kwargs)
 
     def _fit(self, train: sp.csr_matrix, progress: Progress | None) -> None:
         gpu = resolve_device(self.use_gpu, self.name, self._has_gpu_version)
@@ -109,19 +121,12 @@ class ALS(_ImplicitMF):
     """
 
     name = "als"
+    _passed = ("factors", "regularization", "alpha", "iterations")
 
-    def _build(self, gpu: bool) -> Any:
-        p = self.params
-        common = dict(
-            factors=p["factors"],
-            regularization=p["regularization"],
-            alpha=p["alpha"],
-            iterations=p["iterations"],
-            random_state=self.seed,
-        )
+    def _implicit_class(self, gpu: bool) -> Any:
         if gpu:
-            return implicit.gpu.als.AlternatingLeastSquares(**common)
-        return implicit.cpu.als.AlternatingLeastSquares(num_threads=p["num_threads"], **common)
+            return implicit.gpu.als.AlternatingLeastSquares
+        return implicit.cpu.als.AlternatingLeastSquares
 
 
 class BPR(_ImplicitMF):
@@ -134,20 +139,13 @@ class BPR(_ImplicitMF):
     """
 
     name = "bpr"
+    _passed = ("factors", "learning_rate", "regularization", "iterations",
+               "verify_negative_samples")
 
-    def _build(self, gpu: bool) -> Any:
-        p = self.params
-        common = dict(
-            factors=p["factors"],
-            learning_rate=p["learning_rate"],
-            regularization=p["regularization"],
-            iterations=p["iterations"],
-            verify_negative_samples=p["verify_negative_samples"],
-            random_state=self.seed,
-        )
+    def _implicit_class(self, gpu: bool) -> Any:
         if gpu:
-            return implicit.gpu.bpr.BayesianPersonalizedRanking(**common)
-        return implicit.cpu.bpr.BayesianPersonalizedRanking(num_threads=p["num_threads"], **common)
+            return implicit.gpu.bpr.BayesianPersonalizedRanking
+        return implicit.cpu.bpr.BayesianPersonalizedRanking
 
 
 class LMF(_ImplicitMF):
@@ -160,15 +158,7 @@ class LMF(_ImplicitMF):
 
     name = "lmf"
     _has_gpu_version = False
+    _passed = ("factors", "learning_rate", "regularization", "iterations", "neg_prop")
 
-    def _build(self, gpu: bool) -> Any:
-        p = self.params
-        return implicit.cpu.lmf.LogisticMatrixFactorization(
-            factors=p["factors"],
-            learning_rate=p["learning_rate"],
-            regularization=p["regularization"],
-            iterations=p["iterations"],
-            neg_prop=p["neg_prop"],
-            num_threads=p["num_threads"],
-            random_state=self.seed,
-        )
+    def _implicit_class(self, gpu: bool) -> Any:
+        return implicit.cpu.lmf.LogisticMatrixFactorization

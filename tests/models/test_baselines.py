@@ -290,17 +290,21 @@ class RecommenderContract:
                 model.score(np.array([0]), cand)
 
 
+def fit_implicit(model_class, train, **params):
+    """implicit's own model, fitted with seed 0 and no progress bar: the reference."""
+    ref = model_class(random_state=0, **params)
+    ref.fit(train, show_progress=False)
+    return ref
+
+
 class TestALS(RecommenderContract):
     name = "als"
     params = {"factors": 8, "iterations": 10}
 
     def reference(self, train):
         with threadpool_limits(1, "blas"):
-            ref = implicit.cpu.als.AlternatingLeastSquares(
-                factors=8, regularization=1.0, alpha=2.0, iterations=10, random_state=0
-            )
-            ref.fit(train, show_progress=False)
-        return ref
+            return fit_implicit(implicit.cpu.als.AlternatingLeastSquares, train, factors=8,
+                                regularization=1.0, alpha=2.0, iterations=10)
 
 
 class TestBPR(RecommenderContract):
@@ -308,16 +312,9 @@ class TestBPR(RecommenderContract):
     params = {"factors": 8, "num_threads": 1}  # Hogwild SGD is reproducible on one thread
 
     def reference(self, train):
-        ref = implicit.cpu.bpr.BayesianPersonalizedRanking(
-            factors=8,
-            learning_rate=0.05,
-            regularization=0.01,
-            iterations=100,
-            num_threads=1,
-            random_state=0,
-        )
-        ref.fit(train, show_progress=False)
-        return ref
+        return fit_implicit(implicit.cpu.bpr.BayesianPersonalizedRanking, train, factors=8,
+                            learning_rate=0.05, regularization=0.01, iterations=100,
+                            num_threads=1)
 
 
 class TestLMF(RecommenderContract):
@@ -328,17 +325,9 @@ class TestLMF(RecommenderContract):
     def reference(self, train):
         import implicit.cpu.lmf
 
-        ref = implicit.cpu.lmf.LogisticMatrixFactorization(
-            factors=8,
-            learning_rate=1.0,
-            regularization=0.6,
-            iterations=30,
-            neg_prop=30,
-            num_threads=1,
-            random_state=0,
-        )
-        ref.fit(train, show_progress=False)
-        return ref
+        return fit_implicit(implicit.cpu.lmf.LogisticMatrixFactorization, train, factors=8,
+                            learning_rate=1.0, regularization=0.6, iterations=30, neg_prop=30,
+                            num_threads=1)
 
 
 _QUIET = pytest.mark.filterwarnings("ignore::implicit.utils.ParameterWarning")

@@ -31,20 +31,10 @@ class FixedScores:
 #   user 0: train 0,1 | val 2 (r5) | test 3 (r4), 4 (r2: not relevant)
 #   user 1: train 5    | val 0 (r3: not relevant) | test 1 (r5)
 #   user 2: train 0..4 | nothing held out  -> never scored, not evaluated
-ROWS = [
-    (0, 0, 5, 0),
-    (0, 1, 4, 0),
-    (0, 2, 5, 1),
-    (0, 3, 4, 2),
-    (0, 4, 2, 2),
-    (1, 5, 5, 0),
-    (1, 0, 3, 1),
-    (1, 1, 5, 2),
-    (2, 0, 4, 0),
-    (2, 1, 4, 0),
-    (2, 2, 4, 0),
-    (2, 3, 4, 0),
-    (2, 4, 4, 0),
+ROWS = [  # (user, item, rating, fold)
+    (0, 0, 5, 0), (0, 1, 4, 0), (0, 2, 5, 1), (0, 3, 4, 2), (0, 4, 2, 2),
+    (1, 5, 5, 0), (1, 0, 3, 1), (1, 1, 5, 2),
+    *[(2, item, 4, 0) for item in range(5)],
 ]
 SCORES = [
     [9, 8, 1, 7, 6, 5],  # user 0
