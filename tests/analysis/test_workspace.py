@@ -1,4 +1,4 @@
-"""Tests for analysis/workspace.py: paths, catalog, rename/delete/list, names, lock waits."""
+"""Tests for analysis/workspace/ (the package): paths, catalog, rename/delete/list, names, lock waits."""
 
 from __future__ import annotations
 

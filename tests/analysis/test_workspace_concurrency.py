@@ -1,4 +1,4 @@
-"""Two processes on one workspace: analysis/workspace.py, jobs.py, runs.py and the ingest
+"""Two processes on one workspace: analysis/workspace/, jobs.py, runs.py and the ingest
 transaction, with a real second process holding DuckDB's write lock.
 
 The helper processes are small scripts written next to the workspace; test and helper
