@@ -1,22 +1,19 @@
-"""The one-read kernels of models/_kernels.py against the kernels they replaced (issue 10).
+"""The one-read top-k of models/_kernels.py against the kernel it replaced (issue 10).
 
-``old_topk`` and ``old_auc`` below are verbatim copies of the previous ``_topk_kernel``
-(models/topk.py) and ``_auc_kernel`` (analysis/metrics/_auc.py), compiled serially: an
-independent reference. Every output must match it bit for bit on random blocks with heavy
-ties, NaN, -inf and +inf, rows with nothing valid, rows with no positive, positives scored
--inf/NaN, lists longer than the valid items, float32 and float64, and widths that cut the
-kernels' chunks (``CHUNK`` scores) anywhere.
+``old_topk`` (tests/reference_kernels.py) is a verbatim copy of the previous ``_topk_kernel``
+(models/topk.py): an independent reference. Every output must match it bit for bit on random
+blocks with heavy ties, NaN, -inf and +inf, rows with nothing valid, lists longer than the
+valid items, float32 and float64, and widths that cut the kernel's chunks (``CHUNK`` scores)
+anywhere. :func:`random_block` and :func:`bits` serve the AUC and evaluation-block tests too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
-from analysis.metrics import auc_from_scores
 from models.topk import CHUNK, topk_rows
-from tests.reference_kernels import old_auc_from_scores, old_topk_rows
+from tests.reference_kernels import old_topk_rows
 
 
 def random_block(rng, b: int, n: int, dtype, levels: int | None) -> np.ndarray:
@@ -38,24 +35,6 @@ def random_block(rng, b: int, n: int, dtype, levels: int | None) -> np.ndarray:
         s[3, 1::2] = -np.inf  # fewer valid items than most list lengths
         s[4, :-3] = np.nan
     return s
-
-
-def random_truth(rng, scores: np.ndarray, mean: float) -> sp.csr_matrix:
-    """Positives per row ~ Poisson(mean) (rows with none included), some of them on items
-    scored -inf or NaN (masked positives)."""
-    b, n = scores.shape
-    cnt = rng.poisson(mean, b)
-    cnt[:: 5] = 0
-    rows = np.repeat(np.arange(b), cnt)
-    cols = rng.integers(0, n, rows.size)
-    bad = np.flatnonzero(~(scores[1 % b] > -np.inf))
-    if bad.size and b > 1:  # row 1: every positive on a NaN (never valid)
-        rows = np.r_[rows, [1, 1]]
-        cols = np.r_[cols, bad[:2]]
-    t = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, cols)), shape=(b, n))
-    t.sum_duplicates()
-    t.data[:] = 1.0
-    return t
 
 
 WIDTHS = [1, 7, 100, CHUNK - 1, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 77]
@@ -91,30 +70,3 @@ def test_topk_integer_input_and_ordered_rows():
         np.testing.assert_array_equal(topk_rows(s, k)[0], old_topk_rows(s, k)[0])
     ints = np.arange(12).reshape(3, 4) % 3
     np.testing.assert_array_equal(topk_rows(ints, 2)[0], old_topk_rows(ints, 2)[0])
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("levels", [2, 40, None])
-@pytest.mark.parametrize("n", WIDTHS[1:])
-@pytest.mark.parametrize("mean", [1.0, 8.0])
-def test_auc_matches_the_old_kernel(dtype, levels, n, mean):
-    rng = np.random.default_rng(n * 13 + (levels or 1) + int(mean))
-    s = random_block(rng, 60, n, dtype, levels)
-    truth = random_truth(rng, s, mean)
-    got = auc_from_scores(s, truth)
-    want = old_auc_from_scores(s, truth)
-    np.testing.assert_array_equal(bits(got), bits(want))
-    assert np.isnan(got[0])  # a row with nothing valid
-    assert np.isnan(got[::5]).all()  # rows with no positive
-
-
-def test_auc_many_positives_and_all_ties():
-    rng = np.random.default_rng(5)
-    s = rng.integers(0, 4, size=(6, 3000)).astype(np.float32)
-    s[1] = 2.0  # every item ties: AUC 0.5
-    s[2, ::3] = -np.inf
-    truth = sp.random(6, 3000, density=0.05, random_state=1, format="csr")
-    truth.data[:] = 1.0
-    got = auc_from_scores(s, truth)
-    np.testing.assert_array_equal(bits(got), bits(old_auc_from_scores(s, truth)))
-    assert got[1] == 0.5
