@@ -81,18 +81,18 @@ except AnalysisError as err:
     show_error(err)
     st.stop()
 
-ds, k = run.dataset, run.k
+dataset, k = run.dataset, run.k
 overall = info.headline["overall"]
 weak = info.headline["weak_users"]
-st.subheader(f"{md_escape(ds.name)}: {ds.n_users:,} users, {ds.n_items:,} items, "
-             f"{ds.n_interactions:,} interactions")
-c = st.columns(4)
-c[0].metric(f"NDCG@{k}", f"{overall[f'ndcg@{k}']:.3f}", help=metric_help(f"ndcg@{k}"))
-c[1].metric(f"Recall@{k}", f"{overall[f'recall@{k}']:.3f}", help=metric_help(f"recall@{k}"))
-c[2].metric("AUC", f"{overall['auc']:.3f}", help=metric_help("auc"))
-c[3].metric("Weak users", f"{weak['n_weak']:,} ({weak['share']:.0%})",
-            help="Users at or below the weak-user threshold on the validation split; "
-                 "tune it on the Weak users page.")
+st.subheader(f"{md_escape(dataset.name)}: {dataset.n_users:,} users, {dataset.n_items:,} items, "
+             f"{dataset.n_interactions:,} interactions")
+cols = st.columns(4)
+cols[0].metric(f"NDCG@{k}", f"{overall[f'ndcg@{k}']:.3f}", help=metric_help(f"ndcg@{k}"))
+cols[1].metric(f"Recall@{k}", f"{overall[f'recall@{k}']:.3f}", help=metric_help(f"recall@{k}"))
+cols[2].metric("AUC", f"{overall['auc']:.3f}", help=metric_help("auc"))
+cols[3].metric("Weak users", f"{weak['n_weak']:,} ({weak['share']:.0%})",
+               help="Users at or below the weak-user threshold on the validation split; "
+                    "tune it on the Weak users page.")
 st.markdown(f"Baseline: {md_escape(info.label)}. Weak users are chosen on validation and judged "
             f"on test (their test {weak['rule']['metric']}: {weak['test_mean_weak']:.3f} vs "
             f"{weak['test_mean_rest']:.3f} for the rest).")

@@ -96,12 +96,12 @@ def _datasets_section(catalog) -> None:
                           key="data_active", on_change=_choose_dataset)
     st.session_state["dataset"] = active
 
-    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    name_col, rename_col, delete_col = st.columns([3, 1, 1], vertical_alignment="bottom")
     if st.session_state.get("data_rename_for") != active:  # never a stale name of another dataset
         st.session_state["data_rename_to"] = active
         st.session_state["data_rename_for"] = active
-    new_name = c1.text_input("New name", key="data_rename_to")
-    if c2.button("Rename", key="data_rename", icon=":material/edit:"):
+    new_name = name_col.text_input("New name", key="data_rename_to")
+    if rename_col.button("Rename", key="data_rename", icon=":material/edit:"):
         renamed = new_name.strip()
         request = (active, renamed)
         if renamed != active and not _done_before("rename", request, renamed):
@@ -114,56 +114,56 @@ def _datasets_section(catalog) -> None:
             else:
                 st.session_state.pop("data_rename_for", None)
                 _rerun_with(st.session_state["data_done"]["rename"][1], renamed)
-    if c3.button("Delete", key="data_delete", icon=":material/delete:"):
+    if delete_col.button("Delete", key="data_delete", icon=":material/delete:"):
         st.session_state["data_pending_delete"] = active
     pending = st.session_state.get("data_pending_delete")
     if pending in names:
         n_runs = len(run_store().list_runs(dataset=pending))
         st.warning(f"Delete dataset **{md_escape(pending)}** and its {n_runs} saved run(s)? "
                    "This cannot be undone.", icon=":material/warning:")
-        d1, d2 = st.columns(2)
-        if d1.button("Yes, delete it", key="data_delete_confirm", type="primary"):
+        yes_col, no_col = st.columns(2)
+        if yes_col.button("Yes, delete it", key="data_delete_confirm", type="primary"):
             st.session_state.pop("data_pending_delete", None)
             try:
-                n = delete_dataset(ws, run_store(), pending)
+                n_runs = delete_dataset(ws, run_store(), pending)
             except AnalysisError as err:
                 show_error(err)
             else:
                 for key in ("run_id", "sidebar_run", "data_active"):
                     st.session_state.pop(key, None)
-                _rerun_with(f"Deleted {md_escape(repr(pending))} and {n} run(s).", None)
-        if d2.button("Cancel", key="data_delete_cancel"):
+                _rerun_with(f"Deleted {md_escape(repr(pending))} and {n_runs} run(s).", None)
+        if no_col.button("Cancel", key="data_delete_cancel"):
             st.session_state.pop("data_pending_delete", None)
             st.rerun()
 
     # -- statistics of the active dataset ---------------------------------------------------
     row = catalog[catalog["name"] == active].iloc[0]
     stats = _stats(ws.path, active, row["created_at"])  # an error: shown by the page guard
-    m = st.columns(5)
-    m[0].metric("Users", f"{stats.n_users:,}")
-    m[1].metric("Items", f"{stats.n_items:,}")
-    m[2].metric("Interactions", f"{stats.n_interactions:,}")
-    m[3].metric("Sparsity", f"{stats.sparsity:.2%}",
-                help="1 - interactions / (users x items): share of empty user-item cells.")
-    m[4].metric("Relevant share", fmt_share(stats.relevant_share),
-                help=f"Share of interactions that count as relevant (gain > 0): rating >= "
-                     f"{stats.relevance_threshold:g} for explicit ratings, every interaction "
-                     "for implicit feedback.")
+    cards = st.columns(5)
+    cards[0].metric("Users", f"{stats.n_users:,}")
+    cards[1].metric("Items", f"{stats.n_items:,}")
+    cards[2].metric("Interactions", f"{stats.n_interactions:,}")
+    cards[3].metric("Sparsity", f"{stats.sparsity:.2%}",
+                    help="1 - interactions / (users x items): share of empty user-item cells.")
+    cards[4].metric("Relevant share", fmt_share(stats.relevant_share),
+                    help=f"Share of interactions that count as relevant (gain > 0): rating >= "
+                         f"{stats.relevance_threshold:g} for explicit ratings, every interaction "
+                         "for implicit feedback.")
     st.caption(f"{stats.kind} feedback · timestamps: {'yes' if stats.has_timestamps else 'no'}"
                f" · user attributes: {'yes' if stats.has_users else 'no'}"
                f" · item table: {'yes' if stats.has_items else 'no'}")
-    g1, g2 = st.columns(2)
+    left, right = st.columns(2)
     fig = px.bar(stats.activity, x="label", y="n_users",
                  labels={"label": "interactions per user (log-spaced bins)",
                          "n_users": "users"},
                  title="Activity: interactions per user")
     fig.update_yaxes(type="log")
-    g1.plotly_chart(fig, key="data_activity_chart")
+    left.plotly_chart(fig, key="data_activity_chart")
     fig = px.line(stats.popularity, x="rank", y="n_interactions", log_x=True, log_y=True,
                   labels={"rank": "item popularity rank", "n_interactions": "interactions"},
                   title=f"Item popularity: the top 20% of items get "
                         f"{stats.top20_share:.0%} of interactions")
-    g2.plotly_chart(fig, key="data_popularity_chart")
+    right.plotly_chart(fig, key="data_popularity_chart")
 
 
 # -- add a dataset ---------------------------------------------------------------------------
@@ -199,27 +199,27 @@ def _record(action: str, request: tuple, message: str) -> None:
 
 def _upload_tab() -> None:
     clean_stale_uploads(UPLOAD_ROOT)  # uploads abandoned hours ago
-    up = st.file_uploader(
-        "Interactions: CSV, TSV, Parquet, MovieLens files (u.data, ratings.dat) or a zip",
-        key="data_upload_interactions",
-        help="One row per user-item interaction, with or without a header line. Any file name "
-             "is accepted: the format, delimiter and header are read from the content.",
+    upload = st.file_uploader(
+            "Interactions: CSV, TSV, Parquet, MovieLens files (u.data, ratings.dat) or a zip",
+            key="data_upload_interactions",
+            help="One row per user-item interaction, with or without a header line. Any file name "
+                 "is accepted: the format, delimiter and header are read from the content.",
     )
-    u1, u2 = st.columns(2)
-    up_users = u1.file_uploader("Users (optional): user id + attributes, e.g. u.user",
-                                key="data_upload_users")
-    up_items = u2.file_uploader("Items (optional): item id, title, genres, e.g. u.item",
-                                key="data_upload_items")
-    if up is None:
+    users_col, items_col = st.columns(2)
+    up_users = users_col.file_uploader("Users (optional): user id + attributes, e.g. u.user",
+                                       key="data_upload_users")
+    up_items = items_col.file_uploader("Items (optional): item id, title, genres, e.g. u.item",
+                                       key="data_upload_items")
+    if upload is None:
         st.info("Upload an interactions file to preview it and map its columns.")
         return
-    if st.session_state.get("data_upload_id") != up.file_id:
-        st.session_state["data_upload_id"] = up.file_id
+    if st.session_state.get("data_upload_id") != upload.file_id:
+        st.session_state["data_upload_id"] = upload.file_id
         for key in (*MAP_KEYS, "data_name", "data_header", "data_header_was"):
             st.session_state.pop(key, None)
     folders: list[Path] = []
     try:
-        path, folder = _staged(up)
+        path, folder = _staged(upload)
         folders.append(folder)
         head = describe_input(path, n_rows=10)
         header = head.header
@@ -241,7 +241,7 @@ def _upload_tab() -> None:
         return
     preview = head.rows
     layout = f" (read as MovieLens's {head.layout})" if head.layout else ""
-    st.caption(f"First {len(preview)} rows of {md_escape(up.name)}{layout}")
+    st.caption(f"First {len(preview)} rows of {md_escape(upload.name)}{layout}")
     st.dataframe(preview, hide_index=True, key="data_preview")
     is_movielens = head.fmt == "movielens"
     cols = [str(c) for c in preview.columns]
@@ -251,14 +251,14 @@ def _upload_tab() -> None:
         st.warning(md_escape(upload_message(err, *folders)), icon=":material/help:")
         guess = ColumnMapping(cols[0], cols[1] if len(cols) > 1 else cols[0])
     with st.form("data_ingest_form", border=True):
-        name = st.text_input("Dataset name", value=Path(up.name).name.split(".")[0][:64],
+        name = st.text_input("Dataset name", value=Path(upload.name).name.split(".")[0][:64],
                              key="data_name")
         if is_movielens:
             st.caption("MovieLens layout: the columns are known.")
             mapping = ColumnMapping()
         else:
             st.caption("Columns as detected; change any that are wrong.")
-            f = st.columns(5)
+            fields = st.columns(5)
 
             def pick(col, label, value, key, optional):
                 # ingest detects an unmapped (None) role itself, so "(none)" is offered
@@ -267,31 +267,31 @@ def _upload_tab() -> None:
                 idx = opts.index(value) if value in opts else 0
                 return col.selectbox(label, opts, index=idx, key=key)
 
-            user = pick(f[0], "User id", guess.user, "data_map_user", False)
-            item = pick(f[1], "Item id", guess.item, "data_map_item", False)
-            rating = pick(f[2], "Rating / count", guess.rating, "data_map_rating", True)
-            ts = pick(f[3], "Timestamp", guess.timestamp, "data_map_timestamp", True)
+            user = pick(fields[0], "User id", guess.user, "data_map_user", False)
+            item = pick(fields[1], "Item id", guess.item, "data_map_item", False)
+            rating = pick(fields[2], "Rating / count", guess.rating, "data_map_rating", True)
+            timestamp = pick(fields[3], "Timestamp", guess.timestamp, "data_map_timestamp", True)
             kinds = ["explicit", "count", "implicit"]
-            kind = f[4].selectbox(
+            kind = fields[4].selectbox(
                 "Feedback", kinds, key="data_map_kind",
                 index=kinds.index(guess.value_kind) if guess.value_kind in kinds else 0,
                 help="explicit: ratings (relevant at or above the threshold); count: plays "
-                     "or clicks (relevant when > 0); implicit: every row is relevant.")
+                          "or clicks (relevant when > 0); implicit: every row is relevant.")
             mapping = ColumnMapping(user, item, None if rating == NONE else rating,
-                                    None if ts == NONE else ts, kind)
-        o1, o2 = st.columns(2)
-        threshold = o1.number_input("Relevant if rating >=", value=4.0, step=0.5,
-                                    key="data_threshold",
-                                    help="Explicit ratings at or above it are relevant.")
-        kcore = o2.number_input("k-core (0 = off)", min_value=0, value=0, step=1,
-                                key="data_kcore",
-                                help="Keep only users and items with at least k interactions.")
+                                    None if timestamp == NONE else timestamp, kind)
+        threshold_col, kcore_col = st.columns(2)
+        threshold = threshold_col.number_input("Relevant if rating >=", value=4.0, step=0.5,
+                                               key="data_threshold",
+                                               help="Explicit ratings at or above it are relevant.")
+        kcore = kcore_col.number_input("k-core (0 = off)", min_value=0, value=0, step=1,
+                                       key="data_kcore", help="Keep only users and items with "
+                                                              "at least k interactions.")
         submitted = st.form_submit_button("Ingest", type="primary", key="data_ingest",
                                           icon=":material/upload:")
     if not submitted:
         return
     name = name.strip()
-    request = (up.file_id, name, header, mapping, float(threshold), int(kcore),
+    request = (upload.file_id, name, header, mapping, float(threshold), int(kcore),
                *(f.file_id if f is not None else None for f in (up_users, up_items)))
     if _done_before("ingest", request, name):
         return
@@ -322,15 +322,15 @@ def _upload_tab() -> None:
 def _synthetic_tab() -> None:
     st.caption("A synthetic log with planted structure: Zipf popularity, genres, heavy-tailed "
                "activity and a niche-taste group that collaborative filtering serves badly.")
-    s = st.columns(5)
-    synth_name = s[0].text_input("Dataset name", value="synthetic", key="data_synth_name")
-    n_users = s[1].number_input("Users", min_value=10, max_value=2_000_000, value=2000, step=500,
-                                key="data_synth_users")
-    n_items = s[2].number_input("Items", min_value=10, max_value=500_000, value=1000, step=500,
-                                key="data_synth_items")
-    mean_inter = s[3].number_input("Mean interactions per user", min_value=3.0, value=20.0,
-                                   step=5.0, key="data_synth_mean")
-    seed = s[4].number_input("Seed", min_value=0, value=0, step=1, key="data_synth_seed")
+    fields = st.columns(5)
+    synth_name = fields[0].text_input("Dataset name", value="synthetic", key="data_synth_name")
+    n_users = fields[1].number_input("Users", min_value=10, max_value=2_000_000, value=2000,
+                                     step=500, key="data_synth_users")
+    n_items = fields[2].number_input("Items", min_value=10, max_value=500_000, value=1000, step=500,
+                                     key="data_synth_items")
+    mean_inter = fields[3].number_input("Mean interactions per user", min_value=3.0, value=20.0,
+                                        step=5.0, key="data_synth_mean")
+    seed = fields[4].number_input("Seed", min_value=0, value=0, step=1, key="data_synth_seed")
     if not st.button("Create synthetic dataset", key="data_synth_create", type="primary",
                      icon=":material/science:"):
         return

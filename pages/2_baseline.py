@@ -102,16 +102,17 @@ def _id_list(ids: tuple, shown: int = 30) -> str:
     return head + (f" … (+{len(ids) - shown:,} more)" if len(ids) > shown else "")
 
 
-def _param_input(p, model: str):
-    key = f"baseline_param_{model}_{p.name}"
-    if p.choices:
-        return st.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help,
-                            key=key)
-    if isinstance(p.default, bool):
-        return st.checkbox(p.name, value=p.default, help=p.help, key=key)
-    if isinstance(p.default, int):
-        return st.number_input(p.name, value=p.default, step=1, help=p.help, key=key)
-    return st.number_input(p.name, value=float(p.default), format="%g", help=p.help, key=key)
+def _param_input(param, model: str):
+    key = f"baseline_param_{model}_{param.name}"
+    if param.choices:
+        return st.selectbox(param.name, param.choices, index=param.choices.index(param.default),
+                            help=param.help, key=key)
+    if isinstance(param.default, bool):
+        return st.checkbox(param.name, value=param.default, help=param.help, key=key)
+    if isinstance(param.default, int):
+        return st.number_input(param.name, value=param.default, step=1, help=param.help, key=key)
+    return st.number_input(param.name, value=float(param.default), format="%g", help=param.help,
+                           key=key)
 
 
 _adopt_finished_job()
@@ -164,14 +165,14 @@ with right:
             split_params[name] = st.number_input(name, value=float(default), step=0.05,
                                                  format="%.2f", key=key,
                                                  help=SPLIT_PARAM_HELP[name])
-    e = st.columns(3)
-    k = e[0].number_input("k", value=10, step=1, key="baseline_k",
-                          help="Length of the recommendation list the metrics judge.")
-    n_candidates = e[1].number_input(
+    cols = st.columns(3)
+    k = cols[0].number_input("k", value=10, step=1, key="baseline_k",
+                             help="Length of the recommendation list the metrics judge.")
+    n_candidates = cols[1].number_input(
         "Candidates C", value=20, step=5, key="baseline_candidates",
         help="Length of the stored ranking an LLM may rerank later (>= k).")
-    seed = e[2].number_input("Seed", value=0, step=1, key="baseline_seed",
-                             help="One seed for the split, the model and the bootstrap.")
+    seed = cols[2].number_input("Seed", value=0, step=1, key="baseline_seed",
+                                help="One seed for the split, the model and the bootstrap.")
 
 running = bool(st.session_state.get("baseline_job"))
 clicked = st.button("Train", key="baseline_train", type="primary",
@@ -229,16 +230,16 @@ st.dataframe(
                                                       format="YYYY-MM-DD HH:mm:ss"),
     },
 )
-d1, d2 = st.columns([3, 1], vertical_alignment="bottom")
-to_delete = d1.selectbox("Run to delete", table["run_id"].tolist(), key="baseline_delete_run")
-if d2.button("Delete run", key="baseline_delete", icon=":material/delete:"):
+pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+to_delete = pick_col.selectbox("Run to delete", table["run_id"].tolist(), key="baseline_delete_run")
+if button_col.button("Delete run", key="baseline_delete", icon=":material/delete:"):
     st.session_state["baseline_pending_delete"] = to_delete
 pending = st.session_state.get("baseline_pending_delete")
 if pending in table["run_id"].tolist():
     st.warning(f"Delete run `{pending}` and the LLM reranks made from it?",
                icon=":material/warning:")
-    c1, c2 = st.columns(2)
-    if c1.button("Yes, delete it", key="baseline_delete_confirm", type="primary"):
+    left, right = st.columns(2)
+    if left.button("Yes, delete it", key="baseline_delete_confirm", type="primary"):
         st.session_state.pop("baseline_pending_delete", None)
         try:
             store.delete(pending)
@@ -250,7 +251,7 @@ if pending in table["run_id"].tolist():
                     st.session_state.pop(key, None)
             st.session_state["baseline_flash"] = ("success", f"Deleted run `{pending}`.")
             st.rerun()
-    if c2.button("Cancel", key="baseline_delete_cancel"):
+    if right.button("Cancel", key="baseline_delete_cancel"):
         st.session_state.pop("baseline_pending_delete", None)
         st.rerun()
 

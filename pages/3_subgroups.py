@@ -103,14 +103,14 @@ def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, min_siz
     """The report, groups by mean, ECDF, histogram, box figures and plotted users of one
     view."""
     table = loaded_run(run_id).per_user
-    by = dims[0] if len(dims) == 1 else dims
-    report = subgroup_report(table, metric, by, weak=table["weak"].to_numpy(bool),
+    grouping = dims[0] if len(dims) == 1 else dims
+    report = subgroup_report(table, metric, grouping, weak=table["weak"].to_numpy(bool),
                              min_group_size=min_size)
     order = group_order(report.by_group, min_size)
-    ecdf = ecdf_by_group(table, metric, by)
-    hist = histogram_by_group(table, metric, by, bins=BINS)
-    boxes = box_stats(table, metric, by)
-    points = table.loc[table[metric].notna(), [metric]].assign(group=group_labels(table, by))
+    ecdf = ecdf_by_group(table, metric, grouping)
+    hist = histogram_by_group(table, metric, grouping, bins=BINS)
+    boxes = box_stats(table, metric, grouping)
+    points = table.loc[table[metric].notna(), [metric]].assign(group=group_labels(table, grouping))
     points["group"] = points["group"].astype(str)
     if len(points) > MAX_POINTS:
         points = points.sample(n=MAX_POINTS, random_state=0)
@@ -236,25 +236,25 @@ if st.session_state.get("sg_metric") not in metrics:
 st.session_state.setdefault("sg_min_size", MIN_GROUP_SIZE)
 st.session_state.setdefault("sg_p_adjust", "Holm")
 
-c1, c2, c3 = st.columns([5, 3, 3])  # room for the three plot choices
-dims = c1.multiselect("Group by (one or two dimensions)", dims_all, max_selections=2,
-                      key="sg_dims", help="Crossing two dimensions reports every pair of "
-                      "groups (e.g. inactive × gender).")
-metric = c2.selectbox("Metric", metrics, key="sg_metric", help=metric_help(default_metric))
+metric_col, plot_col, scale_col = st.columns([5, 3, 3])  # room for the three plot choices
+dims = metric_col.multiselect("Group by (one or two dimensions)", dims_all, max_selections=2,
+                              key="sg_dims", help="Crossing two dimensions reports every pair of "
+                              "groups (e.g. inactive × gender).")
+metric = plot_col.selectbox("Metric", metrics, key="sg_metric", help=metric_help(default_metric))
 choice = default_distribution_plot(loaded_run(run_id).per_user[metric])
 if st.session_state.get("sg_plot_for") != metric:  # a new metric: the default fits its data
     st.session_state["sg_plot"] = choice.kind
     st.session_state["sg_plot_for"] = metric
-kind = c3.segmented_control("Plot", PLOTS, key="sg_plot", required=True,
-                            help="Histogram: share of each group's users at every value. Box: "
-                                 "median, quartiles, outliers. Violin: the density, drawn "
-                                 "only over the values users have.")
-c1, c2 = st.columns([1, 1])
-min_size = int(c1.number_input("Minimum group size", min_value=1, step=1, key="sg_min_size",
-                               help=DISPARITY_HELP["min_size"]))
-adjust = c2.segmented_control("p-value adjustment", list(P_ADJUST), key="sg_p_adjust",
-                              required=True,
-                              help=DISPARITY_HELP["Holm"] + " " + DISPARITY_HELP["BH"])
+kind = scale_col.segmented_control("Plot", PLOTS, key="sg_plot", required=True,
+                                   help="Histogram: share of each group's users at every value. "
+                                        "Box: median, quartiles, outliers. Violin: the density, "
+                                        "drawn only over the values users have.")
+size_col, adjust_col = st.columns([1, 1])
+min_size = int(size_col.number_input("Minimum group size", min_value=1, step=1, key="sg_min_size",
+                                     help=DISPARITY_HELP["min_size"]))
+adjust = adjust_col.segmented_control("p-value adjustment", list(P_ADJUST), key="sg_p_adjust",
+                                      required=True,
+                                      help=DISPARITY_HELP["Holm"] + " " + DISPARITY_HELP["BH"])
 if not dims:
     st.info("Pick one or two dimensions to compare groups.")
     st.stop()
@@ -270,19 +270,19 @@ row = tests[tests["dimension"].isin(labels)]
 p_adj = float(row[P_ADJUST[adjust]].iloc[0]) if len(row) else float("nan")
 
 
-def _num(x: float, fmt: str) -> str:
-    return "n/a" if math.isnan(x) else format(x, fmt)
+def _num(value: float, fmt: str) -> str:
+    return "n/a" if math.isnan(value) else format(value, fmt)
 
 
-m = st.columns(6)
+cards = st.columns(6)
 # the card holds a number (never truncated); the group it names is spelt out in full below
-m[0].metric("Worst group", _num(report.group_min, ".3f"),
-            help=DISPARITY_HELP["worst"] + " The value is its mean; its name is below.")
-m[1].metric("Gap (max − min)", _num(report.difference, ".3f"), help=DISPARITY_HELP["gap"])
-m[2].metric("Ratio (min / max)", _num(report.ratio, ".2f"), help=DISPARITY_HELP["ratio"])
-m[3].metric("Gini", f"{report.gini:.3f}", help=DISPARITY_HELP["gini"])
-m[4].metric("Kruskal-Wallis p", _num(report.kruskal_p, ".2g"), help=DISPARITY_HELP["kruskal"])
-m[5].metric(f"{adjust}-adjusted p", _num(p_adj, ".2g"), help=DISPARITY_HELP[adjust])
+cards[0].metric("Worst group", _num(report.group_min, ".3f"),
+                help=DISPARITY_HELP["worst"] + " The value is its mean; its name is below.")
+cards[1].metric("Gap (max − min)", _num(report.difference, ".3f"), help=DISPARITY_HELP["gap"])
+cards[2].metric("Ratio (min / max)", _num(report.ratio, ".2f"), help=DISPARITY_HELP["ratio"])
+cards[3].metric("Gini", f"{report.gini:.3f}", help=DISPARITY_HELP["gini"])
+cards[4].metric("Kruskal-Wallis p", _num(report.kruskal_p, ".2g"), help=DISPARITY_HELP["kruskal"])
+cards[5].metric(f"{adjust}-adjusted p", _num(p_adj, ".2g"), help=DISPARITY_HELP[adjust])
 if report.worst_group is not None:
     st.caption(f"Worst group: **{md_escape(report.worst_group)}** (mean {md_escape(metric)} "
                f"{report.group_min:.3f}).")

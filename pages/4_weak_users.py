@@ -33,17 +33,11 @@ from pages._shared import (
     show_error,
     workspace,
 )
-from pages._widgets import (
-    RuleEditor,
-    seed_weak_rule,
-    validation_metrics,
-    weak_rule_editor,
-    weak_rule_text,
-)
+from pages._widgets import RuleEditor, validation_metrics, weak_rule_editor, weak_rule_text
 
 #: the weak-rule editor of this page (each threshold mode keeps its value while the other shows)
 RULE_EDITOR = RuleEditor(prefix="wu_", cut_key="mode", cuts=("Percentile", "Absolute"),
-                         compact=False)
+                         compact=False, follow=False)
 BACKENDS = ["anthropic"]
 DEFAULT_MODEL = "claude-haiku-4-5"
 #: the widest rule: everyone with a validation value; any narrower rule is priced from it
@@ -103,8 +97,7 @@ if not metrics:
             "with a split that has a validation fold on the Baseline page.")
     st.stop()
 stored = current_weak_rule(run)
-seed_weak_rule(RULE_EDITOR, stored, metrics, replace=False)  # a first visit: the stored rule
-rule = weak_rule_editor(RULE_EDITOR, metrics)
+rule = weak_rule_editor(RULE_EDITOR, metrics, stored)  # a first visit: the stored rule
 metric = rule.metric
 
 try:
@@ -117,25 +110,26 @@ st.session_state.setdefault("wu_judged_rule", stored)  # the verdict starts on t
 tuning = validation_figures(run.per_user, weak)
 
 
-def _mean(x: float) -> str:
-    return "n/a" if np.isnan(x) else f"{x:.3f}"
+def _mean(value: float) -> str:
+    return "n/a" if np.isnan(value) else f"{value:.3f}"
 
 
 st.caption("Tuning figures, on the validation split the rule is chosen on: move the threshold "
            "by these.")
-m = st.columns(4)
-m[0].metric("Weak users", f"{weak.n_weak:,}", help="Users the rule selects on the validation "
-            f"split (threshold {weak.threshold_value:.3f} on val {metric}).")
-m[1].metric("Share of users", fmt_share(weak.share),
-            help=f"Weak users / users with a validation value ({weak.n_unselectable:,} users "
-                 "have none and are never weak).")
+cards = st.columns(4)
+cards[0].metric("Weak users", f"{weak.n_weak:,}", help="Users the rule selects on the validation "
+                f"split (threshold {weak.threshold_value:.3f} on val {metric}).")
+cards[1].metric("Share of users", fmt_share(weak.share),
+                help=f"Weak users / users with a validation value ({weak.n_unselectable:,} users "
+                     "have none and are never weak).")
 diff = tuning.mean_weak - tuning.mean_rest
-m[2].metric("Weak, validation", _mean(tuning.mean_weak),
-            delta=None if np.isnan(diff) else f"{diff:+.3f} vs the rest",
-            help=f"Mean validation {metric}. " + metric_help(f"val_{metric}") + " Mean over the "
-                 "weak users, on the split the rule was chosen on: lower by construction.")
-m[3].metric("Rest, validation", _mean(tuning.mean_rest),
-            help=f"Mean validation {metric} of the other users. " + metric_help(f"val_{metric}"))
+cards[2].metric("Weak, validation", _mean(tuning.mean_weak),
+                delta=None if np.isnan(diff) else f"{diff:+.3f} vs the rest",
+                help=f"Mean validation {metric}. " + metric_help(f"val_{metric}") + " Mean over "
+                     "the weak users, on the split the rule was chosen on: lower by construction.")
+cards[3].metric("Rest, validation", _mean(tuning.mean_rest),
+                help=f"Mean validation {metric} of the other users. "
+                     + metric_help(f"val_{metric}"))
 
 with st.container(border=True, key="wu_heldout"):
     judged_rule = st.session_state["wu_judged_rule"]
@@ -151,19 +145,19 @@ with st.container(border=True, key="wu_heldout"):
                    "rule on the validation figures above, then judge it once. Do not move the "
                    "threshold to improve these figures: a rule chosen on test makes them "
                    "optimistic, and test no longer judges it.")
-        jm = st.columns([1, 1, 1], vertical_alignment="bottom")
+        verdict = st.columns([1, 1, 1], vertical_alignment="bottom")
         jdiff = judged.test_mean_weak - judged.test_mean_rest
-        jm[0].metric("Weak, test", _mean(judged.test_mean_weak),
-                     delta=None if np.isnan(jdiff) else f"{jdiff:+.3f} vs the rest",
-                     help=f"Mean test {judged_rule.metric}. " + metric_help(judged_rule.metric)
-                     + " Mean on the test split, which the selection never saw.")
-        jm[1].metric("Rest, test", _mean(judged.test_mean_rest),
-                     help=f"Mean test {judged_rule.metric} of the other users. "
-                     + metric_help(judged_rule.metric))
-        jm[2].button("Judge the current rule on test", key="wu_judge", on_click=_judge,
-                     args=(rule,), disabled=rule == judged_rule,
-                     help="Once you have settled on a rule on validation: show its test "
-                          "figures here.")
+        verdict[0].metric("Weak, test", _mean(judged.test_mean_weak),
+                          delta=None if np.isnan(jdiff) else f"{jdiff:+.3f} vs the rest",
+                          help=f"Mean test {judged_rule.metric}. " + metric_help(judged_rule.metric)
+                          + " Mean on the test split, which the selection never saw.")
+        verdict[1].metric("Rest, test", _mean(judged.test_mean_rest),
+                          help=f"Mean test {judged_rule.metric} of the other users. "
+                          + metric_help(judged_rule.metric))
+        verdict[2].button("Judge the current rule on test", key="wu_judge", on_click=_judge,
+                          args=(rule,), disabled=rule == judged_rule,
+                          help="Once you have settled on a rule on validation: show its test "
+                               "figures here.")
         if rule != judged_rule:
             st.caption("The rule above has changed since it was judged: these test figures "
                        "belong to the judged rule, not to the current one.")
@@ -219,34 +213,34 @@ else:
 
 st.subheader("What an LLM pass over them would cost")
 prices = PriceTable()
-c = st.columns([1, 2, 1], vertical_alignment="bottom")
-backend = c[0].selectbox("Backend", BACKENDS, key="wu_backend")
+cols = st.columns([1, 2, 1], vertical_alignment="bottom")
+backend = cols[0].selectbox("Backend", BACKENDS, key="wu_backend")
 models = sorted(prices.prices)
 st.session_state.setdefault("wu_model", DEFAULT_MODEL if DEFAULT_MODEL in models
                             else models[0])
-model = c[1].selectbox("Model", models, key="wu_model")
-batch = c[2].toggle("Batch API", key="wu_batch", help="Half price, answers within 24 h.")
+model = cols[1].selectbox("Model", models, key="wu_model")
+batch = cols[2].toggle("Batch API", key="wu_batch", help="Half price, answers within 24 h.")
 try:
     proj = _per_user_cost(ws_path, run_id, backend, model, batch).project(weak.mask)
 except AnalysisError as err:
     show_error(err)
 else:
-    m = st.columns(4)
-    m[0].metric("Projected cost", fmt_usd(proj.expected_usd),
-                help="Expected dollars to rerank these users once: every prompt built and its "
-                     "tokens estimated (~3.5 characters per token), answers of the expected "
-                     f"length; prices of {prices.taken_on}. At most "
-                     f"{fmt_usd(proj.upper_bound_usd)} if every answer runs to max_tokens.")
-    m[1].metric("Users sent", f"{proj.n_sent:,} of {proj.n_selected:,}",
-                help=md_escape(
-                    f"Weak users with test items: the evaluation can judge only them; "
-                    f"{proj.n_cached:,} of them are already answered in the cache. A "
-                    f"deployment would send all {proj.n_selected:,} weak users, about "
-                    f"{fmt_usd(proj.deployment_usd)} ({proj.n_not_planned:,} without test "
-                    f"items priced at the mean of the others)."))
-    m[2].metric("Input tokens", f"{proj.input_tokens:,}",
-                help="Approximate prompt tokens of the calls still to make.")
-    m[3].metric("Per user", fmt_usd(proj.expected_usd / proj.n_sent if proj.n_sent else 0.0),
-                help="Projected cost / users sent.")
+    cards = st.columns(4)
+    cards[0].metric("Projected cost", fmt_usd(proj.expected_usd),
+                    help="Expected dollars to rerank these users once: every prompt built and its "
+                         "tokens estimated (~3.5 characters per token), answers of the expected "
+                         f"length; prices of {prices.taken_on}. At most "
+                         f"{fmt_usd(proj.upper_bound_usd)} if every answer runs to max_tokens.")
+    cards[1].metric("Users sent", f"{proj.n_sent:,} of {proj.n_selected:,}",
+                    help=md_escape(
+                        f"Weak users with test items: the evaluation can judge only them; "
+                        f"{proj.n_cached:,} of them are already answered in the cache. A "
+                        f"deployment would send all {proj.n_selected:,} weak users, about "
+                        f"{fmt_usd(proj.deployment_usd)} ({proj.n_not_planned:,} without test "
+                        f"items priced at the mean of the others)."))
+    cards[2].metric("Input tokens", f"{proj.input_tokens:,}",
+                    help="Approximate prompt tokens of the calls still to make.")
+    cards[3].metric("Per user", fmt_usd(proj.expected_usd / proj.n_sent if proj.n_sent else 0.0),
+                    help="Projected cost / users sent.")
 st.page_link("pages/5_llm_rerank.py", label="Rerank these users with an LLM",
              icon=":material/auto_awesome:")

@@ -31,18 +31,12 @@ from pages._shared import (
     show_error,
     workspace,
 )
-from pages._widgets import (
-    RuleEditor,
-    seed_weak_rule,
-    validation_metrics,
-    weak_rule_editor,
-    weak_rule_text,
-)
+from pages._widgets import RuleEditor, validation_metrics, weak_rule_editor, weak_rule_text
 
 TEMPLATES = ("paper", "llmrank", "rankgpt")
 #: the weak-rule editor of this page (each cut keeps its value while the other is shown)
 RULE_EDITOR = RuleEditor(prefix="rr_rule_", cut_key="kind", cuts=("percentile", "threshold"),
-                         compact=True)
+                         compact=True, follow=True)
 
 
 run_id, run = page_start(
@@ -94,10 +88,7 @@ state = st.session_state
 metrics = validation_metrics(run.per_user, k)
 if run_rule.metric not in metrics:
     metrics.append(run_rule.metric)
-if state.get("rr_rule_from") != run_rule:  # a new rule there: these widgets take it exactly
-    state["rr_rule_from"] = run_rule
-    seed_weak_rule(RULE_EDITOR, run_rule, metrics, replace=True)
-rule = weak_rule_editor(RULE_EDITOR, metrics)
+rule = weak_rule_editor(RULE_EDITOR, metrics, run_rule)  # a new rule there: taken exactly
 state["rr_rule"] = rule
 source = "Rule taken from the Weak users page" if "weak_rule" in state else "The run's own rule"
 if rule == run_rule:

@@ -50,10 +50,11 @@ rerank = None if chosen == NONE else run_info(chosen)
 @st.cache_resource(max_entries=4, show_spinner="Building the report...")
 def _build(ws_key: str, baseline_id: str, rerank_id: str | None):
     base = run_info(baseline_id)
-    rr = None if rerank_id is None else run_info(rerank_id)
+    rerank_info = None if rerank_id is None else run_info(rerank_id)
     # the run already loaded for the other pages gives the free bracket without a re-read
-    report = build_report(base, rr, loaded=loaded_run(baseline_id) if rr is None else None)
-    table = per_user_results(base, rr)
+    report = build_report(base, rerank_info,
+                          loaded=loaded_run(baseline_id) if rerank_info is None else None)
+    table = per_user_results(base, rerank_info)
     return report, to_csv_bytes(table), to_parquet_bytes(table), len(table)
 
 
@@ -64,42 +65,43 @@ except AnalysisError as err:
     show_error(err)
     st.stop()
 
-h = report.headline
-st.subheader(f"{md_escape(h['dataset'])} · {md_escape(h['model'])}")
-c = st.columns(4)
-c[0].metric("NDCG", f"{h['ndcg']:.3f}", help=metric_help("ndcg"))
-c[1].metric("AUC", f"{h['auc']:.3f}", help=metric_help("auc"))
-c[2].metric("Weak users", f"{h['n_weak']:,} ({fmt_share(h['weak_share'])})",
-            help="Weak on validation under the run's rule, judged on test.")
-c[3].metric("Evaluated users", f"{h['n_evaluated']:,} of {h['n_users']:,}",
-            help="Users with held-out relevant test items.")
+headline = report.headline
+st.subheader(f"{md_escape(headline['dataset'])} · {md_escape(headline['model'])}")
+cols = st.columns(4)
+cols[0].metric("NDCG", f"{headline['ndcg']:.3f}", help=metric_help("ndcg"))
+cols[1].metric("AUC", f"{headline['auc']:.3f}", help=metric_help("auc"))
+cols[2].metric("Weak users", f"{headline['n_weak']:,} ({fmt_share(headline['weak_share'])})",
+               help="Weak on validation under the run's rule, judged on test.")
+cols[3].metric("Evaluated users", f"{headline['n_evaluated']:,} of {headline['n_users']:,}",
+               help="Users with held-out relevant test items.")
 if rerank is not None:
-    c = st.columns(4)
-    c[0].metric("NDCG gain, weak users", f"{h['gain_selected']:+.4f}",
-                help="Mean after minus before over the users sent to the LLM.")
-    c[1].metric("NDCG gain, everyone", f"{h['gain_all']:+.4f}",
-                help="Over all evaluated users (the others gain 0).")
-    c[2].metric("Weak users remaining", f"{h['weak_before']:,} -> {h['weak_after']:,}",
-                help="Reranked users still at or below the rule's threshold on test.")
-    c[3].metric("Spent", fmt_usd(h["usd_spent"]),
-                help=f"Cost per +0.01 NDCG: {fmt_usd(h['usd_per_0.01'])}.")
+    cols = st.columns(4)
+    cols[0].metric("NDCG gain, weak users", f"{headline['gain_selected']:+.4f}",
+                   help="Mean after minus before over the users sent to the LLM.")
+    cols[1].metric("NDCG gain, everyone", f"{headline['gain_all']:+.4f}",
+                   help="Over all evaluated users (the others gain 0).")
+    cols[2].metric("Weak users remaining",
+                   f"{headline['weak_before']:,} -> {headline['weak_after']:,}",
+                   help="Reranked users still at or below the rule's threshold on test.")
+    cols[3].metric("Spent", fmt_usd(headline["usd_spent"]),
+                   help=f"Cost per +0.01 NDCG: {fmt_usd(headline['usd_per_0.01'])}.")
 st.caption(f"Baseline run `{report.baseline_run_id}`"
            + (f" · rerank run `{report.rerank_run_id}`" if report.rerank_run_id else "")
            + f" · {report.n_charts} charts · built {report.generated_at:%Y-%m-%d %H:%M} UTC")
 
-st.markdown(f"**Verdict.** {md_escape(h['verdict'])}")
+st.markdown(f"**Verdict.** {md_escape(headline['verdict'])}")
 st.caption("The report as it will be downloaded: scroll inside the frame.")
 with st.container(key="report_preview"):
     st.iframe(report.html, height=720)
 
-c = st.columns(3)
-c[0].download_button("HTML report", report.html.encode("utf-8"), file_name=report.filename(),
-                     mime="text/html", key="report_html", type="primary",
-                     icon=":material/download:", on_click="ignore")
+cols = st.columns(3)
+cols[0].download_button("HTML report", report.html.encode("utf-8"), file_name=report.filename(),
+                        mime="text/html", key="report_html", type="primary",
+                        icon=":material/download:", on_click="ignore")
 stem = f"weakspot-per-user-{report.rerank_run_id or report.baseline_run_id}"
-c[1].download_button(f"Per-user results, CSV ({n_rows:,} rows)", csv, file_name=f"{stem}.csv",
-                     mime="text/csv", key="report_csv", icon=":material/table:",
-                     on_click="ignore")
-c[2].download_button("Per-user results, Parquet", parquet, file_name=f"{stem}.parquet",
-                     mime="application/octet-stream", key="report_parquet",
-                     icon=":material/table:", on_click="ignore")
+cols[1].download_button(f"Per-user results, CSV ({n_rows:,} rows)", csv, file_name=f"{stem}.csv",
+                        mime="text/csv", key="report_csv", icon=":material/table:",
+                        on_click="ignore")
+cols[2].download_button("Per-user results, Parquet", parquet, file_name=f"{stem}.parquet",
+                        mime="application/octet-stream", key="report_parquet",
+                        icon=":material/table:", on_click="ignore")

@@ -86,14 +86,14 @@ def metric_help(column: str) -> str:
     return text
 
 
-def fmt_usd(x: float | None) -> str:
-    if x is None or pd.isna(x):
+def fmt_usd(amount: float | None) -> str:
+    if amount is None or pd.isna(amount):
         return "n/a"
-    return f"${x:,.2f}" if abs(x) >= 1 else f"${x:,.4f}"
+    return f"${amount:,.2f}" if abs(amount) >= 1 else f"${amount:,.4f}"
 
 
-def fmt_share(x: float | None) -> str:
-    return "n/a" if x is None or pd.isna(x) else f"{x:.1%}"
+def fmt_share(share: float | None) -> str:
+    return "n/a" if share is None or pd.isna(share) else f"{share:.1%}"
 
 
 @st.cache_resource
@@ -183,9 +183,9 @@ def _workspace_stamp() -> tuple[int, int]:
     for what only a write can change, read without opening DuckDB."""
     path = Path(workspace().path)
     stamps = []
-    for p in (path, path.with_name(path.name + ".wal")):
+    for candidate in (path, path.with_name(path.name + ".wal")):
         try:
-            st_ = p.stat()
+            st_ = candidate.stat()
             stamps.append(st_.st_mtime_ns ^ st_.st_size)
         except OSError:
             stamps.append(0)
@@ -218,8 +218,8 @@ def sidebar() -> None:
     """Active dataset and run, and every live job, on every page."""
     with st.sidebar:
         _run_picker()
-        for j in jobs().active():  # also before the first run exists: its training job
-            job_progress(j)
+        for job in jobs().active():  # also before the first run exists: its training job
+            job_progress(job)
 
 
 def _run_picker() -> None:

@@ -66,12 +66,15 @@ class RuleEditor:
         cuts: the option shown for a percentile cut, then for an absolute threshold.
         compact: one row of small inputs (a page where the rule is one setting among many);
             else segmented controls, a full-width slider and the paper preset's button.
+        follow: take every new rule the editor is started from (the rule set on another
+            page), kept in ``<prefix>from``; else start from it only on a first visit.
     """
 
     prefix: str
     cut_key: str
     cuts: tuple[str, str]
     compact: bool
+    follow: bool
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{self.cut_key if name == 'cut' else name}"
@@ -112,13 +115,21 @@ def _apply_paper_preset(editor: RuleEditor) -> None:
                              f"{editor.key('inactive')}_kept": rule.require_inactive})
 
 
-def weak_rule_editor(editor: RuleEditor, metrics: list[str]) -> WeakRule:
-    """Draw the editor (seeded with :func:`seed_weak_rule`) and return the rule it shows.
+def weak_rule_editor(editor: RuleEditor, metrics: list[str], start: WeakRule) -> WeakRule:
+    """Draw the editor, seeded from ``start`` (:func:`seed_weak_rule`: on a first visit, or
+    whenever ``start`` changes if the editor follows it), and return the rule it shows.
 
     Args:
         editor: the page's keys and layout.
         metrics: the validation metrics offered (:func:`validation_metrics`).
+        start: the rule the page starts from.
     """
+    state = st.session_state
+    if not editor.follow:
+        seed_weak_rule(editor, start, metrics, replace=False)
+    elif state.get(f"{editor.prefix}from") != start:  # a new rule there: take it exactly
+        state[f"{editor.prefix}from"] = start
+        seed_weak_rule(editor, start, metrics, replace=True)
     metric_now = st.session_state.get(f"{editor.key('metric')}_kept", metrics[0])
     metric_text = metric_help(f"val_{metric_now}")
     percentile_help = "Weak: validation value at or below this percentile."

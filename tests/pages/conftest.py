@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from analysis.jobs.tasks import ensure_demo_run
 from analysis.runs.store import RunStore
 from analysis.workspace import Workspace
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -19,3 +24,13 @@ def demo(tmp_path_factory):
         ws = Workspace(path)
         info = ensure_demo_run(ws)
         yield info, RunStore(ws).load_baseline(info.run_id).per_user
+
+
+@pytest.fixture
+def at(demo, request) -> AppTest:
+    """The app on the demo workspace, switched to the test module's ``PAGE``, without an
+    exception."""
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    app.switch_page(request.module.PAGE).run()
+    assert not app.exception, app.exception
+    return app

@@ -53,6 +53,16 @@ def _ingest(at, name):
     assert not at.exception, at.exception
 
 
+def _ingested_with_side_tables(at, ws, name, shape: tuple[int, int, int]) -> None:
+    """Ingest as ``name``: no error, ``shape`` = (users, items, interactions), and its users
+    and items tables kept."""
+    _ingest(at, name)
+    assert not at.error, [e.value for e in at.error]
+    info = ws.dataset_info(name)
+    assert (info["n_users"], info["n_items"], info["n_interactions"]) == shape
+    assert info["has_users"] and info["has_items"]
+
+
 def test_empty_workspace_says_what_to_do(app):
     at, _ = app
     assert any("No dataset yet" in i.value for i in at.info)
@@ -135,11 +145,7 @@ def test_movielens_zip_built_in_the_test(app):
         z.writestr("ml-100k/u.user", "1|24|M|technician|85711\n2|53|F|other|94043\n")
     _upload(at, "data_upload_interactions", "ml-100k.zip", buf.getvalue(), "application/zip")
     assert len(at.dataframe[-1].value) == 3
-    _ingest(at, "ml-tiny")
-    assert not at.error, [e.value for e in at.error]
-    info = ws.dataset_info("ml-tiny")
-    assert (info["n_users"], info["n_items"], info["n_interactions"]) == (2, 2, 3)
-    assert info["has_users"] and info["has_items"]
+    _ingested_with_side_tables(at, ws, "ml-tiny", (2, 2, 3))
 
 
 def test_synthetic_rename_and_delete(app):
@@ -260,11 +266,7 @@ def test_real_movielens_files_uploaded_one_by_one(app):
     for key, name in (("data_upload_interactions", "u.data"), ("data_upload_users", "u.user"),
                       ("data_upload_items", "u.item")):  # fmt: skip
         _upload(at, key, name, (_ML / name).read_bytes(), BINARY)
-    _ingest(at, "ml-100k")
-    assert not at.error, [e.value for e in at.error]
-    info = ws.dataset_info("ml-100k")
-    assert (info["n_users"], info["n_items"], info["n_interactions"]) == (943, 1682, 100_000)
-    assert info["has_users"] and info["has_items"]
+    _ingested_with_side_tables(at, ws, "ml-100k", (943, 1682, 100_000))
 
 
 # -- double submits and unexpected errors -----------------------------------------------------

@@ -5,27 +5,16 @@ cohort table (exactly weak_cohorts.csv) and the CSV download."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from analysis.subgroups import adjust_p_values, kruskal_family, subgroup_report
 from analysis.subgroups.distributions import box_stats, group_order, subgroup_dimensions
 from analysis.weak_users import WeakRule, select_weak_users
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/3_subgroups.py"
-
-
-@pytest.fixture
-def at(demo):
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def frame_with(at, column: str) -> pd.DataFrame:

@@ -4,25 +4,13 @@ verdict that does not follow the slider, the composition table and the cost proj
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from analysis.subgroups.distributions import subgroup_dimensions, validation_figures
 from analysis.weak_users import WeakRule, select_weak_users
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/4_weak_users.py"
-
-
-@pytest.fixture
-def at(demo):
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def metrics(at) -> dict[str, str]:
