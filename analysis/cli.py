@@ -532,7 +532,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _rerank_backend(args):
-    from models.llm.protocol import make_backend
+    from models.llm import make_backend
 
     if args.backend == "anthropic":
         opts = dict(

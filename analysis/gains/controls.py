@@ -32,6 +32,7 @@ Definitions (per user, test split; ``k`` the list length of the metrics):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ from analysis.gains.gain_report import in_set_wins
 from analysis.metrics import compute_user_metrics, hits_matrix
 from analysis.rerank.candidates import CandidateSet
 
+if TYPE_CHECKING:
+    from analysis.runs.baseline import BaselineRun
+
 __all__ = [
     "CONTROLS",
     "PAPER_PROTOCOL_NOTE",
@@ -49,6 +53,7 @@ __all__ = [
     "NetGain",
     "auc_offsets",
     "bracket",
+    "control_report",
     "control_orderings",
     "measure_controls",
     "measure_orderings",
@@ -354,3 +359,25 @@ def bracket(report: ControlReport) -> dict:
 def relevant_in_candidates(rows: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
     """int (n,) relevant items among each row's candidates."""
     return hits_matrix(rows, truth, rows.shape[1]).sum(axis=1)
+
+
+def control_report(
+    run: BaselineRun, cands: CandidateSet, k: int, llm_rows: np.ndarray | None = None
+) -> ControlReport:
+    """The no-LLM controls and the oracle ceiling on ``cands`` (and the LLM's rows when
+    given), measured on the test split with the run's exact AUC conventions
+    (:mod:`analysis.gains.controls`)."""
+    split = run.split
+    truth = split.test[cands.user_idx]
+    seen = (split.train + split.validation_seen).tocsr()
+    seen.data[:] = 1
+    n_seen = np.diff(seen.indptr)
+    n_neg = (run.dataset.n_items - n_seen - np.diff(split.test.indptr))[cands.user_idx]
+    popularity = np.diff(split.train.tocsc().indptr).astype(np.float64)
+    if cands.protocol == "paper":
+        offset = paper_auc_offsets(cands, truth, n_neg, seen[cands.user_idx], run.model.score)
+    else:
+        anchor = run.per_user["auc"].to_numpy(float)[cands.user_idx]
+        offset = auc_offsets(cands.items, anchor, truth, n_neg)
+    return measure_controls(cands, truth, popularity=popularity, k=k, auc_offset=offset,
+                            n_negatives=n_neg.astype(np.float64), llm_rows=llm_rows)  # fmt: skip

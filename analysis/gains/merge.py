@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.gains.controls import ControlReport
+from analysis.gains.controls import ControlReport, control_report
 from analysis.gains.gain_report import GainReport, evaluate_gains
-from analysis.rerank.plan import RerankPlan, control_report
+from analysis.rerank.plan import RerankPlan
 from analysis.runs.baseline import BaselineRun
 
 __all__ = ["MergedRerank", "merge_rerank"]

@@ -42,7 +42,8 @@ def _stage_progress(ctx: JobContext) -> Callable[[str, float, str], None]:
         done = sum(STAGE_WEIGHTS[s] for s in order[: order.index(stage)]) if stage in order else 0
         name = STAGE_NAMES.get(stage, stage)
         text = name if message == stage else f"{name}: {message}"
-        ctx.progress(done + STAGE_WEIGHTS.get(stage, 0.0) * fraction, text)
+        # never past where saving starts (the weights' float sum may overshoot it by 1 ulp)
+        ctx.progress(min(SAVE_AT, done + STAGE_WEIGHTS.get(stage, 0.0) * fraction), text)
 
     return cb
 

@@ -21,12 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError, surface_hints
-from analysis.gains.controls import (
-    ControlReport,
-    auc_offsets,
-    measure_controls,
-    paper_auc_offsets,
-)
+from analysis.gains.controls import ControlReport, control_report
 from analysis.gains.cost import (
     CostEstimate,
     PriceTable,
@@ -46,12 +41,12 @@ from analysis.rerank.prompt_book import (
 )
 from analysis.rerank.prompt_size import (
     TokenCalibration,
-    calibrate_tokens,
 )
 from analysis.rerank.prompts import (
     approx_tokens,
     load_template,
 )
+from analysis.rerank.tokens import compare_history_tokens, count_tokens, render_into
 from analysis.runs.baseline import BaselineRun
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.llm.protocol import LLMBackend, LLMRequest
@@ -60,7 +55,6 @@ __all__ = [
     "ApproxTokenCounter",
     "RerankPlan",
     "compare_history_tokens",
-    "control_report",
     "pilot_sample",
     "plan_rerank",
     "reprice_plan",
@@ -192,42 +186,6 @@ class ApproxTokenCounter:
         raise AnalysisError("A dry-run estimator cannot answer prompts.")
 
 
-def _count_tokens(backend: LLMBackend, book: PromptBook, rows: np.ndarray, rendered: dict,
-                  max_exact: int = 200):
-    """Input tokens of the prompts ``rows``; exact for up to ``max_exact`` prompts (a seeded
-    sample, the only ones rendered), the rest scaled from their exact character counts by
-    the sample's tokens per character. Returns the counts, whether they are all exact, the
-    backend's one-line note on why it estimated offline (or "") and the calibration (None
-    when every prompt was counted or the counts are the offline heuristic)."""
-    if len(rows) == 0:
-        return np.zeros(0, dtype=np.int64), True, "", None
-    chars = book.sizes.chars[rows].astype(np.float64)
-    if len(rows) <= max_exact:
-        sample = np.arange(len(rows))
-    else:
-        rng = np.random.default_rng(0)
-        sample = np.sort(rng.choice(len(rows), size=max_exact, replace=False))
-    _render_into(book, rows[sample], rendered)
-    counted = np.asarray(backend.count_tokens([rendered[int(rows[i])] for i in sample]),
-                         dtype=np.int64)
-    exact = bool(getattr(backend, "last_count_exact", True))
-    note = getattr(backend, "last_count_note", None) or ""
-    if len(rows) <= max_exact:
-        return counted, exact, note, None
-    ratio = counted.sum() / max(chars[sample].sum(), 1.0)
-    counts = np.ceil(chars * ratio).astype(np.int64)
-    counts[sample] = counted
-    calibration = calibrate_tokens(chars[sample], counted) if exact else None
-    return counts, False, note, calibration
-
-
-def _render_into(book: PromptBook, rows, rendered: dict) -> None:
-    """Render the prompts of ``rows`` not rendered yet into ``rendered`` (row -> request)."""
-    todo = [int(r) for r in rows if int(r) not in rendered]
-    for row, req in zip(todo, book.render(todo), strict=True):
-        rendered[row] = req
-
-
 def _cached_rows(cache: CallCache, config: RerankConfig, book: PromptBook, rendered: dict):
     """The answers already cached for this job's prompts, and a bool per prompt.
 
@@ -241,7 +199,7 @@ def _cached_rows(cache: CallCache, config: RerankConfig, book: PromptBook, rende
     flags = np.zeros(n, dtype=bool)
     if len(rows) == 0:
         return {}, flags
-    _render_into(book, rows, rendered)
+    render_into(book, rows, rendered)
     keys = {}
     for r in rows:
         req = rendered[int(r)]
@@ -348,7 +306,7 @@ def _priced(config: RerankConfig, backend: LLMBackend, cache: CallCache, prices:
     rendered: dict[int, LLMRequest] = {}
     cached, cached_rows = _cached_rows(cache, config, book, rendered)
     todo = np.flatnonzero(~cached_rows)
-    counts, exact, count_note, calibration = _count_tokens(backend, book, todo, rendered)
+    counts, exact, count_note, calibration = count_tokens(backend, book, todo, rendered)
     input_tokens = np.zeros(len(book.sizes.user_chars), dtype=np.int64)
     input_tokens[todo] = counts
     expected_out = 5 * config.n_candidates + 10 if mode == "generate" else 0
@@ -386,70 +344,6 @@ def pilot_sample(users: np.ndarray, size: int | None, seed: int) -> np.ndarray:
     return np.sort(rng.choice(users, size=int(size), replace=False))
 
 
-def compare_history_tokens(
-    run: BaselineRun,
-    config: RerankConfig,
-    cands: CandidateSet,
-    chosen: PromptBook,
-    texts: ItemTexts,
-    strategies: tuple[str, ...] = HISTORY_STRATEGIES,
-) -> pd.DataFrame:
-    """Prompt tokens each history strategy would spend for these users (approximate:
-    ~3.5 characters per token, :meth:`PromptSizes.approx_tokens`, from the prompts' exact
-    lengths), so the analyst sees what a shorter history saves.
-
-    Returns:
-        DataFrame ``strategy``, ``history_items`` (mean per prompt), ``prompt_tokens``
-        (mean per prompt), ``total_tokens``, ``chosen``; strategies this data cannot use
-        (no timestamps, no item factors) are left out.
-    """
-    rows = []
-    for strategy in strategies:
-        if strategy == config.history:
-            book = chosen
-        else:
-            try:
-                hist = build_history(run, cands.user_idx, cands, config, strategy)
-            except AnalysisError:
-                continue
-            book = build_prompt_book(texts, config, chosen.template, cands, hist)
-        tokens = book.sizes.approx_tokens()
-        rows.append(
-            {
-                "strategy": strategy,
-                "history_items": float((book.history.items >= 0).sum(axis=1).mean()),
-                "prompt_tokens": float(tokens.mean()),
-                "total_tokens": int(tokens.sum()),
-                "chosen": strategy == config.history,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def _rule_text(rule: WeakRule) -> str:
     cut = f"<= {rule.threshold}" if rule.threshold is not None else f"<= p{rule.percentile}"
     return f"validation {rule.metric} {cut}" + (" and inactive" if rule.require_inactive else "")
-
-
-def control_report(
-    run: BaselineRun, cands: CandidateSet, k: int, llm_rows: np.ndarray | None = None
-) -> ControlReport:
-    """The no-LLM controls and the oracle ceiling on ``cands`` (and the LLM's rows when
-    given), measured on the test split with the run's exact AUC conventions
-    (:mod:`analysis.gains.controls`)."""
-    split = run.split
-    truth = split.test[cands.user_idx]
-    seen = (split.train + split.validation_seen).tocsr()
-    seen.data[:] = 1
-    n_seen = np.diff(seen.indptr)
-    n_neg = (run.dataset.n_items - n_seen - np.diff(split.test.indptr))[cands.user_idx]
-    popularity = np.diff(split.train.tocsc().indptr).astype(np.float64)
-    if cands.protocol == "paper":
-        offset = paper_auc_offsets(cands, truth, n_neg, seen[cands.user_idx], run.model.score)
-    else:
-        anchor = run.per_user["auc"].to_numpy(float)[cands.user_idx]
-        offset = auc_offsets(cands.items, anchor, truth, n_neg)
-    return measure_controls(cands, truth, popularity=popularity, k=k, auc_offset=offset,
-                            n_negatives=n_neg.astype(np.float64), llm_rows=llm_rows)  # fmt: skip
-
-

@@ -12,7 +12,7 @@ from analysis.rerank.plan import RerankConfig
 from analysis.runs.store import RunInfo, RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
-from models.llm.protocol import make_backend
+from models.llm import make_backend
 
 MODEL = "claude-haiku-4-5"
 

@@ -303,7 +303,7 @@ def test_sigterm_during_ingest_unwinds_and_removes_the_zip_extraction(
     import tempfile
     import zipfile
 
-    from analysis.ingest import _stage
+    from analysis.ingest import _open
 
     private = tmp_path / "tmp"
     private.mkdir()
@@ -318,7 +318,7 @@ def test_sigterm_during_ingest_unwinds_and_removes_the_zip_extraction(
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM did not interrupt")
 
-    monkeypatch.setattr(_stage, "movielens_sources", killed)
+    monkeypatch.setattr(_open, "movielens_sources", killed)
     handler = signal.getsignal(signal.SIGTERM)
     ws = tmp_path / "ws.duckdb"
     code = main(["ingest", "--interactions", str(zpath), "--name", "m", "--workspace", str(ws)])

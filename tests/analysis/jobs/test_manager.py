@@ -20,7 +20,6 @@ from analysis.jobs.tasks import baseline_task, ensure_demo_run, rerank_task
 from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.rerank.plan import RerankConfig
 from analysis.runs.store import MANIFEST, RunStore
-from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 from models.llm.fake import FakeBackend
 
@@ -28,15 +27,6 @@ from models.llm.fake import FakeBackend
 @pytest.fixture
 def ws(tmp_path):
     return Workspace(tmp_path / "ws.duckdb")
-
-
-def test_demo_run_is_made_once_and_then_read(ws):
-    first = ensure_demo_run(ws)
-    again = ensure_demo_run(ws)
-    assert first.run_id == again.run_id and first.dataset == DEMO_NAME
-    assert (first.path / "per_user.parquet").exists()
-    runs = RunStore(ws).list_runs()
-    assert len(runs) == 1 and runs.iloc[0]["headline"]["overall"]["ndcg@10"] > 0
 
 
 def test_baseline_and_rerank_jobs_run_in_the_background(ws):
@@ -259,51 +249,6 @@ def test_progress_never_goes_down_and_only_a_finished_job_is_at_100(ws):
     release.set()
     st = jm.wait(job_id, timeout=10)
     assert (st.state, st.progress, st.stage) == ("done", 1.0, "done")
-
-
-def test_a_baseline_job_saves_before_it_is_done_and_never_goes_backwards(ws, monkeypatch):
-    ensure_demo_run(ws)
-    seen = _record_updates(monkeypatch)
-    jm = JobManager(ws)
-    job = jm.submit("baseline", "pop", baseline_task(ws, DEMO_NAME, EvaluateConfig(model="pop")))
-    assert jm.wait(job, timeout=120).state == "done"
-    progress = [p for _, p, _ in seen]
-    assert progress == sorted(progress)  # monotone
-    stages = [s for _, _, s in seen]
-    save = stages.index("saving the run")
-    assert progress[save] < 1.0
-    assert all(state == "running" and p < 1.0 for state, p, _ in seen[:save + 1])
-    assert seen[-1] == ("done", 1.0, "done")
-    assert "done" not in stages[:-1]  # "done" only once the job has ended
-    assert "subgroups and cohorts" in stages[:save]
-
-
-def test_a_rerank_job_reaches_100_only_when_done(ws, monkeypatch):
-    info = ensure_demo_run(ws)
-    seen = _record_updates(monkeypatch)
-    jm = JobManager(ws)
-    cfg = RerankConfig(backend="fake", model="claude-haiku-4-5",
-                       rule=WeakRule(metric="auc", percentile=2.0))
-    job = jm.submit("rerank", "fake", rerank_task(ws, info.run_id, cfg,
-                                                  lambda: FakeBackend("claude-haiku-4-5")))
-    assert jm.wait(job, timeout=120).state == "done"
-    progress = [p for _, p, _ in seen]
-    assert progress == sorted(progress)
-    stages = [s for _, _, s in seen]
-    assert stages[0] == "building prompts" and stages[-2:] == ["saving the run", "done"]
-    assert progress[-2] < 1.0 == progress[-1]
-
-
-def test_the_stage_of_an_ended_job_says_how_it_ended():
-    from analysis.jobs.manager import JobStatus
-
-    assert JobStatus("j", "baseline", "t", state="running", message="").stage == "starting"
-    assert JobStatus("j", "baseline", "t", state="failed", message="fit",
-                     error="no rating column").stage == "failed: no rating column"
-    assert JobStatus("j", "baseline", "t", state="done", message="saving the run",
-                     detail={"note": "run r1 kept"}).stage == "done: run r1 kept"
-    assert JobStatus("j", "rerank", "t", state="cancelled", message="3/9 users").stage == (
-        "cancelled")
 
 
 def test_one_job_written_from_several_threads_at_once_never_conflicts(ws):

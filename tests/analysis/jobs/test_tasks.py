@@ -1,0 +1,131 @@
+"""Tests of analysis/jobs/tasks.py: the app's long jobs as plain functions (train and save a
+baseline, rerank a run's weak users and save the rerank, the demo run made once), their
+progress bar (monotone, 100% only when the job has ended), called directly and through the
+job manager."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.ingest.demo import DEMO_NAME
+from analysis.jobs.manager import JobManager
+from analysis.jobs.tasks import SAVE_AT, STAGE_WEIGHTS, baseline_task, ensure_demo_run, rerank_task
+from analysis.pipeline import EvaluateConfig
+from analysis.rerank.config import RerankConfig
+from analysis.runs.store import RunStore
+from analysis.weak_users import WeakRule
+from analysis.workspace import Workspace
+from models.llm.fake import FakeBackend
+
+
+@pytest.fixture
+def ws(tmp_path):
+    return Workspace(tmp_path / "ws.duckdb")
+
+
+class Recorder:
+    """A job context that records every progress call and is never cancelled."""
+
+    cancelled = False
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, str]] = []
+
+    def progress(self, fraction: float, message: str = "", **detail) -> None:
+        self.calls.append((fraction, message))
+
+
+def test_stage_weights_fill_the_bar_and_saving_starts_at_95_percent():
+    assert sum(STAGE_WEIGHTS.values()) == pytest.approx(1.0)
+    assert SAVE_AT == pytest.approx(0.95)
+
+
+def test_a_baseline_task_reports_weighted_stages_and_saves_its_run(ws):
+    ensure_demo_run(ws)
+    ctx = Recorder()
+    run_id = baseline_task(ws, DEMO_NAME, EvaluateConfig(model="pop", k=5))(ctx)
+    info = RunStore(ws).get(run_id)
+    assert (info.kind, info.dataset, info.params["model"]) == ("baseline", DEMO_NAME, "pop")
+    fractions = [f for f, _ in ctx.calls]
+    assert fractions == sorted(fractions) and 0.0 <= min(fractions)
+    assert ctx.calls[0] == (0.0, "loading the dataset")
+    assert ctx.calls[-1] == (SAVE_AT, "saving the run")
+    by_text = dict((m, f) for f, m in ctx.calls)
+    # split 5% + fit 55% + evaluate 30%, then the pipeline's last stage ends at 95%
+    assert by_text["subgroups and cohorts"] == pytest.approx(0.95)
+    assert min(f for f, m in ctx.calls if m.startswith("evaluate")) >= 0.6 - 1e-12
+
+
+def test_a_rerank_task_sends_the_weak_users_and_saves_a_child_run(ws):
+    base = ensure_demo_run(ws)
+    ctx = Recorder()
+    cfg = RerankConfig(backend="fake", model="claude-haiku-4-5",
+                       rule=WeakRule(metric="auc", percentile=2.0))
+    run_id = rerank_task(ws, base.run_id, cfg, lambda: FakeBackend("claude-haiku-4-5"))(ctx)
+    info = RunStore(ws).get(run_id)
+    assert (info.kind, info.parent_run_id, info.dataset) == ("rerank", base.run_id, DEMO_NAME)
+    assert ctx.calls[0] == (0.0, "building prompts")
+    assert ctx.calls[-1] == (SAVE_AT, "saving the run")
+    sent = info.headline["n_requests"]
+    assert sent > 0 and (SAVE_AT, f"{sent}/{sent} users, 0 fell back") in ctx.calls
+    fractions = [f for f, _ in ctx.calls]
+    assert fractions == sorted(fractions) and max(fractions) == SAVE_AT
+
+
+def test_demo_run_is_made_once_and_then_read(ws):
+    first = ensure_demo_run(ws)
+    again = ensure_demo_run(ws)
+    assert first.run_id == again.run_id and first.dataset == DEMO_NAME
+    assert (first.path / "per_user.parquet").exists()
+    runs = RunStore(ws).list_runs()
+    assert len(runs) == 1 and runs.iloc[0]["headline"]["overall"]["ndcg@10"] > 0
+
+
+
+def _record_updates(monkeypatch) -> list[tuple[str, float, str]]:
+    """Every state a job takes, as (state, progress, stage), in order."""
+    seen: list[tuple[str, float, str]] = []
+    original = JobManager._update
+
+    def update(self, job_id, *args, **kwargs):
+        original(self, job_id, *args, **kwargs)
+        st = self._jobs[job_id]
+        seen.append((st.state, st.progress, st.stage))
+
+    monkeypatch.setattr(JobManager, "_update", update)
+    return seen
+
+
+
+def test_a_baseline_job_saves_before_it_is_done_and_never_goes_backwards(ws, monkeypatch):
+    ensure_demo_run(ws)
+    seen = _record_updates(monkeypatch)
+    jm = JobManager(ws)
+    job = jm.submit("baseline", "pop", baseline_task(ws, DEMO_NAME, EvaluateConfig(model="pop")))
+    assert jm.wait(job, timeout=120).state == "done"
+    progress = [p for _, p, _ in seen]
+    assert progress == sorted(progress)  # monotone
+    stages = [s for _, _, s in seen]
+    save = stages.index("saving the run")
+    assert progress[save] < 1.0
+    assert all(state == "running" and p < 1.0 for state, p, _ in seen[:save + 1])
+    assert seen[-1] == ("done", 1.0, "done")
+    assert "done" not in stages[:-1]  # "done" only once the job has ended
+    assert "subgroups and cohorts" in stages[:save]
+
+
+
+def test_a_rerank_job_reaches_100_only_when_done(ws, monkeypatch):
+    info = ensure_demo_run(ws)
+    seen = _record_updates(monkeypatch)
+    jm = JobManager(ws)
+    cfg = RerankConfig(backend="fake", model="claude-haiku-4-5",
+                       rule=WeakRule(metric="auc", percentile=2.0))
+    job = jm.submit("rerank", "fake", rerank_task(ws, info.run_id, cfg,
+                                                  lambda: FakeBackend("claude-haiku-4-5")))
+    assert jm.wait(job, timeout=120).state == "done"
+    progress = [p for _, p, _ in seen]
+    assert progress == sorted(progress)
+    stages = [s for _, _, s in seen]
+    assert stages[0] == "building prompts" and stages[-2:] == ["saving the run", "done"]
+    assert progress[-2] < 1.0 == progress[-1]
