@@ -1,5 +1,5 @@
-"""A killed writer leaves no partial run folder behind (issue 7, point 8): these test
-analysis/runs/files.py and belong beside its tests (kept here for now)."""
+"""Tests of analysis/runs/files.py: a writer killed mid-write leaves no partial run folder
+behind, and one killed between the renames gets its previous output back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from analysis.runs import files as _files
+from analysis.runs import files as run_files
 from tests.analysis._fixtures_ingest import write
 
 REPO = Path(__file__).resolve().parents[3]
@@ -33,7 +33,7 @@ def test_partial_folders_of_a_killed_writer_are_removed_on_the_next_start(tmp_pa
     assert len(left) == 1 and left[0].startswith(f".run.partial-{proc.pid}-")
     live = tmp_path / f".run.partial-{os.getpid()}-abcdefgh"  # a concurrent write: kept
     live.mkdir()
-    with _files.atomic_folder(out) as tmp:
+    with run_files.atomic_folder(out) as tmp:
         (tmp / "summary.json").write_text("{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "run"]
     assert [p.name for p in out.iterdir()] == ["summary.json"]
@@ -46,7 +46,7 @@ def test_a_writer_killed_between_the_renames_gets_its_previous_output_back(tmp_p
     write(old / "run" / "summary.json", "{}")
     partial = tmp_path / f".run.partial-{dead.pid}-ijklmnop"
     write(partial / "summary.json", '{"half": true}')
-    removed = _files.clean_stale_partials(tmp_path / "run")
+    removed = run_files.clean_stale_partials(tmp_path / "run")
     assert sorted(p.name for p in removed) == sorted([old.name, partial.name])
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
     assert (tmp_path / "run" / "summary.json").read_text() == "{}"
