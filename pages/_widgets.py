@@ -8,13 +8,12 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from analysis.pipeline import EvaluateConfig
 from analysis.weak_users import WeakRule
 from pages._shared import metric_help
 
 #: where each cut starts when the rule at hand has none: the default rule's percentile, and
 #: Kaur & Shah's AUC threshold t_p (chance)
-START_VALUES = {"percentile": float(EvaluateConfig().weak_rule.percentile),
+START_VALUES = {"percentile": float(WeakRule.default().percentile),
                 "threshold": float(WeakRule.paper().threshold)}
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.errors import AnalysisError, surface_hints
-from analysis.rerank.plan import ApproxTokenCounter, RerankConfig
+from analysis.rerank.config import RerankConfig
+from analysis.rerank.plan import ApproxTokenCounter
 from analysis.weak_users import WeakRule
 from models.llm.protocol import LLMBackend, make_backend
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from analysis.errors import AnalysisError
-from analysis.rerank.plan import ApproxTokenCounter, RerankConfig
+from analysis.rerank.config import RerankConfig
+from analysis.rerank.plan import ApproxTokenCounter
 from analysis.rerank.settings import (
     KEY_FROM_SECRETS,
     MISSING_BASE_URL,
