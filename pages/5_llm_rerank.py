@@ -3,6 +3,8 @@ job live, and read what it gained against what it cost, down to one user's promp
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -171,11 +173,11 @@ def _net_gain_panel(summary: RerankSummary, k: int) -> None:
     if summary.config.protocol == "paper":
         st.warning(PAPER_PROTOCOL_NOTE, icon=":material/science:")
     left, right = st.columns([1, 2])
-    lo, hi = net["ci95"]
+    low, high = net["ci95"]
     left.metric(f"Net NDCG@{k} gain", f"{net['mean']:+.4f}",
                 help=f"The LLM's NDCG@{k} minus that of the best no-LLM reordering of the same "
                      f"candidates ({net['control']}), per weak user sent; 95% interval "
-                     f"{lo:+.4f} to {hi:+.4f}; paired Wilcoxon p = {net['wilcoxon_p']:.3g}.")
+                     f"{low:+.4f} to {high:+.4f}; paired Wilcoxon p = {net['wilcoxon_p']:.3g}.")
     users = summary.users or {}
     if users:
         left.metric("Weak / sent",
@@ -192,12 +194,13 @@ def _net_gain_panel(summary: RerankSummary, k: int) -> None:
                      "beats a free reordering.", icon=":material/balance:")
     pilot = summary.pilot
     if pilot:
-        pr = pilot["projected"]
+        projected = pilot["projected"]
         left.info(md_escape(
             f"Pilot of {pilot['n_sample']:,} of {pilot['n_population']:,} weak users: all of "
-            f"them would move mean NDCG@{k} by {pr['net_gain_over_all_users']:+.4f} net "
-            f"(95% CI {pr['ci95'][0]:+.4f} to {pr['ci95'][1]:+.4f}) for about "
-            f"{fmt_usd(pr['cost_all_weak_usd'])}; {pilot['verdict']}."), icon=":material/science:")
+            f"them would move mean NDCG@{k} by {projected['net_gain_over_all_users']:+.4f} net "
+            f"(95% CI {projected['ci95'][0]:+.4f} to {projected['ci95'][1]:+.4f}) for about "
+            f"{fmt_usd(projected['cost_all_weak_usd'])}; {pilot['verdict']}."),
+            icon=":material/science:")
     names = {"llm": "LLM", "baseline": "baseline order", "shuffled": "shuffled (as shown)",
              "popularity": "popularity", "oracle": "ceiling (oracle)"}
     means = net["means"]
@@ -235,54 +238,57 @@ def _results() -> None:
         return
     summary = files.summary
     gains = summary.gains
-    nd = f"ndcg@{files.k}"
-    wr = gains["weak_remaining"]
+    ndcg = f"ndcg@{files.k}"
+    remaining = gains["weak_remaining"]
     spend = summary.spend or {}
     if summary.status == "incomplete":
         why = spend.get("stopped") or "their calls failed after every retry."
         st.warning(md_escape(f"Incomplete: {spend.get('n_without_answer', 0):,} of "
                              f"{summary.n_requests:,} weak users have no answer and keep the "
                              f"baseline ranking. {why}"), icon=":material/warning:")
-    c = st.columns(4)
-    c[0].metric(f"NDCG@{files.k} gain, weak users", f"{gains['mean_gain_selected'][nd]:+.4f}",
-                help=metric_help(nd) + " Mean after minus before over the users sent to the LLM.")
-    c[1].metric(f"NDCG@{files.k} gain, everyone", f"{gains['mean_gain_all'][nd]:+.4f}",
+    cards = st.columns(4)
+    cards[0].metric(f"NDCG@{files.k} gain, weak users", f"{gains['mean_gain_selected'][ndcg]:+.4f}",
+                help=metric_help(ndcg) + " Mean after minus before over the users sent to the LLM.")
+    cards[1].metric(f"NDCG@{files.k} gain, everyone", f"{gains['mean_gain_all'][ndcg]:+.4f}",
                 help=f"Over all {gains['n_evaluated']:,} evaluated users (the others gain 0). "
-                     f"{gains['mean_before'][nd]:.4f} -> {gains['mean_after'][nd]:.4f}.")
-    if wr["selected_after"] is None:  # a rule metric the merge does not recompute
-        c[2].metric("Weak users remaining", "n/a", help=wr.get("note") or "")
+                     f"{gains['mean_before'][ndcg]:.4f} -> {gains['mean_after'][ndcg]:.4f}.")
+    if remaining["selected_after"] is None:  # a rule metric the merge does not recompute
+        cards[2].metric("Weak users remaining", "n/a", help=remaining.get("note") or "")
     else:
-        c[2].metric("Weak users remaining", f"{wr['selected_after']:,}",
-                    delta=f"{wr['selected_after'] - wr['selected_before']:+,} "
-                          f"vs {wr['selected_before']:,}",
+        cards[2].metric("Weak users remaining", f"{remaining['selected_after']:,}",
+                    delta=f"{remaining['selected_after'] - remaining['selected_before']:+,} "
+                          f"vs {remaining['selected_before']:,}",
                     delta_color="inverse",
-                    help=f"Reranked users whose test {wr['metric']} is still <= "
-                         f"{wr['threshold']:.4f}.")
+                    help=f"Reranked users whose test {remaining['metric']} is still <= "
+                         f"{remaining['threshold']:.4f}.")
     p_value = gains["wilcoxon_p"]
-    c[3].metric("Wilcoxon p", "n/a" if p_value is None or p_value != p_value else f"{p_value:.3g}",
+    p_text = "n/a" if p_value is None or math.isnan(p_value) else f"{p_value:.3g}"
+    cards[3].metric("Wilcoxon p", p_text,
                 help="Paired signed-rank test of the weak users' NDCG after vs before.")
     _net_gain_panel(summary, files.k)
-    c = st.columns(4)
+    cards = st.columns(4)
     cap = spend.get("cap_usd")
-    c[0].metric("Spent", fmt_usd(summary.usd_total_including_cached),
+    cards[0].metric("Spent", fmt_usd(summary.usd_total_including_cached),
                 help=md_escape(f"{fmt_usd(summary.usd_spent_this_job)} in this job over "
                      f"{spend.get('attempts', 0):,} attempts (failed attempts charged at their "
                      f"worst case); the rest reused cached answers. Budget cap of this job: "
                      f"{'none' if cap is None else fmt_usd(cap)}, "
                      f"{fmt_usd(spend.get('job_total_usd', 0.0))} charged over all its runs."))
-    c[1].metric("Cost per weak user", fmt_usd(gains.get("cost_per_selected_user_usd")))
-    c[2].metric("Cost per +0.01 NDCG", fmt_usd(gains.get("cost_per_0.01_ndcg_usd")),
+    cards[1].metric("Cost per weak user", fmt_usd(gains.get("cost_per_selected_user_usd")))
+    cards[2].metric("Cost per +0.01 NDCG", fmt_usd(gains.get("cost_per_0.01_ndcg_usd")),
                 help="Dollars / (mean NDCG gain over everyone / 0.01); n/a when nothing "
                      "was gained.")
-    c[3].metric("Reranked / sent", f"{summary.n_reranked:,} / {summary.n_requests:,}",
-                help=f"Fell back: {summary.fallback or 'none'}; {summary.n_cached:,} answers from cache.")
+    cards[3].metric("Reranked / sent", f"{summary.n_reranked:,} / {summary.n_requests:,}",
+                help=f"Fell back: {summary.fallback or 'none'}; "
+                     f"{summary.n_cached:,} answers from cache.")
 
     left, right = st.columns(2)
     with left:
-        bg = files.by_group
-        if len(bg):
-            dim = st.selectbox("Subgroup", bg["dimension"].unique().tolist(), key="rr_group_dim")
-            sub = bg[bg["dimension"] == dim]
+        by_group = files.by_group
+        if len(by_group):
+            dim = st.selectbox("Subgroup", by_group["dimension"].unique().tolist(),
+                               key="rr_group_dim")
+            sub = by_group[by_group["dimension"] == dim]
             colors = group_colors(sub["group"])
             fig = go.Figure()
             fig.add_bar(x=sub["group"], y=sub["mean_before"], name="before",
@@ -294,9 +300,9 @@ def _results() -> None:
                               yaxis_title=f"NDCG@{files.k}", height=360)
             st.plotly_chart(fig, key="rr_group_chart")
     with right:
-        cv = files.curve
-        fig = go.Figure(go.Scatter(x=cv["cost_usd"], y=cv["gain"], mode="lines+markers",
-                                   customdata=cv[["threshold", "n_users"]],
+        curve = files.curve
+        fig = go.Figure(go.Scatter(x=curve["cost_usd"], y=curve["gain"], mode="lines+markers",
+                                   customdata=curve[["threshold", "n_users"]],
                                    hovertemplate="$%{x:.4f}: gain %{y:+.4f}<br>threshold "
                                                  "%{customdata[0]:.4f}, %{customdata[1]} users"))
         fig.update_layout(title="Cost-benefit over thresholds", xaxis_title="dollars",
@@ -304,15 +310,16 @@ def _results() -> None:
         st.plotly_chart(fig, key="rr_curve_chart")
 
     st.markdown("**Users sent to the LLM**")
-    pu = files.per_user
-    cols = ["user_id", "reranked", "fallback_reason", f"before_{nd}", f"after_{nd}", f"gain_{nd}",
+    per_user = files.per_user
+    cols = ["user_id", "reranked", "fallback_reason", f"before_{ndcg}", f"after_{ndcg}",
+            f"gain_{ndcg}",
             "gain_auc", "n_hallucinated", "cost_usd", "paid_usd"]
-    view = pu[cols].sort_values(f"gain_{nd}", ascending=False, kind="stable")
+    view = per_user[cols].sort_values(f"gain_{ndcg}", ascending=False, kind="stable")
     st.dataframe(view, hide_index=True, key="rr_users_table", on_select="rerun",
                  selection_mode="single-row", column_config={
-                     f"before_{nd}": st.column_config.NumberColumn("NDCG before", format="%.3f"),
-                     f"after_{nd}": st.column_config.NumberColumn("NDCG after", format="%.3f"),
-                     f"gain_{nd}": st.column_config.NumberColumn("Gain", format="%+.3f"),
+                     f"before_{ndcg}": st.column_config.NumberColumn("NDCG before", format="%.3f"),
+                     f"after_{ndcg}": st.column_config.NumberColumn("NDCG after", format="%.3f"),
+                     f"gain_{ndcg}": st.column_config.NumberColumn("Gain", format="%+.3f"),
                      "gain_auc": st.column_config.NumberColumn("AUC gain", format="%+.4f"),
                      "cost_usd": st.column_config.NumberColumn("Paid now", format="$%.5f"),
                      "paid_usd": st.column_config.NumberColumn("Cost", format="$%.5f")})
@@ -325,7 +332,7 @@ def _results() -> None:
         st.session_state.pop("rr_user", None)
     user = st.selectbox("Inspect a user", users, key="rr_user",
                         help="Or select a row of the table.")
-    row = pu[pu["user_id"] == user].iloc[0]
+    row = per_user[per_user["user_id"] == user].iloc[0]
     calls = files.calls[files.calls["user_id"] == user]
     answer = None
     if len(calls):
@@ -334,19 +341,21 @@ def _results() -> None:
         except AnalysisError as err:
             st.info(md_escape(f"{err} Call error: {calls['error'].iloc[0] or 'none'}."))
     try:
-        ex = explain_user(run, files.config, user, None if answer is None else answer.response_text)
+        explained = explain_user(run, files.config, user,
+                                 None if answer is None else answer.response_text)
     except AnalysisError as err:
         show_error(err)
         return
     used = "LLM ranking used" if row["reranked"] else f"fell back: {row['fallback_reason']}"
-    st.caption(f"User {md_escape(user)}: NDCG {row[f'before_{nd}']:.3f} -> "
-               f"{row[f'after_{nd}']:.3f}; {md_escape(used)}"
+    st.caption(f"User {md_escape(user)}: NDCG {row[f'before_{ndcg}']:.3f} -> "
+               f"{row[f'after_{ndcg}']:.3f}; {md_escape(used)}"
                f"; {int(row['n_hallucinated'])} invented items in the answer.")
-    a, b = st.columns([2, 3])
-    a.markdown("History shown")
-    a.dataframe(ex.history, hide_index=True, key="rr_user_history")
-    b.markdown("Candidates: baseline vs LLM rank (relevant = a held-out item the user liked)")
-    b.dataframe(ex.candidates, hide_index=True, key="rr_user_candidates")
+    history_col, candidates_col = st.columns([2, 3])
+    history_col.markdown("History shown")
+    history_col.dataframe(explained.history, hide_index=True, key="rr_user_history")
+    candidates_col.markdown(
+        "Candidates: baseline vs LLM rank (relevant = a held-out item the user liked)")
+    candidates_col.dataframe(explained.candidates, hide_index=True, key="rr_user_candidates")
     if answer is not None:
         with st.expander("Prompt and answer"):
             st.code(answer.system_prompt + "\n\n" + answer.user_prompt, language=None,

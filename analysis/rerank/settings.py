@@ -3,7 +3,7 @@
 The rerank page and ``python -m analysis rerank`` both ask for a backend, a model and its
 server, key and options, then for the job's own settings (rule, candidates, prompt, budget).
 :class:`BackendChoice` holds the first part; :func:`make_rerank_backend` builds the backend it
-names (the keyword arguments of :func:`models.llm.protocol.make_backend`, per backend),
+names (the keyword arguments of :func:`models.llm.make_backend`, per backend),
 :func:`estimate_backend` the one a dry run counts tokens with, and :func:`rerank_config`
 the :class:`~analysis.rerank.plan.RerankConfig` of the job. Neither surface assembles either
 by hand.
@@ -19,7 +19,8 @@ from analysis.errors import AnalysisError, surface_hints
 from analysis.rerank.config import RerankConfig
 from analysis.rerank.plan import ApproxTokenCounter
 from analysis.weak_users import WeakRule
-from models.llm.protocol import LLMBackend, make_backend
+from models.llm import make_backend
+from models.llm.protocol import LLMBackend
 
 __all__ = [
     "KEY_FROM_SECRETS",

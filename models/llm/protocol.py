@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -176,17 +176,3 @@ class ScoringBackend(LLMBackend, Protocol):
         log-probabilities of the candidate text after the prompt's assistant turn starts).
         """
         ...
-
-
-# Until the outside importers read them from ``models.llm`` (the registry), the factory's old
-# names resolve here lazily: this module imports no backend and the registry no longer
-# lives here. Remove once no module imports them from models.llm.protocol.
-_MOVED_TO_REGISTRY = frozenset({"BACKEND_NAMES", "UNKNOWN_BACKEND", "make_backend"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_REGISTRY:
-        from models.llm import registry
-
-        return getattr(registry, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Tests of the command line (analysis/cli.py): the real commands, and one-line errors."""
+"""Tests of the command line (analysis/cli/): the real commands, and one-line errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.cli import NAME_TAKEN_CLI, main
+from analysis.cli import main
+from analysis.cli.data import NAME_TAKEN_CLI
 
 REPO = Path(__file__).resolve().parents[2]
 

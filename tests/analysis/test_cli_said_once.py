@@ -36,7 +36,7 @@ def _noisy_command(args) -> int:
 
 def test_warnings_are_said_once_and_the_error_is_last(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(warnings, "filters", list(warnings.filters))
-    monkeypatch.setitem(cli._COMMANDS, "datasets", _noisy_command)
+    monkeypatch.setitem(cli.COMMANDS, "datasets", _noisy_command)
     code = cli.main(["datasets", "list", "--workspace", str(tmp_path / "ws.duckdb")])
     err = capsys.readouterr().err.splitlines()
     assert code == cli.EXIT_USER_ERROR

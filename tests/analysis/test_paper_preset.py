@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from analysis.cli import PAPER_FLAGS_ALONE, main
+from analysis.cli import main
+from analysis.cli.evaluate import PAPER_FLAGS_ALONE
 from analysis.weak_users import WeakRule, select_weak_users
 
 

@@ -29,7 +29,7 @@ from analysis.rerank.plan import RerankConfig
 from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
-from models.llm.protocol import make_backend
+from models.llm import make_backend
 from pages._charts import plot_escape
 from pages._shared import md_escape
 

@@ -1,0 +1,226 @@
+"""The command line's flags: one sub-command per step (synth, ingest, datasets, evaluate,
+rerank), one-line argument errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from analysis.cli.console import EXIT_USER_ERROR
+
+#: --weak-metric / --metric choices -> per-user column (``ndcg`` gets ``@k``)
+RULE_METRICS = {"ndcg": "ndcg", "auc": "auc", "auc-heldout": "auc@heldout"}
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage block), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see: {self.prog} --help)\n")
+        raise SystemExit(EXIT_USER_ERROR)
+
+
+def add_workspace(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--workspace",
+        metavar="PATH",
+        default=None,
+        help="DuckDB workspace file (default: $WEAKSPOT_WORKSPACE or data/workspace.duckdb)",
+    )
+
+
+def add_ingest_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--users", metavar="PATH", help="optional user attributes file")
+    cmd.add_argument("--items", metavar="PATH", help="optional items file (title, genres)")
+    cmd.add_argument(
+        "--format",
+        dest="fmt",
+        default="auto",
+        choices=["auto", "csv", "tsv", "parquet", "movielens"],
+    )
+    cmd.add_argument("--delimiter", help="field separator of a CSV/TSV file (default: detect)")
+    cmd.add_argument("--user-col", help="name of the user id column (default: auto-detect)")
+    cmd.add_argument("--item-col", help="name of the item id column (default: auto-detect)")
+    cmd.add_argument("--rating-col",
+                     help="name of the rating or count column (default: auto-detect)")
+    cmd.add_argument("--timestamp-col", help="name of the timestamp column (default: auto-detect)")
+    cmd.add_argument(
+        "--value-kind",
+        default="auto",
+        choices=["auto", "explicit", "count", "implicit"],
+        help="what the rating column holds",
+    )
+    cmd.add_argument(
+        "--threshold",
+        type=float,
+        default=4.0,
+        help="explicit ratings >= this are relevant (default 4)",
+    )
+    cmd.add_argument("--kcore", type=int, default=0, help="keep only a k-core (default 0: off)")
+
+
+def add_paper_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--paper-tp",
+        type=float,
+        default=None,
+        metavar="T",
+        help="paper preset: the AUC threshold t_p (default 0.5)",
+    )
+    cmd.add_argument(
+        "--paper-auc",
+        choices=["all", "heldout"],
+        default=None,
+        help="paper preset: AUC over all unseen items (default) or within the user's "
+        "held-out rated items (see docs/kaur_shah_preset.md)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgParser(
+        prog="python -m analysis", description="Weakspot: find the users a recommender fails."
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgParser)
+
+    cmd = sub.add_parser("synth", help="write a synthetic dataset (Parquet)")
+    cmd.add_argument("--users", type=int, default=5000)
+    cmd.add_argument("--items", type=int, default=2000)
+    cmd.add_argument("--mean-interactions", type=float, default=20.0)
+    cmd.add_argument("--niche-share", type=float, default=0.1)
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--out", required=True, metavar="PATH")
+
+    cmd = sub.add_parser("ingest", help="load a dataset into the workspace")
+    cmd.add_argument("--interactions", required=True, metavar="PATH")
+    cmd.add_argument("--name", required=True)
+    cmd.add_argument("--replace", action="store_true", help="replace a dataset of the same name")
+    add_ingest_options(cmd)
+    add_workspace(cmd)
+
+    cmd = sub.add_parser("datasets", help="list, rename or delete workspace datasets")
+    cmd.add_argument("action", nargs="?", default="list", choices=["list", "rename", "delete"])
+    cmd.add_argument("names", nargs="*")
+    add_workspace(cmd)
+
+    cmd = sub.add_parser("evaluate", help="train a baseline and measure every user")
+    src = cmd.add_mutually_exclusive_group(required=True)
+    src.add_argument("--interactions", metavar="PATH", help="file, folder or zip to ingest")
+    src.add_argument("--dataset", metavar="NAME", help="a dataset already in the workspace")
+    cmd.add_argument("--name", help="workspace name for --interactions (default: file name)")
+    cmd.add_argument(
+        "--replace", action="store_true", help="replace a dataset of the same name (--interactions)"
+    )
+    add_ingest_options(cmd)
+    add_workspace(cmd)
+    cmd.add_argument("--model", default="als", choices=["als", "bpr", "lmf", "itemknn", "pop"])
+    cmd.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model hyperparameter, repeatable (e.g. --param factors=128)",
+    )
+    cmd.add_argument("--k", type=int, default=10)
+    cmd.add_argument("--candidates", type=int, default=20, help="candidate list length C")
+    cmd.add_argument("--split", default="temporal", choices=["temporal", "random", "global"])
+    cmd.add_argument(
+        "--split-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="split parameter, repeatable (e.g. --split-param n_test=5)",
+    )
+    cmd.add_argument("--seed", type=int, default=0)
+    weak = cmd.add_mutually_exclusive_group()
+    weak.add_argument("--weak-threshold", type=float, help="weak: validation metric <= T")
+    weak.add_argument(
+        "--weak-percentile",
+        type=float,
+        help="weak: validation metric <= its P-th percentile (default 20)",
+    )
+    weak.add_argument(
+        "--weak-preset",
+        choices=["paper"],
+        help="paper: Kaur & Shah's rule (AUC <= --paper-tp and inactive); not a reproduction",
+    )
+    add_paper_flags(cmd)
+    cmd.add_argument(
+        "--weak-metric",
+        default="auc",
+        choices=list(RULE_METRICS),
+        help="validation metric of the weak-user rule (default auc, as Kaur & Shah; "
+        "auc-heldout: AUC within the user's held-out rated items)",
+    )
+    cmd.add_argument("--weak-inactive", action="store_true",
+                     help="weak users must also be inactive")
+    cmd.add_argument(
+        "--intersect",
+        action="append",
+        default=None,
+        metavar="DIM1,DIM2",
+        help="report two subgroup dimensions jointly, repeatable (default: inactive,mainstream)",
+    )
+    cmd.add_argument("--out", required=True, metavar="DIR")
+
+    cmd = sub.add_parser("rerank", help="rerank the weak users of a run with an LLM")
+    cmd.add_argument("--run", required=True, metavar="DIR", help="output folder of evaluate")
+    cmd.add_argument("--backend", required=True, choices=["anthropic", "transformers", "openai"])
+    cmd.add_argument("--model", required=True, help="model name, or a local path (transformers)")
+    weak = cmd.add_mutually_exclusive_group()
+    weak.add_argument("--threshold", type=float, help="weak: validation metric <= T")
+    weak.add_argument(
+        "--percentile",
+        type=float,
+        help="weak: validation metric <= its P-th percentile (default 20)",
+    )
+    weak.add_argument("--preset", choices=["paper"], help="paper: AUC <= --paper-tp and inactive")
+    add_paper_flags(cmd)
+    cmd.add_argument("--metric", default="auc", choices=list(RULE_METRICS))
+    cmd.add_argument("--inactive", action="store_true", help="weak users must also be inactive")
+    cmd.add_argument("--candidates", type=int, default=20, help="candidate list length C")
+    cmd.add_argument(
+        "--protocol",
+        default="realistic",
+        choices=["realistic", "paper"],
+        help="realistic: the baseline's top C; paper: Kaur & Shah's offline replication "
+        "protocol (held-out items plus sampled unseen items)",
+    )
+    cmd.add_argument(
+        "--negatives",
+        default="popularity",
+        choices=["popularity", "uniform"],
+        help="the paper protocol's sampled items: matched to the test items' popularity "
+        "(default) or uniform (easy: popularity alone finds the test items)",
+    )
+    cmd.add_argument("--history", default="recent", choices=["recent", "paper", "long-short"])
+    cmd.add_argument("--template", default="paper", help="paper, llmrank, rankgpt or a file")
+    cmd.add_argument("--item-chars", type=int, default=80, help="item text length cap")
+    cmd.add_argument("--mode", default="generate", choices=["generate", "likelihood"])
+    cmd.add_argument("--max-tokens", type=int, default=None)
+    cmd.add_argument("--temperature", type=float, default=0.0)
+    cmd.add_argument("--budget-usd", type=float, default=None, help="hard cap on dollars")
+    cmd.add_argument("--dry-run", action="store_true", help="estimate the cost, spend nothing")
+    cmd.add_argument(
+        "--pilot",
+        type=int,
+        nargs="?",
+        const=50,
+        default=None,
+        metavar="N",
+        help="rerank a seeded random sample of N weak users (default 50) and project its net "
+        "gain and cost to all of them",
+    )
+    cmd.add_argument("--batch", action="store_true", help="Anthropic Message Batches (half price)")
+    cmd.add_argument("--prompt-cache", action="store_true", help="cache the shared instructions")
+    cmd.add_argument("--concurrency", type=int, default=8)
+    cmd.add_argument("--base-url", default=None, help="server URL (openai; optional anthropic)")
+    cmd.add_argument(
+        "--gpu-usd-per-hour", type=float, default=0.0, help="price of local GPU time (transformers)"
+    )
+    cmd.add_argument("--batch-size", type=int, default=8, help="local generation batch size")
+    cmd.add_argument("--prices", default=None, metavar="FILE", help="JSON price table overrides")
+    cmd.add_argument("--seed", type=int, default=0)
+    add_workspace(cmd)
+    cmd.add_argument("--out", metavar="DIR", help="output folder (required unless --dry-run)")
+    return parser
