@@ -24,11 +24,6 @@ from analysis.workspace import Workspace
 from models.llm.fake import FakeBackend
 
 
-@pytest.fixture
-def ws(tmp_path):
-    return Workspace(tmp_path / "ws.duckdb")
-
-
 def test_baseline_and_rerank_jobs_run_in_the_background(ws):
     ensure_demo_run(ws)
     jm = JobManager(ws)
@@ -215,20 +210,6 @@ def test_a_run_saved_while_the_workspace_is_held_is_kept_and_listed_later(ws, mo
     store.delete(info.run_id)
     assert info.run_id not in set(store.list_runs()["run_id"])
     assert not info.path.exists()
-
-
-def _record_updates(monkeypatch) -> list[tuple[str, float, str]]:
-    """Every state a job takes, as (state, progress, stage), in order."""
-    seen: list[tuple[str, float, str]] = []
-    original = JobManager._update
-
-    def update(self, job_id, *args, **kwargs):
-        original(self, job_id, *args, **kwargs)
-        st = self._jobs[job_id]
-        seen.append((st.state, st.progress, st.stage))
-
-    monkeypatch.setattr(JobManager, "_update", update)
-    return seen
 
 
 def test_progress_never_goes_down_and_only_a_finished_job_is_at_100(ws):

@@ -14,13 +14,7 @@ from analysis.pipeline import EvaluateConfig
 from analysis.rerank.config import RerankConfig
 from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
-from analysis.workspace import Workspace
 from models.llm.fake import FakeBackend
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return Workspace(tmp_path / "ws.duckdb")
 
 
 class Recorder:
