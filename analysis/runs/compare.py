@@ -7,20 +7,23 @@ by that name, so a dataset with runs is not renamed, and deleting a dataset dele
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
+from analysis import split as split_module
 from analysis.errors import AnalysisError
 from analysis.pipeline import EvaluateConfig
 from analysis.runs.store import RunStore
-from analysis.split import NO_TIMESTAMPS, UNKNOWN_STRATEGY
+from analysis.split import NO_TIMESTAMPS, UNKNOWN_STRATEGY, SplitStrategy
 from analysis.weak_users import WeakRule, select_weak_users
 from analysis.workspace import Workspace
-from models.baselines._params import resolve_params
+from models.baselines import resolve_params
 
 __all__ = [
     "BAD_INT",
@@ -37,11 +40,22 @@ __all__ = [
     "rename_dataset",
 ]
 
-#: each split strategy's main parameters and their defaults (what the page offers)
+#: parameters of a split strategy the page does not offer (the seed is the run's own)
+_NOT_OFFERED = ("seed", "min_train")
+
+
+def _offered_params(strategy: str) -> dict[str, float | int]:
+    """A strategy's numeric parameters and defaults, read from its function's signature."""
+    fn = getattr(split_module, f"split_{strategy}")
+    return {name: p.default for name, p in inspect.signature(fn).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and name not in _NOT_OFFERED
+            and isinstance(p.default, int | float) and not isinstance(p.default, bool)}
+
+
+#: each split strategy's main parameters and their defaults (what the page offers), taken
+#: from :mod:`analysis.split` so they are written once
 SPLIT_PARAMS: dict[str, dict[str, float | int]] = {
-    "temporal": {"n_validation": 5, "n_test": 5},
-    "random": {"validation_fraction": 0.1, "test_fraction": 0.1},
-    "global": {"validation_quantile": 0.8, "test_quantile": 0.9},
+    strategy: _offered_params(strategy) for strategy in get_args(SplitStrategy)
 }
 
 BAD_INT = "{name} must be a whole number >= {minimum}, got {value!r}."
