@@ -28,7 +28,7 @@ from pages._shared import (
     md_escape,
     metric_help,
     page_start,
-    rerank_files,
+    rerank_run,
     run_store,
     show_error,
     workspace,
@@ -232,13 +232,13 @@ def _results() -> None:
     labels = dict(zip(runs["run_id"], runs["label"] + " · " + stamps, strict=True))
     result_id = st.selectbox("Rerank run", ids, format_func=labels.get, key="rr_result_run")
     try:
-        files = rerank_files(result_id)
+        rerank = rerank_run(result_id)
     except AnalysisError as err:
         show_error(err)
         return
-    summary = files.summary
+    summary = rerank.summary
     gains = summary.gains
-    ndcg = f"ndcg@{files.k}"
+    ndcg = f"ndcg@{rerank.k}"
     remaining = gains["weak_remaining"]
     spend = summary.spend or {}
     if summary.status == "incomplete":
@@ -247,9 +247,11 @@ def _results() -> None:
                              f"{summary.n_requests:,} weak users have no answer and keep the "
                              f"baseline ranking. {why}"), icon=":material/warning:")
     cards = st.columns(4)
-    cards[0].metric(f"NDCG@{files.k} gain, weak users", f"{gains['mean_gain_selected'][ndcg]:+.4f}",
-                help=metric_help(ndcg) + " Mean after minus before over the users sent to the LLM.")
-    cards[1].metric(f"NDCG@{files.k} gain, everyone", f"{gains['mean_gain_all'][ndcg]:+.4f}",
+    cards[0].metric(f"NDCG@{rerank.k} gain, weak users",
+                    f"{gains['mean_gain_selected'][ndcg]:+.4f}",
+                    help=metric_help(ndcg)
+                    + " Mean after minus before over the users sent to the LLM.")
+    cards[1].metric(f"NDCG@{rerank.k} gain, everyone", f"{gains['mean_gain_all'][ndcg]:+.4f}",
                 help=f"Over all {gains['n_evaluated']:,} evaluated users (the others gain 0). "
                      f"{gains['mean_before'][ndcg]:.4f} -> {gains['mean_after'][ndcg]:.4f}.")
     if remaining["selected_after"] is None:  # a rule metric the merge does not recompute
@@ -265,7 +267,7 @@ def _results() -> None:
     p_text = "n/a" if p_value is None or math.isnan(p_value) else f"{p_value:.3g}"
     cards[3].metric("Wilcoxon p", p_text,
                 help="Paired signed-rank test of the weak users' NDCG after vs before.")
-    _net_gain_panel(summary, files.k)
+    _net_gain_panel(summary, rerank.k)
     cards = st.columns(4)
     cap = spend.get("cap_usd")
     cards[0].metric("Spent", fmt_usd(summary.usd_total_including_cached),
@@ -284,7 +286,7 @@ def _results() -> None:
 
     left, right = st.columns(2)
     with left:
-        by_group = files.by_group
+        by_group = rerank.by_group
         if len(by_group):
             dim = st.selectbox("Subgroup", by_group["dimension"].unique().tolist(),
                                key="rr_group_dim")
@@ -296,21 +298,21 @@ def _results() -> None:
             fig.add_bar(x=sub["group"], y=sub["mean_after"], name="after",
                         marker_color=[colors[str(x)] for x in sub["group"]])
             fig.update_layout(barmode="group",
-                              title=f"Mean NDCG@{files.k} by {dim}, before vs after",
-                              yaxis_title=f"NDCG@{files.k}", height=360)
+                              title=f"Mean NDCG@{rerank.k} by {dim}, before vs after",
+                              yaxis_title=f"NDCG@{rerank.k}", height=360)
             st.plotly_chart(fig, key="rr_group_chart")
     with right:
-        curve = files.curve
+        curve = rerank.curve
         fig = go.Figure(go.Scatter(x=curve["cost_usd"], y=curve["gain"], mode="lines+markers",
                                    customdata=curve[["threshold", "n_users"]],
                                    hovertemplate="$%{x:.4f}: gain %{y:+.4f}<br>threshold "
                                                  "%{customdata[0]:.4f}, %{customdata[1]} users"))
         fig.update_layout(title="Cost-benefit over thresholds", xaxis_title="dollars",
-                          yaxis_title=f"mean NDCG@{files.k} gain (everyone)", height=360)
+                          yaxis_title=f"mean NDCG@{rerank.k} gain (everyone)", height=360)
         st.plotly_chart(fig, key="rr_curve_chart")
 
     st.markdown("**Users sent to the LLM**")
-    per_user = files.per_user
+    per_user = rerank.per_user
     cols = ["user_id", "reranked", "fallback_reason", f"before_{ndcg}", f"after_{ndcg}",
             f"gain_{ndcg}",
             "gain_auc", "n_hallucinated", "cost_usd", "paid_usd"]
@@ -333,7 +335,7 @@ def _results() -> None:
     user = st.selectbox("Inspect a user", users, key="rr_user",
                         help="Or select a row of the table.")
     row = per_user[per_user["user_id"] == user].iloc[0]
-    calls = files.calls[files.calls["user_id"] == user]
+    calls = rerank.calls[rerank.calls["user_id"] == user]
     answer = None
     if len(calls):
         try:
@@ -341,7 +343,7 @@ def _results() -> None:
         except AnalysisError as err:
             st.info(md_escape(f"{err} Call error: {calls['error'].iloc[0] or 'none'}."))
     try:
-        explained = explain_user(run, files.config, user,
+        explained = explain_user(run, rerank.config, user,
                                  None if answer is None else answer.response_text)
     except AnalysisError as err:
         show_error(err)

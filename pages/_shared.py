@@ -319,15 +319,15 @@ def app_secrets() -> dict:
 
 
 @st.cache_resource(max_entries=8)
-def _rerank_files(path: str):
+def _rerank_run(path: str):
     from analysis.runs.rerank import load_rerank_run
 
     return load_rerank_run(path)
 
 
-def rerank_files(run_id: str):
-    """A rerank run's files (summary, per-user, calls, by group, curve): cached per run."""
-    return _rerank_files(str(run_info(run_id).path))
+def rerank_run(run_id: str):
+    """A rerank run read back (summary, per-user, calls, by group, curve): cached per run."""
+    return _rerank_run(str(run_info(run_id).path))
 
 
 def page_start(title: str, caption: str):

@@ -142,7 +142,7 @@ def weak_rule_editor(editor: RuleEditor, metrics: list[str], start: WeakRule) ->
         value_input, steps = cols[2].number_input, {"percentile": {"step": 1.0},
                                                     "threshold": {"step": 0.01, "format": "%.4f"}}
     else:
-        cols = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+        cols = st.columns([2, 1.7, 1.5, 1], vertical_alignment="bottom")  # room for "Inactive only"
         metric = cols[0].segmented_control("Validation metric", metrics, required=True,
                                            help=metric_text, **kept(editor.key("metric")))
         cut = cols[1].segmented_control(
