@@ -5,6 +5,7 @@ column mapping, and generating a synthetic one. The dataset chosen here is the a
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import plotly.express as px
@@ -169,10 +170,21 @@ def _datasets_section(catalog) -> None:
 # -- add a dataset ---------------------------------------------------------------------------
 
 
+def _written_since(action: str, dataset: str, since: datetime) -> bool:
+    """Whether ``dataset`` is there, and (for a new dataset) was created at or after ``since``:
+    by this session's submit, not by someone before it (a real name clash)."""
+    if not ws.has_dataset(dataset):
+        return False
+    return action == "rename" or ws.dataset_info(dataset)["created_at"] >= since
+
+
 def _done_before(action: str, request: tuple, dataset: str) -> bool:
     """Whether this exact write already succeeded in this session and its dataset is there:
     a double submit (Enter in a field, then the button; two clicks) then repeats the success
-    message instead of writing again. Shows that message (and reruns) when it did."""
+    message instead of writing again. Shows that message (and reruns) when it did.
+
+    Called again when a write fails on a taken name: on a busy machine the second submit's
+    run can find the first one's write not yet landed, write again and meet it."""
     done = st.session_state.get("data_done", {}).get(action)
     if done is not None and done[0] == request and ws.has_dataset(dataset):
         _rerun_with(done[1], dataset)
@@ -180,14 +192,17 @@ def _done_before(action: str, request: tuple, dataset: str) -> bool:
     # the first submit's run was stopped by the second after its write, before it could
     # record it (Streamlit stops a run at its next call when a new event arrives)
     pending = st.session_state.get("data_pending", {}).get(action)
-    if pending == request and ws.has_dataset(dataset):
+    if pending is not None and pending[0] == request and _written_since(action, dataset,
+                                                                       pending[1]):
         info = ws.dataset_info(dataset)
         done_words = {"ingest": "Ingested", "synthetic": "Created", "rename": "Renamed to"}
         _rerun_with(f"{done_words[action]} {md_escape(repr(dataset))}: {info['n_users']:,} "
                     f"users, {info['n_items']:,} items, {info['n_interactions']:,} "
                     "interactions.", dataset)
         return True
-    st.session_state.setdefault("data_pending", {})[action] = request
+    if pending is None or pending[0] != request:  # the first submit of this request: when
+        now = datetime.now(UTC).replace(tzinfo=None)  # the catalog's clock (naive UTC)
+        st.session_state.setdefault("data_pending", {})[action] = (request, now)
     return False
 
 
@@ -313,7 +328,8 @@ def _upload_tab() -> None:
             _record("ingest", request, message)
     except AnalysisError as err:
         discard_upload(*folders)  # staged again from the uploader on a retry
-        show_error(upload_message(err, *folders))
+        if not _done_before("ingest", request, name):  # a double submit's first write landed
+            show_error(upload_message(err, *folders))
     else:
         discard_upload(*folders)  # the data is in the workspace now
         _rerun_with(message, report.name)
@@ -346,7 +362,8 @@ def _synthetic_tab() -> None:
                        f"{report.n_items:,} items, {report.n_interactions:,} interactions.")
             _record("synthetic", request, message)
     except AnalysisError as err:
-        show_error(err)
+        if not _done_before("synthetic", request, name):  # a double submit's first write landed
+            show_error(err)
     else:
         _rerun_with(message, report.name)
 

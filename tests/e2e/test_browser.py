@@ -113,8 +113,9 @@ def movielens_files(tmp: Path) -> tuple[dict[str, Path], list[str]]:
     (folder / "u.item").write_bytes("".join(
         f"{i}|Film {i} \u00e9t\u00e9 (1995)|01-Jan-1995||http://x|1|{genres}\n"
         for i in range(1, 31)).encode("latin-1"))
+    n_items = len({row.split("\t")[1] for row in rows})  # the items rated (u.item lists 30)
     return {n: folder / n for n in ("u.data", "u.user", "u.item")}, [
-        f"{len(rows):,} interactions", "40 users", "30 items"]
+        f"{len(rows):,} interactions", "40 users", f"{n_items} items"]
 
 
 def metric_value(d: AppDriver, label: str) -> str:
@@ -210,10 +211,16 @@ def walk(d: AppDriver) -> None:
     d.wait_text("Who they are")
     before = as_int(metric_value(d, "Weak users"))
     slider = d.widget("wu_percentile").get_by_role("slider")
-    slider.focus()
-    for _ in range(20):  # percentile 20 -> 40
+    value = d.widget("wu_percentile").locator('[data-testid="stSliderThumbValue"]')
+    # percentile 20 -> 40, one press at a time: on a busy machine a press sent while the
+    # page reruns is dropped by the browser, so each waits for the page to settle
+    for _ in range(40):
+        if value.inner_text().strip() == "40":
+            break
+        slider.focus()
         d.page.keyboard.press("ArrowRight")
-    d.wait_idle()
+        d.wait_idle()
+    assert value.inner_text().strip() == "40", value.inner_text()
     d.wait_text(re.compile(r"What an LLM pass"))
     after = as_int(metric_value(d, "Weak users"))
     assert after > before, (before, after)
