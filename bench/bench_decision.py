@@ -64,8 +64,10 @@ def _floor(tree: Path, run_dir: Path) -> dict:
     from analysis.gains.cost import PriceTable
     from analysis.rerank.cache import CallCache
     from analysis.rerank.candidates import realistic_candidates
+    from analysis.rerank.config import RerankConfig
     from analysis.rerank.history import select_history
-    from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank
+    from analysis.rerank.plan import plan_rerank
+    from analysis.rerank.tokens import ApproxTokenCounter
     from analysis.runs.baseline import load_run
     from analysis.weak_users import select_weak_users
     from analysis.workspace import Workspace

@@ -13,7 +13,9 @@ from analysis.errors import AnalysisError
 from analysis.gains.cost import PriceTable
 from analysis.gains.per_user_cost import per_user_cost_estimate
 from analysis.rerank.cache import CallCache
-from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank, reprice_plan
+from analysis.rerank.config import RerankConfig
+from analysis.rerank.plan import plan_rerank, reprice_plan
+from analysis.rerank.tokens import ApproxTokenCounter
 from analysis.subgroups.distributions import (
     histogram,
     subgroup_dimensions,

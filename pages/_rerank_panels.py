@@ -12,8 +12,8 @@ import streamlit as st
 from analysis.gains.controls import bracket
 from analysis.gains.cost import PriceTable, entered_price
 from analysis.rerank.explain import KeyStatus, key_status, resolve_api_key
-from analysis.rerank.plan import ApproxTokenCounter
 from analysis.rerank.settings import BackendChoice, key_source_text
+from analysis.rerank.tokens import ApproxTokenCounter
 from models.llm import BACKEND_NAMES
 from pages._shared import app_secrets, fmt_usd, job_progress, jobs, md_escape
 

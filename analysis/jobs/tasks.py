@@ -17,8 +17,9 @@ from analysis.ingest.demo import DEMO_NAME, ensure_demo_dataset
 from analysis.jobs.manager import JobContext
 from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.rerank.cache import CallCache
+from analysis.rerank.config import RerankConfig
 from analysis.rerank.execute import execute_rerank
-from analysis.rerank.plan import RerankConfig, plan_rerank
+from analysis.rerank.plan import plan_rerank
 from analysis.runs.store import RUN_NOT_LISTED_YET, RunInfo, RunStore
 from analysis.workspace import Workspace
 from models.llm.protocol import LLMBackend

@@ -28,9 +28,8 @@ def dry_run_bracket(run: BaselineRun) -> dict | None:
         ``baseline``, ``best``, ``best_value``, ``ceiling``, ``n_users``, ``n_candidates``,
         ``k``; None when no weak user has test items.
     """
-    from analysis.gains.controls import bracket
+    from analysis.gains.controls import bracket, control_report
     from analysis.rerank.candidates import realistic_candidates
-    from analysis.rerank.plan import control_report
 
     per_user = run.per_user
     users = np.flatnonzero(per_user["weak"].to_numpy(bool) & per_user["evaluated"].to_numpy(bool))

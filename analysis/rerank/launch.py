@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from analysis.gains.cost import ModelPrice, PriceTable
-from analysis.rerank.plan import RerankConfig
+from analysis.rerank.config import RerankConfig
 
 __all__ = [
     "MISSING_BASE_URL",

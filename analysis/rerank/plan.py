@@ -43,10 +43,14 @@ from analysis.rerank.prompt_size import (
     TokenCalibration,
 )
 from analysis.rerank.prompts import (
-    approx_tokens,
     load_template,
 )
-from analysis.rerank.tokens import compare_history_tokens, count_tokens, render_into
+from analysis.rerank.tokens import (
+    ApproxTokenCounter,
+    compare_history_tokens,
+    count_tokens,
+    render_into,
+)
 from analysis.runs.baseline import BaselineRun
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.llm.protocol import LLMBackend, LLMRequest
@@ -169,21 +173,6 @@ class RerankPlan:
         :func:`analysis.rerank.budget.job_key`); the same job run again has the same key."""
         cfg = self.config
         return job_key(cfg.backend, cfg.model, cfg.mode, self.keys)
-
-
-class ApproxTokenCounter:
-    """Stands in for a backend in a dry run without credentials: counts ~3.5 chars/token."""
-
-    last_count_exact = False
-
-    def __init__(self, name: str, model: str) -> None:
-        self.name, self.model = name, model
-
-    def count_tokens(self, requests: list[LLMRequest]) -> list[int]:
-        return [approx_tokens(r.system) + approx_tokens(r.user) for r in requests]
-
-    def complete(self, requests, *, on_result=None):  # pragma: no cover - never called
-        raise AnalysisError("A dry-run estimator cannot answer prompts.")
 
 
 def _cached_rows(cache: CallCache, config: RerankConfig, book: PromptBook, rendered: dict):

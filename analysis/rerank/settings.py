@@ -17,7 +17,7 @@ from typing import Any
 
 from analysis.errors import AnalysisError, surface_hints
 from analysis.rerank.config import RerankConfig
-from analysis.rerank.plan import ApproxTokenCounter
+from analysis.rerank.tokens import ApproxTokenCounter
 from analysis.weak_users import WeakRule
 from models.llm import make_backend
 from models.llm.protocol import LLMBackend

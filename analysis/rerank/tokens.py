@@ -14,10 +14,29 @@ from analysis.rerank.config import RerankConfig
 from analysis.rerank.history import HISTORY_STRATEGIES
 from analysis.rerank.prompt_book import ItemTexts, PromptBook, build_history, build_prompt_book
 from analysis.rerank.prompt_size import calibrate_tokens
+from analysis.rerank.prompts import approx_tokens
 from analysis.runs.baseline import BaselineRun
-from models.llm.protocol import LLMBackend
+from models.llm.protocol import LLMBackend, LLMRequest
 
-__all__ = ["compare_history_tokens", "count_tokens", "render_into"]
+__all__ = ["ApproxTokenCounter", "compare_history_tokens", "count_tokens", "render_into"]
+
+
+class ApproxTokenCounter:
+    """Stands in for a backend in a dry run without credentials: counts ~3.5 chars/token
+    (:func:`analysis.rerank.prompts.approx_tokens` of the system and the user part), which
+    :func:`count_tokens` computes for every prompt from its exact length, without rendering
+    it, so the same users get the same count whichever plan they are in."""
+
+    last_count_exact = False
+
+    def __init__(self, name: str, model: str) -> None:
+        self.name, self.model = name, model
+
+    def count_tokens(self, requests: list[LLMRequest]) -> list[int]:
+        return [approx_tokens(r.system) + approx_tokens(r.user) for r in requests]
+
+    def complete(self, requests, *, on_result=None):  # pragma: no cover - never called
+        raise AnalysisError("A dry-run estimator cannot answer prompts.")
 
 
 def count_tokens(backend: LLMBackend, book: PromptBook, rows: np.ndarray, rendered: dict,
@@ -26,7 +45,12 @@ def count_tokens(backend: LLMBackend, book: PromptBook, rows: np.ndarray, render
     sample, the only ones rendered), the rest scaled from their exact character counts by
     the sample's tokens per character. Returns the counts, whether they are all exact, the
     backend's one-line note on why it estimated offline (or "") and the calibration (None
-    when every prompt was counted or the counts are the offline heuristic)."""
+    when every prompt was counted or the counts are the offline heuristic).
+
+    The offline heuristic (:class:`ApproxTokenCounter`) is a function of a prompt's length
+    alone, so it is applied to every prompt from its exact size, with no sample."""
+    if isinstance(backend, ApproxTokenCounter):
+        return book.sizes.approx_tokens()[rows], False, "", None
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64), True, "", None
     chars = book.sizes.chars[rows].astype(np.float64)

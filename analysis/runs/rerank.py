@@ -30,7 +30,8 @@ from analysis.runs.summary import RerankSummary
 
 if TYPE_CHECKING:
     from analysis.gains.gain_report import GainReport
-    from analysis.rerank.plan import RerankConfig, RerankPlan
+    from analysis.rerank.config import RerankConfig
+    from analysis.rerank.plan import RerankPlan
 
 __all__ = [
     "NOT_A_RERANK_RUN",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from analysis.jobs.manager import get_job_manager
 from analysis.jobs.tasks import ensure_demo_run, rerank_task
-from analysis.rerank.plan import RerankConfig
+from analysis.rerank.config import RerankConfig
 from analysis.runs.store import RunInfo, RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace

@@ -25,7 +25,7 @@ from analysis.jobs.manager import get_job_manager
 from analysis.jobs.tasks import rerank_task
 from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.report import build_report
-from analysis.rerank.plan import RerankConfig
+from analysis.rerank.config import RerankConfig
 from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace

@@ -18,8 +18,9 @@ from analysis.gains.controls import (
     measure_orderings,
 )
 from analysis.rerank.candidates import CandidateSet
+from analysis.rerank.config import RerankConfig
 from analysis.rerank.execute import execute_rerank
-from analysis.rerank.plan import RerankConfig, plan_rerank
+from analysis.rerank.plan import plan_rerank
 from models.llm.fake import FakeBackend
 from tests.analysis._fixtures_rerank import build_run
 

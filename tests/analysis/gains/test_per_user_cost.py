@@ -12,7 +12,9 @@ from analysis.gains.cost import ModelPrice, PriceTable, estimate_cost
 from analysis.gains.per_user_cost import per_user_cost_estimate
 from analysis.jobs.tasks import ensure_demo_run
 from analysis.rerank.cache import CallCache
-from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank
+from analysis.rerank.config import RerankConfig
+from analysis.rerank.plan import plan_rerank
+from analysis.rerank.tokens import ApproxTokenCounter
 from analysis.runs.store import RunStore
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace

@@ -18,7 +18,7 @@ from analysis.ingest.demo import DEMO_NAME
 from analysis.jobs.manager import JOB_THREAD_ENDED, JobManager
 from analysis.jobs.tasks import baseline_task, ensure_demo_run, rerank_task
 from analysis.pipeline import EvaluateConfig, run_pipeline
-from analysis.rerank.plan import RerankConfig
+from analysis.rerank.config import RerankConfig
 from analysis.runs.store import MANIFEST, RunStore
 from analysis.workspace import Workspace
 from models.llm.fake import FakeBackend

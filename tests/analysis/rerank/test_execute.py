@@ -9,8 +9,9 @@ import pytest
 from analysis.errors import AnalysisError
 from analysis.gains.cost import PriceTable, call_cost
 from analysis.metrics import auc_from_scores
+from analysis.rerank.config import RerankConfig
 from analysis.rerank.execute import execute_rerank
-from analysis.rerank.plan import RerankConfig, plan_rerank
+from analysis.rerank.plan import plan_rerank
 from analysis.weak_users import WeakRule
 from models.llm.fake import FakeBackend, candidate_ids
 from models.llm.protocol import Usage

@@ -16,8 +16,9 @@ import pytest
 from analysis.gains.cost import PriceTable, call_cost, worst_case_cost
 from analysis.rerank.budget import input_bounds
 from analysis.rerank.cache import CallCache
+from analysis.rerank.config import RerankConfig
 from analysis.rerank.execute import execute_rerank
-from analysis.rerank.plan import RerankConfig, plan_rerank
+from analysis.rerank.plan import plan_rerank
 from analysis.runs.baseline import load_run
 from analysis.workspace import Workspace
 from models.llm.protocol import Usage

@@ -20,8 +20,9 @@ from analysis.errors import AnalysisError
 from analysis.gains.cost import PriceTable, call_cost, worst_case_cost
 from analysis.rerank.budget import FAILURES_TO_STOP, REQUEST_ERRORS_TO_STOP, SpendLedger
 from analysis.rerank.cache import CallCache
+from analysis.rerank.config import RerankConfig
 from analysis.rerank.execute import execute_rerank
-from analysis.rerank.plan import RerankConfig, plan_rerank
+from analysis.rerank.plan import plan_rerank
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 from models.llm.protocol import Usage

@@ -9,6 +9,7 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.gains.cost import ModelPrice, PriceTable, entered_price
+from analysis.rerank.config import RerankConfig
 from analysis.rerank.launch import (
     MISSING_BASE_URL,
     MISSING_FOLDER,
@@ -21,7 +22,6 @@ from analysis.rerank.launch import (
     changed_settings,
     check_launch,
 )
-from analysis.rerank.plan import RerankConfig
 from analysis.weak_users import WeakRule
 
 URL = "http://localhost:8000/v1"

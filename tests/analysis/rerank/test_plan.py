@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from analysis.rerank.cache import call_key
-from analysis.rerank.plan import ApproxTokenCounter, RerankConfig, plan_rerank
+from analysis.rerank.config import RerankConfig
+from analysis.rerank.plan import plan_rerank
 from analysis.rerank.prompts import approx_tokens
+from analysis.rerank.tokens import ApproxTokenCounter
 from analysis.weak_users import WeakRule
 from models.llm.fake import FakeBackend
 from models.llm.protocol import Completion, Usage
@@ -151,3 +153,21 @@ def test_a_pricing_only_plan_prices_exactly_like_the_full_plan(run, cache):
     assert light.history_tokens["strategy"].tolist() == ["paper"]
     assert light.history_tokens.iloc[0].to_dict() == (
         full.history_tokens.set_index("strategy").loc["paper"].to_dict() | {"strategy": "paper"})
+
+
+def test_offline_counts_are_every_prompt_s_own_whichever_plan_holds_it(run, cache):
+    """Without a key the count is the ~3.5 characters/token heuristic of each prompt, read
+    from its exact length: no sample, nothing rendered, and a user gets the same count in a
+    plan of everyone (the Weak users page's projection) as in a plan of a few (the dry run)."""
+    counter = ApproxTokenCounter("anthropic", MODEL)
+    wide = plan_rerank(run, RerankConfig(backend="anthropic", model=MODEL, rule=EVERYONE),
+                       counter, cache, pricing_only=True)
+    narrow = plan_rerank(run, RerankConfig(backend="anthropic", model=MODEL), counter, cache)
+    assert len(wide.users) > 200 > len(narrow.users) > 0 and not wide.rendered
+    reqs = wide.requests
+    np.testing.assert_array_equal(
+        wide.input_tokens, [approx_tokens(r.system) + approx_tokens(r.user) for r in reqs])
+    position = {int(u): i for i, u in enumerate(wide.users)}
+    np.testing.assert_array_equal(
+        narrow.input_tokens, wide.input_tokens[[position[int(u)] for u in narrow.users]])
+    assert wide.calibration is None and wide.token_count_note == ""

@@ -8,7 +8,6 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.rerank.config import RerankConfig
-from analysis.rerank.plan import ApproxTokenCounter
 from analysis.rerank.settings import (
     KEY_FROM_SECRETS,
     MISSING_BASE_URL,
@@ -21,6 +20,7 @@ from analysis.rerank.settings import (
     make_rerank_backend,
     rerank_config,
 )
+from analysis.rerank.tokens import ApproxTokenCounter
 from analysis.weak_users import WeakRule
 from models.llm.fake import FakeBackend
 

@@ -15,8 +15,9 @@ from analysis.ingest import load_dataset
 from analysis.ingest.uploads import ingest_synthetic
 from analysis.pipeline import EvaluateConfig, PipelineResult, run_pipeline
 from analysis.rerank.cache import CallCache
+from analysis.rerank.config import RerankConfig
 from analysis.rerank.execute import execute_rerank
-from analysis.rerank.plan import RerankConfig, plan_rerank
+from analysis.rerank.plan import plan_rerank
 from analysis.runs.baseline import BaselineRun, load_run, read_summary, user_table
 from analysis.runs.baseline_folder import write_run_outputs
 from analysis.workspace import Workspace

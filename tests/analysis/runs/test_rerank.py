@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from analysis.errors import AnalysisError
-from analysis.rerank.plan import RerankConfig
+from analysis.rerank.config import RerankConfig
 from analysis.runs.rerank import NOT_A_RERANK_RUN, load_rerank_run
 from analysis.weak_users import WeakRule
 from tests.analysis._fixtures_report import MODEL, build_runs

@@ -15,8 +15,9 @@ from analysis.errors import AnalysisError
 from analysis.ingest import load_dataset
 from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.rerank.cache import CallCache
+from analysis.rerank.config import RerankConfig
 from analysis.rerank.explain import explain_user
-from analysis.rerank.plan import RerankConfig, plan_rerank
+from analysis.rerank.plan import plan_rerank
 from analysis.runs.baseline import load_run
 from analysis.runs.baseline_folder import write_run_outputs
 from analysis.runs.provenance import dataset_sha256, package_versions
