@@ -322,11 +322,13 @@ def test_stats_are_consistent(model_dir, requests_):
     assert s["usd"] == pytest.approx(3.6 * s["seconds"] / 3600)
     assert s["peak_gpu_mem_gb"] is None
     b.score(requests_[:1], [["[0] Neon Heist", "x"]])
-    n_pairs = sum(b.count_tokens(requests_[:1])) * 2 + sum(
-        len(b.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in ("[0] Neon Heist", "x")
+    # the prompt is read once; each candidate is fed all but its last token
+    n_fed = sum(b.count_tokens(requests_[:1])) + sum(
+        len(b.tokenizer(t, add_special_tokens=False)["input_ids"]) - 1
+        for t in ("[0] Neon Heist", "x")
     )
     s2 = b.stats()
-    assert s2["scored_pairs"] == 2 and s2["prompt_tokens"] == s["prompt_tokens"] + n_pairs
+    assert s2["scored_pairs"] == 2 and s2["prompt_tokens"] == s["prompt_tokens"] + n_fed
     b.reset_stats()
     assert b.stats()["prompt_tokens"] == 0 and b.stats()["usd"] == 0.0
 
