@@ -83,7 +83,8 @@ def test_each_prompt_is_read_once(backend, requests_):
     b = TransformersBackend.from_loaded(backend.lm, backend.tokenizer, batch_size=2)
     b.score(requests_, CANDS)
     n_prompt = b.count_tokens(requests_)
-    n_cand = [len(t) for t in b.tokenizer(sum(CANDS, []), add_special_tokens=False)["input_ids"]]
+    texts = [t for c in CANDS for t in c]
+    n_cand = [len(t) for t in b.tokenizer(texts, add_special_tokens=False)["input_ids"]]
     s = b.stats()
     # prompts with a non-empty candidate once, each candidate but its last token once
     assert s["prompt_tokens"] == n_prompt[0] + n_prompt[1] + n_prompt[3] + sum(
@@ -102,7 +103,8 @@ def test_rows_of_copies_rows_and_leaves_the_cache(backend):
     cache = DynamicCache([(k, k + 1), (k + 2, k + 3)])
     view = _rows_of(cache, torch.tensor([1, 1, 0]))
     assert view.layers[0].keys.shape == (3, 2, 3, 4)
-    assert torch.equal(view.layers[1].values[0], k[1] + 3) and torch.equal(view.layers[0].keys[2], k[0])
+    assert torch.equal(view.layers[1].values[0], k[1] + 3)
+    assert torch.equal(view.layers[0].keys[2], k[0])
     view.update(k[:1].repeat(3, 1, 1, 1), k[:1].repeat(3, 1, 1, 1), 0)  # grows the view only
     assert view.get_seq_length() == 6 and cache.get_seq_length() == 3
     assert torch.equal(cache.layers[0].keys, k) and cache.layers[0].keys.shape[0] == 2
