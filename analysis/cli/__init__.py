@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate,rerank} ...``.
+"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate,rerank,embed} ...``.
 
 A user error prints one line (``error: ...``, the message with the CLI's flag hints, see
 :func:`analysis.errors.surface_hints`) on stderr and exits with code 2, never a traceback; a
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from analysis.cli.console import EXIT_INCOMPLETE, EXIT_USER_ERROR, ProgressBars, SaidOnce
 from analysis.cli.data import run_datasets, run_ingest, run_synth
+from analysis.cli.embed import run_embed
 from analysis.cli.evaluate import run_evaluate
 from analysis.cli.parser import build_parser
 from analysis.cli.rerank import run_rerank
@@ -27,6 +28,7 @@ COMMANDS = {
     "datasets": run_datasets,
     "evaluate": run_evaluate,
     "rerank": run_rerank,
+    "embed": run_embed,
 }
 
 def _terminated(signum, frame) -> None:
