@@ -27,6 +27,10 @@ CASES = {
                   "--mean-interactions", "6"], "| **file to costed decision** | "),
     "eval stage": (["bench/bench_eval_stage.py", "--users", "400", "--items", "300",
                     "--factors", "4", "--repeats", "1"], "| new | "),
+    # both paths on this tree (the "before" tree is this one): identical scores
+    "likelihood": (["bench/bench_likelihood.py", "--users", "3", "--candidates", "4",
+                    "--history", "2", "--repeats", "1", "--old-tree", "."],
+                   "max |score difference|: 0.00e+00"),
 }
 
 
