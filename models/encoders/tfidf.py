@@ -21,7 +21,7 @@ from models.encoders.protocol import EncodeUsage
 __all__ = ["NOT_FITTED", "TfidfEncoder"]
 
 NOT_FITTED = "The TF-IDF encoder has not been fitted on the catalogue yet; fit it on the item texts first."
-BAD_DIM = "Bad TF-IDF setting dim={dim!r}: give an integer >= 1."
+BAD_DIM = "Bad TF-IDF vector length {dim!r}: give an integer >= 1."
 EMPTY_CORPUS = "The TF-IDF encoder needs at least two item texts with words; the catalogue has {n}."
 
 

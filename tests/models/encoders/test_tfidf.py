@@ -46,7 +46,7 @@ def test_dim_capped_by_catalogue_and_id_follows_the_catalogue():
 
 
 def test_bad_input():
-    with pytest.raises(AnalysisError, match="dim=0"):
+    with pytest.raises(AnalysisError, match="Bad TF-IDF vector length 0"):
         make_encoder("tfidf", dim=0)
     with pytest.raises(AnalysisError, match="at least two item texts"):
         make_encoder("tfidf").fit(["", " "])
