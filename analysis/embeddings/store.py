@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+import pyarrow as pa
 
 from analysis.workspace import Workspace
 
@@ -107,15 +108,19 @@ class EmbeddingStore:
         seen: dict[str, int] = {}
         for i, h in enumerate(hashes):
             seen.setdefault(h, i)
-        rows = [[encoder_id, h, int(vectors.shape[1]), vectors[i].tobytes(), now]
-                for h, i in seen.items()]  # fmt: skip
+        rows = pa.table({
+            "text_sha256": pa.array(list(seen), pa.string()),
+            "vector": pa.array([vectors[i].tobytes() for i in seen.values()], pa.binary()),
+        })  # fmt: skip
         with self.workspace.connect() as con:
-            con.executemany(
-                "INSERT INTO item_embeddings VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (encoder_id, text_sha256) DO NOTHING",
-                rows,
+            con.register("_new_embeddings", rows)
+            con.execute(
+                "INSERT INTO item_embeddings SELECT ?, text_sha256, ?, vector, ? "
+                "FROM _new_embeddings ON CONFLICT (encoder_id, text_sha256) DO NOTHING",
+                [encoder_id, int(vectors.shape[1]), now],
             )
-        return len(rows)
+            con.unregister("_new_embeddings")
+        return len(seen)
 
     def count(self, encoder_id: str | None = None) -> int:
         """Stored vectors (of one encoder, or all)."""
