@@ -57,7 +57,7 @@ class EvaluateConfig:
     """Everything that defines a baseline run (all JSON-able).
 
     Attributes:
-        model: ``als``, ``bpr``, ``lmf``, ``itemknn`` or ``pop``.
+        model: ``als``, ``bpr``, ``lmf``, ``itemknn``, ``pop`` or ``sasrec``.
         model_params: hyperparameters overriding the model's defaults.
         k: list length of the metrics.
         n_candidates: length of the stored test ranking (the LLM's candidate list).
@@ -201,7 +201,8 @@ def run_pipeline(
         split = make_split(dataset, config.split, seed=config.seed, **config.split_params)
     with timer.stage("fit"):
         model = make_recommender(config.model, seed=config.seed, **config.model_params)
-        model.fit(split.train, progress=stage_cb("fit"))
+        sequences = split.train_sequences if model.uses_sequences else None  # SASRec's input
+        model.fit(split.train, progress=stage_cb("fit"), sequences=sequences)
     with timer.stage("evaluate"):
         evaluation = evaluate_recommender(
             model,

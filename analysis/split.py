@@ -88,6 +88,34 @@ class Split:
         return self._matrix(VALIDATION, gains=False)
 
     @cached_property
+    def train_sequences(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's training items in time order, as ``(indptr, items)``: user ``u``'s
+        sequence is ``items[indptr[u]:indptr[u + 1]]``, oldest first (what a sequential model
+        such as SASRec trains on; repeated interactions stay repeated).
+
+        Order: by timestamp, equal timestamps in the seeded random order of
+        :func:`analysis._user_time_order.order_by_user_time` with this split's seed (the
+        order the temporal split cuts by, so a temporal split's train sequence is exactly the
+        prefix it kept). Without timestamps (a random split of untimed data) the dataset's
+        row order stands in for time. Only training rows enter: validation and test never do.
+
+        Returns:
+            ``indptr``: int64, length n_users + 1; ``items``: int32 item_idx, length the
+            number of training interactions.
+        """
+        ds = self.dataset
+        user_idx = np.asarray(ds.user_idx, dtype=np.int64)
+        if ds.timestamp is None:
+            order = np.argsort(user_idx, kind="stable")
+        else:
+            ts = np.asarray(ds.timestamp, dtype=np.int64)
+            order = order_by_user_time(user_idx, ts, ds.n_users, self.seed)
+        order = order[self.fold[order] == TRAIN]
+        counts = np.bincount(user_idx[order], minlength=ds.n_users)
+        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        return indptr, np.asarray(ds.item_idx, dtype=np.int32)[order]
+
+    @cached_property
     def n_train(self) -> np.ndarray:
         """Training interactions per user (int64, length n_users)."""
         return np.bincount(

@@ -25,8 +25,13 @@ class Recommender(Protocol):
     name: str
     params: dict
 
-    def fit(self, train: sp.csr_matrix, progress: Progress | None = None) -> Recommender:
-        """Fit on the n_users x n_items train matrix (values are confidences)."""
+    def fit(
+        self, train: sp.csr_matrix, progress: Progress | None = None, *,
+        sequences: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Recommender:
+        """Fit on the n_users x n_items train matrix (values are confidences); ``sequences``
+        (each user's training items in time order, ``(indptr, items)``) for sequential
+        models, ignored by the others."""
         ...
 
     def score_users(self, user_idx: np.ndarray) -> np.ndarray:

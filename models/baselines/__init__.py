@@ -1,7 +1,8 @@
-"""Step 3: the baseline recommenders (ALS, BPR, LMF, item-kNN, most-popular).
+"""Step 3: the baseline recommenders (ALS, BPR, LMF, item-kNN, most-popular, SASRec).
 
 Each class implements :class:`models.base.Recommender` on a users x items CSR train matrix
-(implicit 0.7 orientation). :func:`make_recommender` builds one by name; the CLI and the app
+(implicit 0.7 orientation); SASRec, a sequential model, also takes each user's training
+items in time order (``fit(train, sequences=split.train_sequences)``). :func:`make_recommender` builds one by name; the CLI and the app
 list hyperparameters with :data:`DEFAULT_PARAMS` and :func:`describe_params`;
 :func:`save_model` / :func:`load_model` store a fitted model with its run.
 
@@ -19,6 +20,7 @@ from ._base import (
     BAD_ITEMS,
     BAD_N,
     BAD_SEED,
+    BAD_SEQUENCES,
     BAD_TRAIN,
     BAD_USERS,
     EMPTY_TRAIN,
@@ -44,6 +46,7 @@ from ._params import (
     resolve_params,
 )
 from ._pop import MostPopular
+from ._sasrec import NEEDS_SEQUENCES, NO_TORCH_CUDA, SASRec
 from ._store import BAD_MODEL_FILE, load_model, save_model
 
 __all__ = [
@@ -52,6 +55,7 @@ __all__ = [
     "LMF",
     "ItemKNN",
     "MostPopular",
+    "SASRec",
     "BaselineRecommender",
     "ModelName",
     "MODEL_NAMES",
@@ -79,6 +83,9 @@ __all__ = [
     "BAD_ITEMS",
     "BAD_N",
     "BAD_SEED",
+    "BAD_SEQUENCES",
+    "NEEDS_SEQUENCES",
+    "NO_TORCH_CUDA",
     "BAD_EXCLUDE",
     "BAD_MODEL_FILE",
 ]
@@ -89,6 +96,7 @@ _CLASSES: dict[str, type[BaselineRecommender]] = {
     "lmf": LMF,
     "itemknn": ItemKNN,
     "pop": MostPopular,
+    "sasrec": SASRec,
 }
 
 
@@ -98,9 +106,11 @@ def make_recommender(
     """Build an unfitted baseline by name.
 
     Args:
-        name: ``"als"``, ``"bpr"``, ``"lmf"``, ``"itemknn"`` or ``"pop"`` (case-insensitive).
+        name: ``"als"``, ``"bpr"``, ``"lmf"``, ``"itemknn"``, ``"pop"`` or ``"sasrec"``
+            (case-insensitive).
         seed: random seed for factor initialisation and sampling.
-        use_gpu: ``"auto"`` (implicit's CUDA classes when available, ALS/BPR only),
+        use_gpu: ``"auto"`` (implicit's CUDA classes when available, ALS/BPR only; torch's
+            CUDA for SASRec),
             ``True`` (require a GPU) or ``False``.
         **params: hyperparameters overriding :data:`DEFAULT_PARAMS` ``[name]``; numbers may
             be given as strings. ``model.params`` round-trips: ``make_recommender(name,

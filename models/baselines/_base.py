@@ -19,6 +19,7 @@ __all__ = [
     "BAD_ITEMS",
     "BAD_N",
     "BAD_SEED",
+    "BAD_SEQUENCES",
     "BAD_TRAIN",
     "BAD_USERS",
     "EMPTY_TRAIN",
@@ -48,6 +49,11 @@ BAD_ITEMS = (
 )
 BAD_SEED = "seed must be an integer; got {seed!r}."
 BAD_N = "n (the list length) must be a positive integer; got {n!r}."
+BAD_SEQUENCES = (
+    "sequences must be (indptr, items): indptr {n_users} + 1 non-decreasing offsets from 0 to "
+    "len(items), items integers in [0, {n_items}) that the user has in the train matrix; "
+    "got {detail}."
+)
 BAD_EXCLUDE = (
     "exclude must be a scipy.sparse matrix with {n_items} columns and a row for every user "
     "(at least {n_rows} rows); got {detail}."
@@ -83,6 +89,37 @@ def check_train(train: Any) -> sp.csr_matrix:
     return csr
 
 
+def check_sequences(sequences: Any, train: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(indptr, items)`` (int64, int64): every entry one of the user's train cells.
+
+    The check that each (user, item) of the sequences is stored in ``train`` is what keeps a
+    sequential model from ever seeing a validation or test interaction.
+    """
+    n_users, n_items = train.shape
+    fmt = {"n_users": n_users, "n_items": n_items}
+    try:
+        indptr, items = (np.asarray(a) for a in sequences)
+    except (TypeError, ValueError):
+        raise AnalysisError(BAD_SEQUENCES.format(detail=type(sequences).__name__, **fmt)) from None
+    if (indptr.ndim != 1 or items.ndim != 1 or len(indptr) != n_users + 1
+            or indptr.dtype.kind not in "iu" or (items.size and items.dtype.kind not in "iu")):
+        detail = f"indptr shape {indptr.shape}, items shape {items.shape}"
+        raise AnalysisError(BAD_SEQUENCES.format(detail=detail, **fmt))
+    indptr = indptr.astype(np.int64)
+    items = items.astype(np.int64)
+    if indptr[0] != 0 or indptr[-1] != len(items) or (np.diff(indptr) < 0).any():
+        raise AnalysisError(BAD_SEQUENCES.format(detail="offsets out of order", **fmt))
+    if items.size and (items.min() < 0 or items.max() >= n_items):
+        detail = f"items from {items.min()} to {items.max()}"
+        raise AnalysisError(BAD_SEQUENCES.format(detail=detail, **fmt))
+    users = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(indptr))
+    outside = int((np.asarray(train[users, items]).ravel() == 0).sum()) if items.size else 0
+    if outside:
+        detail = f"{outside} entries not in the train matrix"
+        raise AnalysisError(BAD_SEQUENCES.format(detail=detail, **fmt))
+    return indptr, items
+
+
 class BaselineRecommender:
     """Common base of the baselines (implements :class:`models.base.Recommender`).
 
@@ -101,6 +138,8 @@ class BaselineRecommender:
 
     #: whether implicit has a CUDA version of this model
     _has_gpu_version = False
+    #: whether ``fit`` reads ``sequences`` (checked and passed to :meth:`_fit_sequences`)
+    _uses_sequences = False
 
     def __init__(self, *, seed: int = 0, use_gpu: UseGpu = "auto", **params: Any) -> None:
         """Hyperparameters are keyword arguments; defaults and help: ``describe_params``."""
@@ -108,7 +147,7 @@ class BaselineRecommender:
         if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
             raise AnalysisError(BAD_SEED.format(seed=seed))
         self.params["seed"] = int(seed)
-        resolve_device(use_gpu, self.name, self._has_gpu_version)  # fail early
+        self._resolve_device(use_gpu)  # fail early
         self.use_gpu = use_gpu
         self.device: str | None = None
         self._shape: tuple[int, int] | None = None
@@ -118,6 +157,11 @@ class BaselineRecommender:
     @property
     def seed(self) -> int:
         return int(self.params["seed"])
+
+    @property
+    def uses_sequences(self) -> bool:
+        """Whether :meth:`fit` trains on the users' time-ordered ``sequences`` (SASRec)."""
+        return self._uses_sequences
 
     @property
     def is_fitted(self) -> bool:
@@ -141,13 +185,23 @@ class BaselineRecommender:
         """(n_users, f) float32 user embeddings for ALS/BPR/LMF, None otherwise."""
         return None
 
-    def fit(self, train: sp.csr_matrix, progress: Progress | None = None) -> BaselineRecommender:
+    def fit(
+        self,
+        train: sp.csr_matrix,
+        progress: Progress | None = None,
+        *,
+        sequences: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> BaselineRecommender:
         """Fit on the n_users x n_items train matrix (values are confidences).
 
         Args:
             train: sparse users x items matrix (converted to float32 CSR; zeros dropped).
             progress: optional ``progress(fraction, message)`` callback, called at the start
                 (0.0), after every training iteration, and last with 1.0.
+            sequences: each user's training items in time order, ``(indptr, items)`` as
+                :attr:`analysis.split.Split.train_sequences` gives them; every entry must be
+                a cell of ``train``. Sequential models (SASRec) need it; the others ignore it
+                (unchecked).
 
         Returns:
             ``self``, fitted.
@@ -157,7 +211,10 @@ class BaselineRecommender:
                 demanded (``use_gpu=True``) but none is available.
         """
         csr = check_train(train)
-        self._fit(csr, progress)
+        if sequences is not None and self._uses_sequences:
+            self._fit_sequences(csr, check_sequences(sequences, csr), progress)
+        else:
+            self._fit(csr, progress)
         self._shape = csr.shape
         return self
 
@@ -232,6 +289,17 @@ class BaselineRecommender:
 
     def _fit(self, train: sp.csr_matrix, progress: Progress | None) -> None:
         raise NotImplementedError
+
+    def _fit_sequences(
+        self, train: sp.csr_matrix, sequences: tuple[np.ndarray, np.ndarray],
+        progress: Progress | None,
+    ) -> None:
+        """Fit given the users' time-ordered sequences too; default: ignore them."""
+        self._fit(train, progress)
+
+    def _resolve_device(self, use_gpu: Any) -> bool:
+        """Whether to fit on the GPU (implicit's CUDA); raises for a bad or unmet request."""
+        return resolve_device(use_gpu, self.name, self._has_gpu_version)
 
     def _score_rows(self, users: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -26,8 +26,8 @@ __all__ = [
     "resolve_params",
 ]
 
-ModelName = Literal["als", "bpr", "lmf", "itemknn", "pop"]
-MODEL_NAMES: tuple[str, ...] = ("als", "bpr", "lmf", "itemknn", "pop")
+ModelName = Literal["als", "bpr", "lmf", "itemknn", "pop", "sasrec"]
+MODEL_NAMES: tuple[str, ...] = ("als", "bpr", "lmf", "itemknn", "pop", "sasrec")
 
 UNKNOWN_MODEL = "Unknown model {name!r}: choose one of {valid}."
 UNKNOWN_PARAM = "Unknown parameter {param!r} for model {name!r}: valid parameters are {valid}."
@@ -111,6 +111,24 @@ _SPECS: dict[str, dict[str, _Spec]] = {
         "num_threads": _THREADS,
     },
     "pop": {},
+    "sasrec": {
+        "factors": _Spec(64, "hidden size: item and position embedding width", int, 1),
+        "blocks": _Spec(2, "self-attention blocks", int, 1),
+        "heads": _Spec(1, "attention heads (must divide factors)", int, 1),
+        "max_len": _Spec(50, "longest history used: each user's last max_len items", int, 2),
+        "dropout": _Spec(0.2, "dropout rate on embeddings, attention and feed-forward", float,
+                         0.0, maximum=0.9),
+        "learning_rate": _Spec(0.005, "Adam step size", float, positive=True),
+        "batch_size": _Spec(128, "users per training step", int, 1),
+        "epochs": _Spec(20, "passes over the users' sequences", int, 1),
+        "num_threads": _Spec(
+            1,
+            "CPU threads for torch (1 = the same bytes on any machine for a seed; 0 = all "
+            "cores, faster, sums may round differently)",
+            int,
+            0,
+        ),
+    },
 }
 
 #: model name -> {parameter: default}; the resolved ``params`` of a model start from these.
@@ -148,7 +166,7 @@ def describe_params(name: str) -> list[ParamInfo]:
     """Hyperparameters of model ``name`` with default and one-line help.
 
     Args:
-        name: one of ``"als"``, ``"bpr"``, ``"lmf"``, ``"itemknn"``, ``"pop"``.
+        name: one of ``"als"``, ``"bpr"``, ``"lmf"``, ``"itemknn"``, ``"pop"``, ``"sasrec"``.
 
     Returns:
         One :class:`ParamInfo` per parameter, in a stable order (empty for ``"pop"``).

@@ -443,7 +443,11 @@ def test_save_model_refuses_an_unfitted_model(tmp_path):
 
 
 def test_default_params_and_describe():
-    assert set(DEFAULT_PARAMS) == {"als", "bpr", "lmf", "itemknn", "pop"}
+    assert set(DEFAULT_PARAMS) == {"als", "bpr", "lmf", "itemknn", "pop", "sasrec"}
+    assert B.MODEL_NAMES == ("als", "bpr", "lmf", "itemknn", "pop", "sasrec")
+    assert isinstance(make_recommender("SASRec"), B.SASRec)
+    assert make_recommender("sasrec").uses_sequences
+    assert not any(make_recommender(n).uses_sequences for n in B.MODEL_NAMES[:-1])
     assert DEFAULT_PARAMS["als"] == {
         "factors": 32,
         "regularization": 1.0,
@@ -465,7 +469,7 @@ def test_default_params_and_describe():
 
 
 def test_unknown_model_name():
-    msg = B.UNKNOWN_MODEL.format(name="svd", valid="als, bpr, lmf, itemknn, pop")
+    msg = B.UNKNOWN_MODEL.format(name="svd", valid="als, bpr, lmf, itemknn, pop, sasrec")
     with pytest.raises(AnalysisError) as err:
         make_recommender("svd")
     assert str(err.value) == msg
@@ -499,6 +503,9 @@ def test_unknown_param_lists_valid_ones():
         ("itemknn", {"similarity": "jaccard"}, "similarity"),
         ("itemknn", {"B": 2}, "B"),
         ("itemknn", {"num_threads": -1}, "num_threads"),
+        ("sasrec", {"dropout": 0.95}, "dropout"),
+        ("sasrec", {"max_len": 1}, "max_len"),
+        ("sasrec", {"heads": 3}, "heads"),  # must divide factors (64)
     ],
 )
 def test_bad_param_values(name, params, param):
