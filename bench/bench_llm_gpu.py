@@ -10,7 +10,8 @@ tokenized by a byte-level BPE trained on the prompts (about 600-900 tokens per p
 Modes, at several batch sizes:
   * generate: ``complete()`` with ``max_new_tokens`` tokens forced per user (``min_new_tokens``,
     since a random model would otherwise stop at random);
-  * likelihood: ``score()`` of the 20 candidate titles per user (batch = (user, candidate) pairs).
+  * likelihood: ``score()`` of the 20 candidate titles per user (each prompt read once, its
+    candidates scored against the prompt's key/value cache).
 
 Prints a markdown table (users/s, prompt and generated tokens/s, peak GPU memory, local $ per
 1,000 users at ``--gpu-usd-per-hour``), the Anthropic price of the same prompts, the machine and

@@ -8,9 +8,10 @@ offers both reranking modes:
 * **generation** (:meth:`TransformersBackend.complete`, :mod:`models.llm._hf_generation`): batched greedy or seeded sampling with
   left padding; requests are grouped by ``(temperature, max_tokens)`` and sorted by prompt
   length so a batch holds prompts of similar length (less padding).
-* **likelihood** (:meth:`TransformersBackend.score`, :mod:`models.llm._hf_likelihood`): ``log p(candidate | prompt)`` for each
-  (request, candidate) pair, batched across pairs; exact under padding (explicit position ids),
-  so the batch size never changes the numbers beyond float rounding.
+* **likelihood** (:meth:`TransformersBackend.score`, :mod:`models.llm._hf_likelihood`):
+  ``log p(candidate | prompt)`` for each (request, candidate) pair: each prompt read once, its
+  candidates scored in batches against the prompt's key/value cache; exact under padding
+  (explicit position ids), so the batch size never changes the numbers beyond float rounding.
 
 Every call adds to a throughput tally (:meth:`TransformersBackend.stats`,
 :mod:`models.llm._hf_throughput`): tokens, seconds,
@@ -104,7 +105,8 @@ class TransformersBackend(Generation, LikelihoodScoring):
         device: ``"auto"`` (CUDA when available, else CPU), ``"cuda"``, ``"cuda:N"`` or ``"cpu"``.
         dtype: ``"auto"`` (bfloat16 on CUDA, float32 on CPU), ``"bfloat16"``, ``"float16"`` or
             ``"float32"``.
-        batch_size: prompts per generation batch; (request, candidate) pairs per scoring batch.
+        batch_size: prompts per generation batch; in scoring, prompts per cached prompt pass
+            and candidates per batch.
         max_input_tokens: longer prompts are not run (their Completion carries an error;
             :meth:`score` raises).
         seed: seed of sampling (temperature > 0); the i-th batch of a call uses ``seed + i``.
@@ -288,8 +290,9 @@ class TransformersBackend(Generation, LikelihoodScoring):
         """Throughput accumulated since construction or :meth:`reset_stats`.
 
         Returns:
-            ``prompt_tokens`` (unpadded tokens fed to the model: prompts in generation, prompt
-            + candidate in scoring), ``generated_tokens``, ``seconds`` (model time, tokenizing
+            ``prompt_tokens`` (unpadded tokens fed to the model: prompts in generation; in
+            scoring, each prompt once plus each candidate's tokens but its last),
+            ``generated_tokens``, ``seconds`` (model time, tokenizing
             excluded), ``prompt_tokens_per_s``, ``generated_tokens_per_s``, ``requests``
             (completed generations), ``scored_pairs``, ``peak_gpu_mem_gb`` (None on CPU) and
             ``usd`` (``gpu_usd_per_hour * seconds / 3600``). Rates are 0 before any call.
