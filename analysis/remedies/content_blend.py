@@ -1,0 +1,184 @@
+"""A remedy without any per-request LLM call: a content-aware score blended into the baseline,
+for the target users only (the weak users of the run's rule, or the inactive ones), with the
+blend weight chosen on validation and judged once on test.
+
+Definitions, for a target user ``u`` with training items ``I_u`` and item vectors ``e_i`` (any
+encoder of :mod:`analysis.embeddings`; rows L2-normalised here, a zero vector stays zero):
+
+* profile ``p_u = mean_{i in I_u} e_i``; content score ``c_ui = cos(p_u, e_i)`` (0 when ``p_u``
+  or ``e_i`` is the zero vector);
+* both score rows are standardised over the items the ranking may return (the masked ones
+  excluded): ``z(x)_i = (x_i - mean) / std`` (``std = 0``: every ``z`` is 0);
+* blended score ``s_ui(w) = (1 - w) z(b_u)_i + w z(c_u)_i`` with ``b_u`` the baseline's scores;
+  ``w = 0`` is the baseline's own ranking (same order, ties to the lower item index).
+
+The weight is the grid value with the best mean validation NDCG@k over the target users that
+have validation items (training items masked, as the run's validation pass does); ties go to
+the smaller weight, so a blend that does not help stays the baseline. Test rankings mask the
+training and validation items (the run's test convention), so "before" equals the run's own
+per-user test NDCG@k. Every other user keeps the baseline ranking: gain 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from analysis.errors import AnalysisError
+from analysis.metrics import compute_user_metrics
+from analysis.runs.baseline import BaselineRun
+from models.topk import batch_size_for, mask_rows, topk_rows
+
+__all__ = ["BLEND_TARGETS", "DEFAULT_WEIGHTS", "ContentBlend", "blend_content", "content_scores"]
+
+#: which users get the blend: the run's weak users, its inactive users, or either
+BLEND_TARGETS = ("weak", "inactive", "weak_or_inactive")
+#: the weights tried on validation (0 = the baseline)
+DEFAULT_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
+
+BAD_TARGET = "Unknown blend target {target!r}: use weak, inactive or weak_or_inactive."
+BAD_VECTORS = (
+    "The item vectors have {rows:,} rows for a dataset of {n_items:,} items: embed this "
+    "dataset's items (one vector per item)."
+)
+BAD_WEIGHTS = "Blend weights must lie in [0, 1] and include at least one value, got {weights!r}."
+NO_TARGET_USERS = "No {target} user with validation items to choose the blend weight on."
+
+
+@dataclass(frozen=True)
+class ContentBlend:
+    """The blend chosen on validation and judged on test.
+
+    Attributes:
+        target: which users got the blend (:data:`BLEND_TARGETS`).
+        weight: the weight chosen on validation.
+        grid: ``weight``, ``val_ndcg@k`` (mean over target users with validation items),
+            ``n_users``.
+        per_user: one row per target user with test items: ``user_idx``,
+            ``before_ndcg@k``, ``after_ndcg@k``, ``gain_ndcg@k``.
+        k: the list length.
+        n_evaluated: users of the run with test items (the "everyone" denominator).
+    """
+
+    target: str
+    weight: float
+    grid: pd.DataFrame
+    per_user: pd.DataFrame
+    k: int
+    n_evaluated: int
+
+    @property
+    def mean_gain_target(self) -> float:
+        """Mean test NDCG@k gain over the target users with test items."""
+        return float(self.per_user[f"gain_ndcg@{self.k}"].mean())
+
+    @property
+    def mean_gain_all(self) -> float:
+        """Mean test NDCG@k gain over every evaluated user (the others gain 0)."""
+        return float(self.per_user[f"gain_ndcg@{self.k}"].sum() / max(self.n_evaluated, 1))
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def content_scores(train: sp.csr_matrix, vectors: np.ndarray, users: np.ndarray) -> np.ndarray:
+    """float32 ``(len(users), n_items)``: cosine of each user's profile (mean of the unit
+    vectors of their training items) with every item's unit vector."""
+    unit = _unit_rows(np.asarray(vectors, dtype=np.float32))
+    rows = train[users].copy()
+    rows.data[:] = 1.0
+    counts = np.maximum(np.asarray(rows.sum(axis=1)).ravel(), 1.0)
+    profiles = _unit_rows((rows @ unit) / counts[:, None].astype(np.float32))
+    return (profiles @ unit.T).astype(np.float32)
+
+
+def _standardise(scores: np.ndarray) -> np.ndarray:
+    """Each row to zero mean and unit spread over its finite cells (masked cells stay -inf)."""
+    finite = np.isfinite(scores)
+    n = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+    values = np.where(finite, scores, 0.0).astype(np.float64)
+    mean = values.sum(axis=1, keepdims=True) / n
+    spread = np.sqrt((np.where(finite, values - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / n)
+    z = np.divide(values - mean, spread, out=np.zeros_like(values), where=spread > 0)
+    return np.where(finite, z, -np.inf)
+
+
+def _mix(base: np.ndarray, content: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - w) z(b) + w z(c)`` on the cells both rows may return; -inf on the masked ones."""
+    finite = np.isfinite(base) & np.isfinite(content)
+    mixed = (1.0 - weight) * np.where(finite, base, 0.0) + weight * np.where(finite, content, 0.0)
+    return np.where(finite, mixed, -np.inf)
+
+
+def _ndcg(blocks, weights, truth: sp.csr_matrix, k: int) -> np.ndarray:
+    """``(len(weights), n_users)`` NDCG@k of each weight's blended ranking."""
+    out = []
+    for weight in weights:
+        ranked = [topk_rows(_mix(base, content, weight), k)[0] for base, content in blocks]
+        rankings = np.vstack(ranked) if ranked else np.zeros((0, k), np.int64)
+        out.append(compute_user_metrics(rankings, truth, k).values[f"ndcg@{k}"])
+    return np.vstack(out)
+
+
+def _blocks(run: BaselineRun, users: np.ndarray, vectors: np.ndarray, seen: sp.csr_matrix):
+    """Standardised (baseline, content) score rows of ``users``, ``seen`` items masked."""
+    size = batch_size_for(run.dataset.n_items)
+    for start in range(0, len(users), size):
+        batch = users[start:start + size]
+        base = np.asarray(run.model.score_users(batch), dtype=np.float64)
+        content = content_scores(run.split.train, vectors, batch).astype(np.float64)
+        mask_rows(base, seen[batch])
+        mask_rows(content, seen[batch])
+        yield _standardise(base), _standardise(content)
+
+
+def _targets(per_user: pd.DataFrame, target: str) -> np.ndarray:
+    if target not in BLEND_TARGETS:
+        raise AnalysisError(BAD_TARGET.format(target=target))
+    weak = per_user["weak"].to_numpy(bool)
+    inactive = (per_user["inactive"].to_numpy(bool) if "inactive" in per_user
+                else np.zeros(len(per_user), bool))
+    chosen = {"weak": weak, "inactive": inactive, "weak_or_inactive": weak | inactive}[target]
+    return per_user.index.to_numpy(np.int64)[chosen]
+
+
+def blend_content(run: BaselineRun, vectors: np.ndarray, *, target: str = "weak",
+                  weights=DEFAULT_WEIGHTS) -> ContentBlend:
+    """Choose the blend weight on validation for the target users, then judge it on test.
+
+    Raises:
+        AnalysisError: unknown target, vectors not one per item, weights outside [0, 1], or
+            no target user with validation items.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != run.dataset.n_items:
+        raise AnalysisError(BAD_VECTORS.format(rows=len(vectors), n_items=run.dataset.n_items))
+    weights = tuple(float(w) for w in weights)
+    if not weights or any(not 0.0 <= w <= 1.0 for w in weights):
+        raise AnalysisError(BAD_WEIGHTS.format(weights=weights))
+    k, split = run.k, run.split
+    users = _targets(run.per_user, target)
+    val_users = users[np.diff(split.validation.indptr)[users] > 0]
+    if len(val_users) == 0:
+        raise AnalysisError(NO_TARGET_USERS.format(target=target.replace("_", " ")))
+    val = _ndcg(list(_blocks(run, val_users, vectors, split.train)), weights,
+                split.validation[val_users], k)
+    means = val.mean(axis=1)
+    best = int(np.flatnonzero(means == means.max())[0])  # ties: the smaller weight
+    grid = pd.DataFrame({"weight": weights, f"val_ndcg@{k}": means, "n_users": len(val_users)})
+
+    test_users = users[np.diff(split.test.indptr)[users] > 0]
+    seen = (split.train + split.validation_seen).tocsr()
+    test = _ndcg(list(_blocks(run, test_users, vectors, seen)), (0.0, weights[best]),
+                 split.test[test_users], k)
+    nd = f"ndcg@{k}"
+    per_user = pd.DataFrame({"user_idx": test_users, f"before_{nd}": test[0],
+                             f"after_{nd}": test[1], f"gain_{nd}": test[1] - test[0]})
+    n_evaluated = int(run.per_user["evaluated"].to_numpy(bool).sum())
+    return ContentBlend(target=target, weight=weights[best], grid=grid, per_user=per_user, k=k,
+                        n_evaluated=n_evaluated)
