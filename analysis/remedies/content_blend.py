@@ -28,6 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from analysis.errors import AnalysisError
+from analysis.gains.controls import mean_ci
 from analysis.metrics import compute_user_metrics
 from analysis.runs.baseline import BaselineRun
 from models.topk import batch_size_for, mask_rows, topk_rows
@@ -74,6 +75,13 @@ class ContentBlend:
     def mean_gain_target(self) -> float:
         """Mean test NDCG@k gain over the target users with test items."""
         return float(self.per_user[f"gain_ndcg@{self.k}"].mean())
+
+    @property
+    def gain_ci95(self) -> tuple[float, float]:
+        """95% t-interval of the target users' mean test gain (paired: after minus before of
+        each user, :func:`analysis.gains.controls.mean_ci`)."""
+        _, low, high = mean_ci(self.per_user[f"gain_ndcg@{self.k}"].to_numpy())
+        return low, high
 
     @property
     def mean_gain_all(self) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy import stats
 
 from analysis.errors import AnalysisError
 from analysis.ingest import load_dataset
@@ -69,6 +70,11 @@ def test_the_weight_is_chosen_on_validation_and_zero_is_the_baseline(run):
     # before: the run's own test NDCG@10 of those users, to the bit
     recorded = run.per_user.loc[blend.per_user["user_idx"], "ndcg@10"].to_numpy()
     np.testing.assert_array_equal(blend.per_user["before_ndcg@10"].to_numpy(), recorded)
+    gains = blend.per_user["gain_ndcg@10"].to_numpy()
+    half = stats.t.ppf(0.975, len(gains) - 1) * gains.std(ddof=1) / np.sqrt(len(gains))
+    low, high = blend.gain_ci95
+    assert (high - low) / 2 == pytest.approx(half, rel=1e-12)
+    assert (low + high) / 2 == pytest.approx(blend.mean_gain_target)
     assert blend.mean_gain_all == pytest.approx(
         blend.per_user["gain_ndcg@10"].sum() / run.per_user["evaluated"].sum())
 
