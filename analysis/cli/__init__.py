@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate,rerank,embed} ...``.
+"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate,rerank,embed,blend} ...``.
 
 A user error prints one line (``error: ...``, the message with the CLI's flag hints, see
 :func:`analysis.errors.surface_hints`) on stderr and exits with code 2, never a traceback; a
@@ -17,6 +17,7 @@ from analysis.cli.data import run_datasets, run_ingest, run_synth
 from analysis.cli.embed import run_embed
 from analysis.cli.evaluate import run_evaluate
 from analysis.cli.parser import build_parser
+from analysis.cli.remedies import run_blend
 from analysis.cli.rerank import run_rerank
 from analysis.errors import AnalysisError
 
@@ -29,6 +30,7 @@ COMMANDS = {
     "evaluate": run_evaluate,
     "rerank": run_rerank,
     "embed": run_embed,
+    "blend": run_blend,
 }
 
 def _terminated(signum, frame) -> None:

@@ -76,6 +76,29 @@ def add_paper_flags(cmd: argparse.ArgumentParser) -> None:
     )
 
 
+def add_encoder_options(cmd: argparse.ArgumentParser) -> None:
+    """The item-text encoder's flags (``embed`` and the remedies that use embeddings)."""
+    cmd.add_argument("--encoder", required=True, choices=["tfidf", "transformers", "openai"])
+    cmd.add_argument("--model", default=None,
+                     help="local model folder (transformers) or served model name (openai)")
+    cmd.add_argument("--base-url", default=None, help="embeddings server URL (openai)")
+    cmd.add_argument("--dim", type=int, default=None,
+                     help="vector length (tfidf: SVD components, default 64; openai: "
+                     "'dimensions', default the model's)")
+    cmd.add_argument("--batch-size", type=int, default=32, help="texts per batch or request")
+    cmd.add_argument("--max-length", type=int, default=128,
+                     help="tokens kept per text (transformers)")
+    cmd.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (transformers)")
+    cmd.add_argument("--item-chars", type=int, default=1000, help="item text length cap")
+    cmd.add_argument("--usd-per-mtok", type=float, default=0.0,
+                     help="price per million input tokens (openai)")
+    cmd.add_argument("--gpu-usd-per-hour", type=float, default=0.0,
+                     help="price of local GPU time (transformers)")
+    cmd.add_argument("--tokens-per-s", type=float, default=None,
+                     help="throughput the dry run assumes (default: a per-encoder guess)")
+    cmd.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgParser(
         prog="python -m analysis", description="Weakspot: find the users a recommender fails."
@@ -226,25 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = sub.add_parser("embed", help="embed a dataset's item texts (cached in the workspace)")
     cmd.add_argument("--dataset", required=True, metavar="NAME", help="a workspace dataset")
-    cmd.add_argument("--encoder", required=True, choices=["tfidf", "transformers", "openai"])
-    cmd.add_argument("--model", default=None,
-                     help="local model folder (transformers) or served model name (openai)")
-    cmd.add_argument("--base-url", default=None, help="embeddings server URL (openai)")
-    cmd.add_argument("--dim", type=int, default=None,
-                     help="vector length (tfidf: SVD components, default 64; openai: "
-                     "'dimensions', default the model's)")
+    add_encoder_options(cmd)
     cmd.add_argument("--dry-run", action="store_true",
                      help="say what would be encoded and what it would cost, encode nothing")
-    cmd.add_argument("--batch-size", type=int, default=32, help="texts per batch or request")
-    cmd.add_argument("--max-length", type=int, default=128, help="tokens kept per text (transformers)")
-    cmd.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (transformers)")
-    cmd.add_argument("--item-chars", type=int, default=1000, help="item text length cap")
-    cmd.add_argument("--usd-per-mtok", type=float, default=0.0,
-                     help="price per million input tokens (openai)")
-    cmd.add_argument("--gpu-usd-per-hour", type=float, default=0.0,
-                     help="price of local GPU time (transformers)")
-    cmd.add_argument("--tokens-per-s", type=float, default=None,
-                     help="throughput the dry run assumes (default: a per-encoder guess)")
-    cmd.add_argument("--seed", type=int, default=0)
     add_workspace(cmd)
+
+    cmd = sub.add_parser("blend", help="blend a content score into a run's ranking for its weak "
+                         "users (weight chosen on validation)")
+    cmd.add_argument("--run", required=True, metavar="DIR", help="a baseline run folder")
+    cmd.add_argument("--target", default="weak", choices=["weak", "inactive", "weak_or_inactive"],
+                     help="the users who get the blend (default: the run's weak users)")
+    add_encoder_options(cmd)
+    cmd.add_argument("--workspace", metavar="PATH", default=None,
+                     help="DuckDB workspace (default: the one the run names)")
     return parser

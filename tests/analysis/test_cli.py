@@ -327,3 +327,24 @@ def test_sigterm_during_ingest_unwinds_and_removes_the_zip_extraction(
     assert len(seen) == 1 and any(n.startswith("weakspot_ml_") for n in seen[0])
     assert list(private.iterdir()) == []
     assert signal.getsignal(signal.SIGTERM) is handler
+
+
+def test_blend_reports_the_weight_chosen_on_validation_its_test_gain_and_its_cost(
+        tmp_path, capsys):
+    from tests.analysis._fixtures_rerank import build_run
+
+    run = build_run(tmp_path, users=300, items=150, seed=2, with_users=False)
+    capsys.readouterr()
+    assert main(["--quiet", "blend", "--run", str(run), "--encoder", "tfidf", "--dim", "16"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("content blend for the weak users of ")
+    assert "chosen on validation" in out[1] and "for the baseline (weight 0)" in out[1]
+    assert out[2].startswith("on test, ") and "95% CI" in out[2]
+    assert out[3] == ("cost: $0.0000 one-off for the catalogue with this encoder, nothing per "
+                      "user or per request")
+    # a second run reuses every cached vector and says the same
+    assert main(["--quiet", "blend", "--run", str(run), "--encoder", "tfidf", "--dim", "16"]) == 0
+    assert capsys.readouterr().out.splitlines() == out
+    assert main(["--quiet", "blend", "--run", str(run), "--encoder", "transformers"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: The transformers encoder needs --model (a local model folder).")
