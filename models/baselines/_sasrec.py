@@ -26,6 +26,11 @@ exactly as for the factor models. Users without training items get zero states, 
 scores. Seen items are filtered by the caller's ``exclude`` (the train matrix), as for every
 baseline.
 
+Protocol note. The user's state is computed from training items only, so under a temporal
+split with ``n_validation`` items held out between train and test, the test items are
+``n_validation + 1`` or more steps after the last item the model sees: SASRec's next-item
+strength fades with that gap (ALS, which models the whole taste, loses less).
+
 Determinism. The whole fit runs under ``torch.random.fork_rng`` seeded with ``seed`` (weights
 and dropout), the batches and negatives come from ``numpy.random.default_rng(seed)``,
 ``torch.use_deterministic_algorithms`` is on, and torch uses ``num_threads`` threads (1 by

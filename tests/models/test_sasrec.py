@@ -11,6 +11,8 @@ start and the neighbours of each noise item look as likely as the next item.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -18,7 +20,7 @@ import torch
 
 from analysis.dataset import Dataset
 from analysis.errors import AnalysisError
-from analysis.split import Split, split_temporal
+from analysis.split import Split, split_random, split_temporal
 from models import baselines as B
 from models.baselines import load_model, make_recommender, save_model
 from models.baselines._sasrec import build_network
@@ -102,6 +104,15 @@ def test_train_sequences_are_train_items_in_time_order(split):
         # the held-out items come after: validation then test
         held = np.flatnonzero((ds.user_idx == u) & (split.fold > 0))
         assert ds.timestamp[held].min() > ds.timestamp[rows].max()
+
+
+def test_train_sequences_without_timestamps_follow_row_order():
+    ds = replace(planted(), timestamp=None)
+    split = split_random(ds, validation_fraction=0.1, test_fraction=0.1, seed=3)
+    indptr, items = split.train_sequences
+    for u in (0, 42):
+        rows = np.flatnonzero((ds.user_idx == u) & (split.fold == 0))  # ascending row order
+        np.testing.assert_array_equal(items[indptr[u]:indptr[u + 1]], ds.item_idx[rows])
 
 
 def test_recovers_the_planted_next_item_far_above_als(model, split):
