@@ -119,7 +119,7 @@ _SPECS: dict[str, dict[str, _Spec]] = {
         "dropout": _Spec(0.2, "dropout rate on embeddings, attention and feed-forward", float,
                          0.0, maximum=0.9),
         "learning_rate": _Spec(0.005, "Adam step size", float, positive=True),
-        "batch_size": _Spec(128, "users per training step", int, 1),
+        "batch_size": _Spec(32, "users per training step", int, 1),
         "epochs": _Spec(20, "passes over the users' sequences", int, 1),
         "num_threads": _Spec(
             1,
