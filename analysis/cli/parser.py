@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_ingest_options(cmd)
     add_workspace(cmd)
-    cmd.add_argument("--model", default="als", choices=["als", "bpr", "lmf", "itemknn", "pop"])
+    cmd.add_argument("--model", default="als",
+                     choices=["als", "bpr", "lmf", "itemknn", "pop", "sasrec"])
     cmd.add_argument(
         "--param",
         action="append",

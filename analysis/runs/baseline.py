@@ -142,7 +142,9 @@ class BaselineRun:
         warnings.warn(REFITTED.format(folder=folder, name=self.model_name), stacklevel=2)
         params = dict(self.summary.model.params)
         seed = int(params.pop("seed", self.summary.seed))
-        return make_recommender(self.model_name, seed=seed, **params).fit(self.split.train)
+        model = make_recommender(self.model_name, seed=seed, **params)
+        sequences = self.split.train_sequences if model.uses_sequences else None
+        return model.fit(self.split.train, sequences=sequences)
 
 
 def user_table(per_user: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
