@@ -33,6 +33,8 @@ MODEL_HELP = {
     "lmf": "Logistic matrix factorisation.",
     "itemknn": "Item-item nearest neighbours (cosine or BM25 weighted).",
     "pop": "Most popular items first: the non-personalised reference.",
+    "sasrec": "SASRec: self-attention over each user's training items in time order "
+              "(Kang & McAuley), trained in PyTorch.",
 }
 SPLIT_HELP = {
     "temporal": "Per user, the last interactions by time go to validation and test.",

@@ -58,7 +58,7 @@ def test_baseline_config_keeps_only_changed_params(ws):
         ({"seed": -1}, BAD_INT.format(name="Seed", minimum=0, value=-1)),
         ({"seed": "x"}, BAD_INT.format(name="Seed", minimum=0, value="x")),
         ({"model": "svd"}, UNKNOWN_MODEL.format(name="svd",
-                                                 valid="als, bpr, lmf, itemknn, pop")),
+                                                 valid="als, bpr, lmf, itemknn, pop, sasrec")),
         ({"model_params": {"factors": 0}},
          BAD_PARAM.format(param="factors", name="als", expected="an integer >= 1", value=0)),
     ],
