@@ -28,8 +28,9 @@ from threadpoolctl import threadpool_limits
 from analysis.errors import AnalysisError
 from models.base import Progress
 
-from ._base import BaselineRecommender, report
+from ._base import report
 from ._device import resolve_device
+from ._factor import FactorModel
 
 __all__ = ["ALS", "BPR", "FIT_FAILED", "LMF"]
 
@@ -38,20 +39,10 @@ FIT_FAILED = (
 )
 
 
-class _ImplicitMF(BaselineRecommender):
+class _ImplicitMF(FactorModel):
     """Common fit/score code of the implicit factor models."""
 
     _has_gpu_version = True
-    _user_factors: np.ndarray | None = None
-    _item_factors: np.ndarray | None = None
-
-    @property
-    def item_factors(self) -> np.ndarray | None:
-        return self._item_factors
-
-    @property
-    def user_factors(self) -> np.ndarray | None:
-        return self._user_factors
 
     #: params passed to implicit's constructor under their own names (on the CPU, with
     #: ``num_threads`` too), beside ``random_state=seed``
@@ -94,21 +85,8 @@ class _ImplicitMF(BaselineRecommender):
         if last[0] < 1.0:
             report(progress, 1.0, f"{self.name}: done")
 
-    def _state(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self._user_factors, "item_factors": self._item_factors}
 
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self._user_factors = np.ascontiguousarray(arrays["user_factors"], dtype=np.float32)
-        self._item_factors = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
 
-    def _score_rows(self, users: np.ndarray) -> np.ndarray:
-        return self._user_factors[users] @ self._item_factors.T
-
-    def _candidate_cells(self, n_candidates: int) -> int:
-        return n_candidates * self._item_factors.shape[1]  # gathered (b, c, f) item factors
-
-    def _score_candidates(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return np.einsum("bf,bcf->bc", self._user_factors[users], self._item_factors[items])
 
 
 class ALS(_ImplicitMF):

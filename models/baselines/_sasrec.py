@@ -53,8 +53,9 @@ import scipy.sparse as sp
 from analysis.errors import AnalysisError
 from models.base import Progress
 
-from ._base import BaselineRecommender, report
+from ._base import report
 from ._device import BAD_USE_GPU
+from ._factor import FactorModel
 from ._params import BAD_PARAM
 
 __all__ = ["NEEDS_SEQUENCES", "NO_TORCH_CUDA", "SASRec"]
@@ -169,7 +170,7 @@ def _batches(rng: np.random.Generator, lengths: np.ndarray, batch: int) -> tuple
     return order, np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
 
 
-class SASRec(BaselineRecommender):
+class SASRec(FactorModel):
     """Self-attentive sequential recommender (Kang & McAuley 2018); see the module docstring.
 
     ``fit(train, sequences=split.train_sequences)``: the sequences are required.
@@ -178,8 +179,6 @@ class SASRec(BaselineRecommender):
     name = "sasrec"
     _has_gpu_version = True
     _uses_sequences = True
-    _user_factors: np.ndarray | None = None
-    _item_factors: np.ndarray | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -188,14 +187,6 @@ class SASRec(BaselineRecommender):
             raise AnalysisError(BAD_PARAM.format(
                 param="heads", name=self.name, expected=f"a divisor of factors ({d})",
                 value=heads))
-
-    @property
-    def item_factors(self) -> np.ndarray | None:
-        return self._item_factors
-
-    @property
-    def user_factors(self) -> np.ndarray | None:
-        return self._user_factors
 
     def _resolve_device(self, use_gpu: Any) -> bool:
         if not (isinstance(use_gpu, (bool, np.bool_)) or use_gpu == "auto"):
@@ -320,18 +311,5 @@ class SASRec(BaselineRecommender):
             emb = net.item_emb.weight[1:].detach().float().cpu().numpy()
         return states, np.ascontiguousarray(emb, dtype=np.float32)
 
-    def _state(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self._user_factors, "item_factors": self._item_factors}
 
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self._user_factors = np.ascontiguousarray(arrays["user_factors"], dtype=np.float32)
-        self._item_factors = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
 
-    def _score_rows(self, users: np.ndarray) -> np.ndarray:
-        return self._user_factors[users] @ self._item_factors.T
-
-    def _candidate_cells(self, n_candidates: int) -> int:
-        return n_candidates * self._item_factors.shape[1]
-
-    def _score_candidates(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return np.einsum("bf,bcf->bc", self._user_factors[users], self._item_factors[items])
