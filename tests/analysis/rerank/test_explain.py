@@ -15,19 +15,8 @@ from analysis.rerank.explain import (
     key_status,
     resolve_api_key,
 )
-from analysis.runs.rerank import load_rerank_run
 from analysis.runs.store import RunStore
-from tests.analysis._fixtures_report import MODEL, build_runs
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    return build_runs(tmp_path_factory.mktemp("rr"))
-
-
-@pytest.fixture(scope="module")
-def files(runs):
-    return load_rerank_run(runs.rerank.path)
+from tests.analysis._fixtures_report import MODEL
 
 
 @pytest.fixture(scope="module")

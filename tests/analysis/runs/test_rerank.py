@@ -9,17 +9,7 @@ from analysis.errors import AnalysisError
 from analysis.rerank.config import RerankConfig
 from analysis.runs.rerank import NOT_A_RERANK_RUN, load_rerank_run
 from analysis.weak_users import WeakRule
-from tests.analysis._fixtures_report import MODEL, build_runs
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    return build_runs(tmp_path_factory.mktemp("rr"))
-
-
-@pytest.fixture(scope="module")
-def files(runs):
-    return load_rerank_run(runs.rerank.path)
+from tests.analysis._fixtures_report import MODEL
 
 
 def test_load_rerank_run_reads_every_file(runs, files):
