@@ -22,7 +22,6 @@ from analysis.rerank.plan import plan_rerank
 from analysis.runs.baseline import load_run
 from analysis.workspace import Workspace
 from models.llm.protocol import Usage
-from tests.analysis._fixtures_rerank import build_run
 from tests.models.llm.fake_servers import FakeAnthropicServer, Reply, word_count
 
 pytest.importorskip("anthropic")
@@ -33,9 +32,8 @@ MODEL = "claude-haiku-4-5"
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return build_run(tmp_path_factory.mktemp("anth"), users=300, items=200, seed=5,
-                     with_users=False)
+def run_dir(small_run_dir):
+    return small_run_dir
 
 
 def _backend(server, **kw):

@@ -26,7 +26,6 @@ from analysis.rerank.plan import plan_rerank
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 from models.llm.protocol import Usage
-from tests.analysis._fixtures_rerank import build_run
 from tests.models.llm.fake_servers import FakeAnthropicServer, FakeOpenAIServer, Reply
 
 pytest.importorskip("anthropic")
@@ -38,9 +37,8 @@ MODEL = "claude-haiku-4-5"
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return build_run(tmp_path_factory.mktemp("faults"), users=300, items=200, seed=5,
-                     with_users=False)
+def run_dir(small_run_dir):
+    return small_run_dir
 
 
 def _anthropic(server, **kw):
