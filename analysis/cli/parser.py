@@ -76,6 +76,31 @@ def add_paper_flags(cmd: argparse.ArgumentParser) -> None:
     )
 
 
+def add_weak_rule_options(cmd: argparse.ArgumentParser, prefix: str) -> None:
+    """The weak-user rule's flags: ``{prefix}threshold``, ``{prefix}percentile`` or
+    ``{prefix}preset`` (one of them), the paper preset's settings, ``{prefix}metric`` and
+    ``{prefix}inactive`` (``--weak-`` on evaluate, ``--`` on rerank)."""
+    weak = cmd.add_mutually_exclusive_group()
+    weak.add_argument(f"{prefix}threshold", type=float, help="weak: validation metric <= T")
+    weak.add_argument(f"{prefix}percentile", type=float,
+                      help="weak: validation metric <= its P-th percentile (default 20)")
+    weak.add_argument(f"{prefix}preset", choices=["paper"],
+                      help="paper: Kaur & Shah's rule (AUC <= --paper-tp and inactive); not a "
+                      "reproduction")
+    add_paper_flags(cmd)
+    cmd.add_argument(f"{prefix}metric", default="auc", choices=list(RULE_METRICS),
+                     help="validation metric of the weak-user rule (default auc, as Kaur & "
+                     "Shah; auc-heldout: AUC within the user's held-out rated items)")
+    cmd.add_argument(f"{prefix}inactive", action="store_true",
+                     help="weak users must also be inactive")
+
+
+def add_pairs_option(cmd: argparse.ArgumentParser, flag: str, what: str, example: str) -> None:
+    """A repeatable ``KEY=VALUE`` flag (read by :func:`analysis.cli.data.parse_kv`)."""
+    cmd.add_argument(flag, action="append", default=[], metavar="KEY=VALUE",
+                     help=f"{what}, repeatable (e.g. {flag} {example})")
+
+
 def add_encoder_options(cmd: argparse.ArgumentParser) -> None:
     """The item-text encoder's flags (``embed`` and the remedies that use embeddings)."""
     cmd.add_argument("--encoder", required=True, choices=["tfidf", "transformers", "openai"])
@@ -138,46 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_workspace(cmd)
     cmd.add_argument("--model", default="als",
                      choices=["als", "bpr", "lmf", "itemknn", "pop", "sasrec"])
-    cmd.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model hyperparameter, repeatable (e.g. --param factors=128)",
-    )
+    add_pairs_option(cmd, "--param", "model hyperparameter", "factors=128")
     cmd.add_argument("--k", type=int, default=10)
     cmd.add_argument("--candidates", type=int, default=20, help="candidate list length C")
     cmd.add_argument("--split", default="temporal", choices=["temporal", "random", "global"])
-    cmd.add_argument(
-        "--split-param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="split parameter, repeatable (e.g. --split-param n_test=5)",
-    )
+    add_pairs_option(cmd, "--split-param", "split parameter", "n_test=5")
     cmd.add_argument("--seed", type=int, default=0)
-    weak = cmd.add_mutually_exclusive_group()
-    weak.add_argument("--weak-threshold", type=float, help="weak: validation metric <= T")
-    weak.add_argument(
-        "--weak-percentile",
-        type=float,
-        help="weak: validation metric <= its P-th percentile (default 20)",
-    )
-    weak.add_argument(
-        "--weak-preset",
-        choices=["paper"],
-        help="paper: Kaur & Shah's rule (AUC <= --paper-tp and inactive); not a reproduction",
-    )
-    add_paper_flags(cmd)
-    cmd.add_argument(
-        "--weak-metric",
-        default="auc",
-        choices=list(RULE_METRICS),
-        help="validation metric of the weak-user rule (default auc, as Kaur & Shah; "
-        "auc-heldout: AUC within the user's held-out rated items)",
-    )
-    cmd.add_argument("--weak-inactive", action="store_true",
-                     help="weak users must also be inactive")
+    add_weak_rule_options(cmd, "--weak-")
     cmd.add_argument(
         "--intersect",
         action="append",
@@ -191,17 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--run", required=True, metavar="DIR", help="output folder of evaluate")
     cmd.add_argument("--backend", required=True, choices=["anthropic", "transformers", "openai"])
     cmd.add_argument("--model", required=True, help="model name, or a local path (transformers)")
-    weak = cmd.add_mutually_exclusive_group()
-    weak.add_argument("--threshold", type=float, help="weak: validation metric <= T")
-    weak.add_argument(
-        "--percentile",
-        type=float,
-        help="weak: validation metric <= its P-th percentile (default 20)",
-    )
-    weak.add_argument("--preset", choices=["paper"], help="paper: AUC <= --paper-tp and inactive")
-    add_paper_flags(cmd)
-    cmd.add_argument("--metric", default="auc", choices=list(RULE_METRICS))
-    cmd.add_argument("--inactive", action="store_true", help="weak users must also be inactive")
+    add_weak_rule_options(cmd, "--")
     cmd.add_argument("--candidates", type=int, default=20, help="candidate list length C")
     cmd.add_argument(
         "--protocol",

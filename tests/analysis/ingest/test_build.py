@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.ingest import (
-    _build,
-    ingest,
-)
+from analysis.ingest import _build, ingest
 from tests.analysis._fixtures_ingest import refused, write
 
 

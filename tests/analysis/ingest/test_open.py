@@ -10,12 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.ingest import (
-    ColumnMapping,
-    _open,
-    ingest,
-    load_dataset,
-)
+from analysis.ingest import ColumnMapping, _open, ingest, load_dataset
 from tests.analysis._fixtures_ingest import refused
 
 

@@ -8,12 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.ingest import (
-    ColumnMapping,
-    _timestamps,
-    ingest,
-    load_dataset,
-)
+from analysis.ingest import ColumnMapping, _timestamps, ingest, load_dataset
 from analysis.workspace import Workspace
 from tests.analysis._fixtures_ingest import refused, write
 
