@@ -20,6 +20,7 @@ import numpy as np
 
 from analysis.errors import AnalysisError
 from models.encoders.protocol import EncodeUsage
+from models.torch_device import auto_dtype, resolve_device
 
 __all__ = ["BAD_MODEL_FOLDER", "TransformersEncoder", "mean_pool"]
 
@@ -47,7 +48,8 @@ class TransformersEncoder:
     Args:
         model: path of the model folder.
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        dtype: ``"auto"`` (bfloat16 on CUDA, float32 on CPU), ``"bfloat16"`` or ``"float32"``.
+        dtype: ``"auto"`` (:func:`models.torch_device.auto_dtype`: bfloat16 on CUDA, float32 on
+            CPU), ``"bfloat16"``, ``"float16"`` or ``"float32"``.
         batch_size: texts per forward pass.
         max_length: tokens kept per text.
         gpu_usd_per_hour: price of the device's time, for the cost record.
@@ -75,15 +77,12 @@ class TransformersEncoder:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise AnalysisError(BAD_SETTING.format(name=key, value=value,
                                                        rule="give an integer >= 1"))
-        if dtype not in ("auto", "bfloat16", "float32"):
-            raise AnalysisError(BAD_SETTING.format(name="dtype", value=dtype,
-                                                   rule="one of auto, bfloat16, float32"))
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise AnalysisError(NO_CUDA.format(device=device))
+        if dtype not in ("auto", "bfloat16", "float16", "float32"):
+            raise AnalysisError(BAD_SETTING.format(
+                name="dtype", value=dtype, rule="one of auto, bfloat16, float16, float32"))
+        device = resolve_device(device, NO_CUDA)
         if dtype == "auto":
-            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+            dtype = auto_dtype(device)
         self.model_path = str(model)
         self.device = device
         self.dtype = dtype

@@ -5,7 +5,8 @@ causal LM from a local folder (nothing is downloaded: ``local_files_only=True``)
 each request with the model's own chat template (:mod:`models.llm._hf_inputs`). The backend
 offers both reranking modes:
 
-* **generation** (:meth:`TransformersBackend.complete`, :mod:`models.llm._hf_generation`): batched greedy or seeded sampling with
+* **generation** (:meth:`TransformersBackend.complete`, :mod:`models.llm._hf_generation`):
+  batched greedy or seeded sampling with
   left padding; requests are grouped by ``(temperature, max_tokens)`` and sorted by prompt
   length so a batch holds prompts of similar length (less padding).
 * **likelihood** (:meth:`TransformersBackend.score`, :mod:`models.llm._hf_likelihood`):
@@ -41,6 +42,7 @@ from models.llm._hf_inputs import (
 from models.llm._hf_likelihood import CANDIDATES_MISMATCH, LikelihoodScoring
 from models.llm._hf_throughput import Throughput
 from models.llm.protocol import LLMRequest
+from models.torch_device import auto_dtype, resolve_device
 
 try:  # the app must start without torch/transformers; the error comes when a backend is built
     import torch
@@ -217,19 +219,13 @@ class TransformersBackend(Generation, LikelihoodScoring):
         )
         _check(dtype in _DTYPES, "dtype", f"one of {', '.join(_DTYPES)}", dtype)
         device = str(device)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         _check(
-            device == "cpu" or device.startswith(("cuda", "mps")),
+            device in ("auto", "cpu") or device.startswith(("cuda", "mps")),
             "device", "'auto', 'cpu', 'cuda' or 'cuda:N'", device,
         )
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise AnalysisError(NO_CUDA.format(device=device))
+        device = resolve_device(device, NO_CUDA)
         if dtype == "auto":
-            if device.startswith("cuda"):
-                dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-            else:
-                dtype = "float32"
+            dtype = auto_dtype(device)
         self.model = str(model)
         self.device = torch.device(device)
         self.dtype = dtype
