@@ -68,7 +68,7 @@ class RunInfo:
 
     Attributes:
         run_id: unique id (``<dataset>-<model>-<yyyymmdd-hhmmss>-<4 hex>``).
-        kind: ``baseline`` or ``rerank``.
+        kind: ``baseline``, ``rerank`` or ``remedy``.
         dataset: dataset name in the workspace.
         parent_run_id: for a rerank, the baseline run it reranked.
         label: a short human label (model, split, k; or backend, model, rule).
@@ -199,6 +199,26 @@ class RunStore:
         info = RunInfo(run_id, "rerank", dataset, parent_run_id, label, datetime.now(UTC),
                        self.root / run_id, cfg.to_dict(), headline)
         return self._save(info, lambda out: write_rerank_outputs(result, out))
+
+    def save_remedy(self, result, parent_run_id: str, item_ids, *,
+                    dataset: str | None = None) -> RunInfo:
+        """Write a :class:`~analysis.runs.remedy.RemedyRun`'s files and list it (kind
+        ``remedy``, its parent the baseline run); ``item_ids`` are the dataset's raw item ids.
+
+        Returns:
+            The run; ``listed`` as for :meth:`save_baseline`.
+        """
+        from analysis.runs.remedy import write_remedy_outputs
+
+        if dataset is None:
+            dataset = self.get(parent_run_id).dataset
+        s = result.summary
+        run_id = self._new_id(dataset, s.kind)
+        headline = {"mean_gain_target": result.mean_gain(), "n_target": s.n_target,
+                    "one_off_usd": s.one_off_usd, "per_user_usd": s.per_user_usd}
+        info = RunInfo(run_id, "remedy", dataset, parent_run_id, s.label, datetime.now(UTC),
+                       self.root / run_id, {"kind": s.kind, **s.settings}, headline)
+        return self._save(info, lambda out: write_remedy_outputs(result, out, item_ids))
 
     def register_pending(self) -> list[str]:
         """List the run folders of this workspace that were saved but not listed yet.

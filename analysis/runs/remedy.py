@@ -1,0 +1,174 @@
+"""A remedy other than LLM reranking, run for a baseline run's target users (its weak users,
+say), as one typed object, and its folder.
+
+Remedies (:mod:`analysis.remedies`) give some users of a baseline run a different top-k list
+and keep the baseline's for everyone else. Whatever the remedy, it leaves the same thing: per
+target user the test metrics before (the baseline's) and after, the list shown after, and
+what it cost (once per catalogue, and per user served). That is what the comparison of
+remedies (:mod:`analysis.gains.remedies`) reads, beside the rerank runs.
+
+Files (``remedy_summary.json`` holds no wall-clock time, so the same inputs and seed give
+the same bytes of ``remedy_per_user.parquet``):
+
+* ``remedy_per_user.parquet``: one row per target user with test items: ``user_id``,
+  ``before_<m>``, ``after_<m>``, ``gain_<m>`` for each list metric ``m`` at k, and ``topk``
+  (the item ids shown after, best first);
+* ``remedy_summary.json``: :class:`RemedySummary`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError, surface_hints
+from analysis.runs.files import atomic_folder, jsonable
+
+__all__ = [
+    "NOT_A_REMEDY_RUN",
+    "RemedyRun",
+    "RemedySummary",
+    "load_remedy_run",
+    "write_remedy_outputs",
+]
+
+NOT_A_REMEDY_RUN = surface_hints(
+    "The folder {folder!r} is not a remedy run folder (no {missing}).",
+    app="Run a remedy on the Remedies page.",
+    cli="Run `python -m analysis blend` or `python -m analysis sasrec-emb` with --save first.",
+)
+
+SUMMARY_FILE = "remedy_summary.json"
+PER_USER_FILE = "remedy_per_user.parquet"
+
+
+@dataclass(frozen=True)
+class RemedySummary:
+    """``remedy_summary.json``: what the remedy was and what it cost.
+
+    Attributes:
+        kind: ``content_blend``, ``sasrec_text`` (SASRec with its item table initialised from
+            text embeddings) or ``sasrec_random`` (the same SASRec, random initialisation).
+        label: a short human label (kind, encoder, target).
+        uses_llm: whether an LLM (or an LLM encoder) produced any of its inputs.
+        control: the ``kind`` of the no-LLM remedy its gain is measured against (None: it is
+            a control itself, or has none).
+        target: which users got it (``weak``, ``inactive``, ``weak_or_inactive``).
+        k: the list length.
+        n_target: target users (with or without test items).
+        n_evaluated: users of the baseline run with test items ("everyone").
+        one_off_usd: what it costs once per catalogue (item embeddings), in dollars.
+        per_user_usd: what it costs per user served per refresh (0: no per-request call).
+        encoder: the encoder id of its item vectors (None: none used).
+        settings: its parameters (weight chosen on validation, model parameters, ...).
+        validation: what was chosen on validation and how it scored.
+        seed: the seed of any draw or fit.
+        wall_s: seconds it took (not part of any figure).
+    """
+
+    kind: str
+    label: str
+    uses_llm: bool
+    control: str | None
+    target: str
+    k: int
+    n_target: int
+    n_evaluated: int
+    one_off_usd: float = 0.0
+    per_user_usd: float = 0.0
+    encoder: str | None = None
+    settings: dict = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)
+    seed: int = 0
+    wall_s: float | None = None
+
+    def to_json(self) -> dict:
+        return jsonable(asdict(self))
+
+    @classmethod
+    def from_json(cls, d: dict) -> RemedySummary:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class RemedyRun:
+    """A finished remedy: the same type whether just computed or read back.
+
+    Attributes:
+        summary: :class:`RemedySummary`.
+        per_user: one row per target user with test items: ``user_idx`` (the baseline
+            run's table row; absent when read back without the run), ``user_id``,
+            ``before_<m>``, ``after_<m>``, ``gain_<m>``.
+        topk: int ``(len(per_user), k)``: item_idx shown after, best first, ``-1`` padded
+            (``None`` when read back: the folder stores item ids, see :func:`load_remedy_run`).
+        path: the folder (None: not written).
+    """
+
+    summary: RemedySummary
+    per_user: pd.DataFrame
+    topk: np.ndarray | None = None
+    path: Path | None = None
+
+    @property
+    def k(self) -> int:
+        return self.summary.k
+
+    def mean_gain(self, metric: str = "ndcg") -> float:
+        """Mean test gain over the target users with test items."""
+        return float(self.per_user[f"gain_{metric}@{self.k}"].mean())
+
+
+def write_remedy_outputs(run: RemedyRun, out: str | Path, item_ids: np.ndarray) -> Path:
+    """Write the remedy's files into ``out`` (replaced whole, never half-written).
+
+    Args:
+        item_ids: the dataset's raw item ids by item_idx (``topk`` is stored as raw ids).
+    """
+    per = run.per_user.drop(columns=["user_idx"], errors="ignore").copy()
+    if run.topk is not None:
+        ids = np.asarray(item_ids)
+        per["topk"] = [ids[row[row >= 0]].tolist() for row in run.topk]
+    with atomic_folder(out) as tmp:
+        per.to_parquet(tmp / PER_USER_FILE, index=False)
+        (tmp / SUMMARY_FILE).write_text(json.dumps(run.summary.to_json(), indent=2))
+    return Path(out)
+
+
+def load_remedy_run(path: str | Path, *, user_ids: np.ndarray | None = None,
+                    item_ids: np.ndarray | None = None) -> RemedyRun:
+    """Read a remedy folder back.
+
+    Args:
+        user_ids, item_ids: the baseline run's raw ids by table row / item_idx; given, the
+            table gets ``user_idx`` again and :attr:`RemedyRun.topk` is rebuilt.
+
+    Raises:
+        AnalysisError: not a remedy folder (:data:`NOT_A_REMEDY_RUN`).
+    """
+    folder = Path(path)
+    for name in (SUMMARY_FILE, PER_USER_FILE):
+        if not (folder / name).is_file():
+            raise AnalysisError(NOT_A_REMEDY_RUN.format(folder=folder.name, missing=name))
+    summary = RemedySummary.from_json(json.loads((folder / SUMMARY_FILE).read_text()))
+    per = pd.read_parquet(folder / PER_USER_FILE)
+    topk = None
+    if user_ids is not None:
+        where = pd.Index(np.asarray(user_ids).astype(str)).get_indexer(
+            per["user_id"].astype(str))
+        per.insert(0, "user_idx", where.astype(np.int64))
+    if item_ids is not None and "topk" in per:
+        lengths = per["topk"].map(len).to_numpy(np.int64)
+        flat = per["topk"].explode().dropna().astype(str)
+        got = pd.Index(np.asarray(item_ids).astype(str)).get_indexer(flat)
+        rows = np.repeat(np.arange(len(per)), lengths)
+        cols = np.arange(len(got)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        topk = np.full((len(per), summary.k), -1, dtype=np.int64)
+        keep = cols < summary.k
+        topk[rows[keep], cols[keep]] = got[keep]
+    return RemedyRun(summary=summary, per_user=per.drop(columns=["topk"], errors="ignore"),
+                     topk=topk, path=folder)
