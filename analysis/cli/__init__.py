@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate,rerank,embed,blend} ...``.
+"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate,rerank,embed,blend,taste} ...``.
 
 A user error prints one line (``error: ...``, the message with the CLI's flag hints, see
 :func:`analysis.errors.surface_hints`) on stderr and exits with code 2, never a traceback; a
@@ -19,6 +19,7 @@ from analysis.cli.evaluate import run_evaluate
 from analysis.cli.parser import build_parser
 from analysis.cli.remedies import run_blend
 from analysis.cli.rerank import run_rerank
+from analysis.cli.taste import run_taste
 from analysis.errors import AnalysisError
 
 __all__ = ["COMMANDS", "EXIT_INCOMPLETE", "EXIT_USER_ERROR", "build_parser", "main"]
@@ -31,6 +32,7 @@ COMMANDS = {
     "rerank": run_rerank,
     "embed": run_embed,
     "blend": run_blend,
+    "taste": run_taste,
 }
 
 def _terminated(signum, frame) -> None:

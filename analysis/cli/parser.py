@@ -101,9 +101,11 @@ def add_pairs_option(cmd: argparse.ArgumentParser, flag: str, what: str, example
                      help=f"{what}, repeatable (e.g. {flag} {example})")
 
 
-def add_encoder_options(cmd: argparse.ArgumentParser) -> None:
-    """The item-text encoder's flags (``embed`` and the remedies that use embeddings)."""
-    cmd.add_argument("--encoder", required=True, choices=["tfidf", "transformers", "openai"])
+def add_encoder_options(cmd: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -> None:
+    """The item-text encoder's flags (``embed`` and the remedies that use embeddings);
+    ``extra``: further ``--encoder`` choices (``taste``'s ``factors``)."""
+    cmd.add_argument("--encoder", required=True,
+                     choices=["tfidf", "transformers", "openai", *extra])
     cmd.add_argument("--model", default=None,
                      help="local model folder (transformers) or served model name (openai)")
     cmd.add_argument("--base-url", default=None, help="embeddings server URL (openai)")
@@ -243,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--target", default="weak", choices=["weak", "inactive", "weak_or_inactive"],
                      help="the users who get the blend (default: the run's weak users)")
     add_encoder_options(cmd)
+    cmd.add_argument("--workspace", metavar="PATH", default=None,
+                     help="DuckDB workspace (default: the one the run names)")
+
+    cmd = sub.add_parser("taste", help="cluster a run's items into taste categories and report "
+                         "NDCG across each user's dominant category and taste focus")
+    cmd.add_argument("--run", required=True, metavar="DIR", help="a baseline run folder")
+    add_encoder_options(cmd, extra=("factors",))
+    cmd.add_argument("--categories", type=int, default=8,
+                     help="number of taste categories (k-means clusters, default 8)")
     cmd.add_argument("--workspace", metavar="PATH", default=None,
                      help="DuckDB workspace (default: the one the run names)")
     return parser
