@@ -31,6 +31,25 @@ split with ``n_validation`` items held out between train and test, the test item
 ``n_validation + 1`` or more steps after the last item the model sees: SASRec's next-item
 strength fades with that gap (ALS, which models the whole taste, loses less).
 
+Item table from text (LLMEmb, Liu et al. 2024). ``fit(train, sequences=...,
+item_vectors=V, text_table="frozen")`` with ``V`` one text embedding per item
+(``(n_items, d_text)``, any encoder of :mod:`analysis.embeddings`) replaces the random item
+table: ``V`` is reduced to ``factors`` dims by PCA (:func:`pca_reduce`: numpy SVD of the
+column-centred matrix in float64, each component's sign fixed so that its largest
+``|U|`` entry is positive, as scikit-learn's ``svd_flip``; dims beyond the rank are 0), then
+scaled by one number so that the root mean square of its entries is 1, the spread of the
+random table's N(0, 1) init (:func:`text_table`). Item ``i``'s embedding is
+``adapter(t_i) = W t_i + b``, a linear ``factors -> factors`` adapter initialised to the
+identity (``W = I``, ``b = 0``) and trained; the padding row stays zero. ``"frozen"``: the
+table ``t`` is a fixed buffer, only the adapter trains; ``"trainable"``: ``t`` is a trained
+parameter too, initialised from the PCA table (an item never a training input, target or
+negative gets no gradient, so it keeps ``adapter(t_i)`` with its PCA row). The rest of the
+network is drawn exactly as for a random table (the random table is drawn first, then
+replaced), so the text and random models of one seed differ only in the item table. The
+fitted :attr:`item_factors` are ``adapter(t)``, so saving, loading and scoring are unchanged;
+the table and adapter are kept on the model as :attr:`SASRec.text_state` (not saved), and
+``params`` do not record the text init (the caller records it with the encoder).
+
 Determinism. The whole fit runs under ``torch.random.fork_rng`` seeded with ``seed`` (weights
 and dropout), the batches and negatives come from ``numpy.random.default_rng(seed)``,
 ``torch.use_deterministic_algorithms`` is on, and torch uses ``num_threads`` threads (1 by
@@ -45,6 +64,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -58,7 +78,8 @@ from ._device import BAD_USE_GPU
 from ._factor import FactorModel
 from ._params import BAD_PARAM
 
-__all__ = ["NEEDS_SEQUENCES", "NO_TORCH_CUDA", "SASRec"]
+__all__ = ["BAD_ITEM_VECTORS", "BAD_TEXT_TABLE", "NEEDS_SEQUENCES", "NO_TORCH_CUDA",
+           "TEXT_TABLES", "SASRec", "TextState", "pca_reduce", "text_table"]
 
 NEEDS_SEQUENCES = (
     "Model 'sasrec' trains on each user's training items in time order: pass "
@@ -67,6 +88,14 @@ NEEDS_SEQUENCES = (
 NO_TORCH_CUDA = (
     "A GPU was required for model 'sasrec' but torch finds no CUDA GPU "
     "(torch.cuda.is_available() is False); let it fit on the CPU (GPU 'auto' or off)."
+)
+
+#: how a text-initialised item table trains (see the module docstring)
+TEXT_TABLES = ("frozen", "trainable")
+BAD_TEXT_TABLE = "text_table must be 'frozen' or 'trainable'; got {value!r}."
+BAD_ITEM_VECTORS = (
+    "item_vectors must be a finite (n_items, d) matrix with one row per item of the train "
+    "matrix ({n_items:,}); got shape {shape}: embed this dataset's items."
 )
 
 _NEG_TRIES = 20  # redraws of a negative that the user has in training
@@ -80,11 +109,95 @@ def _torch():
     return torch
 
 
-def build_network(n_items: int, params: dict[str, Any]) -> Any:
-    """The SASRec network for ``n_items`` items (weights from torch's current random state)."""
+def pca_reduce(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, float]:
+    """PCA of ``vectors`` (n, d) to ``dims`` coordinates, deterministic.
+
+    ``X = vectors - column means`` (float64); ``X = U S V^T`` (numpy's thin SVD); the
+    coordinates are ``U[:, :dims] * S[:dims]``, each column's sign flipped so that its
+    largest-magnitude ``U`` entry (the first, on ties) is positive. Columns beyond the
+    rank (singular values ``<= S[0] * max(n, d) * eps``) are 0.
+
+    Returns:
+        ``(coords, explained)``: float64 ``(n, dims)`` and the share of the total variance
+        the kept components carry (``sum S[:dims]^2 / sum S^2``; 0 when X is all zero).
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    tol = (s[0] if len(s) else 0.0) * max(x.shape) * np.finfo(np.float64).eps
+    keep = min(int(dims), int((s > tol).sum()))  # a zero singular value: no direction
+    u, top = u[:, :keep], s[:keep]
+    lead = np.abs(u).argmax(axis=0)
+    signs = np.where(u[lead, np.arange(keep)] < 0, -1.0, 1.0)
+    coords = np.zeros((len(x), int(dims)))
+    coords[:, :keep] = u * (top * signs)[None, :]
+    total = float((s**2).sum())
+    return coords, float((top**2).sum() / total) if total > 0 else 0.0
+
+
+def text_table(vectors: np.ndarray, dims: int) -> np.ndarray:
+    """float32 ``(n, dims)``: :func:`pca_reduce` of ``vectors``, scaled by one number so that
+    the root mean square of its entries is 1 (the random table's N(0, 1) spread); an all-zero
+    reduction stays zero."""
+    return _unit_rms(pca_reduce(vectors, dims)[0])
+
+
+def _unit_rms(coords: np.ndarray) -> np.ndarray:
+    rms = float(np.sqrt((coords**2).mean())) if coords.size else 0.0
+    return (coords / rms if rms > 0 else coords).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TextState:
+    """The text-initialised item table of a fitted SASRec (see the module docstring).
+
+    Attributes:
+        text_table: ``"frozen"`` or ``"trainable"``.
+        table: float32 ``(n_items, factors)``: the PCA table after training (equal to
+            :func:`text_table` of the vectors when frozen).
+        adapter_weight, adapter_bias: the trained adapter ``W`` ``(factors, factors)`` and
+            ``b`` ``(factors,)``; item factors are ``table @ W.T + b``.
+        explained: the share of the text vectors' variance the PCA kept.
+    """
+
+    text_table: str
+    table: np.ndarray
+    adapter_weight: np.ndarray
+    adapter_bias: np.ndarray
+    explained: float
+
+
+def build_network(n_items: int, params: dict[str, Any], text: np.ndarray | None = None,
+                  trainable: bool = False) -> Any:
+    """The SASRec network for ``n_items`` items (weights from torch's current random state);
+    with ``text`` (float32 ``(n_items, factors)``, :func:`text_table`) the item table is
+    ``adapter(text)`` instead, the rest drawn exactly as without it."""
     torch = _torch()
     nn = torch.nn
     d, heads, drop = int(params["factors"]), int(params["heads"]), float(params["dropout"])
+
+    class _TextItems(nn.Module):
+        """``adapter(t_i) = W t_i + b`` (W = I, b = 0 at first); row 0 (padding) is zero."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            table = torch.zeros(n_items + 1, d)
+            table[1:] = torch.from_numpy(np.asarray(text, dtype=np.float32))
+            if trainable:
+                self.table = nn.Parameter(table)
+            else:
+                self.register_buffer("table", table)
+            self.adapter_weight = nn.Parameter(torch.eye(d))  # no random draw: same dropout
+            self.adapter_bias = nn.Parameter(torch.zeros(d))
+
+        def forward(self, idx):
+            out = self.table[idx] @ self.adapter_weight.T + self.adapter_bias
+            return out * (idx > 0).unsqueeze(-1).to(out.dtype)
+
+        @property
+        def weight(self):
+            rows = self.table[1:] @ self.adapter_weight.T + self.adapter_bias
+            return torch.cat([torch.zeros_like(rows[:1]), rows])
 
     class _Block(nn.Module):
         def __init__(self) -> None:
@@ -110,6 +223,8 @@ def build_network(n_items: int, params: dict[str, Any]) -> Any:
             self.drop = nn.Dropout(drop)
             self.blocks = nn.ModuleList(_Block() for _ in range(int(params["blocks"])))
             self.last_norm = nn.LayerNorm(d, eps=1e-8)
+            if text is not None:  # the random table above was drawn first: same other weights
+                self.item_emb = _TextItems()
 
         def forward(self, seq):
             """Hidden states (b, L, d) of left-padded item rows ``seq`` (b, L), 0 = padding;
@@ -117,10 +232,11 @@ def build_network(n_items: int, params: dict[str, Any]) -> Any:
             (they change nothing: padding is masked out of attention and zeroed)."""
             length = seq.shape[1]  # the last ``length`` positions of ``max_len``
             pad = seq == 0
-            keep = (~pad).unsqueeze(-1).to(self.item_emb.weight.dtype)
+            emb = self.item_emb(seq)
+            keep = (~pad).unsqueeze(-1).to(emb.dtype)
             first = self.pos_emb.num_embeddings - length
             positions = torch.arange(first, first + length, device=seq.device)
-            x = self.item_emb(seq) * math.sqrt(d) + self.pos_emb(positions)[None]
+            x = emb * math.sqrt(d) + self.pos_emb(positions)[None]
             x = self.drop(x) * keep
             causal = torch.ones(length, length, dtype=torch.bool, device=seq.device).triu(1)
             eye = torch.eye(length, dtype=torch.bool, device=seq.device)
@@ -173,12 +289,19 @@ def _batches(rng: np.random.Generator, lengths: np.ndarray, batch: int) -> tuple
 class SASRec(FactorModel):
     """Self-attentive sequential recommender (Kang & McAuley 2018); see the module docstring.
 
-    ``fit(train, sequences=split.train_sequences)``: the sequences are required.
+    ``fit(train, sequences=split.train_sequences)``: the sequences are required;
+    ``item_vectors`` and ``text_table`` give the item table from text (LLMEmb).
+
+    Attributes:
+        text_state: the fitted text table and adapter (:class:`TextState`), None after a fit
+            with a random table.
     """
 
     name = "sasrec"
     _has_gpu_version = True
     _uses_sequences = True
+    text_state: TextState | None = None
+    _text: tuple[np.ndarray, str] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -187,6 +310,36 @@ class SASRec(FactorModel):
             raise AnalysisError(BAD_PARAM.format(
                 param="heads", name=self.name, expected=f"a divisor of factors ({d})",
                 value=heads))
+
+    def fit(self, train: sp.csr_matrix, progress: Progress | None = None, *,
+            sequences: tuple[np.ndarray, np.ndarray] | None = None,
+            item_vectors: np.ndarray | None = None, text_table: str = "frozen") -> SASRec:
+        """:meth:`BaselineRecommender.fit`, plus the item table from text.
+
+        Args:
+            item_vectors: optional ``(n_items, d)`` text embeddings, one row per item of
+                ``train``: the item table becomes ``adapter(PCA(item_vectors))`` (module
+                docstring); None: the random table.
+            text_table: ``"frozen"`` (only the adapter trains) or ``"trainable"``.
+
+        Raises:
+            AnalysisError: as the base ``fit``; :data:`BAD_TEXT_TABLE`,
+                :data:`BAD_ITEM_VECTORS`.
+        """
+        if text_table not in TEXT_TABLES:
+            raise AnalysisError(BAD_TEXT_TABLE.format(value=text_table))
+        text = None
+        if item_vectors is not None:
+            text = np.asarray(item_vectors, dtype=np.float64)
+            n_items = train.shape[1]
+            if text.ndim != 2 or len(text) != n_items or not np.isfinite(text).all():
+                raise AnalysisError(BAD_ITEM_VECTORS.format(n_items=n_items, shape=text.shape))
+        self._text, self.text_state = (None if text is None else (text, text_table)), None
+        try:
+            super().fit(train, progress, sequences=sequences)
+        finally:
+            self._text = None
+        return self
 
     def _resolve_device(self, use_gpu: Any) -> bool:
         if not (isinstance(use_gpu, (bool, np.bool_)) or use_gpu == "auto"):
@@ -233,7 +386,12 @@ class SASRec(FactorModel):
         n_users, n_items = train.shape
         length, epochs, batch = int(p["max_len"]), int(p["epochs"]), int(p["batch_size"])
         indptr, items = sequences
-        net = build_network(n_items, p).to(dev)
+        table = explained = None
+        if self._text is not None:
+            coords, explained = pca_reduce(self._text[0], int(p["factors"]))
+            table = _unit_rms(coords)
+        trainable = self._text is not None and self._text[1] == "trainable"
+        net = build_network(n_items, p, table, trainable).to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=float(p["learning_rate"]), betas=(0.9, 0.98))
         rng = np.random.default_rng(self.seed)
         counts = np.diff(indptr)
@@ -273,6 +431,12 @@ class SASRec(FactorModel):
             mean = total / max(weight, 1)
             report(progress, (epoch + 1) / epochs,
                    f"{self.name}: epoch {epoch + 1}/{epochs}, loss {mean:.4f}")
+        if table is not None:
+            emb = net.item_emb
+            self.text_state = TextState(
+                self._text[1], emb.table[1:].detach().float().cpu().numpy(),
+                emb.adapter_weight.detach().float().cpu().numpy(),
+                emb.adapter_bias.detach().float().cpu().numpy(), float(explained))
         return self._states(net, indptr, items, n_users, length, dev)
 
     @staticmethod
