@@ -96,6 +96,11 @@ class ItemEmbeddings:
     def dim(self) -> int:
         return int(self.vectors.shape[1])
 
+    @property
+    def uses_llm(self) -> bool:
+        """Whether a language model made the vectors (every encoder but the TF-IDF control)."""
+        return not self.encoder_id.startswith("tfidf:")
+
 
 def _throughput_key(encoder: TextEncoder) -> str:
     if encoder.name == "transformers":

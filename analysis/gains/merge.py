@@ -18,6 +18,7 @@ from analysis.gains.controls import ControlReport, control_report
 from analysis.gains.gain_report import GainReport, evaluate_gains
 from analysis.rerank.plan import RerankPlan
 from analysis.runs.baseline import BaselineRun
+from analysis.runs.files import item_lists
 
 __all__ = ["MergedRerank", "merge_rerank"]
 
@@ -83,6 +84,7 @@ def merge_rerank(run: BaselineRun, plan: RerankPlan, answers: pd.DataFrame,
     per = per.merge(control_cols, on="user_idx", how="left")
     nd = f"ndcg@{k}"
     per[f"net_gain_{nd}"] = per[f"after_{nd}"] - per[f"{controls.net.control}_{nd}"]
+    per["topk"] = item_lists(hybrid[per["user_idx"].to_numpy(np.int64), :k], run.dataset.item_ids)
     per = per[
         ["user_idx", "user_id", *[c for c in per.columns if c not in ("user_idx", "user_id")]]
     ]

@@ -31,6 +31,7 @@ from analysis.errors import AnalysisError
 from analysis.gains.controls import mean_ci
 from analysis.metrics import compute_user_metrics
 from analysis.runs.baseline import BaselineRun
+from analysis.runs.remedy import RemedyRun, RemedySummary
 from models.topk import batch_size_for, mask_rows, topk_rows
 
 __all__ = ["BLEND_TARGETS", "DEFAULT_WEIGHTS", "ContentBlend", "blend_content", "content_scores"]
@@ -62,6 +63,8 @@ class ContentBlend:
             ``before_ndcg@k``, ``after_ndcg@k``, ``gain_ndcg@k``.
         k: the list length.
         n_evaluated: users of the run with test items (the "everyone" denominator).
+        topk: int ``(len(per_user), k)``: each target user's test list after the blend.
+        n_target: target users, with or without test items.
     """
 
     target: str
@@ -70,6 +73,8 @@ class ContentBlend:
     per_user: pd.DataFrame
     k: int
     n_evaluated: int
+    topk: np.ndarray | None = None
+    n_target: int = 0
 
     @property
     def mean_gain_target(self) -> float:
@@ -87,6 +92,25 @@ class ContentBlend:
     def mean_gain_all(self) -> float:
         """Mean test NDCG@k gain over every evaluated user (the others gain 0)."""
         return float(self.per_user[f"gain_ndcg@{self.k}"].sum() / max(self.n_evaluated, 1))
+
+    def remedy_run(self, *, encoder: str, uses_llm: bool, one_off_usd: float,
+                   seed: int = 0, wall_s: float | None = None) -> RemedyRun:
+        """This blend as a :class:`~analysis.runs.remedy.RemedyRun` (what the comparison of
+        remedies reads). A blend over an LLM encoder's vectors is measured against the blend
+        over a no-LLM encoder's (TF-IDF): its ``control`` is ``content_blend`` with
+        ``uses_llm`` false."""
+        chosen = self.grid.set_index("weight")[f"val_ndcg@{self.k}"]
+        summary = RemedySummary(
+            kind="content_blend", label=f"content blend ({encoder}, {self.target} users)",
+            uses_llm=uses_llm, control="content_blend" if uses_llm else None,
+            target=self.target, k=self.k, n_target=self.n_target,
+            n_evaluated=self.n_evaluated, one_off_usd=one_off_usd, per_user_usd=0.0,
+            encoder=encoder, settings={"weight": self.weight},
+            validation={"weight": self.weight, f"val_ndcg@{self.k}": float(chosen[self.weight]),
+                        f"baseline_val_ndcg@{self.k}": float(chosen.get(0.0, np.nan)),
+                        "n_users": int(self.grid["n_users"].iloc[0])},
+            seed=seed, wall_s=wall_s)
+        return RemedyRun(summary=summary, per_user=self.per_user, topk=self.topk)
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -123,14 +147,16 @@ def _mix(base: np.ndarray, content: np.ndarray, weight: float) -> np.ndarray:
     return np.where(finite, mixed, -np.inf)
 
 
+def _rank(blocks, weight: float, k: int) -> np.ndarray:
+    """int ``(n_users, k)``: the top k of the blended scores at ``weight``."""
+    ranked = [topk_rows(_mix(base, content, weight), k)[0] for base, content in blocks]
+    return np.vstack(ranked) if ranked else np.zeros((0, k), np.int64)
+
+
 def _ndcg(blocks, weights, truth: sp.csr_matrix, k: int) -> np.ndarray:
     """``(len(weights), n_users)`` NDCG@k of each weight's blended ranking."""
-    out = []
-    for weight in weights:
-        ranked = [topk_rows(_mix(base, content, weight), k)[0] for base, content in blocks]
-        rankings = np.vstack(ranked) if ranked else np.zeros((0, k), np.int64)
-        out.append(compute_user_metrics(rankings, truth, k).values[f"ndcg@{k}"])
-    return np.vstack(out)
+    return np.vstack([compute_user_metrics(_rank(blocks, w, k), truth, k).values[f"ndcg@{k}"]
+                      for w in weights])
 
 
 def _blocks(run: BaselineRun, users: np.ndarray, vectors: np.ndarray, seen: sp.csr_matrix):
@@ -182,11 +208,16 @@ def blend_content(run: BaselineRun, vectors: np.ndarray, *, target: str = "weak"
 
     test_users = users[np.diff(split.test.indptr)[users] > 0]
     seen = (split.train + split.validation_seen).tocsr()
-    test = _ndcg(list(_blocks(run, test_users, vectors, seen)), (0.0, weights[best]),
-                 split.test[test_users], k)
-    nd = f"ndcg@{k}"
-    per_user = pd.DataFrame({"user_idx": test_users, f"before_{nd}": test[0],
-                             f"after_{nd}": test[1], f"gain_{nd}": test[1] - test[0]})
+    blocks = list(_blocks(run, test_users, vectors, seen))
+    truth = split.test[test_users]
+    before = compute_user_metrics(_rank(blocks, 0.0, k), truth, k).values
+    topk = _rank(blocks, weights[best], k)
+    after = compute_user_metrics(topk, truth, k).values
+    per_user = pd.DataFrame({"user_idx": test_users})
+    for m in (f"ndcg@{k}", f"recall@{k}", f"hit@{k}"):
+        per_user[f"before_{m}"] = before[m]
+        per_user[f"after_{m}"] = after[m]
+        per_user[f"gain_{m}"] = after[m] - before[m]
     n_evaluated = int(run.per_user["evaluated"].to_numpy(bool).sum())
     return ContentBlend(target=target, weight=weights[best], grid=grid, per_user=per_user, k=k,
-                        n_evaluated=n_evaluated)
+                        n_evaluated=n_evaluated, topk=topk, n_target=len(users))

@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from analysis.errors import AnalysisError, surface_hints
 
-__all__ = ["atomic_folder", "clean_stale_partials", "jsonable"]
+__all__ = ["atomic_folder", "clean_stale_partials", "item_lists", "item_rows", "jsonable"]
 
 OUT_IS_FILE = surface_hints(
     "The output folder {name!r} is an existing file.",
@@ -119,3 +120,30 @@ def jsonable(v):
     if isinstance(v, np.bool_):
         return bool(v)
     return v
+
+
+def item_lists(rows: np.ndarray, item_ids: np.ndarray) -> list[list]:
+    """Each row of item_idx (``-1`` padded) as the list of its raw item ids (how a file stores
+    a top-k list: raw ids stay right whatever the item order of a later load)."""
+    rows = np.asarray(rows)
+    if not len(rows):
+        return []
+    ids = np.asarray(item_ids)
+    filled = rows >= 0
+    flat = ids[rows[filled]].tolist()
+    bounds = np.cumsum(filled.sum(axis=1))[:-1]
+    return [part.tolist() for part in np.split(np.asarray(flat, dtype=object), bounds)]
+
+
+def item_rows(lists: pd.Series, item_ids: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of :func:`item_lists`: int64 ``(len(lists), k)`` item_idx, ``-1`` padded
+    (an id the dataset lacks reads as ``-1``)."""
+    lengths = lists.map(len).to_numpy(np.int64)
+    flat = lists.explode().dropna().astype(str).to_numpy()
+    got = pd.Index(np.asarray(item_ids).astype(str)).get_indexer(flat)
+    rows = np.repeat(np.arange(len(lists)), lengths)
+    cols = np.arange(len(got)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out = np.full((len(lists), k), -1, dtype=np.int64)
+    keep = cols < k
+    out[rows[keep], cols[keep]] = got[keep]
+    return out

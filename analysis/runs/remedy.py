@@ -21,12 +21,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError, surface_hints
-from analysis.runs.files import atomic_folder, jsonable
+from analysis.runs.files import atomic_folder, item_lists, item_rows, jsonable
+
+if TYPE_CHECKING:
+    from analysis.dataset import Dataset
 
 __all__ = [
     "NOT_A_REMEDY_RUN",
@@ -102,8 +106,8 @@ class RemedyRun:
     Attributes:
         summary: :class:`RemedySummary`.
         per_user: one row per target user with test items: ``user_idx`` (the baseline
-            run's table row; absent when read back without the run), ``user_id``,
-            ``before_<m>``, ``after_<m>``, ``gain_<m>``.
+            run's table row; absent when read back without the dataset), ``user_id`` (read
+            back only), ``before_<m>``, ``after_<m>``, ``gain_<m>``.
         topk: int ``(len(per_user), k)``: item_idx shown after, best first, ``-1`` padded
             (``None`` when read back: the folder stores item ids, see :func:`load_remedy_run`).
         path: the folder (None: not written).
@@ -123,29 +127,26 @@ class RemedyRun:
         return float(self.per_user[f"gain_{metric}@{self.k}"].mean())
 
 
-def write_remedy_outputs(run: RemedyRun, out: str | Path, item_ids: np.ndarray) -> Path:
-    """Write the remedy's files into ``out`` (replaced whole, never half-written).
-
-    Args:
-        item_ids: the dataset's raw item ids by item_idx (``topk`` is stored as raw ids).
-    """
-    per = run.per_user.drop(columns=["user_idx"], errors="ignore").copy()
+def write_remedy_outputs(run: RemedyRun, out: str | Path, dataset: Dataset) -> Path:
+    """Write the remedy's files into ``out`` (replaced whole, never half-written); users and
+    items are stored by their raw ids in ``dataset``."""
+    per = run.per_user.copy()
+    if "user_idx" in per:
+        per.insert(0, "user_id", np.asarray(dataset.user_ids)[per.pop("user_idx").to_numpy()])
     if run.topk is not None:
-        ids = np.asarray(item_ids)
-        per["topk"] = [ids[row[row >= 0]].tolist() for row in run.topk]
+        per["topk"] = item_lists(run.topk, dataset.item_ids)
     with atomic_folder(out) as tmp:
         per.to_parquet(tmp / PER_USER_FILE, index=False)
         (tmp / SUMMARY_FILE).write_text(json.dumps(run.summary.to_json(), indent=2))
     return Path(out)
 
 
-def load_remedy_run(path: str | Path, *, user_ids: np.ndarray | None = None,
-                    item_ids: np.ndarray | None = None) -> RemedyRun:
+def load_remedy_run(path: str | Path, dataset: Dataset | None = None) -> RemedyRun:
     """Read a remedy folder back.
 
     Args:
-        user_ids, item_ids: the baseline run's raw ids by table row / item_idx; given, the
-            table gets ``user_idx`` again and :attr:`RemedyRun.topk` is rebuilt.
+        dataset: the baseline run's dataset; given, the table gets ``user_idx`` again and
+            :attr:`RemedyRun.topk` is rebuilt.
 
     Raises:
         AnalysisError: not a remedy folder (:data:`NOT_A_REMEDY_RUN`).
@@ -157,18 +158,11 @@ def load_remedy_run(path: str | Path, *, user_ids: np.ndarray | None = None,
     summary = RemedySummary.from_json(json.loads((folder / SUMMARY_FILE).read_text()))
     per = pd.read_parquet(folder / PER_USER_FILE)
     topk = None
-    if user_ids is not None:
-        where = pd.Index(np.asarray(user_ids).astype(str)).get_indexer(
+    if dataset is not None:
+        where = pd.Index(np.asarray(dataset.user_ids).astype(str)).get_indexer(
             per["user_id"].astype(str))
         per.insert(0, "user_idx", where.astype(np.int64))
-    if item_ids is not None and "topk" in per:
-        lengths = per["topk"].map(len).to_numpy(np.int64)
-        flat = per["topk"].explode().dropna().astype(str)
-        got = pd.Index(np.asarray(item_ids).astype(str)).get_indexer(flat)
-        rows = np.repeat(np.arange(len(per)), lengths)
-        cols = np.arange(len(got)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        topk = np.full((len(per), summary.k), -1, dtype=np.int64)
-        keep = cols < summary.k
-        topk[rows[keep], cols[keep]] = got[keep]
+        if "topk" in per:
+            topk = item_rows(per["topk"], dataset.item_ids, summary.k)
     return RemedyRun(summary=summary, per_user=per.drop(columns=["topk"], errors="ignore"),
                      topk=topk, path=folder)

@@ -200,25 +200,24 @@ class RunStore:
                        self.root / run_id, cfg.to_dict(), headline)
         return self._save(info, lambda out: write_rerank_outputs(result, out))
 
-    def save_remedy(self, result, parent_run_id: str, item_ids, *,
-                    dataset: str | None = None) -> RunInfo:
+    def save_remedy(self, result, parent_run_id: str, dataset) -> RunInfo:
         """Write a :class:`~analysis.runs.remedy.RemedyRun`'s files and list it (kind
-        ``remedy``, its parent the baseline run); ``item_ids`` are the dataset's raw item ids.
+        ``remedy``, its parent the baseline run of ``dataset``, a
+        :class:`~analysis.dataset.Dataset`).
 
         Returns:
             The run; ``listed`` as for :meth:`save_baseline`.
         """
         from analysis.runs.remedy import write_remedy_outputs
 
-        if dataset is None:
-            dataset = self.get(parent_run_id).dataset
         s = result.summary
-        run_id = self._new_id(dataset, s.kind)
+        run_id = self._new_id(dataset.name, s.kind)
         headline = {"mean_gain_target": result.mean_gain(), "n_target": s.n_target,
                     "one_off_usd": s.one_off_usd, "per_user_usd": s.per_user_usd}
-        info = RunInfo(run_id, "remedy", dataset, parent_run_id, s.label, datetime.now(UTC),
-                       self.root / run_id, {"kind": s.kind, **s.settings}, headline)
-        return self._save(info, lambda out: write_remedy_outputs(result, out, item_ids))
+        info = RunInfo(run_id, "remedy", dataset.name, parent_run_id, s.label,
+                       datetime.now(UTC), self.root / run_id, {"kind": s.kind, **s.settings},
+                       headline)
+        return self._save(info, lambda out: write_remedy_outputs(result, out, dataset))
 
     def register_pending(self) -> list[str]:
         """List the run folders of this workspace that were saved but not listed yet.
