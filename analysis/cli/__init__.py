@@ -1,4 +1,5 @@
-"""Command line: ``python -m analysis {synth,ingest,datasets,evaluate,rerank,embed,blend,taste} ...``.
+"""Command line: ``python -m analysis COMMAND ...`` (synth, ingest, datasets, evaluate, rerank,
+embed, blend, remedies, taste).
 
 A user error prints one line (``error: ...``, the message with the CLI's flag hints, see
 :func:`analysis.errors.surface_hints`) on stderr and exits with code 2, never a traceback; a
@@ -17,8 +18,9 @@ from analysis.cli.data import run_datasets, run_ingest, run_synth
 from analysis.cli.embed import run_embed
 from analysis.cli.evaluate import run_evaluate
 from analysis.cli.parser import build_parser
-from analysis.cli.remedies import run_blend
+from analysis.cli.remedies import run_blend, run_remedies
 from analysis.cli.rerank import run_rerank
+from analysis.cli.sasrec_emb import run_sasrec_emb
 from analysis.cli.taste import run_taste
 from analysis.errors import AnalysisError
 
@@ -32,7 +34,9 @@ COMMANDS = {
     "rerank": run_rerank,
     "embed": run_embed,
     "blend": run_blend,
+    "remedies": run_remedies,
     "taste": run_taste,
+    "sasrec-emb": run_sasrec_emb,
 }
 
 def _terminated(signum, frame) -> None:

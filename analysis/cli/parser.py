@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgParser(
         prog="python -m analysis", description="Weakspot: find the users a recommender fails."
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgParser)
 
     cmd = sub.add_parser("synth", help="write a synthetic dataset (Parquet)")
@@ -203,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("--history", default="recent", choices=["recent", "paper", "long-short"])
     cmd.add_argument("--template", default="paper", help="paper, llmrank, rankgpt or a file")
+    cmd.add_argument("--taste", default="off", choices=["off", "beside", "instead"],
+                     help="the user's taste categories in the prompt: one line beside the "
+                     "history, or instead of its second (older) half (default off)")
+    cmd.add_argument("--taste-categories", type=int, default=8,
+                     help="number of taste categories (default 8)")
+    cmd.add_argument("--taste-source", default="tfidf", choices=["tfidf", "factors"],
+                     help="item vectors of the taste categories: TF-IDF of the item texts "
+                     "(default) or the baseline's item factors")
     cmd.add_argument("--item-chars", type=int, default=80, help="item text length cap")
     cmd.add_argument("--mode", default="generate", choices=["generate", "likelihood"])
     cmd.add_argument("--max-tokens", type=int, default=None)
@@ -247,6 +255,40 @@ def build_parser() -> argparse.ArgumentParser:
     add_encoder_options(cmd)
     cmd.add_argument("--workspace", metavar="PATH", default=None,
                      help="DuckDB workspace (default: the one the run names)")
+    cmd.add_argument("--out", metavar="DIR", default=None,
+                     help="write the remedy's folder here (for `remedies --remedy DIR`)")
+
+    cmd = sub.add_parser("sasrec-emb", help="SASRec with its item table from text embeddings "
+                         "(LLMEmb) vs random, for a run's weak users")
+    cmd.add_argument("--run", required=True, metavar="DIR", help="a baseline run folder")
+    cmd.add_argument("--text-table", default="frozen", choices=["frozen", "trainable"],
+                     help="frozen: only the adapter over the PCA table trains; trainable: the "
+                     "table too (default frozen)")
+    cmd.add_argument("--epochs", type=int, default=None, help="SASRec epochs (default 20)")
+    cmd.add_argument("--target", default="weak", choices=["weak", "inactive", "weak_or_inactive"],
+                     help="the users who get the remedy (default: the run's weak users)")
+    add_encoder_options(cmd)
+    cmd.add_argument("--save", action="store_true",
+                     help="list both remedy runs under the baseline run in the workspace")
+    cmd.add_argument("--workspace", metavar="PATH", default=None,
+                     help="DuckDB workspace (default: the one the run names)")
+
+    cmd = sub.add_parser("remedies", help="compare every remedy run for a baseline run's weak "
+                         "users: gain, net gain, long tail, cost")
+    cmd.add_argument("--run", required=True, metavar="DIR", help="a baseline run folder")
+    cmd.add_argument("--rerank", action="append", default=[], metavar="DIR",
+                     help="a rerank run folder of this run (repeatable)")
+    cmd.add_argument("--remedy", action="append", default=[], metavar="DIR",
+                     help="a remedy folder of this run (`blend --out`, repeatable)")
+    cmd.add_argument("--users-per-month", type=float, default=100_000.0, metavar="N",
+                     help="users served a month, for the cost projection (default 100000)")
+    cmd.add_argument("--refreshes-per-month", type=float, default=4.0, metavar="R",
+                     help="list refreshes per user a month (default 4)")
+    cmd.add_argument("--target-gain", type=float, default=None, metavar="G",
+                     help="name the cheapest remedy whose net NDCG gain on its users reaches G")
+    cmd.add_argument("--workspace", metavar="PATH", default=None,
+                     help="DuckDB workspace whose saved runs of this run are added (default: "
+                     "the one the run names)")
 
     cmd = sub.add_parser("taste", help="cluster a run's items into taste categories and report "
                          "NDCG across each user's dominant category and taste focus")

@@ -10,6 +10,7 @@ from analysis.embeddings.embed import (
     EmbedPlan,
     ItemEmbeddings,
     embed_items,
+    encoder_label,
     plan_embedding,
 )
 from analysis.embeddings.item_text import DESCRIPTION_COLUMNS, build_item_texts
@@ -24,6 +25,7 @@ __all__ = [
     "ItemEmbeddings",
     "build_item_texts",
     "embed_items",
+    "encoder_label",
     "plan_embedding",
     "text_sha256",
 ]

@@ -27,7 +27,10 @@ from analysis.embeddings.store import EmbeddingStore, text_sha256
 from analysis.errors import AnalysisError
 from models.encoders.protocol import EncodeUsage, TextEncoder
 
-__all__ = ["TOKENS_PER_S", "EmbedPlan", "ItemEmbeddings", "embed_items", "plan_embedding"]
+__all__ = [
+    "TOKENS_PER_S", "EmbedPlan", "ItemEmbeddings", "embed_items", "encoder_label",
+    "plan_embedding",
+]
 
 #: assumed encoding throughput (tokens per second) for the dry run's time, per encoder/device.
 #: CPU: a 6-layer, 384-wide BERT (MiniLM-L6's shape) encoded MovieLens 100K's item texts at
@@ -100,6 +103,13 @@ class ItemEmbeddings:
     def uses_llm(self) -> bool:
         """Whether a language model made the vectors (every encoder but the TF-IDF control)."""
         return not self.encoder_id.startswith("tfidf:")
+
+
+def encoder_label(encoder_id: str) -> str:
+    """A short name of an encoder for a label: ``tfidf``, ``transformers:<folder>``,
+    ``openai:<host>/<model>`` (the id up to its first setting)."""
+    head = encoder_id.split("|", 1)[0]
+    return "tfidf" if head.startswith("tfidf:") else head
 
 
 def _throughput_key(encoder: TextEncoder) -> str:

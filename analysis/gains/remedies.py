@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from analysis.formatting import NA, fmt_int, fmt_pct, fmt_signed, fmt_usd
 from analysis.gains.controls import mean_ci
 from analysis.metrics.long_tail import long_tail_figures, long_tail_items
 from analysis.runs.baseline import BaselineRun
@@ -90,6 +91,66 @@ class RemedyComparison:
         if rows.empty:
             return None
         return rows.sort_values(["first_month_usd", "one_off_usd"], kind="stable").iloc[0]
+
+    def shown(self) -> pd.DataFrame:
+        """The table as a reader sees it (CLI, page, report): one formatted string per cell."""
+        t, nd = self.table, f"NDCG@{self.k}"
+
+        def with_ci(mean, low, high):
+            return [NA if not np.isfinite(m) else f"{fmt_signed(m)} ({fmt_signed(lo)} to "
+                    f"{fmt_signed(hi)})" for m, lo, hi in zip(mean, low, high, strict=True)]
+
+        weak = [NA if pd.isna(b) else f"{fmt_int(b)} -> {fmt_int(a)}" if pd.notna(a)
+                else f"{fmt_int(b)} -> {NA}" for b, a in zip(t["weak_before"], t["weak_after"],
+                                                             strict=True)]
+        return pd.DataFrame({
+            "remedy": t["remedy"],
+            "uses LLM": np.where(t["uses_llm"], "yes", "no"),
+            "users served": t["n_target"].map(fmt_int),
+            f"{nd} gain, served (95% CI)": with_ci(t["gain_target"], t["gain_low"],
+                                                    t["gain_high"]),
+            "net gain, served (95% CI)": with_ci(t["net_gain_target"], t["net_low"],
+                                                   t["net_high"]),
+            "net of": t["net_of"].fillna(NA),
+            "net gain, everyone": t["net_gain_all"].map(lambda v: fmt_signed(v, 5)),
+            "weak users (test)": weak,
+            "long-tail exposure": t["long_tail_exposure"].map(fmt_pct),
+            "long-tail hit rate": t["long_tail_hit_rate"].map(fmt_pct),
+            "one-off": t["one_off_usd"].map(fmt_usd),
+            "per user served": t["per_user_usd"].map(fmt_usd),
+            "per month": t["monthly_usd"].map(fmt_usd),
+            "first month": t["first_month_usd"].map(fmt_usd),
+        })
+
+    def verdict(self, target_gain: float | None = None) -> str:
+        """One sentence a reviewer can decide from: the cheapest remedy reaching
+        ``target_gain`` (net NDCG@k gain on the users it serves), or the best there is."""
+        nd = f"NDCG@{self.k}"
+        rows = self.table.iloc[1:]
+        if rows.empty:
+            return "No remedy has been run for this run yet."
+        volume = (f"{fmt_int(self.users_per_month)} users a month, lists refreshed "
+                  f"{self.refreshes_per_month:g} times a month")
+        if target_gain is not None:
+            best = self.cheapest_reaching(target_gain)
+            if best is not None:
+                sure = ("its interval excludes zero" if best["net_low"] > 0
+                        else "but its 95% interval includes zero: not established")
+                return (f"Cheapest remedy reaching a net {nd} gain of {fmt_signed(target_gain)} "
+                        f"on the users it serves: {best['remedy']} "
+                        f"({fmt_signed(best['net_gain_target'])}, {sure}), "
+                        f"{fmt_usd(best['first_month_usd'])} the first month at {volume}.")
+        net = rows["net_gain_target"].to_numpy(float)
+        if not np.isfinite(net).any():
+            return "No remedy has a net gain yet: run the no-LLM control of each LLM remedy."
+        best = rows.iloc[int(np.nanargmax(net))]
+        sure = ("its interval excludes zero" if best["net_low"] > 0
+                else "its 95% interval includes zero: no gain is established")
+        head = ("No remedy reaches a net gain of " + fmt_signed(target_gain) + "; the largest"
+                if target_gain is not None else "The largest")
+        return (f"{head} net {nd} gain on the users served is {best['remedy']}'s "
+                f"({fmt_signed(best['net_gain_target'])}, {sure}), "
+                f"{fmt_usd(best['first_month_usd'])} the first month at {volume}.")
 
 
 @dataclass(frozen=True)

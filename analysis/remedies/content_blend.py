@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from analysis.embeddings.embed import encoder_label
 from analysis.errors import AnalysisError
 from analysis.gains.controls import mean_ci
 from analysis.metrics import compute_user_metrics
@@ -100,8 +101,9 @@ class ContentBlend:
         over a no-LLM encoder's (TF-IDF): its ``control`` is ``content_blend`` with
         ``uses_llm`` false."""
         chosen = self.grid.set_index("weight")[f"val_ndcg@{self.k}"]
+        who = self.target.replace("_", " ")
         summary = RemedySummary(
-            kind="content_blend", label=f"content blend ({encoder}, {self.target} users)",
+            kind="content_blend", label=f"content blend ({encoder_label(encoder)}, {who} users)",
             uses_llm=uses_llm, control="content_blend" if uses_llm else None,
             target=self.target, k=self.k, n_target=self.n_target,
             n_evaluated=self.n_evaluated, one_off_usd=one_off_usd, per_user_usd=0.0,

@@ -43,7 +43,7 @@ __all__ = [
 NOT_A_REMEDY_RUN = surface_hints(
     "The folder {folder!r} is not a remedy run folder (no {missing}).",
     app="Run a remedy on the Remedies page.",
-    cli="Run `python -m analysis blend` or `python -m analysis sasrec-emb` with --save first.",
+    cli="Write one with `python -m analysis blend ... --out DIR` first and give that folder.",
 )
 
 SUMMARY_FILE = "remedy_summary.json"
