@@ -70,6 +70,9 @@ def run_rerank(args) -> int:
         seed=args.seed,
         pilot_users=args.pilot,
         negatives=args.negatives,
+        taste=args.taste,
+        taste_params=({"n_categories": args.taste_categories, "source": args.taste_source}
+                      if args.taste != "off" else {}),
     )
     prices = load_price_table(args.prices)
     # a dry run needs no key: without one it counts tokens approximately

@@ -9,7 +9,10 @@ from typing import Any
 
 from analysis.weak_users import WeakRule
 
-__all__ = ["DEFAULT_GPU_USD_PER_HOUR", "RerankConfig"]
+__all__ = ["DEFAULT_GPU_USD_PER_HOUR", "TASTE_MODES", "RerankConfig"]
+
+#: how the user's taste categories enter the prompt (:attr:`RerankConfig.taste`)
+TASTE_MODES = ("off", "beside", "instead")
 
 #: dollars per GPU-hour used for local backends when none is given
 DEFAULT_GPU_USD_PER_HOUR = 0.0
@@ -39,6 +42,14 @@ class RerankConfig:
         negatives: the paper protocol's negatives: ``popularity`` (matched to the test items'
             training popularity, the default) or ``uniform`` (the original draw, which
             popularity alone separates from the test items).
+        taste: the user's taste categories in the prompt
+            (:mod:`analysis.subgroups.taste`): ``off`` (default; the prompt is unchanged),
+            ``beside`` (one line after the history, "Preferred kinds of items: 60% like
+            <category>; ...", the top 3) or ``instead`` (that line replaces the second half
+            of the history in prompt order: the older half for the ``recent`` history).
+        taste_params: its settings: ``n_categories`` (default 8) and ``source`` of the item
+            vectors, ``tfidf`` (default, the catalogue's item texts) or ``factors`` (the
+            baseline's item factors).
         pilot_users: rerank only a seeded random sample of this many weak users (a pilot:
             its net gain per user, with its interval, is projected to every weak user);
             None: all of them.
@@ -63,6 +74,8 @@ class RerankConfig:
     seed: int = 0
     pilot_users: int | None = None
     negatives: str = "popularity"
+    taste: str = "off"
+    taste_params: dict = field(default_factory=dict)
 
     @property
     def resolved_max_tokens(self) -> int:

@@ -14,7 +14,9 @@ per item and per user::
 
     history_block_u   = sum over the u's h_u history items of len(text_i) + rating_i
                         + (h_u - 1) newlines; rating_i = len(": " + f"{r:g}/{5:g}") when the
-                        item's rating is finite, else 0
+                        item's rating is finite, else 0; plus, when the user has a taste
+                        line of t_u > 0 characters, t_u + 1 (its newline; t_u alone when
+                        h_u = 0)
     candidate_block_u = sum over the c_u shown candidates (numbered 1..c_u) of
                         len(text_i) + digits(position) + 2 ("1. ") or 3 ("[1] ")
                         + (c_u - 1) newlines
@@ -130,6 +132,7 @@ def prompt_sizes(
     history_ratings: np.ndarray,
     *,
     history_order: str,
+    taste_len: np.ndarray | None = None,
 ) -> PromptSizes:
     """Exact character counts of the prompts ``render_prompt`` would build.
 
@@ -146,6 +149,8 @@ def prompt_sizes(
         history_items: int (n, H) history in prompt order, ``-1`` padded.
         history_ratings: float (n, H) rating per history slot, NaN when unknown.
         history_order: ``History.description`` (cleaned like ``render_prompt`` does).
+        taste_len: int (n,) length of each row's taste line (0: none), or None (no row has
+            one).
 
     Returns:
         :class:`PromptSizes` with one entry per row.
@@ -175,6 +180,9 @@ def prompt_sizes(
     hist_text = np.where(hist_ok, text_len[np.where(hist_ok, hist, 0)], 0).sum(axis=1)
     rated = np.where(hist_ok, _rating_lengths(history_ratings), 0).sum(axis=1)
     hist_block = hist_text + rated + np.maximum(n_hist - 1, 0)
+    if taste_len is not None:
+        t = np.asarray(taste_len, dtype=np.int64)
+        hist_block = hist_block + np.where(t > 0, t + (n_hist > 0), 0)
 
     literal, counts = _placeholder_counts(template.user)
     parts = {

@@ -9,6 +9,8 @@ data, no per-user counts: providers cache it), and a ``user`` part with named pl
 * ``{candidates}``: one line per candidate in SHOWN order, identified by a short number
   ``1..C``, ``1. Title`` (``id_style="number"``) or ``[1] Title`` (``"bracket"``, RankGPT).
   Internal ids never appear;
+  when the job shows the user's taste categories (``RerankConfig.taste``), their one-line
+  summary (:func:`format_taste`) ends the block, after the history lines;
 * ``{n_candidates}``, ``{n_history}``: the counts;
 * ``{history_order}``: how the history was chosen and ordered, in words (e.g. ``most recent
   first``, ``a random sample of up to 20 items, best rated first``), given by the history
@@ -65,6 +67,8 @@ __all__ = [
     "RATINGS_MISMATCH",
     "SYSTEM_PLACEHOLDER",
     "SYSTEM_PLACEHOLDERS",
+    "TASTE_PREFIX",
+    "TASTE_TOP",
     "UNBALANCED_BRACES",
     "UNKNOWN_PLACEHOLDER",
     "UNKNOWN_TEMPLATE",
@@ -76,6 +80,7 @@ __all__ = [
     "clean_text",
     "format_candidates",
     "format_history",
+    "format_taste",
     "item_texts",
     "load_template",
     "render_prompt",
@@ -182,6 +187,36 @@ def format_history(
     )
 
 
+#: how the taste line starts; :data:`TASTE_TOP` categories at most follow it
+TASTE_PREFIX = "Preferred kinds of items: "
+TASTE_TOP = 3
+
+
+def format_taste(shares: np.ndarray, names: Sequence[str], top: int = TASTE_TOP) -> str:
+    """The user's taste in one line: ``"Preferred kinds of items: 60% like <name>; 25% like
+    <name>; 15% like <name>"``, the ``top`` categories with the largest share (ties to the
+    lower index, zero shares left out), each share a whole percent (``f"{100 s:.0f}%"``);
+    ``""`` when every share is zero.
+
+    Args:
+        shares: (K,) the user's distribution over the categories
+            (:attr:`analysis.subgroups.taste.TasteCategories.distribution`).
+        names: K category names (already one line each).
+        top: categories shown at most.
+    """
+    s = np.asarray(shares, dtype=np.float64)
+    order = np.argsort(-s, kind="stable")[:top]
+    parts = [f"{100 * s[c]:.0f}% like {names[c]}" for c in order if s[c] > 0]
+    return TASTE_PREFIX + "; ".join(parts) if parts else ""
+
+
+def _with_taste(history: str, taste: str) -> str:
+    """The history block with the taste line after it (unchanged without one)."""
+    if not taste:
+        return history
+    return f"{history}\n{taste}" if history else taste
+
+
 def format_candidates(
     candidate_texts: Sequence[str], id_style: IdStyle = "number", *, cleaned: bool = False
 ) -> str:
@@ -197,7 +232,7 @@ def render_prompt(
     template: PromptTemplate, history_texts: Sequence[str],
     history_ratings: Sequence[float] | None, candidate_texts: Sequence[str], *,
     max_tokens: int = 512, temperature: float = 0.0, rating_max: float = 5.0,
-    history_order: str | None = None, cleaned: bool = False,
+    history_order: str | None = None, cleaned: bool = False, taste: str = "",
 ) -> LLMRequest:
     """Fill a template for one user.
 
@@ -215,6 +250,8 @@ def render_prompt(
         cleaned: the item texts are already :func:`clean_text` output (as
             :func:`item_texts` returns them), so they are not cleaned again; the prompt is
             the same either way.
+        taste: the user's taste line (:func:`format_taste`), appended to the ``{history}``
+            block on a line of its own; ``""`` (the default) leaves the prompt unchanged.
 
     Returns:
         An :class:`LLMRequest` whose ``system`` is the template's system part with
@@ -229,8 +266,9 @@ def render_prompt(
         raise AnalysisError(NO_CANDIDATE_TEXTS)
     order = _clean(DEFAULT_HISTORY_ORDER if history_order is None else str(history_order))
     values = {
-        "history": format_history(history_texts, history_ratings, rating_max=rating_max,
-                                  cleaned=cleaned),
+        "history": _with_taste(format_history(history_texts, history_ratings,
+                                              rating_max=rating_max, cleaned=cleaned),
+                               _clean(taste)),
         "candidates": format_candidates(candidate_texts, template.id_style, cleaned=cleaned),
         "n_candidates": len(candidate_texts),
         "n_history": len(history_texts),
