@@ -25,7 +25,8 @@ pages = [
     st.Page("pages/3_subgroups.py", title="Subgroups", icon=":material/groups:"),
     st.Page("pages/4_weak_users.py", title="Weak users", icon=":material/person_alert:"),
     st.Page("pages/5_llm_rerank.py", title="LLM rerank", icon=":material/auto_awesome:"),
-    st.Page("pages/6_report.py", title="Report", icon=":material/summarize:"),
+    st.Page("pages/6_remedies.py", title="Remedies", icon=":material/healing:"),
+    st.Page("pages/7_report.py", title="Report", icon=":material/summarize:"),
 ]
 with page_guard():  # no traceback reaches a page: one line, the traceback in the server log
     st.navigation(pages).run()

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 TARGET_MS = 300.0
 PAGES = ("pages/0_overview.py", "pages/1_data.py", "pages/2_baseline.py",
          "pages/3_subgroups.py", "pages/4_weak_users.py", "pages/5_llm_rerank.py",
-         "pages/6_report.py")
+         "pages/7_report.py")
 
 
 def _clear_caches() -> None:

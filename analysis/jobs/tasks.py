@@ -1,5 +1,6 @@
 """The app's long jobs as plain functions for :class:`~analysis.jobs.manager.JobManager`: train and
-evaluate a baseline, rerank a run's weak users. Each saves its run and returns its id.
+evaluate a baseline, rerank a run's weak users, run another remedy for them (a content blend,
+SASRec with a text item table). Each saves its run and returns its id.
 
 A job reads what it needs from the workspace at its start and writes its run at its end;
 it holds no workspace connection while it trains or waits on a model. If another process
@@ -9,8 +10,10 @@ it will be listed as soon as the workspace is free (:data:`analysis.runs.store.R
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+from analysis.errors import AnalysisError
 from analysis.gains.cost import PriceTable
 from analysis.ingest import load_dataset
 from analysis.ingest.demo import DEMO_NAME, ensure_demo_dataset
@@ -24,7 +27,13 @@ from analysis.runs.store import RUN_NOT_LISTED_YET, RunInfo, RunStore
 from analysis.workspace import Workspace
 from models.llm.protocol import LLMBackend
 
-__all__ = ["STAGE_WEIGHTS", "baseline_task", "ensure_demo_run", "rerank_task"]
+__all__ = ["REMEDY_KINDS", "STAGE_WEIGHTS", "baseline_task", "ensure_demo_run", "remedy_task",
+           "rerank_task"]
+
+#: the remedies :func:`remedy_task` runs
+REMEDY_KINDS = ("content_blend", "sasrec_text")
+
+UNKNOWN_REMEDY = "Unknown remedy {kind!r}: choose content_blend or sasrec_text."
 
 #: share of a baseline job's time per stage, for one progress bar, in the order they run:
 #: the pipeline's stages ("done" is its subgroups and cohorts ending), then saving the run;
@@ -101,6 +110,55 @@ def rerank_task(
         ctx.progress(SAVE_AT, "saving the run")
         return _saved(ctx, store.save_rerank(result, run_id, dataset=dataset))
 
+    return fn
+
+
+def remedy_task(
+    workspace: Workspace, run_id: str, kind: str, encoder: str, encoder_config: dict, *,
+    target: str = "weak", text_table: str = "frozen", sasrec_params: dict | None = None,
+) -> Callable[[JobContext], str | None]:
+    """Embed the run's items with ``encoder`` (cached in the workspace), run the remedy
+    ``kind`` (:data:`REMEDY_KINDS`) for the run's ``target`` users and save it; SASRec saves
+    its random-table control too (listed first, so the text run is the newest). A cancel
+    is honoured between stages (embedding, the remedy, saving): nothing is saved."""
+    from analysis.embeddings import EmbeddingStore, embed_items
+    from models.encoders import make_encoder
+
+    def fn(ctx: JobContext) -> str:
+        store = RunStore(workspace)
+        run = store.load_baseline(run_id)
+        ctx.progress(0.0, f"embedding the items ({encoder})")
+        items = embed_items(run.dataset, make_encoder(encoder, **encoder_config),
+                            EmbeddingStore(workspace))
+        if ctx.cancelled:  # checked between stages: a stage itself runs to its end
+            return None
+        cost = {"uses_llm": items.uses_llm, "one_off_usd": items.catalogue_cost_usd}
+        started = time.perf_counter()
+        if kind == "content_blend":
+            from analysis.remedies.content_blend import blend_content
+
+            ctx.progress(0.1, "choosing the blend weight on validation")
+            blend = blend_content(run, items.vectors, target=target)
+            if ctx.cancelled:
+                return None
+            ctx.progress(SAVE_AT, "saving the remedy")
+            remedy = blend.remedy_run(encoder=items.encoder_id, seed=run.summary.seed,
+                                      wall_s=time.perf_counter() - started, **cost)
+            return _saved(ctx, store.save_remedy(remedy, run_id, run.dataset))
+        from analysis.remedies.text_init import sasrec_text_remedy
+
+        done = sasrec_text_remedy(
+            run, items.vectors, encoder_id=items.encoder_id, params=sasrec_params,
+            text_table=text_table, target=target,
+            progress=lambda f, m: ctx.progress(0.1 + (SAVE_AT - 0.1) * f, m), **cost)
+        if ctx.cancelled:
+            return None
+        ctx.progress(SAVE_AT, "saving the remedies")
+        _saved(ctx, store.save_remedy(done.random, run_id, run.dataset))
+        return _saved(ctx, store.save_remedy(done.text, run_id, run.dataset))
+
+    if kind not in REMEDY_KINDS:
+        raise AnalysisError(UNKNOWN_REMEDY.format(kind=kind))
     return fn
 
 

@@ -43,7 +43,8 @@ PAGES = [
     ("Subgroups", "pages/3_subgroups.py"),
     ("Weak users", "pages/4_weak_users.py"),
     ("LLM rerank", "pages/5_llm_rerank.py"),
-    ("Report", "pages/6_report.py"),
+    ("Remedies", "pages/6_remedies.py"),
+    ("Report", "pages/7_report.py"),
 ]
 #: words that must never be visible: a traceback means a bug reached the user
 FORBIDDEN = ("Traceback", "Exception")

@@ -290,7 +290,7 @@ def walk(d: AppDriver) -> None:
     assert per_user["user_id"].nunique() == len(per_user) == N_USERS
     d.wait_idle()
     d.assert_clean()
-    d.screenshot("6_report")
+    d.screenshot("7_report")
     report = d.page.context.browser.new_page()  # the downloaded report, opened offline
     try:
         report.set_viewport_size({"width": 1200, "height": 1000})

@@ -288,7 +288,7 @@ def test_overview_data_baseline_and_report_pages(hostile):
     assert any(s.startswith(f"{NAME}: 300 users") for s in shown)  # the subheader, literally
     assert any(f"Dataset {NAME} · run" in s for s in shown)  # the sidebar caption
     assert any(NAME in s for s in _open(at, "pages/2_baseline.py"))
-    _open(at, "pages/6_report.py")
+    _open(at, "pages/7_report.py")
     _open(at, "pages/1_data.py")
     at.button(key="data_delete").click().run()
     assert any(f"Delete dataset {NAME} and" in s for s in _check_page(at))

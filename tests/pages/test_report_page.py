@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO / "tests" / "analysis"))
 from tests.analysis._fixtures_report import build_runs
 
 APP = str(REPO / "app.py")
-PAGE = "pages/6_report.py"
+PAGE = "pages/7_report.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,164 @@
+"""Remedies: what else could fix the active run's weak users than a per-user LLM call (a content
+blend, SASRec with an item table from text embeddings), run as jobs, and every remedy of the
+run (LLM reranks included) side by side with its gain, net gain and bill."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from analysis.errors import AnalysisError
+from analysis.gains.remedies import compare_remedies
+from analysis.jobs.tasks import remedy_task
+from analysis.remedies.targets import TARGETS
+from analysis.runs.remedy import load_remedy_run
+from analysis.runs.rerank import load_rerank_run
+from models.encoders import ENCODERS
+from pages._shared import (
+    job_progress,
+    jobs,
+    md_escape,
+    page_start,
+    run_store,
+    show_error,
+    workspace,
+)
+
+REMEDIES = {
+    "content_blend": "Content blend: the user's history embedding blended into the baseline",
+    "sasrec_text": "SASRec with its item table from text embeddings (LLMEmb)",
+}
+ENCODER_HELP = {
+    "tfidf": "TF-IDF over the item text, reduced by truncated SVD: no LLM, no cost (the control).",
+    "transformers": "A local Hugging Face model folder, mean-pooled (GPU time is the cost).",
+    "openai": "Any OpenAI-compatible /v1/embeddings server (vLLM, TEI, Ollama).",
+}
+
+run_id, run = page_start(
+    "Remedies",
+    "Cheaper shapes of the same idea than reranking every weak user with an LLM: an LLM runs "
+    "once per item, not per request. Each remedy serves the run's weak users (chosen on "
+    "validation) and is judged on test against its no-LLM control.")
+
+
+def _encoder_settings(encoder: str) -> dict:
+    if encoder == "tfidf":
+        return {"dim": int(st.number_input("Dimensions", 8, 512, 64, step=8, key="rm_dim")),
+                "seed": int(run.summary.seed)}
+    if encoder == "transformers":
+        folder = st.text_input("Model folder", key="rm_folder",
+                               help="A local Hugging Face model folder (weights are never "
+                               "downloaded).")
+        price = st.number_input("GPU $/hour", 0.0, 100.0, 0.0, key="rm_gpu_price")
+        return {"model": folder.strip(), "gpu_usd_per_hour": float(price)}
+    cols = st.columns(3)
+    url = cols[0].text_input("Base URL", "http://localhost:8000/v1", key="rm_url")
+    model = cols[1].text_input("Model", key="rm_model")
+    price = cols[2].number_input("$ per million tokens", 0.0, 100.0, 0.0, key="rm_price")
+    return {"base_url": url.strip(), "model": model.strip(), "usd_per_mtok": float(price)}
+
+
+def _launch_form() -> None:
+    cols = st.columns(3)
+    kind = cols[0].selectbox("Remedy", list(REMEDIES), format_func=REMEDIES.get, key="rm_kind")
+    target = cols[1].selectbox("Users served", TARGETS, key="rm_target",
+                               format_func=lambda t: t.replace("_", " ") + " users",
+                               help="The run's weak users (its rule, chosen on validation), "
+                               "its inactive users, or either.")
+    encoder = cols[2].selectbox("Item text encoder", ENCODERS, key="rm_encoder",
+                                help=ENCODER_HELP["tfidf"])
+    st.caption(md_escape(ENCODER_HELP[encoder]))
+    config = _encoder_settings(encoder)
+    options: dict = {}
+    if kind == "sasrec_text":
+        cols = st.columns(2)
+        options["text_table"] = cols[0].radio(
+            "Text item table", ["frozen", "trainable"], horizontal=True, key="rm_table",
+            help="Frozen: only an adapter over the PCA-reduced text vectors trains. "
+            "Trainable: the table trains too, starting from them.")
+        epochs = int(cols[1].number_input("Epochs", 1, 200, 20, key="rm_epochs"))
+        options["sasrec_params"] = {"epochs": epochs}
+        st.caption("Fits SASRec twice on the run's split, with the text table and with a "
+                   "random one (its no-LLM control); on CPU this takes minutes on large data.")
+    missing = [name for name in ("model", "base_url") if name in config and not config[name]]
+    if missing:
+        st.caption("Give the " + " and the ".join(
+            {"model": "model" if encoder == "openai" else "model folder",
+             "base_url": "base URL"}[m] for m in missing) + " to run it.")
+    if st.button("Run the remedy", type="primary", icon=":material/play_arrow:",
+                 key="rm_run", disabled=bool(missing)):
+        title = f"{kind.replace('_', ' ')} for {run.dataset.name}"
+        st.session_state["remedy_job"] = jobs().submit(
+            "remedy", title, remedy_task(workspace(), run_id, kind, encoder, config,
+                                         target=target, **options))
+
+
+@st.fragment(run_every=1.0)
+def _progress() -> None:
+    job_id = st.session_state.get("remedy_job")
+    if not job_id:
+        return
+    status = jobs().get(job_id)
+    if not status.active:
+        st.session_state.pop("remedy_job", None)
+        if status.state == "failed":
+            st.session_state["remedy_flash"] = status.error or "The job failed."
+        st.rerun()  # the whole page: the comparison lists the new remedy
+    job_progress(status)
+    if st.button("Cancel", key="rm_cancel", icon=":material/cancel:",
+                 help="Stops after the current stage (embedding, the remedy); nothing is "
+                 "saved."):
+        jobs().cancel(job_id)
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing the remedies...")
+def _comparison(ws_path: str, baseline_id: str, children: tuple, users: float,
+                refreshes: float):
+    """Every rerank and remedy of the run (``children`` keys the cache: a new run of either
+    compares again)."""
+    listed = run_store().list_runs()
+    listed = listed[listed["run_id"].isin(children)]
+    reranks = [load_rerank_run(p) for p in listed.loc[listed["kind"] == "rerank", "path"]]
+    remedies = [load_remedy_run(p, run.dataset)
+                for p in listed.loc[listed["kind"] == "remedy", "path"]]
+    return compare_remedies(run, reranks=reranks, remedies=remedies, users_per_month=users,
+                            refreshes_per_month=refreshes)
+
+
+st.subheader("Run a remedy")
+_launch_form()
+_progress()
+if flash := st.session_state.pop("remedy_flash", None):
+    st.error(md_escape(flash), icon=":material/error:")
+
+st.subheader("Every remedy of this run")
+cols = st.columns(3)
+users = cols[0].number_input("Users a month", 0, 10**10, 100_000, step=10_000, key="rm_users",
+                             help="Users served a month (the cost projection's N).")
+refreshes = cols[1].number_input("Refreshes a month", 0.0, 1000.0, 4.0, key="rm_refresh",
+                                 help="How often each user's list is recomputed a month.")
+target_gain = cols[2].number_input("Target net NDCG gain", 0.0, 1.0, 0.01, step=0.005,
+                                   format="%.3f", key="rm_goal",
+                                   help="On the users a remedy serves; the verdict names the "
+                                   "cheapest remedy reaching it.")
+try:
+    runs = run_store().list_runs()
+    children = tuple(runs.loc[runs["parent_run_id"] == run_id, "run_id"])
+    comparison = _comparison(workspace().path, run_id, children, float(users), float(refreshes))
+except AnalysisError as err:
+    show_error(err)
+    st.stop()
+st.info(md_escape(comparison.verdict(float(target_gain))), icon=":material/balance:")
+st.dataframe(comparison.shown(), hide_index=True, width="stretch")
+st.caption(
+    f"Test NDCG@{comparison.k}; the weak users are those of the rule "
+    f"{md_escape(comparison.rule)}. **Net gain**: the gain minus the remedy's no-LLM control "
+    "on the same users (an LLM rerank against reordering the same candidates without an LLM; "
+    "SASRec with a text table against a random table; a blend of LLM vectors against the "
+    "TF-IDF blend); a remedy without an LLM is its own control. An LLM remedy whose control "
+    "has not been run shows no net gain. Intervals are 95% t-intervals over the users served. "
+    "**Weak users (test)**: at or below the rule's threshold on test, before and after "
+    "(n/a: the remedy does not recompute the rule's metric). **Long tail**: the least popular "
+    "80% of items by training interactions; exposure is their share of the top-k slots, hit "
+    "rate the share of users with a long-tail test item who find one. **Costs**: one-off per "
+    "catalogue (item embeddings), per user served per refresh (LLM calls), a month at the "
+    "volume above. Definitions: docs/metrics.md.")
