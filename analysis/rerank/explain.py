@@ -124,6 +124,9 @@ class UserExplanation:
         answer: the LLM's raw answer ("" in likelihood mode or when there was none).
         answer_used: whether the answer gave a usable ranking.
         n_hallucinated: identifiers or titles in the answer that were not candidates.
+        taste: the taste line the prompt carried after the history
+            (:func:`~analysis.rerank.prompts.format_taste`); ``""`` when the rerank's
+            ``taste`` was ``off`` or the user has no categorised training item.
     """
 
     user_id: Any
@@ -132,6 +135,7 @@ class UserExplanation:
     answer: str
     answer_used: bool
     n_hallucinated: int
+    taste: str = ""
 
 
 def explain_user(
@@ -195,6 +199,7 @@ def explain_user(
         answer=text,
         answer_used=bool(pr.used),
         n_hallucinated=int(pr.n_hallucinated),
+        taste="" if book.taste is None else str(book.taste[0]),
     )
 
 
@@ -226,7 +231,7 @@ def _lookup(backend: str, environ: Mapping[str, str], secrets: Mapping[str, Any]
         return var, str(value).strip(), "environment"
     try:
         value = secrets.get(var)
-    except Exception:  # a broken secrets file reads as no secret
+    except Exception:  # noqa: BLE001 - a broken secrets file reads as no secret
         value = None
     if isinstance(value, str) and value.strip():
         return var, value.strip(), "secrets"

@@ -4,6 +4,7 @@ user's candidates and rankings rebuilt, and the API-key status (never the key)."
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from analysis.rerank.explain import (
     key_status,
     resolve_api_key,
 )
+from analysis.rerank.plan import plan_rerank
+from analysis.rerank.tokens import ApproxTokenCounter
 from analysis.runs.store import RunStore
 from tests.analysis._fixtures_report import MODEL
 
@@ -86,6 +89,23 @@ def test_explain_user_without_an_answer_keeps_the_baseline(baseline, files):
     ex = explain_user(baseline, files.config, uid, None)
     assert not ex.answer_used and ex.answer == ""
     assert (ex.candidates["llm_rank"] == ex.candidates["baseline_rank"]).all()
+
+
+def test_explain_user_shows_the_taste_line_the_prompt_carried(baseline, files, cache):
+    haiku = "claude-haiku-4-5"
+    cfg = replace(files.config, backend="anthropic", model=haiku, taste="beside",
+                  taste_params={"n_categories": 3})
+    plan = plan_rerank(baseline, cfg, ApproxTokenCounter("anthropic", haiku), cache,
+                       pricing_only=True)
+    pu = baseline.per_user
+    for row in (0, len(plan.users) - 1):  # the dry run's / job's prompt of two users
+        uid = pu.loc[int(plan.users[row]), "user_id"]
+        ex = explain_user(baseline, cfg, uid, None)
+        assert ex.taste == plan.prompts.taste[row]
+        assert ex.taste.startswith("Preferred kinds of items: ")
+        assert f"\n{ex.taste}\n\n" in plan.requests[row].user  # right after the history
+    # off: no line, and the explanation says so with ""
+    assert explain_user(baseline, files.config, uid, None).taste == ""
 
 
 def test_explain_user_unknown_user(baseline, files):
