@@ -10,14 +10,14 @@ from analysis.errors import AnalysisError
 from analysis.gains.remedies import compare_remedies
 from analysis.jobs.tasks import remedy_task
 from analysis.remedies.targets import TARGETS
-from analysis.runs.remedy import load_remedy_run
-from analysis.runs.rerank import load_rerank_run
+from analysis.runs.remedy import remedies_of_run
 from models.encoders import ENCODERS
 from pages._shared import (
     job_progress,
     jobs,
     md_escape,
     page_start,
+    run_children,
     run_store,
     show_error,
     workspace,
@@ -115,11 +115,7 @@ def _comparison(ws_path: str, baseline_id: str, children: tuple, users: float,
                 refreshes: float):
     """Every rerank and remedy of the run (``children`` keys the cache: a new run of either
     compares again)."""
-    listed = run_store().list_runs()
-    listed = listed[listed["run_id"].isin(children)]
-    reranks = [load_rerank_run(p) for p in listed.loc[listed["kind"] == "rerank", "path"]]
-    remedies = [load_remedy_run(p, run.dataset)
-                for p in listed.loc[listed["kind"] == "remedy", "path"]]
+    reranks, remedies = remedies_of_run(run_store(), baseline_id, run.dataset)
     return compare_remedies(run, reranks=reranks, remedies=remedies, users_per_month=users,
                             refreshes_per_month=refreshes)
 
@@ -141,8 +137,7 @@ target_gain = cols[2].number_input("Target net NDCG gain", 0.0, 1.0, 0.01, step=
                                    help="On the users a remedy serves; the verdict names the "
                                    "cheapest remedy reaching it.")
 try:
-    runs = run_store().list_runs()
-    children = tuple(runs.loc[runs["parent_run_id"] == run_id, "run_id"])
+    children = tuple(run_children(run_id))
     comparison = _comparison(workspace().path, run_id, children, float(users), float(refreshes))
 except AnalysisError as err:
     show_error(err)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.errors import AnalysisError
+from analysis.gains.remedies import compare_remedies
 from analysis.report import build_report, per_user_results, to_csv_bytes, to_parquet_bytes
+from analysis.runs.remedy import remedies_of_run
 from pages._shared import (
     active_run_id,
     fmt_share,
@@ -15,7 +17,9 @@ from pages._shared import (
     md_escape,
     metric_help,
     rerank_runs,
+    run_children,
     run_info,
+    run_store,
     show_error,
     sidebar,
     workspace,
@@ -43,24 +47,47 @@ if len(options) == 1:
     st.caption("No rerank of this run yet: launch one on the LLM rerank page to add its gains "
                "and costs.")
 rerank = None if chosen == NONE else run_info(chosen)
+children = tuple(run_children(run_id))
+remedy_key = None
+if any(kind == "remedy" for _, kind in children):
+    cols = st.columns([2, 1, 1, 1])
+    if cols[0].toggle("Include the remedies compared", True, key="report_remedies",
+                      help="Every remedy of the run (Remedies page) on one table, with its "
+                      "verdict."):
+        remedy_key = (children,
+                      float(cols[1].number_input("Users a month", 0, 10**10, 100_000,
+                                                 step=10_000, key="report_rm_users")),
+                      float(cols[2].number_input("Refreshes a month", 0.0, 1000.0, 4.0,
+                                                 key="report_rm_refresh")),
+                      float(cols[3].number_input("Target net gain", 0.0, 1.0, 0.01,
+                                                 step=0.005, format="%.3f",
+                                                 key="report_rm_goal")))
 
 
 # cached as a resource: the report (~4.5 MB with plotly.js) and the files are read-only, so
 # every rerun reuses them instead of unpickling copies
 @st.cache_resource(max_entries=4, show_spinner="Building the report...")
-def _build(ws_key: str, baseline_id: str, rerank_id: str | None):
+def _build(ws_key: str, baseline_id: str, rerank_id: str | None, remedy_key: tuple | None):
     base = run_info(baseline_id)
     rerank_info = None if rerank_id is None else run_info(rerank_id)
+    comparison = goal = None
+    if remedy_key is not None:
+        _, users, refreshes, goal = remedy_key
+        run = loaded_run(baseline_id)
+        reranks, remedies = remedies_of_run(run_store(), baseline_id, run.dataset)
+        comparison = compare_remedies(run, reranks=reranks, remedies=remedies,
+                                      users_per_month=users, refreshes_per_month=refreshes)
     # the run already loaded for the other pages gives the free bracket without a re-read
     report = build_report(base, rerank_info,
-                          loaded=loaded_run(baseline_id) if rerank_info is None else None)
+                          loaded=loaded_run(baseline_id) if rerank_info is None else None,
+                          remedies=comparison, target_gain=goal)
     table = per_user_results(base, rerank_info)
     return report, to_csv_bytes(table), to_parquet_bytes(table), len(table)
 
 
 try:
     report, csv, parquet, n_rows = _build(workspace().path, run_id, None if rerank is None
-                                          else rerank.run_id)
+                                          else rerank.run_id, remedy_key)
 except AnalysisError as err:
     show_error(err)
     st.stop()

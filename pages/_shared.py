@@ -178,6 +178,22 @@ def rerank_runs() -> pd.DataFrame:
     return _rerank_runs(workspace().path, stamp)
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _child_runs(ws_path: str, runs_stamp: int) -> pd.DataFrame:
+    return run_store().list_runs().query("kind != 'baseline'")[["run_id", "kind",
+                                                                   "parent_run_id"]]
+
+
+def run_children(run_id: str) -> list[tuple[str, str]]:
+    """``(run_id, kind)`` of the reranks and remedies made from baseline run ``run_id``,
+    newest first; read once per change of the runs folder, like :func:`rerank_runs`."""
+    root = run_store().root
+    stamp = root.stat().st_mtime_ns if root.is_dir() else 0
+    runs = _child_runs(workspace().path, stamp)
+    runs = runs[runs["parent_run_id"] == run_id]
+    return list(zip(runs["run_id"], runs["kind"], strict=True))
+
+
 def _workspace_stamp() -> tuple[int, int]:
     """Changes whenever the workspace file (or its write-ahead log) is written: a cache key
     for what only a write can change, read without opening DuckDB."""

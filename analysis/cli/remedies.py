@@ -60,20 +60,15 @@ def run_blend(args) -> int:
 
 def _saved_children(run, args) -> tuple[list, list]:
     """The rerank and remedy runs the run's workspace lists under this run (the app's)."""
-    from analysis.runs.remedy import load_remedy_run
-    from analysis.runs.rerank import load_rerank_run
+    from analysis.runs.remedy import remedies_of_run
     from analysis.runs.store import RunStore
     from analysis.workspace import Workspace
 
     path = args.workspace or run.summary.source.workspace
     if not path or not Path(path).is_file():
         return [], []
-    runs = RunStore(Workspace(path)).list_runs()
-    runs = runs[runs["parent_run_id"] == Path(args.run).resolve().name]
-    reranks = [load_rerank_run(p) for p in runs.loc[runs["kind"] == "rerank", "path"]]
-    remedies = [load_remedy_run(p, run.dataset) for p in runs.loc[runs["kind"] == "remedy",
-                                                                    "path"]]
-    return reranks, remedies
+    return remedies_of_run(RunStore(Workspace(path)), Path(args.run).resolve().name,
+                           run.dataset)
 
 
 def run_remedies(args) -> int:

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from analysis.gains.remedies import RemedyComparison
 from analysis.report._baseline import baseline_section
 from analysis.report._bracket import bracket_or_none, bracket_view
 from analysis.report._charts import Charts
 from analysis.report._cost import cost_section
 from analysis.report._html import json_block, mapping_table, render, stamp
 from analysis.report._inputs import check_runs, run_file
+from analysis.report._remedies import remedies_section
 from analysis.report._rerank import rerank_section
 from analysis.report._verdict import verdict
 from analysis.runs.baseline import BaselineRun, read_per_user, read_summary
@@ -57,6 +59,8 @@ def build_report(
     *,
     generated_at: datetime | None = None,
     loaded: BaselineRun | None = None,
+    remedies: RemedyComparison | None = None,
+    target_gain: float | None = None,
 ) -> Report:
     """Build the HTML report of ``baseline`` (and its rerank ``rerank``) from
     ``templates/report.html.j2``.
@@ -76,6 +80,9 @@ def build_report(
         loaded: the baseline's :class:`~analysis.runs.baseline.BaselineRun` when already loaded
             (used for the free bracket of a report without rerank); read from the run's
             folder when None. A run whose dataset is gone gets no bracket.
+        remedies: every remedy of the run compared (:func:`analysis.gains.remedies.
+            compare_remedies`), shown in a "Remedies compared" section; None: no section.
+        target_gain: the net gain the remedies' verdict looks for (None: the largest).
 
     Raises:
         AnalysisError: a run file is missing, ``baseline`` is not a baseline, or ``rerank``
@@ -111,6 +118,7 @@ def build_report(
         title=title, dataset=baseline.dataset, generated=stamp(when), runs=runs,
         verdict=verdict_view, base=base_view, rerank=rerank_view, bracket=free_bracket_view,
         charts=figures, cost=cost, model=_model_view(summary),
+        remedies=None if remedies is None else remedies_section(remedies, target_gain),
         settings=_settings(summary, rerank_run),
     )
     return Report(html=doc, baseline_run_id=baseline.run_id,
@@ -162,5 +170,5 @@ def _settings(summary: BaselineSummary, rerank_run: RerankRun | None) -> dict[st
     source = {} if summary.source is None else asdict(summary.source)
     if source.get("workspace"):
         source["workspace"] = Path(str(source["workspace"])).name  # no server path
-    return {"baseline": json_block(shown_config), "source": json_block(source),
-            "rerank": None if rerank_run is None else json_block(rerank_run.summary.recorded_config)}
+    rerank = None if rerank_run is None else json_block(rerank_run.summary.recorded_config)
+    return {"baseline": json_block(shown_config), "source": json_block(source), "rerank": rerank}

@@ -7,8 +7,8 @@ target user the test metrics before (the baseline's) and after, the list shown a
 what it cost (once per catalogue, and per user served). That is what the comparison of
 remedies (:mod:`analysis.gains.remedies`) reads, beside the rerank runs.
 
-Files (``remedy_summary.json`` holds no wall-clock time, so the same inputs and seed give
-the same bytes of ``remedy_per_user.parquet``):
+Files (``remedy_per_user.parquet`` holds no wall-clock time, so the same inputs and seed
+give the same bytes; ``remedy_summary.json`` records ``wall_s`` too):
 
 * ``remedy_per_user.parquet``: one row per target user with test items: ``user_id``,
   ``before_<m>``, ``after_<m>``, ``gain_<m>`` for each list metric ``m`` at k, and ``topk``
@@ -37,6 +37,7 @@ __all__ = [
     "RemedyRun",
     "RemedySummary",
     "load_remedy_run",
+    "remedies_of_run",
     "write_remedy_outputs",
 ]
 
@@ -166,3 +167,20 @@ def load_remedy_run(path: str | Path, dataset: Dataset | None = None) -> RemedyR
             topk = item_rows(per["topk"], dataset.item_ids, summary.k)
     return RemedyRun(summary=summary, per_user=per.drop(columns=["topk"], errors="ignore"),
                      topk=topk, path=folder)
+
+
+def remedies_of_run(store, run_id: str, dataset: Dataset) -> tuple[list, list[RemedyRun]]:
+    """The rerank runs and remedy runs ``store`` (a :class:`~analysis.runs.store.RunStore`)
+    lists under baseline run ``run_id``, newest first, read back with the run's ``dataset``.
+
+    Returns:
+        ``(reranks, remedies)``: :class:`~analysis.runs.rerank.RerankRun` and
+        :class:`RemedyRun` lists.
+    """
+    from analysis.runs.rerank import load_rerank_run
+
+    runs = store.list_runs()
+    runs = runs[runs["parent_run_id"] == run_id]
+    reranks = [load_rerank_run(p) for p in runs.loc[runs["kind"] == "rerank", "path"]]
+    remedies = [load_remedy_run(p, dataset) for p in runs.loc[runs["kind"] == "remedy", "path"]]
+    return reranks, remedies

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,9 +12,9 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "analysis"))
 from tests.analysis._fixtures_report import build_runs
+
+REPO = Path(__file__).resolve().parents[2]
 
 APP = str(REPO / "app.py")
 PAGE = "pages/7_report.py"
@@ -121,3 +120,25 @@ def test_switching_back_to_the_report_reads_no_run_record(runs, monkeypatch, dow
     assert not at.exception, at.exception
     assert at.get("iframe")  # the report is there...
     assert calls == [], calls  # ...from the caches
+
+
+def test_a_run_with_remedies_reports_them_compared(runs, monkeypatch, downloads):
+    import numpy as np
+
+    from analysis.remedies.content_blend import blend_content
+    from analysis.runs.store import RunStore
+
+    store = RunStore(runs.workspace)
+    run = store.load_baseline(runs.baseline.run_id)
+    vectors = np.random.default_rng(2).normal(size=(run.dataset.n_items, 8)).astype(np.float32)
+    remedy = blend_content(run, vectors).remedy_run(encoder="tfidf:x", uses_llm=False,
+                                                    one_off_usd=0.0)
+    store.save_remedy(remedy, runs.baseline.run_id, run.dataset)
+    at = _open(runs, monkeypatch)
+    assert at.toggle(key="report_remedies").value  # on by default once a remedy exists
+    html = downloads[f"weakspot-report-{runs.rerank.run_id}.html"].decode("utf-8")
+    assert '<section id="remedies">' in html and "content blend (tfidf, weak users)" in html
+    at.toggle(key="report_remedies").set_value(False).run()
+    assert not at.exception, at.exception
+    html = downloads[f"weakspot-report-{runs.rerank.run_id}.html"].decode("utf-8")
+    assert '<section id="remedies">' not in html
