@@ -20,7 +20,13 @@ from analysis.rerank.plan import plan_rerank
 from analysis.rerank.settings import backend_factory, estimate_backend, rerank_config
 from analysis.runs.summary import RerankSummary
 from pages._charts import group_colors
-from pages._rerank_panels import backend_panel, dry_run_figures, dry_run_panel, job_panel
+from pages._rerank_panels import (
+    backend_panel,
+    dry_run_figures,
+    dry_run_panel,
+    job_panel,
+    taste_inputs,
+)
 from pages._shared import (
     current_weak_rule,
     fmt_usd,
@@ -83,6 +89,7 @@ pilot = cols[1].number_input(
          "interval are projected to every weak user. The full pass reuses their answers.")
 if protocol == "paper":
     cols[2].warning(PAPER_PROTOCOL_NOTE, icon=":material/science:")
+taste, taste_params = taste_inputs(*st.columns([1, 1, 2])[:2])
 
 st.subheader("3. Who is weak")
 run_rule = current_weak_rule(run)  # the Weak users page's rule, every field of it
@@ -103,7 +110,7 @@ else:
 config = rerank_config(choice, rule, n_candidates=int(n_cand), history=history,
                        template=template, max_tokens=int(max_tokens) or None,
                        budget_usd=float(budget) or None, mode=pick.mode, protocol=protocol,
-                       pilot_users=int(pilot) or None)
+                       pilot_users=int(pilot) or None, taste=taste, taste_params=taste_params)
 
 
 # --- dry run -------------------------------------------------------------------------------
@@ -355,6 +362,8 @@ def _results() -> None:
     history_col, candidates_col = st.columns([2, 3])
     history_col.markdown("History shown")
     history_col.dataframe(explained.history, hide_index=True, key="rr_user_history")
+    if explained.taste:  # the line the prompt carried right after this history
+        history_col.caption(md_escape(f"Taste line after the history: {explained.taste}"))
     candidates_col.markdown(
         "Candidates: baseline vs LLM rank (relevant = a held-out item the user liked)")
     candidates_col.dataframe(explained.candidates, hide_index=True, key="rr_user_candidates")

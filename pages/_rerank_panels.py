@@ -1,5 +1,5 @@
 """The LLM rerank page's panels: the backend and model picker (with prices the table lacks),
-a dry run's figures, and a rerank job's live progress. Display only: the settings they read
+the taste option, a dry run's figures, and a rerank job's live progress. Display only: the settings they read
 become a backend and a job in :mod:`analysis.rerank.settings`."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import streamlit as st
 
 from analysis.gains.controls import bracket
 from analysis.gains.cost import PriceTable, entered_price
+from analysis.rerank.config import TASTE_MODES
 from analysis.rerank.explain import KeyStatus, key_status, resolve_api_key
 from analysis.rerank.settings import BackendChoice, key_source_text
 from analysis.rerank.tokens import ApproxTokenCounter
@@ -18,6 +19,14 @@ from models.llm import BACKEND_NAMES
 from pages._shared import app_secrets, fmt_usd, job_progress, jobs, md_escape
 
 OTHER_MODEL = "other (type a model id)"
+#: what each taste setting does (:attr:`analysis.rerank.config.RerankConfig.taste`)
+TASTE_HELP = (
+    "off: the prompt is unchanged. beside: one more line after the history, the user's top 3 "
+    "taste categories with their shares (\"Preferred kinds of items: 60% like ...\"; "
+    "k-means over the items' TF-IDF text vectors, on the training fold). instead: the same "
+    "line replaces the older half of the history. The line's tokens (and the shorter history "
+    "of instead) show in the dry run's input tokens: estimate again after changing it."
+)
 DEFAULT_MODEL = "claude-haiku-4-5"
 
 
@@ -131,6 +140,18 @@ def backend_panel(prices: PriceTable) -> BackendPick:
         api_key=resolve_api_key(backend, os.environ, secrets),  # in memory, never shown
         key_source=key_source_text(status.source, status.env_var), gpu_usd_per_hour=gpu_usd)
     return BackendPick(choice, prices, status, mode)
+
+
+def taste_inputs(mode_col, count_col) -> tuple[str, dict]:
+    """The taste option: ``(taste, taste_params)`` of the job's config (no parameters while
+    it is off, so the number of categories alone never makes a dry run stale)."""
+    taste = mode_col.selectbox("Taste in the prompt", TASTE_MODES, key="rr_taste",
+                               help=TASTE_HELP)
+    n = count_col.number_input("Taste categories", 2, 30, 8, 1, key="rr_taste_k",
+                               disabled=taste == "off",
+                               help="How many latent item categories the items are clustered "
+                                    "into (k-means); the line names the user's top 3.")
+    return taste, ({} if taste == "off" else {"n_categories": int(n)})
 
 
 def dry_run_figures(plan, counter) -> dict:

@@ -70,7 +70,7 @@ def _rendered(at) -> str:
         parts.append(str(getattr(node, "proto", "")))
         try:
             parts.append(str(getattr(node, "value", "")))
-        except Exception:  # some nodes have no readable value
+        except Exception:  # noqa: BLE001, S110 - some nodes have no readable value
             pass
     return "\n".join(parts)
 
@@ -103,6 +103,36 @@ def test_dry_run_without_a_key_is_an_approximate_estimate(ws_path, monkeypatch):
     assert half == pytest.approx(full / 2, rel=2e-3)  # shown rounded to 4 decimals
 
 
+def _tokens(at) -> int:
+    return int(_metrics(at)["Input tokens"].replace(",", ""))
+
+
+def test_the_taste_line_is_in_the_config_and_the_dry_runs_tokens(ws_path, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    at = _open(ws_path, monkeypatch)
+    assert at.selectbox(key="rr_taste").value == "off"
+    assert _by_key(at.number_input, "rr_taste_k").disabled  # nothing to set while off
+    at.button(key="rr_dry_run").click().run()
+    off = _tokens(at)
+    at.selectbox(key="rr_taste").set_value("beside").run()
+    stale = [w.value for w in at.warning if "Settings changed since this estimate" in w.value]
+    assert stale and "taste" in stale[0]
+    at.button(key="rr_dry_run").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    beside = _tokens(at)
+    assert beside > off  # one more line per prompt, counted
+    config = at.session_state["rr_estimate"].settings.config
+    assert (config.taste, config.taste_params) == ("beside", {"n_categories": 8})
+    _by_key(at.number_input, "rr_taste_k").set_value(3).run()
+    assert any("taste params" in w.value for w in at.warning if "Settings changed" in w.value)
+    at.button(key="rr_dry_run").click().run()
+    assert at.session_state["rr_estimate"].settings.config.taste_params == {"n_categories": 3}
+    at.selectbox(key="rr_taste").set_value("instead").run()
+    at.button(key="rr_dry_run").click().run()
+    assert _tokens(at) < beside  # half of every history gone, the line kept
+
+
 def test_rerank_against_the_fake_server_shows_results_and_never_the_key(ws_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     with FakeAnthropicServer(api_key=KEY) as server:
@@ -110,6 +140,8 @@ def test_rerank_against_the_fake_server_shows_results_and_never_the_key(ws_path,
         at = _open(ws_path, monkeypatch)
         assert any(s.value == "ANTHROPIC_API_KEY found in the environment." for s in at.success)
         _by_key(at.number_input, "rr_rule_percentile").set_value(3.0).run()
+        at.selectbox(key="rr_taste").set_value("beside").run()
+        _by_key(at.number_input, "rr_taste_k").set_value(4).run()
         at.button(key="rr_dry_run").click().run()
         assert not at.error, at.error
         n = int(_metrics(at)["Sent & evaluated"].replace(",", ""))
@@ -147,6 +179,12 @@ def test_rerank_against_the_fake_server_shows_results_and_never_the_key(ws_path,
     assert sorted(cands["llm_rank"]) == list(range(1, 21))
     assert len(_frame(at, "position")) >= 1
     assert any(" > " in c.value for c in at.code)  # the fake's answer "[20] > [19] > ..."
+    # the job's prompts carried the taste line, and the user's panel shows it under the history
+    assert files.config.taste == "beside" and files.config.taste_params == {"n_categories": 4}
+    line = next(c.value for c in at.caption if c.value.startswith("Taste line after the history"))
+    line = line.removeprefix("Taste line after the history: ").replace("\\", "")
+    assert line.startswith("Preferred kinds of items: ")
+    assert any(line in c.value for c in at.code)  # in the stored prompt
     # pick another user
     other = users["user_id"].iloc[-1]
     at.selectbox(key="rr_user").set_value(other).run()
@@ -288,8 +326,8 @@ def test_the_sidebar_and_the_page_show_one_stage(ws_path, monkeypatch):
         at = _open(ws_path, monkeypatch)
         side = [p.text for p in at.sidebar.get("progress")]
         main = [p.text for p in at.main.get("progress")]
-        assert side == main == [f"Rerank {run_id}: fake claude-haiku-4-5: 5/10 users, "
-                                f"0 fell back (50%)"]
+        assert side == main == [(f"Rerank {run_id}: fake claude-haiku-4-5: 5/10 users, "
+                                 f"0 fell back (50%)")]
     finally:
         release.set()
         jm.wait(job_id, timeout=300)
