@@ -46,7 +46,7 @@ from ._params import (
     resolve_params,
 )
 from ._pop import MostPopular
-from ._sasrec import NEEDS_SEQUENCES, NO_TORCH_CUDA, SASRec
+from ._sasrec import FIT_CANCELLED, NEEDS_SEQUENCES, NO_TORCH_CUDA, SASRec
 from ._store import BAD_MODEL_FILE, load_model, save_model
 
 __all__ = [
@@ -86,6 +86,7 @@ __all__ = [
     "BAD_SEQUENCES",
     "NEEDS_SEQUENCES",
     "NO_TORCH_CUDA",
+    "FIT_CANCELLED",
     "BAD_EXCLUDE",
     "BAD_MODEL_FILE",
 ]

@@ -32,23 +32,15 @@ split with ``n_validation`` items held out between train and test, the test item
 strength fades with that gap (ALS, which models the whole taste, loses less).
 
 Item table from text (LLMEmb, Liu et al. 2024). ``fit(train, sequences=...,
-item_vectors=V, text_table="frozen")`` with ``V`` one text embedding per item
-(``(n_items, d_text)``, any encoder of :mod:`analysis.embeddings`) replaces the random item
-table: ``V`` is reduced to ``factors`` dims by PCA (:func:`pca_reduce`: numpy SVD of the
-column-centred matrix in float64, each component's sign fixed so that its largest
-``|U|`` entry is positive, as scikit-learn's ``svd_flip``; dims beyond the rank are 0), then
-scaled by one number so that the root mean square of its entries is 1, the spread of the
-random table's N(0, 1) init (:func:`text_table`). Item ``i``'s embedding is
-``adapter(t_i) = W t_i + b``, a linear ``factors -> factors`` adapter initialised to the
-identity (``W = I``, ``b = 0``) and trained; the padding row stays zero. ``"frozen"``: the
-table ``t`` is a fixed buffer, only the adapter trains; ``"trainable"``: ``t`` is a trained
-parameter too, initialised from the PCA table (an item never a training input, target or
-negative gets no gradient, so it keeps ``adapter(t_i)`` with its PCA row). The rest of the
-network is drawn exactly as for a random table (the random table is drawn first, then
-replaced), so the text and random models of one seed differ only in the item table. The
-fitted :attr:`item_factors` are ``adapter(t)``, so saving, loading and scoring are unchanged;
-the table and adapter are kept on the model as :attr:`SASRec.text_state` (not saved), and
-``params`` do not record the text init (the caller records it with the encoder).
+item_vectors=V, text_table="frozen")`` replaces the random item table by ``adapter(PCA(V))``;
+the definitions are in :mod:`models.baselines._sasrec_text`. The fitted :attr:`item_factors`
+are ``adapter(t)``, so saving, loading and scoring are unchanged; the table and adapter are
+kept on the model as :attr:`SASRec.text_state` (not saved).
+
+Cancel. ``fit(..., should_stop=f)`` calls ``f()`` before every training batch; when it
+returns True the fit stops there and raises :class:`~analysis.errors.AnalysisError`
+(:data:`FIT_CANCELLED`): at most one batch runs after a cancel, and the model keeps nothing
+of the stopped fit (the torch settings are restored as after any fit).
 
 Determinism. The whole fit runs under ``torch.random.fork_rng`` seeded with ``seed`` (weights
 and dropout), the batches and negatives come from ``numpy.random.default_rng(seed)``,
@@ -64,7 +56,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,9 +69,9 @@ from ._base import report
 from ._device import BAD_USE_GPU
 from ._factor import FactorModel
 from ._params import BAD_PARAM
+from ._sasrec_text import TextState, check_text, pca_reduce, text_items, text_state, unit_rms
 
-__all__ = ["BAD_ITEM_VECTORS", "BAD_TEXT_TABLE", "NEEDS_SEQUENCES", "NO_TORCH_CUDA",
-           "TEXT_TABLES", "SASRec", "TextState", "pca_reduce", "text_table"]
+__all__ = ["FIT_CANCELLED", "NEEDS_SEQUENCES", "NO_TORCH_CUDA", "SASRec", "build_network"]
 
 NEEDS_SEQUENCES = (
     "Model 'sasrec' trains on each user's training items in time order: pass "
@@ -90,12 +82,8 @@ NO_TORCH_CUDA = (
     "(torch.cuda.is_available() is False); let it fit on the CPU (GPU 'auto' or off)."
 )
 
-#: how a text-initialised item table trains (see the module docstring)
-TEXT_TABLES = ("frozen", "trainable")
-BAD_TEXT_TABLE = "text_table must be 'frozen' or 'trainable'; got {value!r}."
-BAD_ITEM_VECTORS = (
-    "item_vectors must be a finite (n_items, d) matrix with one row per item of the train "
-    "matrix ({n_items:,}); got shape {shape}: embed this dataset's items."
+FIT_CANCELLED = (
+    "The {name} fit was cancelled at epoch {epoch}/{epochs}, batch {batch}: nothing was kept."
 )
 
 _NEG_TRIES = 20  # redraws of a negative that the user has in training
@@ -109,95 +97,15 @@ def _torch():
     return torch
 
 
-def pca_reduce(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, float]:
-    """PCA of ``vectors`` (n, d) to ``dims`` coordinates, deterministic.
-
-    ``X = vectors - column means`` (float64); ``X = U S V^T`` (numpy's thin SVD); the
-    coordinates are ``U[:, :dims] * S[:dims]``, each column's sign flipped so that its
-    largest-magnitude ``U`` entry (the first, on ties) is positive. Columns beyond the
-    rank (singular values ``<= S[0] * max(n, d) * eps``) are 0.
-
-    Returns:
-        ``(coords, explained)``: float64 ``(n, dims)`` and the share of the total variance
-        the kept components carry (``sum S[:dims]^2 / sum S^2``; 0 when X is all zero).
-    """
-    x = np.asarray(vectors, dtype=np.float64)
-    x = x - x.mean(axis=0, keepdims=True)
-    u, s, _ = np.linalg.svd(x, full_matrices=False)
-    tol = (s[0] if len(s) else 0.0) * max(x.shape) * np.finfo(np.float64).eps
-    keep = min(int(dims), int((s > tol).sum()))  # a zero singular value: no direction
-    u, top = u[:, :keep], s[:keep]
-    lead = np.abs(u).argmax(axis=0)
-    signs = np.where(u[lead, np.arange(keep)] < 0, -1.0, 1.0)
-    coords = np.zeros((len(x), int(dims)))
-    coords[:, :keep] = u * (top * signs)[None, :]
-    total = float((s**2).sum())
-    return coords, float((top**2).sum() / total) if total > 0 else 0.0
-
-
-def text_table(vectors: np.ndarray, dims: int) -> np.ndarray:
-    """float32 ``(n, dims)``: :func:`pca_reduce` of ``vectors``, scaled by one number so that
-    the root mean square of its entries is 1 (the random table's N(0, 1) spread); an all-zero
-    reduction stays zero."""
-    return _unit_rms(pca_reduce(vectors, dims)[0])
-
-
-def _unit_rms(coords: np.ndarray) -> np.ndarray:
-    rms = float(np.sqrt((coords**2).mean())) if coords.size else 0.0
-    return (coords / rms if rms > 0 else coords).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class TextState:
-    """The text-initialised item table of a fitted SASRec (see the module docstring).
-
-    Attributes:
-        text_table: ``"frozen"`` or ``"trainable"``.
-        table: float32 ``(n_items, factors)``: the PCA table after training (equal to
-            :func:`text_table` of the vectors when frozen).
-        adapter_weight, adapter_bias: the trained adapter ``W`` ``(factors, factors)`` and
-            ``b`` ``(factors,)``; item factors are ``table @ W.T + b``.
-        explained: the share of the text vectors' variance the PCA kept.
-    """
-
-    text_table: str
-    table: np.ndarray
-    adapter_weight: np.ndarray
-    adapter_bias: np.ndarray
-    explained: float
-
-
 def build_network(n_items: int, params: dict[str, Any], text: np.ndarray | None = None,
                   trainable: bool = False) -> Any:
     """The SASRec network for ``n_items`` items (weights from torch's current random state);
-    with ``text`` (float32 ``(n_items, factors)``, :func:`text_table`) the item table is
-    ``adapter(text)`` instead, the rest drawn exactly as without it."""
+    with ``text`` (float32 ``(n_items, factors)``, :func:`~models.baselines._sasrec_text.
+    text_table`) the item table is ``adapter(text)`` instead, the rest drawn exactly as
+    without it."""
     torch = _torch()
     nn = torch.nn
     d, heads, drop = int(params["factors"]), int(params["heads"]), float(params["dropout"])
-
-    class _TextItems(nn.Module):
-        """``adapter(t_i) = W t_i + b`` (W = I, b = 0 at first); row 0 (padding) is zero."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            table = torch.zeros(n_items + 1, d)
-            table[1:] = torch.from_numpy(np.asarray(text, dtype=np.float32))
-            if trainable:
-                self.table = nn.Parameter(table)
-            else:
-                self.register_buffer("table", table)
-            self.adapter_weight = nn.Parameter(torch.eye(d))  # no random draw: same dropout
-            self.adapter_bias = nn.Parameter(torch.zeros(d))
-
-        def forward(self, idx):
-            out = self.table[idx] @ self.adapter_weight.T + self.adapter_bias
-            return out * (idx > 0).unsqueeze(-1).to(out.dtype)
-
-        @property
-        def weight(self):
-            rows = self.table[1:] @ self.adapter_weight.T + self.adapter_bias
-            return torch.cat([torch.zeros_like(rows[:1]), rows])
 
     class _Block(nn.Module):
         def __init__(self) -> None:
@@ -224,7 +132,7 @@ def build_network(n_items: int, params: dict[str, Any], text: np.ndarray | None 
             self.blocks = nn.ModuleList(_Block() for _ in range(int(params["blocks"])))
             self.last_norm = nn.LayerNorm(d, eps=1e-8)
             if text is not None:  # the random table above was drawn first: same other weights
-                self.item_emb = _TextItems()
+                self.item_emb = text_items(torch, text, trainable)
 
         def forward(self, seq):
             """Hidden states (b, L, d) of left-padded item rows ``seq`` (b, L), 0 = padding;
@@ -302,6 +210,7 @@ class SASRec(FactorModel):
     _uses_sequences = True
     text_state: TextState | None = None
     _text: tuple[np.ndarray, str] | None = None
+    _should_stop: Callable[[], bool] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -313,32 +222,30 @@ class SASRec(FactorModel):
 
     def fit(self, train: sp.csr_matrix, progress: Progress | None = None, *,
             sequences: tuple[np.ndarray, np.ndarray] | None = None,
-            item_vectors: np.ndarray | None = None, text_table: str = "frozen") -> SASRec:
-        """:meth:`BaselineRecommender.fit`, plus the item table from text.
+            item_vectors: np.ndarray | None = None, text_table: str = "frozen",
+            should_stop: Callable[[], bool] | None = None) -> SASRec:
+        """:meth:`BaselineRecommender.fit`, plus the item table from text and a cancel hook.
 
         Args:
             item_vectors: optional ``(n_items, d)`` text embeddings, one row per item of
-                ``train``: the item table becomes ``adapter(PCA(item_vectors))`` (module
-                docstring); None: the random table.
+                ``train``: the item table becomes ``adapter(PCA(item_vectors))``
+                (:mod:`models.baselines._sasrec_text`); None: the random table.
             text_table: ``"frozen"`` (only the adapter trains) or ``"trainable"``.
+            should_stop: optional, called before every training batch; True stops the fit.
 
         Raises:
-            AnalysisError: as the base ``fit``; :data:`BAD_TEXT_TABLE`,
-                :data:`BAD_ITEM_VECTORS`.
+            AnalysisError: as the base ``fit``; :data:`~models.baselines._sasrec_text.
+                BAD_TEXT_TABLE`, :data:`~models.baselines._sasrec_text.BAD_ITEM_VECTORS`;
+                :data:`FIT_CANCELLED` when ``should_stop()`` returned True (the model is
+                left as it was before this fit).
         """
-        if text_table not in TEXT_TABLES:
-            raise AnalysisError(BAD_TEXT_TABLE.format(value=text_table))
-        text = None
-        if item_vectors is not None:
-            text = np.asarray(item_vectors, dtype=np.float64)
-            n_items = train.shape[1]
-            if text.ndim != 2 or len(text) != n_items or not np.isfinite(text).all():
-                raise AnalysisError(BAD_ITEM_VECTORS.format(n_items=n_items, shape=text.shape))
+        text = check_text(item_vectors, text_table, train.shape[1])
         self._text, self.text_state = (None if text is None else (text, text_table)), None
+        self._should_stop = should_stop
         try:
             super().fit(train, progress, sequences=sequences)
         finally:
-            self._text = None
+            self._text = self._should_stop = None
         return self
 
     def _resolve_device(self, use_gpu: Any) -> bool:
@@ -389,7 +296,7 @@ class SASRec(FactorModel):
         table = explained = None
         if self._text is not None:
             coords, explained = pca_reduce(self._text[0], int(p["factors"]))
-            table = _unit_rms(coords)
+            table = unit_rms(coords)
         trainable = self._text is not None and self._text[1] == "trainable"
         net = build_network(n_items, p, table, trainable).to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=float(p["learning_rate"]), betas=(0.9, 0.98))
@@ -409,7 +316,10 @@ class SASRec(FactorModel):
             order, starts = _batches(rng, lengths, batch)
             neg = self._negatives(rng, pool, keys, n_items, learners[order], targets.shape[1])
             total, weight = 0.0, 0
-            for start, stop in itertools.pairwise(starts):
+            for b, (start, stop) in enumerate(itertools.pairwise(starts)):
+                if self._should_stop is not None and self._should_stop():
+                    raise AnalysisError(FIT_CANCELLED.format(
+                        name=self.name, epoch=epoch + 1, epochs=epochs, batch=b + 1))
                 rows = order[start:stop]
                 width = -max(1, int(lengths[rows].max()))  # drop all-padding columns
                 seq = torch.from_numpy(inputs[rows, width:]).to(dev)
@@ -432,11 +342,7 @@ class SASRec(FactorModel):
             report(progress, (epoch + 1) / epochs,
                    f"{self.name}: epoch {epoch + 1}/{epochs}, loss {mean:.4f}")
         if table is not None:
-            emb = net.item_emb
-            self.text_state = TextState(
-                self._text[1], emb.table[1:].detach().float().cpu().numpy(),
-                emb.adapter_weight.detach().float().cpu().numpy(),
-                emb.adapter_bias.detach().float().cpu().numpy(), float(explained))
+            self.text_state = text_state(net.item_emb, self._text[1], explained)
         return self._states(net, indptr, items, n_users, length, dev)
 
     @staticmethod

@@ -1,4 +1,5 @@
-"""Tests of models/baselines/_sasrec.py (SASRec) and the time-ordered train sequences it reads.
+"""Tests of models/baselines/_sasrec.py (SASRec, its cancel hook), of _sasrec_text.py (its item
+table from text) and of the time-ordered train sequences it reads.
 
 The planted set: 60 items on one fixed cycle (a random permutation: ``nxt[i]`` follows
 ``i``). Each user's history is 5 random items (noise), then a walk along the cycle of 8 to
@@ -179,6 +180,43 @@ def test_progress_epochs_and_cold_users(split):
     assert not model.score_users(np.array([5])).any()
 
 
+def test_a_cancel_after_the_first_epoch_stops_before_the_second_batch_runs(split):
+    # 150 users with >= 2 training items, batches of 32: 5 batches an epoch
+    calls, asked = [], []
+
+    def should_stop() -> bool:
+        asked.append(len(calls))
+        return len(calls) >= 2  # cancelled once the first epoch has been reported
+
+    model = make_recommender("sasrec", seed=0, use_gpu=False, **{**FAST, "epochs": 4})
+    threads = torch.get_num_threads()
+    with pytest.raises(AnalysisError) as err:
+        model.fit(split.train, progress=lambda f, m: calls.append((f, m)),
+                  sequences=split.train_sequences, should_stop=should_stop)
+    assert str(err.value) == B._sasrec.FIT_CANCELLED.format(
+        name="sasrec", epoch=2, epochs=4, batch=1)
+    assert [f for f, _ in calls] == [0.0, 0.25]  # one epoch of four reported, no "done"
+    assert asked == [1] * 5 + [2]  # asked before each batch: 5 ran, the 6th never did
+    assert not model.is_fitted and torch.get_num_threads() == threads
+
+
+def test_a_cancel_mid_epoch_keeps_the_previous_fit(split):
+    model = fit(split, epochs=1)
+    users = np.arange(N_USERS)
+    before = model.score_users(users).tobytes()
+    asked = []
+
+    def should_stop() -> bool:
+        asked.append(True)
+        return len(asked) == 3
+
+    with pytest.raises(AnalysisError, match="cancelled at epoch 1/1, batch 3"):
+        model.fit(split.train, sequences=split.train_sequences, should_stop=should_stop)
+    assert len(asked) == 3 and model.score_users(users).tobytes() == before
+    # the hook is dropped with the fit: a plain refit runs to its end
+    assert fit(split, epochs=1).score_users(users).tobytes() == before
+
+
 def test_bad_inputs_are_one_line_analysis_errors(split):
     cases = [
         (lambda: make_recommender("sasrec", heads=3), "Parameter 'heads' of model 'sasrec'"),
@@ -256,12 +294,12 @@ def test_pca_matches_a_hand_computation():
     # largest |U| entry is negative and the sign flips: coordinates 3√2, -√2, -2√2; rank 1,
     # so the second and third coordinates are 0
     x = np.array([[0.0, 1.0], [4.0, 5.0], [5.0, 6.0]])
-    coords, explained = B._sasrec.pca_reduce(x, 3)
+    coords, explained = B._sasrec_text.pca_reduce(x, 3)
     r = np.sqrt(2)
     np.testing.assert_allclose(coords, [[3 * r, 0, 0], [-r, 0, 0], [-2 * r, 0, 0]], rtol=1e-12)
     assert coords[:, 1:].tolist() == [[0, 0]] * 3 and explained == pytest.approx(1.0)
     # scaled to root mean square 1 over the 3 x 2 entries: sum of squares 28 -> / √(28/6)
-    table = B._sasrec.text_table(x, 2)
+    table = B._sasrec_text.text_table(x, 2)
     np.testing.assert_allclose(table[:, 0], np.array([3, -1, -2]) * r / np.sqrt(28 / 6),
                                rtol=1e-6)
     assert table.dtype == np.float32 and np.sqrt((table.astype(float) ** 2).mean()) == (
@@ -298,7 +336,7 @@ def test_frozen_keeps_the_pca_table_and_trains_the_adapter(text_data):
     split, text = text_data
     model = fit_text(split, text, "frozen", epochs=3)
     state = model.text_state
-    pca = B._sasrec.text_table(text, 16)
+    pca = B._sasrec_text.text_table(text, 16)
     assert state.table.tobytes() == pca.tobytes()
     assert not np.allclose(state.adapter_weight, np.eye(16))
     np.testing.assert_allclose(model.item_factors,
@@ -322,7 +360,7 @@ def test_an_item_seen_only_in_test_keeps_adapter_of_its_pca_row():
     model = make_recommender("sasrec", seed=0, use_gpu=False, **{**FAST, "epochs": 3})
     model.fit(split.train, sequences=split.train_sequences, item_vectors=text,
               text_table="trainable")
-    state, pca = model.text_state, B._sasrec.text_table(text, 32)
+    state, pca = model.text_state, B._sasrec_text.text_table(text, 32)
     np.testing.assert_array_equal(state.table[N_ITEMS], pca[N_ITEMS])  # no gradient
     assert not np.array_equal(state.table[0], pca[0])  # a trained item's row moved
     np.testing.assert_allclose(model.item_factors[N_ITEMS],
