@@ -31,18 +31,16 @@ from analysis.embeddings.embed import encoder_label
 from analysis.errors import AnalysisError
 from analysis.gains.controls import mean_ci
 from analysis.metrics import compute_user_metrics
+from analysis.remedies.targets import select_targets
 from analysis.runs.baseline import BaselineRun
 from analysis.runs.remedy import RemedyRun, RemedySummary
 from models.topk import batch_size_for, mask_rows, topk_rows
 
-__all__ = ["BLEND_TARGETS", "DEFAULT_WEIGHTS", "ContentBlend", "blend_content", "content_scores"]
+__all__ = ["DEFAULT_WEIGHTS", "ContentBlend", "blend_content", "content_scores"]
 
-#: which users get the blend: the run's weak users, its inactive users, or either
-BLEND_TARGETS = ("weak", "inactive", "weak_or_inactive")
 #: the weights tried on validation (0 = the baseline)
 DEFAULT_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
 
-BAD_TARGET = "Unknown blend target {target!r}: use weak, inactive or weak_or_inactive."
 BAD_VECTORS = (
     "The item vectors have {rows:,} rows for a dataset of {n_items:,} items: embed this "
     "dataset's items (one vector per item)."
@@ -56,7 +54,7 @@ class ContentBlend:
     """The blend chosen on validation and judged on test.
 
     Attributes:
-        target: which users got the blend (:data:`BLEND_TARGETS`).
+        target: which users got the blend (:data:`analysis.remedies.targets.TARGETS`).
         weight: the weight chosen on validation.
         grid: ``weight``, ``val_ndcg@k`` (mean over target users with validation items),
             ``n_users``.
@@ -173,16 +171,6 @@ def _blocks(run: BaselineRun, users: np.ndarray, vectors: np.ndarray, seen: sp.c
         yield _standardise(base), _standardise(content)
 
 
-def _targets(per_user: pd.DataFrame, target: str) -> np.ndarray:
-    if target not in BLEND_TARGETS:
-        raise AnalysisError(BAD_TARGET.format(target=target))
-    weak = per_user["weak"].to_numpy(bool)
-    inactive = (per_user["inactive"].to_numpy(bool) if "inactive" in per_user
-                else np.zeros(len(per_user), bool))
-    chosen = {"weak": weak, "inactive": inactive, "weak_or_inactive": weak | inactive}[target]
-    return per_user.index.to_numpy(np.int64)[chosen]
-
-
 def blend_content(run: BaselineRun, vectors: np.ndarray, *, target: str = "weak",
                   weights=DEFAULT_WEIGHTS) -> ContentBlend:
     """Choose the blend weight on validation for the target users, then judge it on test.
@@ -198,7 +186,7 @@ def blend_content(run: BaselineRun, vectors: np.ndarray, *, target: str = "weak"
     if not weights or any(not 0.0 <= w <= 1.0 for w in weights):
         raise AnalysisError(BAD_WEIGHTS.format(weights=weights))
     k, split = run.k, run.split
-    users = _targets(run.per_user, target)
+    users = select_targets(run.per_user, target)
     val_users = users[np.diff(split.validation.indptr)[users] > 0]
     if len(val_users) == 0:
         raise AnalysisError(NO_TARGET_USERS.format(target=target.replace("_", " ")))

@@ -15,6 +15,7 @@ from analysis.ingest.uploads import ingest_synthetic
 from analysis.metrics import compute_user_metrics
 from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.remedies import content_blend as cb
+from analysis.remedies.targets import select_targets
 from analysis.workspace import Workspace
 from models.topk import mask_rows, topk_rows
 
@@ -62,7 +63,7 @@ def test_the_weight_is_chosen_on_validation_and_zero_is_the_baseline(run):
     blend = cb.blend_content(run, vectors, target="weak")
     grid = blend.grid.set_index("weight")["val_ndcg@10"]
     assert blend.weight == grid.index[int(np.argmax(grid.to_numpy()))]  # first best: smallest
-    users = cb._targets(run.per_user, "weak")
+    users = select_targets(run.per_user, "weak")
     users = users[np.diff(run.split.validation.indptr)[users] > 0]
     for weight in (0.0, blend.weight, 1.0):
         assert grid[weight] == pytest.approx(_val_ndcg(run, users, vectors, weight).mean(),
@@ -91,7 +92,7 @@ def test_a_useless_encoder_never_changes_a_ranking(run):
 
 def test_bad_inputs_say_what_is_wrong(run):
     good = np.ones((run.dataset.n_items, 3), np.float32)
-    with pytest.raises(AnalysisError, match="Unknown blend target 'all'"):
+    with pytest.raises(AnalysisError, match="Unknown remedy target 'all'"):
         cb.blend_content(run, good, target="all")
     with pytest.raises(AnalysisError, match="item vectors have 5 rows"):
         cb.blend_content(run, good[:5])
