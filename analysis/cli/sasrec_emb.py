@@ -18,7 +18,7 @@ def _fmt(x: float) -> str:
 
 
 def run_sasrec_emb(args) -> int:
-    from analysis.embeddings import EmbeddingStore, embed_items
+    from analysis.embeddings import EmbeddingStore, embed_items, encoder_label
     from analysis.remedies.text_init import MODELS, sasrec_text_remedy
     from analysis.runs.baseline import load_run
     from analysis.runs.store import RunStore
@@ -42,7 +42,8 @@ def run_sasrec_emb(args) -> int:
     bars.close(clear=True)
     k, who = result.k, args.target.replace("_", " ")
     s = result.text.summary
-    print(f"SASRec with its item table from {items.plan.encoder_id} ({args.text_table}) vs "
+    print(f"SASRec with its item table from {encoder_label(items.plan.encoder_id)} "
+          f"({args.text_table}) vs "
           f"random, {run.dataset.name}, reference run {run.model_name} "
           f"(epochs {s.settings['epochs']}, factors {s.settings['factors']}, seed {s.seed}; "
           f"PCA keeps {s.settings['pca_explained']:.1%} of the text variance)")

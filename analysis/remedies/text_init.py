@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from analysis.embeddings import encoder_label
 from analysis.errors import AnalysisError
 from analysis.metrics import compute_user_metrics
 from analysis.metrics.long_tail import long_tail_figures, long_tail_items
@@ -217,15 +218,15 @@ def sasrec_text_remedy(run: BaselineRun, vectors: np.ndarray, *, encoder_id: str
             after = everyone.loc[chosen, f"{name}_{m}"].to_numpy()
             table[f"before_{m}"], table[f"after_{m}"] = before, after
             table[f"gain_{m}"] = after - before
-        is_text = name == "sasrec_text"
+        is_text, who = name == "sasrec_text", target.replace("_", " ")
         settings = {"model": "sasrec", **model.params, "init": "text" if is_text else "random"}
         if is_text:
             settings.update(text_table=text_table,
                             pca_explained=model.text_state.explained)
         summary = RemedySummary(
             kind=name,
-            label=(f"SASRec, item table from {encoder_id} ({text_table})" if is_text
-                   else "SASRec, random item table") + f", {target.replace('_', ' ')} users",
+            label=(f"SASRec, item table from {encoder_label(encoder_id)} ({text_table})"
+                   if is_text else "SASRec, random item table") + f", {who} users",
             uses_llm=bool(uses_llm) if is_text else False,
             control="sasrec_random" if is_text else None, target=target, k=k,
             n_target=len(users), n_evaluated=len(evaluated),

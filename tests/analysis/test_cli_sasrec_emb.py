@@ -18,7 +18,7 @@ def test_sasrec_emb_prints_the_comparison_and_saves_both_runs(tmp_path, capsys):
             "--epochs", "1", "--text-table", "trainable"]
     assert main([*args, "--save"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("SASRec with its item table from tfidf") and "(trainable)" in out[0]
+    assert out[0].startswith("SASRec with its item table from tfidf (trainable) vs random, ")
     assert out[1].split() == ["dimension", "group", "users", "run", "ndcg@10", "SASRec",
                               "random", "ndcg@10", "SASRec", "text", "ndcg@10"]
     assert out[2].split()[:2] == ["all", "everyone"]

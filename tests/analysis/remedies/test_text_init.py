@@ -19,6 +19,8 @@ from analysis.runs.remedy import load_remedy_run, write_remedy_outputs
 from tests.analysis._fixtures_rerank import build_run
 
 PARAMS = {"factors": 16, "epochs": 2, "max_len": 10, "batch_size": 64}
+#: a TF-IDF encoder's id (models/encoders/tfidf.py): recorded whole, labelled "tfidf"
+ENCODER = "tfidf:uni+bi,sublinear,min_df=1|svd:dim=12,seed=0|corpus=0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def vectors(run):
 
 @pytest.fixture(scope="module")
 def remedy(run, vectors):
-    return ti.sasrec_text_remedy(run, vectors, encoder_id="tfidf-test", uses_llm=True,
+    return ti.sasrec_text_remedy(run, vectors, encoder_id=ENCODER, uses_llm=True,
                                  one_off_usd=0.25, params=PARAMS)
 
 
@@ -72,9 +74,11 @@ def test_before_is_the_run_and_after_is_the_sasrec_list(run, remedy):
         assert f"val_ndcg@{k}_weak" in s.validation
     t, r = remedy.text.summary, remedy.random.summary
     assert (t.uses_llm, t.one_off_usd, t.encoder, t.settings["text_table"]) == (
-        True, 0.25, "tfidf-test", "frozen")
+        True, 0.25, ENCODER, "frozen")
     assert (r.uses_llm, r.one_off_usd, r.encoder, r.per_user_usd) == (False, 0.0, None, 0.0)
     assert 0 < t.settings["pca_explained"] <= 1
+    assert t.label == "SASRec, item table from tfidf (frozen), weak users"
+    assert r.label == "SASRec, random item table, weak users"
 
 
 def test_everyone_subgroups_and_long_tail_agree_with_the_lists(run, remedy):
@@ -113,7 +117,7 @@ def test_everyone_subgroups_and_long_tail_agree_with_the_lists(run, remedy):
 
 
 def test_same_inputs_same_bytes_and_the_folder_round_trip(run, vectors, remedy, tmp_path):
-    again = ti.sasrec_text_remedy(run, vectors, encoder_id="tfidf-test", uses_llm=True,
+    again = ti.sasrec_text_remedy(run, vectors, encoder_id=ENCODER, uses_llm=True,
                                   one_off_usd=0.25, params=PARAMS)
     assert again.text.topk.tobytes() == remedy.text.topk.tobytes()
     assert again.random.per_user.equals(remedy.random.per_user)
