@@ -18,6 +18,7 @@ from pages._shared import (
     md_escape,
     page_start,
     run_children,
+    run_info,
     run_store,
     show_error,
     workspace,
@@ -101,7 +102,12 @@ def _progress() -> None:
     if not status.active:
         st.session_state.pop("remedy_job", None)
         if status.state == "failed":
-            st.session_state["remedy_flash"] = status.error or "The job failed."
+            st.session_state["remedy_flash"] = ("error", status.error or "The job failed.")
+        elif status.state == "done" and status.run_id:
+            st.session_state["remedy_flash"] = (
+                "success", f"Saved: {run_info(status.run_id).label} (run {status.run_id}).")
+        else:
+            st.session_state["remedy_flash"] = ("info", f"The job was {status.state}.")
         st.rerun()  # the whole page: the comparison lists the new remedy
     job_progress(status)
     if st.button("Cancel", key="rm_cancel", icon=":material/cancel:",
@@ -124,7 +130,10 @@ st.subheader("Run a remedy")
 _launch_form()
 _progress()
 if flash := st.session_state.pop("remedy_flash", None):
-    st.error(md_escape(flash), icon=":material/error:")
+    kind, text = flash
+    {"error": st.error, "success": st.success, "info": st.info}[kind](
+        md_escape(text), icon={"error": ":material/error:", "success": ":material/check_circle:",
+                               "info": ":material/info:"}[kind])
 
 st.subheader("Every remedy of this run")
 cols = st.columns(3)

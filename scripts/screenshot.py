@@ -44,6 +44,9 @@ def prepare(d: AppDriver, title: str) -> None:
     elif title == "LLM rerank":
         d.click("rr_dry_run")
         d.wait_text("Input tokens")
+    elif title == "Remedies":
+        d.click("rm_run")
+        d.wait_text("Saved: content blend", timeout=300)
     d.wait_idle()
 
 

@@ -268,6 +268,15 @@ def walk(d: AppDriver) -> None:
     assert metric_value(d, "Spent").startswith("$")
     d.screenshot("5_llm_rerank")
 
+    # -- Remedies: a content blend run as a job joins the comparison beside the rerank ------------
+    d.goto("Remedies")
+    d.wait_text("Every remedy of this run")
+    d.click("rm_run")
+    d.wait_text("Saved: content blend (tfidf, weak users)", timeout=300)
+    d.wait_idle()
+    d.assert_clean()
+    d.screenshot("6_remedies")
+
     # -- Report: HTML report of the run and its rerank, downloaded through the browser ------------
     d.goto("Report")
     d.wait_text("Evaluated users")
