@@ -27,6 +27,7 @@ from analysis.subgroups.distributions import (
     metric_range,
     subgroup_dimensions,
 )
+from analysis.subgroups.taste import taste_sources, taste_table
 from pages._charts import group_colors, plot_escape, plot_labels
 from pages._shared import (
     loaded_run,
@@ -81,9 +82,25 @@ DISPARITY_HELP = {
 }
 
 
+#: the item vectors the taste categories can come from (:func:`taste_sources`)
+TASTE_SOURCES = {"factors": "the run's item factors", "tfidf": "TF-IDF of the item texts"}
+TASTE_HELP = ("Two more dimensions: each user's dominant taste category (k-means over the "
+              "items' vectors, named after its most popular items) and how focused the "
+              "user's taste is (focused: half or more of the training items in one category; "
+              "mixed: 30-50%; broad: less).")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Clustering the items into taste categories...")
+def _table(ws_path: str, run_id: str, taste: tuple[str, int] | None) -> pd.DataFrame:
+    """The run's per-user table; with ``taste = (source, n)``, its taste dimensions added
+    (computed once per run, source and n)."""
+    run = loaded_run(run_id)
+    return run.per_user if taste is None else taste_table(run, taste[0], n_categories=taste[1])
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
-def _dimensions(ws_path: str, run_id: str) -> tuple[list[str], list[str]]:
-    table = loaded_run(run_id).per_user
+def _dimensions(ws_path: str, run_id: str, taste) -> tuple[list[str], list[str]]:
+    table = _table(ws_path, run_id, taste)
     return subgroup_dimensions(table), metric_columns(table)
 
 
@@ -99,10 +116,10 @@ class _View(NamedTuple):
 
 
 @st.cache_resource(max_entries=32, show_spinner="Computing the subgroup report...")
-def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, min_size: int):
+def _view(ws_path: str, run_id: str, taste, dims: tuple[str, ...], metric: str, min_size: int):
     """The report, groups by mean, ECDF, histogram, box figures and plotted users of one
     view."""
-    table = loaded_run(run_id).per_user
+    table = _table(ws_path, run_id, taste)
     grouping = dims[0] if len(dims) == 1 else dims
     report = subgroup_report(table, metric, grouping, weak=table["weak"].to_numpy(bool),
                              min_group_size=min_size)
@@ -118,13 +135,15 @@ def _view(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, min_siz
 
 
 @st.cache_resource(max_entries=16, show_spinner="Testing every dimension and pair...")
-def _tests(ws_path: str, run_id: str, dims_all: tuple[str, ...], metric: str, min_size: int):
+def _tests(ws_path: str, run_id: str, taste, dims_all: tuple[str, ...], metric: str,
+           min_size: int):
     """Kruskal-Wallis of every dimension and pair, with Holm and BH over that family."""
-    return kruskal_family(loaded_run(run_id).per_user, metric, dims_all, min_group_size=min_size)
+    return kruskal_family(_table(ws_path, run_id, taste), metric, dims_all,
+                          min_group_size=min_size)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind: str,
+def _figures(ws_path: str, run_id: str, taste, dims: tuple[str, ...], metric: str, kind: str,
              min_size: int, n_ends: int):
     """The three charts of one view, built once (plotly figure building is the slow part).
 
@@ -132,7 +151,8 @@ def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind
     marked; the ECDF and the histogram show the ``n_ends`` lowest and highest groups only.
     Group labels and the metric name come from the user's data: plotly gets them escaped.
     """
-    report, order, ecdf, hist, boxes, points = _view(ws_path, run_id, dims, metric, min_size)
+    report, order, ecdf, hist, boxes, points = _view(ws_path, run_id, taste, dims, metric,
+                                                     min_size)
     label = dict(zip(order["group"], plot_labels(order["label"]), strict=True))
     colors = {label[g]: c for g, c in group_colors(order["group"]).items()}
     orders = {"group": [label[g] for g in order["group"]]}
@@ -191,9 +211,9 @@ def _figures(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, kind
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _sizes(ws_path: str, run_id: str, dims: tuple[str, ...], metric: str, val: str):
+def _sizes(ws_path: str, run_id: str, taste, dims: tuple[str, ...], metric: str, val: str):
     """Users per group with a test value of ``metric`` and with a validation value ``val``."""
-    table = loaded_run(run_id).per_user
+    table = _table(ws_path, run_id, taste)
     columns = [metric] + ([val] if val in table.columns and val != metric else [])
     return group_sizes(table, dims[0] if len(dims) == 1 else dims, columns)
 
@@ -216,9 +236,15 @@ run_id, run = page_start(
     "Which groups of users does the baseline serve worst? Pick one dimension, or two to cross "
     "them.",
 )
+taste_col, source_col, count_col = st.columns([2, 2, 1], vertical_alignment="bottom")
+on = taste_col.toggle("Add taste categories", key="sg_taste", help=TASTE_HELP)
+source = source_col.selectbox("Taste from", taste_sources(run), key="sg_taste_source",
+                              format_func=TASTE_SOURCES.get, disabled=not on)
+n_taste = count_col.number_input("Categories", 2, 30, 8, key="sg_taste_k", disabled=not on)
+taste = (source, int(n_taste)) if on else None
 try:
     ws_path = workspace().path
-    dims_all, metrics = _dimensions(ws_path, run_id)
+    dims_all, metrics = _dimensions(ws_path, run_id, taste)
 except AnalysisError as err:
     show_error(err)
     st.stop()
@@ -241,7 +267,7 @@ dims = metric_col.multiselect("Group by (one or two dimensions)", dims_all, max_
                               key="sg_dims", help="Crossing two dimensions reports every pair of "
                               "groups (e.g. inactive × gender).")
 metric = plot_col.selectbox("Metric", metrics, key="sg_metric", help=metric_help(default_metric))
-choice = default_distribution_plot(loaded_run(run_id).per_user[metric])
+choice = default_distribution_plot(_table(ws_path, run_id, taste)[metric])
 if st.session_state.get("sg_plot_for") != metric:  # a new metric: the default fits its data
     st.session_state["sg_plot"] = choice.kind
     st.session_state["sg_plot_for"] = metric
@@ -260,8 +286,8 @@ if not dims:
     st.stop()
 
 try:
-    report, order = _view(ws_path, run_id, tuple(dims), metric, min_size)[:2]
-    tests = _tests(ws_path, run_id, tuple(dims_all), metric, min_size)
+    report, order = _view(ws_path, run_id, taste, tuple(dims), metric, min_size)[:2]
+    tests = _tests(ws_path, run_id, taste, tuple(dims_all), metric, min_size)
 except AnalysisError as err:
     show_error(err)
     st.stop()
@@ -308,8 +334,8 @@ if kind == choice.kind == "Histogram":
     st.caption(choice.reason)
 st.caption("Groups are sorted by mean, lowest first; n is the group's evaluated users, and "
            "“small” marks a group below the minimum size (its mean is too noisy to rank).")
-dist_fig, ecdf_fig, means_fig = _figures(ws_path, run_id, tuple(dims), metric, kind, min_size,
-                                         n_ends)
+dist_fig, ecdf_fig, means_fig = _figures(ws_path, run_id, taste, tuple(dims), metric, kind,
+                                         min_size, n_ends)
 left, right = st.columns(2)
 left.plotly_chart(dist_fig, key="sg_dist", width="stretch")
 right.plotly_chart(ecdf_fig, key="sg_ecdf", width="stretch")
@@ -317,7 +343,7 @@ st.plotly_chart(means_fig, key="sg_means", width="stretch")
 rule_metric = run_info(run_id).headline.get("weak_users", {}).get("rule", {}).get(
     "metric", "ndcg@10")
 val = f"val_{rule_metric}"
-sizes = _sizes(ws_path, run_id, tuple(dims), metric, val)
+sizes = _sizes(ws_path, run_id, taste, tuple(dims), metric, val)
 by_group = report.by_group.merge(
     sizes.drop(columns=[f"n_{metric}"]).rename(columns={"n_users": "n_all"}), on="group",
     how="left").sort_values("mean", kind="stable", na_position="last")

@@ -56,7 +56,9 @@ __all__ = [
     "add_taste_columns",
     "run_item_vectors",
     "taste_categories",
+    "taste_sources",
     "taste_subgroups",
+    "taste_table",
 ]
 
 #: the label of users without a categorised training item
@@ -359,3 +361,25 @@ def run_item_vectors(run: BaselineRun, source: str, *, seed: int = 0, dim: int =
     encoder = make_encoder("tfidf", dim=dim, seed=seed)
     encoder.fit(texts)
     return np.asarray(encoder.encode(texts), dtype=np.float64)
+
+
+def taste_sources(run: BaselineRun) -> list[str]:
+    """The item-vector sources of :func:`run_item_vectors` a run offers, the preferred first:
+    ``factors`` when its baseline has item factors, then ``tfidf`` (always)."""
+    return (["factors"] if run.item_factors is not None else []) + ["tfidf"]
+
+
+def taste_table(run: BaselineRun, source: str, *, n_categories: int = 8,
+                seed: int = 0) -> pd.DataFrame:
+    """The run's per-user table with the taste dimensions (:func:`add_taste_columns`) of the
+    taste categories of its training fold over the item vectors of ``source``
+    (:func:`run_item_vectors`; the same ``seed`` for the TF-IDF reduction and k-means).
+
+    Raises:
+        AnalysisError: as :func:`run_item_vectors` and :func:`taste_categories`.
+    """
+    vectors = run_item_vectors(run, source, seed=seed)
+    ds = run.dataset
+    taste = taste_categories(run.split.train, vectors, n_categories=n_categories, seed=seed,
+                             items=ds.items, item_ids=ds.item_ids)
+    return add_taste_columns(run.per_user, taste)

@@ -5,14 +5,18 @@ cohort table (exactly weak_cohorts.csv) and the CSV download."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.runs.store import RunStore
 from analysis.subgroups import adjust_p_values, kruskal_family, subgroup_report
+from analysis.subgroups import taste as taste_module
 from analysis.subgroups.distributions import box_stats, group_order, subgroup_dimensions
 from analysis.weak_users import WeakRule, select_weak_users
+from analysis.workspace import Workspace
 
 PAGE = "pages/3_subgroups.py"
 
@@ -223,3 +227,63 @@ def test_group_sizes_say_which_users_each_page_counts(at, demo):
     assert shown["n_all"].to_dict() == table.groupby("activity", observed=False).size().to_dict()
     assert (shown["size"] != shown[f"n_{val}"]).any()  # the two populations differ here
     assert any(f"validation {val}" in c.value for c in at.caption)
+
+
+def test_taste_categories_are_two_more_dimensions_computed_once(at, demo, monkeypatch):
+    """The toggle adds the dominant taste category and the taste focus (from the run's item
+    factors by default), reported like any other dimension: one row per category, the
+    evaluated users split among them, the same CIs and family-adjusted p-values; the
+    categories are computed once per (run, source, n), not on every interaction."""
+    info, _ = demo
+    run = RunStore(Workspace(os.environ["WEAKSPOT_WORKSPACE"])).load_baseline(info.run_id)
+    calls = []
+    real = taste_module.taste_categories
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["n_categories"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(taste_module, "taste_categories", counted)
+    assert "taste_category" not in at.multiselect(key="sg_dims").options
+    assert at.selectbox(key="sg_taste_source").disabled  # set once the toggle is on
+    at.toggle(key="sg_taste").set_value(True).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sg_taste_source").options == [
+        "the run's item factors", "TF-IDF of the item texts"]  # the run is ALS: factors first
+    assert at.selectbox(key="sg_taste_source").value == "factors"
+    k = 7  # a size no other test asks for: computed here, once
+    at.number_input(key="sg_taste_k").set_value(k).run()
+    assert calls[-1] == k
+    options = at.multiselect(key="sg_dims").options
+    assert {"taste_category", "taste_focus"} <= set(options)
+    at.multiselect(key="sg_dims").set_value(["taste_category"]).run()
+    assert not at.exception, at.exception
+    n_calls = len(calls)
+    table = taste_module.taste_table(run, "factors", n_categories=k)  # the expected figures
+    n_calls += 1
+    report = subgroup_report(table, "ndcg@10", "taste_category",
+                             weak=table["weak"].to_numpy(bool))
+    assert disparity(at) == expected(report, table)  # the family includes the taste dimensions
+    shown = frame_with(at, "reliable")
+    assert len(shown) == k and all(g.startswith("T") for g in shown["group"])
+    evaluated = int(table["ndcg@10"].notna().sum())
+    assert shown["size"].sum() == evaluated == int(report.overall["size"])
+    assert shown["mean"].tolist() == pytest.approx(
+        report.by_group.sort_values("mean", kind="stable")["mean"].tolist())
+    assert shown["ci_low"].tolist() == pytest.approx(
+        report.by_group.sort_values("mean", kind="stable")["ci_low"].tolist())
+    fam = frame_with(at, "p_holm")
+    assert {"taste_category", "taste_focus", "taste_category × taste_focus"} <= set(
+        fam["dimension"])
+    # other widgets move: nothing is clustered again; off and on again: still cached
+    at.number_input(key="sg_min_size").set_value(30).run()
+    at.multiselect(key="sg_dims").set_value(["taste_focus", "activity"]).run()
+    at.toggle(key="sg_taste").set_value(False).run()
+    assert "taste_focus" not in at.multiselect(key="sg_dims").options
+    at.toggle(key="sg_taste").set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(calls) == n_calls and at.number_input(key="sg_taste_k").value == k
+    # TF-IDF: its own categories, computed once too
+    at.selectbox(key="sg_taste_source").set_value("tfidf").run()
+    assert not at.exception, at.exception
+    assert len(calls) == n_calls + 1
