@@ -37,6 +37,7 @@ runs (``tests/analysis/gains/test_remedies.py``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,7 @@ from analysis.formatting import NA, fmt_int, fmt_pct, fmt_signed, fmt_usd
 from analysis.gains.controls import mean_ci
 from analysis.metrics.long_tail import long_tail_figures, long_tail_items
 from analysis.runs.baseline import BaselineRun
-from analysis.runs.files import item_rows
+from analysis.runs.files import item_rows, jsonable
 from analysis.runs.remedy import RemedyRun
 from analysis.runs.rerank import RerankRun
 
@@ -285,6 +286,20 @@ def _row(run: BaselineRun, served: _Served | None, tail: np.ndarray, n_evaluated
     }
 
 
+def _distinct(remedies) -> list[RemedyRun]:
+    """The remedies less repeats of the same computation (same kind, users, encoder, settings
+    and seed: e.g. the random-table control each SASRec text run saves), the first kept."""
+    seen, out = set(), []
+    for remedy in remedies:
+        s = remedy.summary
+        key = (s.kind, s.target, s.encoder, s.seed, s.n_target,
+               json.dumps(jsonable(s.settings), sort_keys=True))
+        if key not in seen:
+            seen.add(key)
+            out.append(remedy)
+    return out
+
+
 def compare_remedies(run: BaselineRun, *, reranks=(), remedies=(), users_per_month: float = 0.0,
                      refreshes_per_month: float = 1.0) -> RemedyComparison:
     """Every given remedy of ``run`` on the same figures (see the module docstring).
@@ -294,7 +309,9 @@ def compare_remedies(run: BaselineRun, *, reranks=(), remedies=(), users_per_mon
         reranks: :class:`~analysis.runs.rerank.RerankRun` of this run.
         remedies: :class:`~analysis.runs.remedy.RemedyRun` of this run (read back with the
             run's ids, so each has ``user_idx`` and ``topk``), newest first: an LLM remedy is
-            netted against the first no-LLM remedy given of its control's kind and target.
+            netted against the first no-LLM remedy given of its control's kind and target;
+            a repeat of the same computation (kind, users, encoder, settings, seed) is shown
+            once.
         users_per_month: users served a month (the cost projection's ``N``).
         refreshes_per_month: list refreshes per user a month (``R``).
 
@@ -305,6 +322,7 @@ def compare_remedies(run: BaselineRun, *, reranks=(), remedies=(), users_per_mon
               _check_volume("Refreshes per month", refreshes_per_month))
     n_evaluated = int(run.per_user["evaluated"].to_numpy(bool).sum())
     tail = long_tail_items(run.split.train)
+    remedies = _distinct(remedies)
     controls: dict = {}
     for remedy in remedies:  # the no-LLM remedies first: the LLM ones are netted against them
         if not remedy.summary.uses_llm:

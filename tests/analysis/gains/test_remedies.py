@@ -114,3 +114,10 @@ def test_bad_volumes_are_refused(setup, volume):
     run = setup[0]
     with pytest.raises(AnalysisError, match="must be a non-negative number"):
         compare_remedies(run, **volume)
+
+
+def test_a_repeated_remedy_is_shown_once(setup):
+    run, _, blends, _ = setup
+    control = blends["control"][1]
+    cmp = compare_remedies(run, remedies=[control, control, blends["llm"][1]])
+    assert cmp.table["kind"].tolist() == ["baseline", "content_blend", "content_blend"]
