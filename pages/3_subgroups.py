@@ -27,7 +27,7 @@ from analysis.subgroups.distributions import (
     metric_range,
     subgroup_dimensions,
 )
-from analysis.subgroups.taste import taste_sources, taste_table
+from analysis.subgroups.taste import SOURCE_NAMES, TASTE_DIMENSIONS_NOTE, taste_sources, taste_table
 from pages._charts import group_colors, plot_escape, plot_labels
 from pages._shared import (
     loaded_run,
@@ -82,18 +82,10 @@ DISPARITY_HELP = {
 }
 
 
-#: the item vectors the taste categories can come from (:func:`taste_sources`)
-TASTE_SOURCES = {"factors": "the run's item factors", "tfidf": "TF-IDF of the item texts"}
-TASTE_HELP = ("Two more dimensions: each user's dominant taste category (k-means over the "
-              "items' vectors, named after its most popular items) and how focused the "
-              "user's taste is (focused: half or more of the training items in one category; "
-              "mixed: 30-50%; broad: less).")
-
 
 @st.cache_resource(max_entries=8, show_spinner="Clustering the items into taste categories...")
 def _table(ws_path: str, run_id: str, taste: tuple[str, int] | None) -> pd.DataFrame:
-    """The run's per-user table; with ``taste = (source, n)``, its taste dimensions added
-    (computed once per run, source and n)."""
+    """The run's per-user table, with ``taste = (source, n)`` its taste dimensions added."""
     run = loaded_run(run_id)
     return run.per_user if taste is None else taste_table(run, taste[0], n_categories=taste[1])
 
@@ -231,15 +223,12 @@ def _csv(ws_path: str, run_id: str) -> bytes:
     return loaded_run(run_id).per_user.to_csv(index=False).encode()
 
 
-run_id, run = page_start(
-    "Subgroups",
-    "Which groups of users does the baseline serve worst? Pick one dimension, or two to cross "
-    "them.",
-)
+run_id, run = page_start("Subgroups", "Which groups of users does the baseline serve worst? "
+                         "Pick one dimension, or two to cross them.")
 taste_col, source_col, count_col = st.columns([2, 2, 1], vertical_alignment="bottom")
-on = taste_col.toggle("Add taste categories", key="sg_taste", help=TASTE_HELP)
+on = taste_col.toggle("Add taste categories", key="sg_taste", help=TASTE_DIMENSIONS_NOTE)
 source = source_col.selectbox("Taste from", taste_sources(run), key="sg_taste_source",
-                              format_func=TASTE_SOURCES.get, disabled=not on)
+                              format_func=SOURCE_NAMES.get, disabled=not on)
 n_taste = count_col.number_input("Categories", 2, 30, 8, key="sg_taste_k", disabled=not on)
 taste = (source, int(n_taste)) if on else None
 try:
@@ -353,9 +342,7 @@ counted = (f" The Weak users page counts a group's users with a validation {md_e
 st.caption(f"Users: the group's users with a test {md_escape(metric)} (evaluated), the ones "
            f"every figure on this page is computed over.{counted}")
 st.dataframe(
-    by_group,
-    hide_index=True,
-    column_config={
+    by_group, hide_index=True, key="sg_table", column_config={
         "size": st.column_config.NumberColumn(
             "Users", format="%d", help="Users of the group with a test value of the metric."),
         "n_all": st.column_config.NumberColumn("All users", format="%d",
@@ -372,27 +359,22 @@ st.dataframe(
             "rule (validation split)."),
         "reliable": st.column_config.CheckboxColumn(
             "Reliable", help=DISPARITY_HELP["min_size"]),
-    },
-    key="sg_table",
-)
+    })
 with st.expander(f"Every dimension and pair tested ({int(tests['family_size'].max()):,} "
                  "tests in the family)"):
     st.caption("Raw and adjusted Kruskal-Wallis p-values of every dimension and every pair "
                "this page can show, over groups of at least the minimum size. Compare the "
                "adjusted ones with 0.05.")
     st.dataframe(
-        tests[["dimension", "n_groups", "kruskal_p", "p_holm", "p_bh"]],
-        hide_index=True,
-        column_config={
+        tests[["dimension", "n_groups", "kruskal_p", "p_holm", "p_bh"]], hide_index=True,
+        key="sg_tests", column_config={
             "n_groups": st.column_config.NumberColumn("Groups tested", format="%d"),
             "kruskal_p": st.column_config.NumberColumn("Raw p", format="%.2g"),
             "p_holm": st.column_config.NumberColumn("Holm p", format="%.2g",
                                                     help=DISPARITY_HELP["Holm"]),
             "p_bh": st.column_config.NumberColumn("BH p", format="%.2g",
                                                   help=DISPARITY_HELP["BH"]),
-        },
-        key="sg_tests",
-    )
+        })
 
 st.subheader("Weakest cohorts")
 try:
@@ -406,12 +388,6 @@ else:
                "dimension shows; they do not follow the metric picked above.")
     cohort_table(cohorts, f"NDCG@{k}", key="sg_cohorts")
 
-st.download_button(
-    "Download the per-user table (CSV)",
-    data=_csv(ws_path, run_id),
-    file_name=f"{run_id}-per_user.csv",
-    mime="text/csv",
-    key="sg_download",
-    icon=":material/download:",
-    on_click="ignore",
-)
+st.download_button("Download the per-user table (CSV)", data=_csv(ws_path, run_id),
+                   file_name=f"{run_id}-per_user.csv", mime="text/csv", key="sg_download",
+                   icon=":material/download:", on_click="ignore")

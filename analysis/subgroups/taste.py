@@ -49,7 +49,9 @@ if TYPE_CHECKING:
 __all__ = [
     "FOCUS_BINS",
     "NO_CATEGORY",
+    "SOURCE_NAMES",
     "TASTE_DIMENSIONS",
+    "TASTE_DIMENSIONS_NOTE",
     "TASTE_SOURCES",
     "TasteCategories",
     "TasteSubgroups",
@@ -69,6 +71,15 @@ FOCUS_BINS = (("focused", 0.5), ("mixed", 0.3))
 TASTE_DIMENSIONS = ("taste_category", "taste_focus")
 #: where a run's item vectors come from without an embedding store (:func:`run_item_vectors`)
 TASTE_SOURCES = ("tfidf", "factors")
+#: each source in words (for a page or a report)
+SOURCE_NAMES = {"factors": "the run's item factors", "tfidf": "TF-IDF of the item texts"}
+#: what the two dimensions are, in one paragraph (for a page or a report)
+TASTE_DIMENSIONS_NOTE = (
+    "Two more dimensions: each user's dominant taste category (k-means over the items' "
+    "vectors, named after its most popular items) and how focused the user's taste is "
+    "(focused: half or more of the training items in one category; mixed: 30-50%; broad: "
+    "less)."
+)
 #: titles and genres in a category's name
 N_NAME_ITEMS, N_NAME_GENRES = 3, 2
 _SHORT_TITLE_CHARS = 40
