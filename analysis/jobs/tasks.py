@@ -120,7 +120,8 @@ def remedy_task(
     """Embed the run's items with ``encoder`` (cached in the workspace), run the remedy
     ``kind`` (:data:`REMEDY_KINDS`) for the run's ``target`` users and save it; SASRec saves
     its random-table control too (listed first, so the text run is the newest). A cancel
-    is honoured between stages (embedding, the remedy, saving): nothing is saved."""
+    is honoured between stages (embedding, the remedy, saving) and, in a SASRec fit, before
+    its next training batch: nothing is saved."""
     from analysis.embeddings import EmbeddingStore, embed_items
     from models.encoders import make_encoder
 
@@ -147,10 +148,16 @@ def remedy_task(
             return _saved(ctx, store.save_remedy(remedy, run_id, run.dataset))
         from analysis.remedies.text_init import sasrec_text_remedy
 
-        done = sasrec_text_remedy(
-            run, items.vectors, encoder_id=items.encoder_id, params=sasrec_params,
-            text_table=text_table, target=target,
-            progress=lambda f, m: ctx.progress(0.1 + (SAVE_AT - 0.1) * f, m), **cost)
+        try:
+            done = sasrec_text_remedy(
+                run, items.vectors, encoder_id=items.encoder_id, params=sasrec_params,
+                text_table=text_table, target=target,
+                progress=lambda f, m: ctx.progress(0.1 + (SAVE_AT - 0.1) * f, m),
+                should_stop=lambda: ctx.cancelled, **cost)
+        except AnalysisError:
+            if ctx.cancelled:  # the fit stopped on the cancel (FIT_CANCELLED): not a failure
+                return None
+            raise
         if ctx.cancelled:
             return None
         ctx.progress(SAVE_AT, "saving the remedies")

@@ -3,8 +3,8 @@ from item text embeddings (LLMEmb, Liu et al. 2024), against the same SASRec wit
 table (the no-LLM control), for a baseline run's target users.
 
 Both SASRec models are fitted on the run's split (its training sequences) with the same
-parameters and seed; only the item table differs (:mod:`models.baselines._sasrec`: PCA of the
-text vectors behind a trained adapter, ``text_table`` ``"frozen"`` or ``"trainable"``).
+parameters and seed; only the item table differs (:mod:`models.baselines._sasrec_text`: PCA of
+the text vectors behind a trained adapter, ``text_table`` ``"frozen"`` or ``"trainable"``).
 Nothing is chosen: the parameters and epochs are given, so the test figures select nothing;
 the validation NDCG@k of both models is reported beside them (ranked with the training items
 masked, as the run's validation pass does).
@@ -105,7 +105,8 @@ def _rank(model, users: np.ndarray, seen: sp.csr_matrix, k: int) -> np.ndarray:
 
 
 def _fit(run: BaselineRun, vectors, text_table: str, params: dict, seed: int, use_gpu,
-         progress: Progress | None, low: float, high: float):
+         progress: Progress | None, low: float, high: float,
+         should_stop: Callable[[], bool] | None):
     from models.baselines import make_recommender
 
     model = make_recommender("sasrec", seed=seed, use_gpu=use_gpu, **params)
@@ -113,7 +114,7 @@ def _fit(run: BaselineRun, vectors, text_table: str, params: dict, seed: int, us
         lambda f, m: progress(low + (high - low) * f, m))
     start = time.perf_counter()
     model.fit(run.split.train, inner, sequences=run.split.train_sequences,
-              item_vectors=vectors, text_table=text_table)
+              item_vectors=vectors, text_table=text_table, should_stop=should_stop)
     return model, time.perf_counter() - start
 
 
@@ -134,7 +135,8 @@ def sasrec_text_remedy(run: BaselineRun, vectors: np.ndarray, *, encoder_id: str
                        uses_llm: bool, one_off_usd: float, params: dict | None = None,
                        text_table: str = "frozen", target: str = "weak",
                        seed: int | None = None, use_gpu="auto",
-                       progress: Progress | None = None) -> TextInitRemedy:
+                       progress: Progress | None = None,
+                       should_stop: Callable[[], bool] | None = None) -> TextInitRemedy:
     """Fit SASRec with the item table from ``vectors`` and with a random one; measure both.
 
     Args:
@@ -145,15 +147,18 @@ def sasrec_text_remedy(run: BaselineRun, vectors: np.ndarray, *, encoder_id: str
         uses_llm: whether that encoder is an LLM (the text remedy's ``uses_llm``).
         one_off_usd: the catalogue's embedding cost, once (the text remedy's one-off cost).
         params: SASRec hyperparameters (defaults: :data:`models.baselines.DEFAULT_PARAMS`).
-        text_table: ``"frozen"`` or ``"trainable"`` (see :mod:`models.baselines._sasrec`).
+        text_table: ``"frozen"`` or ``"trainable"`` (see :mod:`models.baselines._sasrec_text`).
         target: which users get the remedy (:data:`analysis.remedies.targets.TARGETS`).
         seed: the fits' seed (default: the run's).
         use_gpu: SASRec's device policy.
         progress: optional ``progress(fraction, message)``.
+        should_stop: optional cancel hook, asked before every training batch of both fits
+            (``SASRec.fit``): once it returns True the fit stops before its next batch.
 
     Raises:
         AnalysisError: vectors not one per item, unknown target or text_table, bad
-            parameters, or no target user with test items.
+            parameters, no target user with test items, or a fit stopped by
+            ``should_stop`` (:data:`models.baselines.FIT_CANCELLED`: nothing is returned).
     """
     vectors = np.asarray(vectors, dtype=np.float32)
     n_items = run.dataset.n_items
@@ -167,9 +172,10 @@ def sasrec_text_remedy(run: BaselineRun, vectors: np.ndarray, *, encoder_id: str
         raise AnalysisError(NO_TARGET_WITH_TEST.format(target=target.replace("_", " ")))
     seed = int(run.summary.seed if seed is None else seed)
     params = dict(params or {})
-    text_model, text_s = _fit(run, vectors, text_table, params, seed, use_gpu, progress, 0.0, 0.45)
+    text_model, text_s = _fit(run, vectors, text_table, params, seed, use_gpu, progress, 0.0, 0.45,
+                              should_stop)
     random_model, random_s = _fit(run, None, text_table, params, seed, use_gpu, progress,
-                                  0.45, 0.9)
+                                  0.45, 0.9, should_stop)
     if progress is not None:
         progress(0.9, "ranking the test and validation lists")
 

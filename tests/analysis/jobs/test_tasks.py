@@ -9,7 +9,14 @@ import pytest
 
 from analysis.ingest.demo import DEMO_NAME
 from analysis.jobs.manager import JobManager
-from analysis.jobs.tasks import SAVE_AT, STAGE_WEIGHTS, baseline_task, ensure_demo_run, rerank_task
+from analysis.jobs.tasks import (
+    SAVE_AT,
+    STAGE_WEIGHTS,
+    baseline_task,
+    ensure_demo_run,
+    remedy_task,
+    rerank_task,
+)
 from analysis.pipeline import EvaluateConfig
 from analysis.rerank.config import RerankConfig
 from analysis.runs.store import RunStore
@@ -44,7 +51,7 @@ def test_a_baseline_task_reports_weighted_stages_and_saves_its_run(ws):
     assert fractions == sorted(fractions) and 0.0 <= min(fractions)
     assert ctx.calls[0] == (0.0, "loading the dataset")
     assert ctx.calls[-1] == (SAVE_AT, "saving the run")
-    by_text = dict((m, f) for f, m in ctx.calls)
+    by_text = {m: f for f, m in ctx.calls}
     # split 5% + fit 55% + evaluate 30%, then the pipeline's last stage ends at 95%
     assert by_text["subgroups and cohorts"] == pytest.approx(0.95)
     assert min(f for f, m in ctx.calls if m.startswith("evaluate")) >= 0.6 - 1e-12
@@ -123,3 +130,32 @@ def test_a_rerank_job_reaches_100_only_when_done(ws, monkeypatch):
     stages = [s for _, _, s in seen]
     assert stages[0] == "building prompts" and stages[-2:] == ["saving the run", "done"]
     assert progress[-2] < 1.0 == progress[-1]
+
+
+def test_a_sasrec_remedy_job_cancelled_mid_fit_stops_within_a_batch_and_saves_nothing(ws):
+    """The Cancel of the Remedies page: the manager's flag, set once the first epoch is
+    reported, stops the SASRec fit before its next batch; the job ends cancelled."""
+    info = ensure_demo_run(ws)
+    jm = JobManager(ws)
+    task = remedy_task(ws, info.run_id, "sasrec_text", "tfidf", {"dim": 8},
+                       sasrec_params={"epochs": 3, "factors": 8, "max_len": 8})
+    messages: list[str] = []
+
+    def fn(ctx):
+        report = ctx.progress
+
+        def progress(fraction, message="", **detail):
+            messages.append(message)
+            report(fraction, message, **detail)
+            if "epoch 1/3" in message:
+                jm.cancel(ctx.job_id)
+
+        ctx.progress = progress
+        return task(ctx)
+
+    status = jm.wait(jm.submit("remedy", "sasrec_text", fn), timeout=300)
+    assert (status.state, status.run_id, status.error) == ("cancelled", None, None)
+    epochs = [m for m in messages if "epoch" in m]
+    assert len(epochs) == 1 and epochs[0].startswith("sasrec: epoch 1/3")  # 2 of 3 never ran
+    assert "saving the remedies" not in messages
+    assert RunStore(ws).list_runs(kind="remedy").empty

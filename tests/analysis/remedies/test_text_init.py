@@ -16,6 +16,7 @@ from analysis.remedies import targets as tg
 from analysis.remedies import text_init as ti
 from analysis.runs.baseline import load_run
 from analysis.runs.remedy import load_remedy_run, write_remedy_outputs
+from models.baselines import FIT_CANCELLED
 from tests.analysis._fixtures_rerank import build_run
 
 PARAMS = {"factors": 16, "epochs": 2, "max_len": 10, "batch_size": 64}
@@ -144,3 +145,26 @@ def test_bad_inputs(run, vectors):
     with pytest.raises(AnalysisError, match="text_table must be"):
         ti.sasrec_text_remedy(run, vectors, encoder_id="x", uses_llm=False, one_off_usd=0,
                               text_table="melted", params=PARAMS)
+
+
+@pytest.mark.parametrize(("counted", "after", "epochs_run", "stopped_at"), [
+    ("report", 1, 0, (1, 1)),  # after the first report ("fitting"): the text fit runs no batch
+    ("epoch", 3, 3, (2, 1)),  # after the random fit's first epoch: its second never starts
+])
+def test_should_stop_stops_either_fit_before_its_next_batch(run, vectors, counted, after,
+                                                            epochs_run, stopped_at):
+    calls: list[str] = []
+
+    def should_stop() -> bool:
+        seen = calls if counted == "report" else [m for m in calls if "epoch" in m]
+        return len(seen) >= after
+
+    with pytest.raises(AnalysisError) as err:
+        ti.sasrec_text_remedy(run, vectors, encoder_id=ENCODER, uses_llm=True, one_off_usd=0.25,
+                              params=PARAMS, progress=lambda f, m: calls.append(m),
+                              should_stop=should_stop)
+    epoch, batch = stopped_at
+    assert str(err.value) == FIT_CANCELLED.format(name="sasrec", epoch=epoch, epochs=2,
+                                                  batch=batch)
+    assert sum("epoch" in m for m in calls) == epochs_run  # of 2 fits x 2 epochs
+    assert not any(m == "done" or m.startswith("ranking") for m in calls)
