@@ -341,7 +341,7 @@ class BaselineRecommender:
     def _check_items(self, item_idx: Any, n_rows: int) -> np.ndarray:
         n_items = self.n_items
         arr = np.asarray(item_idx)
-        fmt = dict(n_rows=n_rows, n_items=n_items)
+        fmt = {"n_rows": n_rows, "n_items": n_items}
         if arr.ndim != 2 or arr.shape[0] != n_rows or (arr.size and arr.dtype.kind not in "iu"):
             detail = f"shape {arr.shape}, dtype {arr.dtype}"
             raise AnalysisError(BAD_ITEMS.format(detail=detail, **fmt))
@@ -354,7 +354,7 @@ class BaselineRecommender:
         if exclude is None:
             return None
         n_rows = int(users.max()) + 1 if users.size else 0
-        fmt = dict(n_items=self.n_items, n_rows=n_rows)
+        fmt = {"n_items": self.n_items, "n_rows": n_rows}
         if not sp.issparse(exclude):
             raise AnalysisError(BAD_EXCLUDE.format(detail=type(exclude).__name__, **fmt))
         if exclude.shape[1] != self.n_items or exclude.shape[0] < n_rows:
