@@ -176,6 +176,7 @@ def run_pipeline(
     config: EvaluateConfig = EvaluateConfig(),
     *,
     progress: StageProgress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PipelineResult:
     """Split, fit, evaluate and analyse one dataset.
 
@@ -183,6 +184,9 @@ def run_pipeline(
         dataset: from :func:`analysis.ingest.load_dataset` or the synthetic generator.
         config: the run's settings.
         progress: optional ``progress(stage, fraction, message)`` callback.
+        should_stop: optional; a model that can stop mid-fit (SASRec, asked before every
+            training batch) ends with its ``AnalysisError`` once it returns True. implicit's
+            models run their fit to the end.
 
     Returns:
         A :class:`PipelineResult`.
@@ -202,7 +206,8 @@ def run_pipeline(
     with timer.stage("fit"):
         model = make_recommender(config.model, seed=config.seed, **config.model_params)
         sequences = split.train_sequences if model.uses_sequences else None  # SASRec's input
-        model.fit(split.train, progress=stage_cb("fit"), sequences=sequences)
+        stop = {"should_stop": should_stop} if should_stop and model.uses_sequences else {}
+        model.fit(split.train, progress=stage_cb("fit"), sequences=sequences, **stop)
     with timer.stage("evaluate"):
         evaluation = evaluate_recommender(
             model,

@@ -67,13 +67,21 @@ def _saved(ctx: JobContext, info: RunInfo) -> str:
 
 def baseline_task(
     workspace: Workspace, dataset: str, config: EvaluateConfig
-) -> Callable[[JobContext], str]:
-    """Train, evaluate and save a baseline run of ``dataset``."""
+) -> Callable[[JobContext], str | None]:
+    """Train, evaluate and save a baseline run of ``dataset``. A cancel stops a model that
+    can stop mid-fit (SASRec) before its next batch, and nothing is saved; the other
+    models fit to the end and their run is saved."""
 
     def fn(ctx: JobContext) -> str:
         ctx.progress(0.0, "loading the dataset")
         ds = load_dataset(workspace, dataset)
-        result = run_pipeline(ds, config, progress=_stage_progress(ctx))
+        try:
+            result = run_pipeline(ds, config, progress=_stage_progress(ctx),
+                                  should_stop=lambda: ctx.cancelled)
+        except AnalysisError:
+            if ctx.cancelled:  # a fit stopped mid-way (SASRec): nothing to save
+                return None
+            raise
         ctx.progress(SAVE_AT, "saving the run")
         return _saved(ctx, RunStore(workspace).save_baseline(result))
 

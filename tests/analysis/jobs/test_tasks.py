@@ -159,3 +159,33 @@ def test_a_sasrec_remedy_job_cancelled_mid_fit_stops_within_a_batch_and_saves_no
     assert len(epochs) == 1 and epochs[0].startswith("sasrec: epoch 1/3")  # 2 of 3 never ran
     assert "saving the remedies" not in messages
     assert RunStore(ws).list_runs(kind="remedy").empty
+
+
+def test_a_sasrec_baseline_job_cancelled_mid_fit_saves_nothing(ws):
+    """The Baseline page's Cancel stops a SASRec fit before its next batch."""
+    ensure_demo_run(ws)
+    jm = JobManager(ws)
+    before = len(RunStore(ws).list_runs(kind="baseline"))
+    config = EvaluateConfig(model="sasrec", model_params={"epochs": 3, "factors": 8,
+                                                          "max_len": 8})
+    task = baseline_task(ws, DEMO_NAME, config)
+    messages: list[str] = []
+
+    def fn(ctx):
+        report = ctx.progress
+
+        def progress(fraction, message="", **detail):
+            messages.append(message)
+            report(fraction, message, **detail)
+            if "epoch 1/3" in message:
+                jm.cancel(ctx.job_id)
+
+        ctx.progress = progress
+        return task(ctx)
+
+    status = jm.wait(jm.submit("baseline", "sasrec", fn), timeout=300)
+    assert (status.state, status.run_id, status.error) == ("cancelled", None, None)
+    assert [m for m in messages if "epoch" in m] == [
+        next(m for m in messages if "epoch 1/3" in m)]
+    assert "saving the run" not in messages
+    assert len(RunStore(ws).list_runs(kind="baseline")) == before
