@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from analysis.embeddings.embed import encoder_label
 from analysis.errors import AnalysisError
 from analysis.gains.controls import mean_ci
-from analysis.metrics import compute_user_metrics
+from analysis.metrics import auc_from_scores, compute_user_metrics
 from analysis.remedies.targets import select_targets
 from analysis.runs.baseline import BaselineRun
 from analysis.runs.remedy import RemedyRun, RemedySummary
@@ -58,8 +58,9 @@ class ContentBlend:
         weight: the weight chosen on validation.
         grid: ``weight``, ``val_ndcg@k`` (mean over target users with validation items),
             ``n_users``.
-        per_user: one row per target user with test items: ``user_idx``,
-            ``before_ndcg@k``, ``after_ndcg@k``, ``gain_ndcg@k``.
+        per_user: one row per target user with test items: ``user_idx``, then
+            ``before_<m>``, ``after_<m>``, ``gain_<m>`` for ``ndcg@k``, ``recall@k``,
+            ``hit@k`` and ``auc`` (over the items the list may show; before: the run's).
         k: the list length.
         n_evaluated: users of the run with test items (the "everyone" denominator).
         topk: int ``(len(per_user), k)``: each target user's test list after the blend.
@@ -153,6 +154,17 @@ def _rank(blocks, weight: float, k: int) -> np.ndarray:
     return np.vstack(ranked) if ranked else np.zeros((0, k), np.int64)
 
 
+def _auc(blocks, weight: float, truth: sp.csr_matrix) -> np.ndarray:
+    """float64 ``(n_users,)``: each user's AUC of the blended scores at ``weight`` over the
+    items the list may show (:func:`analysis.metrics.auc_from_scores`, the run's ``auc``)."""
+    out, start = [], 0
+    for base, content in blocks:
+        stop = start + len(base)
+        out.append(auc_from_scores(_mix(base, content, weight), truth[start:stop]))
+        start = stop
+    return np.concatenate(out) if out else np.zeros(0)
+
+
 def _ndcg(blocks, weights, truth: sp.csr_matrix, k: int) -> np.ndarray:
     """``(len(weights), n_users)`` NDCG@k of each weight's blended ranking."""
     return np.vstack([compute_user_metrics(_rank(blocks, w, k), truth, k).values[f"ndcg@{k}"]
@@ -204,7 +216,9 @@ def blend_content(run: BaselineRun, vectors: np.ndarray, *, target: str = "weak"
     topk = _rank(blocks, weights[best], k)
     after = compute_user_metrics(topk, truth, k).values
     per_user = pd.DataFrame({"user_idx": test_users})
-    for m in (f"ndcg@{k}", f"recall@{k}", f"hit@{k}"):
+    before["auc"] = run.per_user["auc"].to_numpy(np.float64)[test_users]  # the run's own
+    after["auc"] = _auc(blocks, weights[best], truth)
+    for m in (f"ndcg@{k}", f"recall@{k}", f"hit@{k}", "auc"):
         per_user[f"before_{m}"] = before[m]
         per_user[f"after_{m}"] = after[m]
         per_user[f"gain_{m}"] = after[m] - before[m]

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from analysis.embeddings import encoder_label
 from analysis.errors import AnalysisError
-from analysis.metrics import compute_user_metrics
+from analysis.metrics import auc_from_scores, compute_user_metrics
 from analysis.metrics.long_tail import long_tail_figures, long_tail_items
 from analysis.remedies.targets import select_targets
 from analysis.runs.baseline import BaselineRun
@@ -92,16 +92,22 @@ class TextInitRemedy:
         return float(table[f"{model}_{metric}@{self.k}"].mean())
 
 
-def _rank(model, users: np.ndarray, seen: sp.csr_matrix, k: int) -> np.ndarray:
-    """int ``(len(users), k)``: each user's top k of ``model``'s scores, ``seen`` masked."""
+def _rank(model, users: np.ndarray, seen: sp.csr_matrix, k: int,
+          truth: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """int ``(len(users), k)``: each user's top k of ``model``'s scores, ``seen`` masked;
+    with ``truth`` (rows aligned with ``users``) also each user's AUC over the unmasked
+    items (:func:`analysis.metrics.auc_from_scores`, the run's ``auc``)."""
     out = np.full((len(users), k), -1, dtype=np.int64)
+    auc = None if truth is None else np.full(len(users), np.nan)
     step = batch_size_for(seen.shape[1])
     for start in range(0, len(users), step):
         batch = users[start:start + step]
         scores = np.ascontiguousarray(model.score_users(batch), dtype=np.float32)
         mask_rows(scores, seen[batch])
         out[start:start + step] = topk_rows(scores, k)[0]
-    return out
+        if truth is not None:
+            auc[start:start + step] = auc_from_scores(scores, truth[start:start + step])
+    return out, auc
 
 
 def _fit(run: BaselineRun, vectors, text_table: str, params: dict, seed: int, use_gpu,
@@ -189,17 +195,17 @@ def sasrec_text_remedy(run: BaselineRun, vectors: np.ndarray, *, encoder_id: str
     for dim in dims:
         everyone[dim] = per.loc[evaluated, dim].to_numpy()
     lists = {"reference": np.asarray(run.rankings[evaluated, :k], dtype=np.int64)}
-    for m in metrics:
+    for m in [*metrics, "auc"]:
         everyone[f"reference_{m}"] = per.loc[evaluated, m].to_numpy(np.float64)
     val_users = per.index.to_numpy(np.int64)[np.diff(split.validation.indptr) > 0]
     val_target = np.isin(val_users, users)
     validation = {}
     for name, model in (("sasrec_random", random_model), ("sasrec_text", text_model)):
-        lists[name] = _rank(model, evaluated, seen, k)
+        lists[name], everyone[f"{name}_auc"] = _rank(model, evaluated, seen, k, truth)
         values = compute_user_metrics(lists[name], truth, k).values
         for m in metrics:
             everyone[f"{name}_{m}"] = values[m]
-        val = compute_user_metrics(_rank(model, val_users, split.train, k),
+        val = compute_user_metrics(_rank(model, val_users, split.train, k)[0],
                                    split.validation[val_users], k).values[f"ndcg@{k}"]
         validation[name] = {f"val_ndcg@{k}": float(val.mean()),
                             f"val_ndcg@{k}_{target}": float(val[val_target].mean())}
@@ -219,7 +225,7 @@ def sasrec_text_remedy(run: BaselineRun, vectors: np.ndarray, *, encoder_id: str
 
     def remedy(name: str, model, wall_s: float) -> RemedyRun:
         table = everyone.loc[chosen, ["user_idx"]].reset_index(drop=True)
-        for m in metrics:
+        for m in [*metrics, "auc"]:
             before = everyone.loc[chosen, f"reference_{m}"].to_numpy()
             after = everyone.loc[chosen, f"{name}_{m}"].to_numpy()
             table[f"before_{m}"], table[f"after_{m}"] = before, after

@@ -88,6 +88,13 @@ def test_a_useless_encoder_never_changes_a_ranking(run):
     assert blend.grid["val_ndcg@10"].nunique() == 1
     assert blend.weight == 0.0
     np.testing.assert_array_equal(blend.per_user["gain_ndcg@10"], 0.0)
+    # at weight 0 the blended scores rank every item as the baseline does (a per-row affine
+    # map): the AUC after equals the run's own AUC (the "before", read from the run)
+    np.testing.assert_allclose(blend.per_user["after_auc"], blend.per_user["before_auc"],
+                               rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(
+        blend.per_user["before_auc"],
+        run.per_user.loc[blend.per_user["user_idx"], "auc"].to_numpy())
 
 
 def test_bad_inputs_say_what_is_wrong(run):

@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 
 from analysis.errors import AnalysisError
-from analysis.metrics import compute_user_metrics
+from analysis.metrics import auc_from_scores, compute_user_metrics
 from analysis.metrics.long_tail import long_tail_figures, long_tail_items
 from analysis.remedies import targets as tg
 from analysis.remedies import text_init as ti
 from analysis.runs.baseline import load_run
 from analysis.runs.remedy import load_remedy_run, write_remedy_outputs
-from models.baselines import FIT_CANCELLED
+from models.baselines import FIT_CANCELLED, make_recommender
+from models.topk import mask_rows
 from tests.analysis._fixtures_rerank import build_run
 
 PARAMS = {"factors": 16, "epochs": 2, "max_len": 10, "batch_size": 64}
@@ -52,7 +53,7 @@ def test_select_targets_by_hand():
         tg.select_targets(per, "all")
 
 
-def test_before_is_the_run_and_after_is_the_sasrec_list(run, remedy):
+def test_before_is_the_run_and_after_is_the_sasrec_list(run, vectors, remedy):
     k, per = run.k, run.per_user
     users = per.index[per["weak"] & per["evaluated"]].to_numpy()
     for rr, kind, control in ((remedy.text, "sasrec_text", "sasrec_random"),
@@ -61,7 +62,7 @@ def test_before_is_the_run_and_after_is_the_sasrec_list(run, remedy):
         assert (s.kind, s.control, s.target, s.k) == (kind, control, "weak", k)
         assert s.n_target == int(per["weak"].sum()) and s.n_evaluated == int(per["evaluated"].sum())
         assert rr.per_user["user_idx"].tolist() == users.tolist()
-        for m in (f"ndcg@{k}", f"recall@{k}", f"hit@{k}"):
+        for m in (f"ndcg@{k}", f"recall@{k}", f"hit@{k}", "auc"):
             assert rr.per_user[f"before_{m}"].to_numpy().tobytes() == (
                 per.loc[users, m].to_numpy(np.float64).tobytes())
         after = compute_user_metrics(rr.topk, run.split.test[users], k).values
@@ -69,6 +70,16 @@ def test_before_is_the_run_and_after_is_the_sasrec_list(run, remedy):
         np.testing.assert_array_equal(rr.per_user[f"gain_ndcg@{k}"],
                                       after[f"ndcg@{k}"] - rr.per_user[f"before_ndcg@{k}"])
         assert rr.topk.shape == (len(users), k)
+        # after_auc: the model's masked scores over the items the list may show, by the
+        # metric engine's own AUC (an independent pass over the same scores)
+        seen_all = (run.split.train + run.split.validation_seen).tocsr()
+        model = make_recommender("sasrec", seed=run.summary.seed, use_gpu=False, **PARAMS).fit(
+            run.split.train, sequences=run.split.train_sequences,
+            item_vectors=vectors if kind == "sasrec_text" else None)
+        scores = model.score_users(users).astype(np.float32)
+        mask_rows(scores, seen_all[users])
+        np.testing.assert_array_equal(rr.per_user["after_auc"],
+                                      auc_from_scores(scores, run.split.test[users]))
         seen = (run.split.train + run.split.validation_seen).tocsr()[users].toarray() > 0
         assert not np.take_along_axis(seen, rr.topk, axis=1).any()  # masked as the run does
         assert s.settings["seed"] == run.summary.seed and s.settings["factors"] == 16
