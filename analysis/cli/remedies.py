@@ -12,7 +12,7 @@ from analysis.cli.embed import encoder_config
 
 
 def run_blend(args) -> int:
-    from analysis.embeddings import EmbeddingStore, embed_items
+    from analysis.embeddings import EmbeddingStore, embed_items, encoder_label
     from analysis.remedies.content_blend import blend_content
     from analysis.runs.baseline import load_run
     from analysis.runs.remedy import write_remedy_outputs
@@ -43,7 +43,7 @@ def run_blend(args) -> int:
     before = blend.per_user[f"before_{ndcg}"].mean()
     after = blend.per_user[f"after_{ndcg}"].mean()
     print(f"content blend for the {args.target.replace('_', ' ')} users of {run.dataset.name} "
-          f"({items.plan.encoder_id}, {items.dim} dims)")
+          f"({encoder_label(items.plan.encoder_id)}, {items.dim} dims)")
     print(f"weight {blend.weight:g} chosen on validation: mean {ndcg} {chosen[blend.weight]:.4f} "
           f"against {chosen[0.0]:.4f} for the baseline (weight 0), over "
           f"{int(blend.grid['n_users'].iloc[0]):,} users")
