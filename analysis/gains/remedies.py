@@ -146,6 +146,7 @@ class RemedyComparison:
             return "No remedy has a net gain yet: run the no-LLM control of each LLM remedy."
         best = rows.iloc[int(np.nanargmax(net))]
         sure = ("its interval excludes zero" if best["net_low"] > 0
+                else "a loss: its 95% interval lies below zero" if best["net_high"] < 0
                 else "its 95% interval includes zero: no gain is established")
         head = ("No remedy reaches a net gain of " + fmt_signed(target_gain) + "; the largest"
                 if target_gain is not None else "The largest")

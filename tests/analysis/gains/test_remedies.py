@@ -121,3 +121,17 @@ def test_a_repeated_remedy_is_shown_once(setup):
     control = blends["control"][1]
     cmp = compare_remedies(run, remedies=[control, control, blends["llm"][1]])
     assert cmp.table["kind"].tolist() == ["baseline", "content_blend", "content_blend"]
+
+
+def test_the_verdict_says_whether_the_best_interval_includes_zero(setup):
+    _, _, _, cmp = setup
+    table = cmp.table.copy()
+    best = int(table["net_gain_target"].iloc[1:].to_numpy(float).argmax()) + 1
+    for low, high, says in ((0.001, 0.002, "its interval excludes zero"),
+                            (-0.002, -0.001, "a loss: its 95% interval lies below zero"),
+                            (-0.001, 0.001, "its 95% interval includes zero")):
+        table.loc[best, ["net_low", "net_high"]] = low, high
+        shifted = type(cmp)(table=table, k=cmp.k, users_per_month=cmp.users_per_month,
+                            refreshes_per_month=cmp.refreshes_per_month, rule=cmp.rule)
+        assert says in shifted.verdict()
+        assert shifted.verdict().startswith("The largest net NDCG@10 gain on the users served")
