@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, surface_hints
 from analysis.subgroups._checks import check_count
 from analysis.subgroups._multiple import kruskal_family
 from analysis.subgroups._report import MIN_GROUP_SIZE, SubgroupReport, subgroup_report
@@ -94,9 +94,10 @@ TOO_FEW_ITEMS = (
     "ask for fewer categories."
 )
 UNKNOWN_SOURCE = "Unknown taste vector source {source!r}: use tfidf or factors."
-NO_FACTORS = (
-    "The run's {model!r} baseline has no item factors to cluster; use --encoder tfidf (or a "
-    "factor model such as als)."
+NO_FACTORS = surface_hints(
+    "The run's {model!r} baseline has no item factors to cluster.",
+    app="Choose TF-IDF as the source, or a run of a factor model (ALS, BPR, LMF, SASRec).",
+    cli="Use --encoder tfidf, or a run of a factor model such as als.",
 )
 
 
