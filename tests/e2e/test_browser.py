@@ -141,9 +141,25 @@ def selected(d: AppDriver, key: str) -> str:
 
 
 def pick_option(d: AppDriver, key: str, option: str | re.Pattern) -> None:
-    """Choose ``option`` in the selectbox with ``key=key`` and wait for the rerun."""
-    d.widget(key).get_by_role("combobox").click()
-    d.page.get_by_role("option", name=option).first.click()
+    """Choose ``option`` in the selectbox with ``key=key`` and wait for the rerun.
+
+    The page must be idle first (a rerun that lands while the list is open closes it); a
+    list closed anyway (a late rerun on a busy machine) is opened again, up to 3 times."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    d.wait_idle()
+    for attempt in range(3):
+        d.widget(key).get_by_role("combobox").click()
+        choice = d.page.get_by_role("option", name=option).first
+        try:
+            choice.wait_for(state="visible", timeout=20_000)
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            d.wait_idle()
+            continue
+        choice.click()
+        break
     d.wait_idle()
 
 
