@@ -101,6 +101,17 @@ def add_pairs_option(cmd: argparse.ArgumentParser, flag: str, what: str, example
                      help=f"{what}, repeatable (e.g. {flag} {example})")
 
 
+def add_remedy_options(cmd: argparse.ArgumentParser) -> None:
+    """What every remedy command reads: the baseline run, the users it serves, the item-text
+    encoder and the workspace holding the run's dataset and the cached vectors."""
+    cmd.add_argument("--run", required=True, metavar="DIR", help="a baseline run folder")
+    cmd.add_argument("--target", default="weak", choices=["weak", "inactive", "weak_or_inactive"],
+                     help="the users the remedy serves (default: the run's weak users)")
+    add_encoder_options(cmd)
+    cmd.add_argument("--workspace", metavar="PATH", default=None,
+                     help="DuckDB workspace (default: the one the run names)")
+
+
 def add_encoder_options(cmd: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -> None:
     """The item-text encoder's flags (``embed`` and the remedies that use embeddings);
     ``extra``: further ``--encoder`` choices (``taste``'s ``factors``)."""
@@ -249,29 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = sub.add_parser("blend", help="blend a content score into a run's ranking for its weak "
                          "users (weight chosen on validation)")
-    cmd.add_argument("--run", required=True, metavar="DIR", help="a baseline run folder")
-    cmd.add_argument("--target", default="weak", choices=["weak", "inactive", "weak_or_inactive"],
-                     help="the users who get the blend (default: the run's weak users)")
-    add_encoder_options(cmd)
-    cmd.add_argument("--workspace", metavar="PATH", default=None,
-                     help="DuckDB workspace (default: the one the run names)")
+    add_remedy_options(cmd)
     cmd.add_argument("--out", metavar="DIR", default=None,
                      help="write the remedy's folder here (for `remedies --remedy DIR`)")
 
     cmd = sub.add_parser("sasrec-emb", help="SASRec with its item table from text embeddings "
                          "(LLMEmb) vs random, for a run's weak users")
-    cmd.add_argument("--run", required=True, metavar="DIR", help="a baseline run folder")
+    add_remedy_options(cmd)
     cmd.add_argument("--text-table", default="frozen", choices=["frozen", "trainable"],
                      help="frozen: only the adapter over the PCA table trains; trainable: the "
                      "table too (default frozen)")
     cmd.add_argument("--epochs", type=int, default=None, help="SASRec epochs (default 20)")
-    cmd.add_argument("--target", default="weak", choices=["weak", "inactive", "weak_or_inactive"],
-                     help="the users who get the remedy (default: the run's weak users)")
-    add_encoder_options(cmd)
     cmd.add_argument("--save", action="store_true",
                      help="list both remedy runs under the baseline run in the workspace")
-    cmd.add_argument("--workspace", metavar="PATH", default=None,
-                     help="DuckDB workspace (default: the one the run names)")
 
     cmd = sub.add_parser("remedies", help="compare every remedy run for a baseline run's weak "
                          "users: gain, net gain, long tail, cost")

@@ -11,23 +11,32 @@ from pathlib import Path
 from analysis.cli.embed import encoder_config
 
 
-def run_blend(args) -> int:
-    from analysis.embeddings import EmbeddingStore, embed_items, encoder_label
-    from analysis.remedies.content_blend import blend_content
+def run_and_items(args):
+    """``(run, workspace, items)``: the baseline run of ``--run``, its workspace (``--workspace``
+    or the one the run names) and its items' vectors from ``--encoder`` (cached there)."""
+    from analysis.embeddings import EmbeddingStore, embed_items
     from analysis.runs.baseline import load_run
-    from analysis.runs.remedy import write_remedy_outputs
     from analysis.workspace import Workspace
     from models.encoders import make_encoder
 
     config = encoder_config(args)
-    bars = args.bars
-    bars("load", 0.0, args.run)
+    args.bars("load", 0.0, args.run)
     run = load_run(args.run)
     workspace = Workspace(args.workspace or run.summary.source.workspace)
-    bars("embed", 0.0, args.encoder)
+    args.bars("embed", 0.0, args.encoder)
     items = embed_items(run.dataset, make_encoder(args.encoder, **config),
                         EmbeddingStore(workspace), max_chars=args.item_chars,
                         tokens_per_s=args.tokens_per_s)
+    return run, workspace, items
+
+
+def run_blend(args) -> int:
+    from analysis.embeddings import encoder_label
+    from analysis.remedies.content_blend import blend_content
+    from analysis.runs.remedy import write_remedy_outputs
+
+    bars = args.bars
+    run, _, items = run_and_items(args)
     bars("blend", 0.0, args.target)
     started = time.perf_counter()
     blend = blend_content(run, items.vectors, target=args.target)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from analysis.cli.embed import encoder_config
+from analysis.cli.remedies import run_and_items
 
 _NAMES = {"reference": "run", "sasrec_random": "SASRec random", "sasrec_text": "SASRec text"}
 
@@ -18,25 +18,15 @@ def _fmt(x: float) -> str:
 
 
 def run_sasrec_emb(args) -> int:
-    from analysis.embeddings import EmbeddingStore, embed_items, encoder_label
+    from analysis.embeddings import encoder_label
     from analysis.remedies.text_init import MODELS, sasrec_text_remedy
-    from analysis.runs.baseline import load_run
     from analysis.runs.store import RunStore
-    from analysis.workspace import Workspace
-    from models.encoders import make_encoder
 
-    config = encoder_config(args)
     bars = args.bars
-    bars("load", 0.0, args.run)
-    run = load_run(args.run)
-    workspace = Workspace(args.workspace or run.summary.source.workspace)
-    bars("embed", 0.0, args.encoder)
-    items = embed_items(run.dataset, make_encoder(args.encoder, **config),
-                        EmbeddingStore(workspace), max_chars=args.item_chars,
-                        tokens_per_s=args.tokens_per_s)
+    run, workspace, items = run_and_items(args)
     params = {} if args.epochs is None else {"epochs": args.epochs}
     result = sasrec_text_remedy(
-        run, items.vectors, encoder_id=items.plan.encoder_id, uses_llm=args.encoder != "tfidf",
+        run, items.vectors, encoder_id=items.plan.encoder_id, uses_llm=items.uses_llm,
         one_off_usd=items.catalogue_cost_usd, params=params, text_table=args.text_table,
         target=args.target, progress=lambda f, m: bars("sasrec", f, m))
     bars.close(clear=True)
@@ -70,6 +60,6 @@ def run_sasrec_emb(args) -> int:
     if args.save:
         store = RunStore(workspace)
         for remedy in (result.text, result.random):
-            info = store.save_remedy(remedy, Path(args.run).name, run.dataset)
+            info = store.save_remedy(remedy, Path(args.run).resolve().name, run.dataset)
             print(f"saved {remedy.summary.kind} as {info.run_id}")
     return 0

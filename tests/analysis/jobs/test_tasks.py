@@ -132,14 +132,9 @@ def test_a_rerank_job_reaches_100_only_when_done(ws, monkeypatch):
     assert progress[-2] < 1.0 == progress[-1]
 
 
-def test_a_sasrec_remedy_job_cancelled_mid_fit_stops_within_a_batch_and_saves_nothing(ws):
-    """The Cancel of the Remedies page: the manager's flag, set once the first epoch is
-    reported, stops the SASRec fit before its next batch; the job ends cancelled."""
-    info = ensure_demo_run(ws)
-    jm = JobManager(ws)
-    task = remedy_task(ws, info.run_id, "sasrec_text", "tfidf", {"dim": 8},
-                       sasrec_params={"epochs": 3, "factors": 8, "max_len": 8})
-    messages: list[str] = []
+def _cancelled_at_epoch_1(jm, task, messages: list[str]):
+    """``task`` as a job function that records every progress message and asks the manager
+    to cancel the job once the fit reports its first epoch (of 3)."""
 
     def fn(ctx):
         report = ctx.progress
@@ -153,7 +148,19 @@ def test_a_sasrec_remedy_job_cancelled_mid_fit_stops_within_a_batch_and_saves_no
         ctx.progress = progress
         return task(ctx)
 
-    status = jm.wait(jm.submit("remedy", "sasrec_text", fn), timeout=300)
+    return fn
+
+
+def test_a_sasrec_remedy_job_cancelled_mid_fit_stops_within_a_batch_and_saves_nothing(ws):
+    """The Cancel of the Remedies page: the manager's flag, set once the first epoch is
+    reported, stops the SASRec fit before its next batch; the job ends cancelled."""
+    info = ensure_demo_run(ws)
+    jm = JobManager(ws)
+    task = remedy_task(ws, info.run_id, "sasrec_text", "tfidf", {"dim": 8},
+                       sasrec_params={"epochs": 3, "factors": 8, "max_len": 8})
+    messages: list[str] = []
+    status = jm.wait(jm.submit("remedy", "sasrec_text", _cancelled_at_epoch_1(jm, task, messages)),
+                     timeout=300)
     assert (status.state, status.run_id, status.error) == ("cancelled", None, None)
     epochs = [m for m in messages if "epoch" in m]
     assert len(epochs) == 1 and epochs[0].startswith("sasrec: epoch 1/3")  # 2 of 3 never ran
@@ -170,20 +177,8 @@ def test_a_sasrec_baseline_job_cancelled_mid_fit_saves_nothing(ws):
                                                           "max_len": 8})
     task = baseline_task(ws, DEMO_NAME, config)
     messages: list[str] = []
-
-    def fn(ctx):
-        report = ctx.progress
-
-        def progress(fraction, message="", **detail):
-            messages.append(message)
-            report(fraction, message, **detail)
-            if "epoch 1/3" in message:
-                jm.cancel(ctx.job_id)
-
-        ctx.progress = progress
-        return task(ctx)
-
-    status = jm.wait(jm.submit("baseline", "sasrec", fn), timeout=300)
+    status = jm.wait(jm.submit("baseline", "sasrec", _cancelled_at_epoch_1(jm, task, messages)),
+                     timeout=300)
     assert (status.state, status.run_id, status.error) == ("cancelled", None, None)
     assert [m for m in messages if "epoch" in m] == [
         next(m for m in messages if "epoch 1/3" in m)]
