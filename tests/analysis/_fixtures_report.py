@@ -37,3 +37,19 @@ def build_runs(folder: Path, percentile: float = 3.0) -> Runs:
     assert status.state == "done", status.error
     store = RunStore(ws)
     return Runs(ws, store.get(base.run_id), store.get(status.run_id))
+
+
+def save_blend_remedy(runs: Runs, seed: int = 1):
+    """A content blend of random item vectors (labelled TF-IDF, no LLM) for the baseline's
+    weak users, saved under it; returns ``(baseline run, store)``."""
+    import numpy as np
+
+    from analysis.remedies.content_blend import blend_content
+
+    store = RunStore(runs.workspace)
+    run = store.load_baseline(runs.baseline.run_id)
+    vectors = np.random.default_rng(seed).normal(size=(run.dataset.n_items, 8))
+    remedy = blend_content(run, vectors.astype(np.float32)).remedy_run(
+        encoder="tfidf:x", uses_llm=False, one_off_usd=0.0)
+    store.save_remedy(remedy, runs.baseline.run_id, run.dataset)
+    return run, store

@@ -12,7 +12,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from tests.analysis._fixtures_report import build_runs
+from tests.analysis._fixtures_report import build_runs, save_blend_remedy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,17 +123,7 @@ def test_switching_back_to_the_report_reads_no_run_record(runs, monkeypatch, dow
 
 
 def test_a_run_with_remedies_reports_them_compared(runs, monkeypatch, downloads):
-    import numpy as np
-
-    from analysis.remedies.content_blend import blend_content
-    from analysis.runs.store import RunStore
-
-    store = RunStore(runs.workspace)
-    run = store.load_baseline(runs.baseline.run_id)
-    vectors = np.random.default_rng(2).normal(size=(run.dataset.n_items, 8)).astype(np.float32)
-    remedy = blend_content(run, vectors).remedy_run(encoder="tfidf:x", uses_llm=False,
-                                                    one_off_usd=0.0)
-    store.save_remedy(remedy, runs.baseline.run_id, run.dataset)
+    save_blend_remedy(runs, seed=2)
     at = _open(runs, monkeypatch)
     assert at.toggle(key="report_remedies").value  # on by default once a remedy exists
     html = downloads[f"weakspot-report-{runs.rerank.run_id}.html"].decode("utf-8")

@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import html
 
-import numpy as np
-
 from analysis.gains.remedies import compare_remedies
-from analysis.remedies.content_blend import blend_content
 from analysis.report import build_report
 from analysis.runs.remedy import remedies_of_run
-from analysis.runs.store import RunStore
+from tests.analysis._fixtures_report import save_blend_remedy
 
 
 def test_report_shows_the_comparison(runs):
-    store = RunStore(runs.workspace)
-    run = store.load_baseline(runs.baseline.run_id)
-    vectors = np.random.default_rng(1).normal(size=(run.dataset.n_items, 8)).astype(np.float32)
-    remedy = blend_content(run, vectors).remedy_run(encoder="tfidf:x", uses_llm=False,
-                                                    one_off_usd=0.0)
-    store.save_remedy(remedy, runs.baseline.run_id, run.dataset)
+    run, store = save_blend_remedy(runs)
     reranks, remedies = remedies_of_run(store, runs.baseline.run_id, run.dataset)
     assert (len(reranks), len(remedies)) == (1, 1)
     cmp = compare_remedies(run, reranks=reranks, remedies=remedies, users_per_month=5000,
