@@ -24,9 +24,14 @@ from pages._shared import (
     workspace,
 )
 
-REMEDIES = {
-    "content_blend": "Content blend: the user's history embedding blended into the baseline",
-    "sasrec_text": "SASRec with its item table from text embeddings (LLMEmb)",
+REMEDIES = {"content_blend": "Content blend", "sasrec_text": "SASRec with item embeddings"}
+REMEDY_HELP = {
+    "content_blend": "Each served user's history embedding (the mean of their items' vectors) "
+    "scored against every item and blended into the baseline's scores; the weight is chosen "
+    "on validation (0 keeps the baseline) and judged on test.",
+    "sasrec_text": "SASRec whose item table comes from the items' text embeddings (LLMEmb: "
+    "PCA to SASRec's width behind a trained adapter), fitted beside the same SASRec with a "
+    "random table (its no-LLM control); the served users get its list.",
 }
 ENCODER_HELP = {
     "tfidf": "TF-IDF over the item text, reduced by truncated SVD: no LLM, no cost (the control).",
@@ -67,7 +72,7 @@ def _launch_form() -> None:
                                "its inactive users, or either.")
     encoder = cols[2].selectbox("Item text encoder", ENCODERS, key="rm_encoder",
                                 help=ENCODER_HELP["tfidf"])
-    st.caption(md_escape(ENCODER_HELP[encoder]))
+    st.caption(md_escape(f"{REMEDY_HELP[kind]} Encoder: {ENCODER_HELP[encoder]}"))
     config = _encoder_settings(encoder)
     options: dict = {}
     if kind == "sasrec_text":
@@ -152,7 +157,8 @@ except AnalysisError as err:
     show_error(err)
     st.stop()
 st.info(md_escape(comparison.verdict(float(target_gain))), icon=":material/balance:")
-st.dataframe(comparison.shown(), hide_index=True, width="stretch")
+# one column per remedy: the figures read down, and a handful of remedies fits the width
+st.dataframe(comparison.shown().set_index("remedy").T.rename_axis("figure"), width="stretch")
 st.caption(
     f"Test NDCG@{comparison.k}; the weak users are those of the rule "
     f"{md_escape(comparison.rule)}. **Net gain**: the gain minus the remedy's no-LLM control "

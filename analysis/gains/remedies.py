@@ -148,11 +148,14 @@ class RemedyComparison:
         sure = ("its interval excludes zero" if best["net_low"] > 0
                 else "a loss: its 95% interval lies below zero" if best["net_high"] < 0
                 else "its 95% interval includes zero: no gain is established")
-        head = ("No remedy reaches a net gain of " + fmt_signed(target_gain) + "; the largest"
-                if target_gain is not None else "The largest")
-        return (f"{head} net {nd} gain on the users served is {best['remedy']}'s "
-                f"({fmt_signed(best['net_gain_target'])}, {sure}), "
-                f"{fmt_usd(best['first_month_usd'])} the first month at {volume}.")
+        head = ("" if target_gain is None
+                else f"No remedy reaches a net gain of {fmt_signed(target_gain)}. ")
+        cost = f"{fmt_usd(best['first_month_usd'])} the first month at {volume}."
+        if best["net_gain_target"] > 0:
+            return (f"{head}The largest net {nd} gain on the users served is "
+                    f"{best['remedy']}'s ({fmt_signed(best['net_gain_target'])}, {sure}), {cost}")
+        return (f"{head}No remedy gains on the users it serves: the best, {best['remedy']}, "
+                f"changes {nd} by {fmt_signed(best['net_gain_target'])} net ({sure}), {cost}")
 
 
 @dataclass(frozen=True)

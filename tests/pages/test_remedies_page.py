@@ -44,19 +44,21 @@ def _finish(at: AppTest, runs) -> AppTest:
 def test_a_blend_run_from_the_page_joins_the_comparison(runs, monkeypatch):
     at = _open(runs, monkeypatch)
     table = at.dataframe[0].value
-    assert table["remedy"].tolist()[0] == "baseline (no remedy)"
-    assert any(name.startswith("LLM rerank: fake") for name in table["remedy"])  # the rerank
+    assert table.columns.tolist()[0] == "baseline (no remedy)"  # one column per remedy
+    assert any(name.startswith("LLM rerank: fake") for name in table.columns)  # the rerank
+    assert table.index.tolist()[:3] == ["uses LLM", "users served",
+                                        "NDCG@10 gain, served (95% CI)"]
     at.number_input(key="rm_dim").set_value(16)
     at.button(key="rm_run").click().run()
     assert not at.exception, at.exception
     at = _finish(at, runs)
     assert not at.exception, at.exception
     table = at.dataframe[0].value
-    assert "content blend (tfidf, weak users)" in table["remedy"].tolist()
+    assert "content blend (tfidf, weak users)" in table.columns
     [saved] = [s.value for s in at.success]
     assert saved.startswith("Saved: content blend (tfidf, weak users) (run ")
     verdict = at.info[0].value
-    assert verdict.startswith("No remedy reaches a net gain of +0.0100; the largest net ")
+    assert verdict.startswith("No remedy reaches a net gain of +0.0100. ")
     assert "the first month at 100,000 users a month, lists refreshed 4 times" in verdict
 
 

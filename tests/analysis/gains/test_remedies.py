@@ -134,4 +134,8 @@ def test_the_verdict_says_whether_the_best_interval_includes_zero(setup):
         shifted = type(cmp)(table=table, k=cmp.k, users_per_month=cmp.users_per_month,
                             refreshes_per_month=cmp.refreshes_per_month, rule=cmp.rule)
         assert says in shifted.verdict()
+        table.loc[best, "net_gain_target"] = 0.0015
         assert shifted.verdict().startswith("The largest net NDCG@10 gain on the users served")
+        table.loc[best, "net_gain_target"] = -0.0015
+        assert shifted.verdict().startswith("No remedy gains on the users it serves: the best")
+        assert shifted.verdict(0.01).startswith("No remedy reaches a net gain of +0.0100. No ")
