@@ -158,7 +158,8 @@ except AnalysisError as err:
     st.stop()
 st.info(md_escape(comparison.verdict(float(target_gain))), icon=":material/balance:")
 # one column per remedy: the figures read down, and a handful of remedies fits the width
-st.dataframe(comparison.shown().set_index("remedy").T.rename_axis("figure"), width="stretch")
+figures = comparison.shown().set_index("remedy").T.rename_axis("figure")
+st.dataframe(figures, width="stretch", height=35 * (len(figures) + 1) + 3)  # every row shown
 st.caption(
     f"Test NDCG@{comparison.k}; the weak users are those of the rule "
     f"{md_escape(comparison.rule)}. **Net gain**: the gain minus the remedy's no-LLM control "

@@ -154,7 +154,7 @@ class RemedyComparison:
         if best["net_gain_target"] > 0:
             return (f"{head}The largest net {nd} gain on the users served is "
                     f"{best['remedy']}'s ({fmt_signed(best['net_gain_target'])}, {sure}), {cost}")
-        return (f"{head}No remedy gains on the users it serves: the best, {best['remedy']}, "
+        return (f"No remedy gains on the users it serves: the best, {best['remedy']}, "
                 f"changes {nd} by {fmt_signed(best['net_gain_target'])} net ({sure}), {cost}")
 
 

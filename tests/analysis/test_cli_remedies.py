@@ -29,7 +29,8 @@ def test_blend_out_then_remedies_prints_the_blends_figures(tmp_path, capsys):
     row = next(line for line in lines if line.startswith("NDCG@10 gain, served"))
     assert f"{gain} (" in row
     assert "baseline (no remedy)" in lines[1] and "content blend (tfidf, weak users)" in lines[1]
-    assert lines[-1].startswith("No remedy reaches a net gain of +1.0000. ")
+    assert lines[-1].startswith(("No remedy reaches a net gain of +1.0000. ",
+                                  "No remedy gains on the users it serves"))
 
 
 def test_remedies_refuses_a_folder_that_is_not_a_remedy(tmp_path, capsys):

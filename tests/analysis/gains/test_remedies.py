@@ -138,4 +138,4 @@ def test_the_verdict_says_whether_the_best_interval_includes_zero(setup):
         assert shifted.verdict().startswith("The largest net NDCG@10 gain on the users served")
         table.loc[best, "net_gain_target"] = -0.0015
         assert shifted.verdict().startswith("No remedy gains on the users it serves: the best")
-        assert shifted.verdict(0.01).startswith("No remedy reaches a net gain of +0.0100. No ")
+        assert shifted.verdict(0.01).startswith("No remedy gains on the users it serves")
