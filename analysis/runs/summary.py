@@ -103,6 +103,10 @@ class BaselineSummary:
         timings_s: seconds per stage.
         source: the workspace and dataset (None before the run was written).
         provenance: versions, the dataset's SHA-256, command (None before written).
+        imported: for a run of an external recommender's rankings (:mod:`analysis.external`):
+            its files, the ids they name that the dataset lacks, the metrics it cannot have
+            (``unavailable_metrics``) and how weak users were selected; None for a trained
+            baseline.
         json: the summary as read or written (what :meth:`to_json` returns).
     """
 
@@ -120,7 +124,13 @@ class BaselineSummary:
     timings_s: dict = field(default_factory=dict)
     source: RunSource | None = None
     provenance: dict | None = None
+    imported: dict | None = None
     json: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_imported(self) -> bool:
+        """Whether the run holds an external recommender's rankings (no model to score with)."""
+        return self.imported is not None
 
     @property
     def min_group_size(self) -> int:
@@ -155,6 +165,7 @@ class BaselineSummary:
             timings_s=dict(d.get("timings_s") or {}),
             source=None if not source else RunSource(**_known(RunSource, source)),
             provenance=d.get("provenance"),
+            imported=d.get("imported"),
             json=dict(d),
         )
 
@@ -228,6 +239,9 @@ def baseline_summary_json(result: PipelineResult, *, source: RunSource | None = 
             for r in result.subgroups
         ],
     }
+    imported = getattr(result, "imported", None)  # analysis.external's ImportedResult
+    if imported is not None:
+        out["imported"] = jsonable(imported)
     if source is not None:
         out["source"] = asdict(source)
     if provenance is not None:
