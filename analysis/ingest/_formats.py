@@ -29,6 +29,14 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.ingest._library_errors import first_line
+from analysis.ingest._parquet_set import (
+    ParquetParts,
+    folder_parts,
+    glob_parts,
+    glob_root,
+    is_glob,
+    parquet_parts,
+)
 from analysis.ingest._sql import duckdb_path, printable, sql_ident, sql_str, unglob
 
 Format = Literal["auto", "csv", "tsv", "parquet", "movielens"]
@@ -51,6 +59,7 @@ DUPLICATE_HEADER = (
     "case-insensitively); rename them so that every column is unique."
 )
 UNREADABLE = "{file}: could not be read as {fmt} ({detail}); check that the file is intact."
+NO_PARQUET_FILES = "{file}: this folder holds no Parquet file; give a folder of Parquet part files."
 BAD_PATH = "{file}: this path cannot be opened ({detail}); check the path or rename the file."
 NOT_A_FILE = "{file}: not a regular file or folder; give a .csv, .tsv or .parquet file."
 WIDE_TEXT = (
@@ -94,6 +103,8 @@ class Source:
         fixed_mapping: for MovieLens, the known column roles.
         layout: a headerless MovieLens file recognised by content (``"ml-100k u.item"``),
             else ``None``.
+        parts: for a folder of Parquet files or a glob, its part files
+            (:mod:`analysis.ingest._parquet_set`), else ``None``.
     """
 
     label: str
@@ -108,6 +119,7 @@ class Source:
     frame: pd.DataFrame | None = None
     fixed_mapping: dict = field(default_factory=dict)
     layout: str | None = None
+    parts: ParquetParts | None = None
 
     def row_label(self, position: int) -> str:
         """Human row number for a 0-based data-row position (parquet and frames)."""
@@ -168,7 +180,9 @@ def resolve_format(path: Path, fmt: str) -> str:
     """The concrete format of ``path``: ``csv``, ``tsv``, ``parquet`` or ``movielens``.
 
     ``.csv``/``.tsv``/``.tab``, ``.parquet``/``.pq``/``.parq`` and ``.zip`` name their format;
-    any other name (``u.data``, ``ratings.dat``, ``x.txt``) is decided by content: Parquet's
+    a folder is MovieLens when it holds its files, else Parquet when it holds Parquet part
+    files (a Spark/Hive export); a glob (``*``, ``?``, ``[``) that names no existing path
+    is a Parquet dataset of the files it matches; any other name (``u.data``, ``ratings.dat``, ``x.txt``) is decided by content: Parquet's
     magic bytes, a zip holding MovieLens files, else text (``csv``, its delimiter sniffed).
 
     Raises:
@@ -184,13 +198,18 @@ def resolve_format(path: Path, fmt: str) -> str:
     except (OSError, ValueError) as exc:  # a name too long, no permission
         detail = getattr(exc, "strerror", None) or first_line(exc)
         raise AnalysisError(BAD_PATH.format(file=path, detail=detail)) from exc
+    if not exists and is_glob(str(path)):
+        glob_parts(str(path))  # refuses a pattern matching nothing or a non-Parquet file
+        return "parquet"
     if not exists:
         raise AnalysisError(NOT_FOUND.format(file=path))
     if not (is_dir or is_file):  # a FIFO or device would be read forever
         raise AnalysisError(NOT_A_FILE.format(file=path))
     if fmt != "auto":
         return fmt
-    if path.is_dir() or path.suffix.lower() == ".zip":
+    if path.is_dir():
+        return "parquet" if _is_parquet_folder(path) else "movielens"
+    if path.suffix.lower() == ".zip":
         return "movielens"
     ext = extension(path)
     if ext in _PARQUET_EXT:
@@ -205,6 +224,15 @@ def resolve_format(path: Path, fmt: str) -> str:
     return "csv"  # delimited text, its delimiter sniffed (binary content is refused there)
 
 
+def _is_parquet_folder(path: Path) -> bool:
+    """A folder without MovieLens files (at its top or one level down) holding Parquet parts."""
+    ml = ("u.data", "ratings.dat")
+    subs = [path, *(p for p in path.iterdir() if p.is_dir())]
+    if any((d / name).is_file() for d in subs for name in ml):
+        return False
+    return bool(folder_parts(path))
+
+
 def _is_movielens_zip(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
@@ -215,12 +243,26 @@ def _is_movielens_zip(path: Path) -> bool:
 
 
 def parquet_source(path: Path, label: str | None = None) -> Source:
-    """A Parquet file.
+    """A Parquet file, a folder of Parquet part files or a glob of Parquet files.
 
     Raises:
-        AnalysisError: the file is not valid Parquet.
+        AnalysisError: the file is not valid Parquet; a folder holds no Parquet file; a glob
+            matches nothing or a non-Parquet file; part files sit under different partition
+            folders.
     """
     label = label or str(path)
+    if path.is_dir() or (not path.exists() and is_glob(str(path))):
+        if path.is_dir():
+            root, files = path, folder_parts(path)
+            if not files:
+                raise AnalysisError(NO_PARQUET_FILES.format(file=label))
+        else:
+            root, files = glob_root(str(path)), glob_parts(str(path))
+        parts, cols = parquet_parts(root, files, label)
+        return Source(
+            label=label, from_sql=parts.sql(), kind="parquet", columns=cols, path=root,
+            parts=parts,
+        )  # fmt: skip
     if path.stat().st_size == 0:
         raise AnalysisError(EMPTY_FILE.format(file=label))
     from_sql = f"read_parquet({sql_str(duckdb_path(path))})"

@@ -41,8 +41,9 @@ ZIP_RATIO = (
 )
 
 NOT_MOVIELENS = (
-    "{file}: this folder/zip holds no MovieLens files (u.data or ratings.dat); give a "
-    ".csv/.tsv/.parquet file or a MovieLens 100K/1M folder or zip."
+    "{file}: this folder/zip holds no MovieLens files (u.data or ratings.dat) and no Parquet "
+    "files; give a .csv/.tsv/.parquet file, a folder of Parquet files or a MovieLens 100K/1M "
+    "folder or zip."
 )
 
 _ML_FILES = {

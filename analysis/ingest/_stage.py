@@ -128,21 +128,26 @@ def locate(
         if hit is not None:
             return str(hit[0]), hit[1]
         return "?", bad[0][0] if bad else None
-    if src.kind == "parquet" and src.path is not None:
+    if src.parts is not None:  # a Parquet folder or glob: the first bad row of the first file
+        from_sql = src.parts.sql(row_numbers=True)
+        rownum = ", filename AS _file, file_row_number AS _row"
+    elif src.kind == "parquet" and src.path is not None:
         from_sql = f"read_parquet({sql_str(duckdb_path(src.path))}, file_row_number=true)"
-        rownum = ", file_row_number AS _row"
+        rownum = ", NULL AS _file, file_row_number AS _row"
     elif src.frame is not None:
         con.register("_ws_src_rows", src.frame.assign(_ws_row=np.arange(len(src.frame))))
-        from_sql, rownum = "_ws_src_rows", ", _ws_row AS _row"
+        from_sql, rownum = "_ws_src_rows", ", NULL AS _file, _ws_row AS _row"
     else:  # a side query (MovieLens): no row numbers to give
-        from_sql, rownum = src.from_sql, ", NULL AS _row"
+        from_sql, rownum = src.from_sql, ", NULL AS _file, NULL AS _row"
     hit = con.execute(
-        f"SELECT _row, raw FROM ({staged_select(from_sql, m, types, raw + rownum)}) "
-        f"WHERE {condition} ORDER BY _row LIMIT 1"
+        f"SELECT _row, raw, _file FROM ({staged_select(from_sql, m, types, raw + rownum)}) "
+        f"WHERE {condition} ORDER BY _file, _row LIMIT 1"
     ).fetchall()
     if not hit:
         return "?", None
     row = "?" if hit[0][0] is None else src.row_label(int(hit[0][0]))
+    if hit[0][2] is not None and src.parts is not None:
+        row = f"{row} of {src.parts.relative(hit[0][2])}"
     return row, hit[0][1]
 
 
