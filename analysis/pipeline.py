@@ -31,6 +31,16 @@ from analysis.subgroups import (
     subgroup_report,
 )
 from analysis.subgroups.cohorts import CohortReport, discover_weak_cohorts
+from analysis.subgroups.sampling import (
+    SampleConfig,
+    SampleSummary,
+    UserSample,
+    design_report,
+    evaluation_frame,
+    sample_users,
+    sampled_split,
+    summarise_sample,
+)
 from analysis.weak_users import WeakRule, WeakUsers, select_weak_users
 from models.base import Recommender
 from models.baselines import make_recommender
@@ -71,6 +81,10 @@ class EvaluateConfig:
         min_group_size: smallest subgroup (evaluated users) that enters a headline disparity
             figure (worst group, gap, ratio, Kruskal-Wallis); smaller groups are listed,
             marked unreliable.
+        sample: None evaluates every user; else a stratified user sample
+            (:mod:`analysis.subgroups.sampling`): only sampled users are evaluated and every
+            subgroup mean, interval and the weak-user count are design-based estimates of the
+            whole population.
     """
 
     model: str = "als"
@@ -84,6 +98,7 @@ class EvaluateConfig:
     intersections: tuple[tuple[str, str], ...] = (("inactive", "mainstream"),)
     cohort_max_depth: int = 3
     min_group_size: int = MIN_GROUP_SIZE
+    sample: SampleConfig | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -111,6 +126,7 @@ class PipelineResult:
         p_tests: the Kruskal-Wallis test of every reported dimension and every pair of them,
             with Holm- and BH-adjusted p-values over that family
             (:func:`~analysis.subgroups.kruskal_family`); ``subgroup_tests.csv``.
+        sample: a sampled run's sample, estimates and interval widths (None: every user).
     """
 
     config: EvaluateConfig
@@ -126,6 +142,7 @@ class PipelineResult:
     cohorts: CohortReport
     timings: dict
     p_tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sample: SampleSummary | None = None
 
     @property
     def metric(self) -> str:
@@ -203,6 +220,12 @@ def run_pipeline(
 
     with timer.stage("split"):
         split = make_split(dataset, config.split, seed=config.seed, **config.split_params)
+    sample: UserSample | None = None
+    if config.sample is not None:  # users sampled, the rest dropped from evaluation
+        with timer.stage("sample"):
+            table = compute_user_features(split).table
+            sample = sample_users(table, evaluation_frame(split), config.sample)
+            split = sampled_split(split, sample)
     with timer.stage("fit"):
         model = make_recommender(config.model, seed=config.seed, **config.model_params)
         sequences = split.train_sequences if model.uses_sequences else None  # SASRec's input
@@ -221,6 +244,8 @@ def run_pipeline(
         per_user = evaluation.per_user.join(
             features.table.drop(columns=["n_train"], errors="ignore")
         )
+        if sample is not None:  # the weights recorded in the per-user table
+            per_user = per_user.assign(sampled=sample.sampled, sample_weight=sample.weight)
     metric = f"ndcg@{config.k}"
     with timer.stage("weak_users"):
         weak = select_weak_users(per_user, config.weak_rule, dimensions=list(features.dimensions))
@@ -247,6 +272,10 @@ def run_pipeline(
             extra=[tuple(pair) for pair in config.intersections],
             min_group_size=config.min_group_size,
         )
+        sampled = None
+        if sample is not None:  # design-based means and intervals replace the bootstrap's
+            reports = [design_report(r, per_user, sample, weak=weak.mask) for r in reports]
+            sampled = summarise_sample(sample, per_user, metric, weak.mask, reports)
     with timer.stage("cohorts"):  # fitted on validation NDCG, each leaf judged on test
         cohorts = discover_weak_cohorts(
             per_user, metric=metric, max_depth=config.cohort_max_depth, seed=config.seed
@@ -267,6 +296,7 @@ def run_pipeline(
         cohorts=cohorts,
         timings=dict(timer.timings),
         p_tests=p_tests,
+        sample=sampled,
     )
 
 
