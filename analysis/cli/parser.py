@@ -190,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIM1,DIM2",
         help="report two subgroup dimensions jointly, repeatable (default: inactive,mainstream)",
     )
+    sample = cmd.add_mutually_exclusive_group()  # a stratified user sample (issue 13, point 3)
+    sample.add_argument("--sample-size", type=int, metavar="N",
+                        help="evaluate a stratified sample of N users, with design-based CIs")
+    sample.add_argument("--sample-fraction", type=float, metavar="F",
+                        help="evaluate a stratified sample of this share of the users")
+    cmd.add_argument("--sample-by", default="activity", metavar="DIM[,DIM]",
+                     help="subgroup dimensions whose levels are the strata (default: activity)")
+    cmd.add_argument("--sample-seed", type=int, default=None,
+                     help="seed of the sample (default: --seed)")
     cmd.add_argument("--out", required=True, metavar="DIR")
 
     cmd = sub.add_parser("rerank", help="rerank the weak users of a run with an LLM")
