@@ -33,6 +33,40 @@ def weak_rule_from(args, k: int):
     return WeakRule(metric=metric, percentile=pct, require_inactive=args.weak_inactive)
 
 
+def sample_from(args):
+    """The stratified user sample of ``--sample-size``/``--sample-fraction`` (None: all users)."""
+    from analysis.subgroups.sampling import SampleConfig
+
+    size, fraction = getattr(args, "sample_size", None), getattr(args, "sample_fraction", None)
+    if size is None and fraction is None:
+        return None
+    by = tuple(d.strip() for d in str(args.sample_by).split(",") if d.strip())
+    seed = args.seed if args.sample_seed is None else args.sample_seed
+    return SampleConfig(size=size, fraction=fraction, by=by, seed=seed)
+
+
+def print_sample(result) -> None:
+    """How many users were sampled and how wide the design-based intervals are."""
+    s = result.sample
+    if s is None:
+        return
+    o, w, cfg = s.overall, s.weak_users, s.sample.config
+    print(
+        f"sample: {s.sample.n_sampled:,} of {s.sample.n_frame:,} users "
+        f"({s.sample.n_sampled / max(s.sample.n_frame, 1):.1%}) in {len(s.sample.strata)} strata "
+        f"by {','.join(cfg.by)}, seed {cfg.seed}; 95% design-based intervals"
+    )
+    print(
+        f"{s.metric} {o.value:.4f} [{o.low:.4f}, {o.high:.4f}] (+-{o.half_width:.4f}); "
+        f"subgroup intervals +-{s.group_half_width_median:.4f} median, "
+        f"+-{s.group_half_width_max:.4f} widest"
+    )
+    print(
+        f"weak users projected to all users: {w.value:,.0f} [{w.low:,.0f}, {w.high:,.0f}] "
+        f"({s.n_weak_sampled:,} in the sample)"
+    )
+
+
 def run_evaluate(args) -> int:
     from analysis.ingest import load_dataset
     from analysis.pipeline import EvaluateConfig, run_pipeline
@@ -59,6 +93,7 @@ def run_evaluate(args) -> int:
         seed=args.seed,
         weak_rule=weak_rule_from(args, args.k),
         **({} if args.intersect is None else {"intersections": intersect_pairs(args.intersect)}),
+        sample=sample_from(args),
     )
     result = run_pipeline(dataset, config, progress=bars)
     result.timings["ingest_and_load"] = t_load
@@ -80,7 +115,8 @@ def run_evaluate(args) -> int:
     print(
         f"NDCG@{k} {overall[f'ndcg@{k}']:.4f}  Recall@{k} {overall[f'recall@{k}']:.4f}  "
         f"AUC {overall['auc']:.4f}  evaluated users {overall['n_evaluated']:,} "
-        f"(excluded {overall['n_excluded']:,} without test items)"
+        f"(excluded {overall['n_excluded']:,} without test items"
+        f"{' or not sampled' if result.sample is not None else ''})"
     )
     weak = result.weak
     print(
@@ -89,5 +125,6 @@ def run_evaluate(args) -> int:
         f"on validation), test {weak.rule.metric} {weak.test_mean_weak:.4f} "
         f"vs {weak.test_mean_rest:.4f} for the rest"
     )
+    print_sample(result)
     print(f"wrote {args.out} in {result.timings['total']:.1f} s")
     return 0
