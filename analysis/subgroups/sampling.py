@@ -218,11 +218,21 @@ def evaluation_frame(split: Split) -> np.ndarray:
 
 
 def _strata_codes(table: pd.DataFrame, by: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Codes ``0..H-1`` of the non-empty crossed levels (mixed radix, first dimension slowest)
+    and their labels."""
     parts = [group_codes(table[d]) for d in by]
-    stacked = np.stack([c for c, _ in parts], axis=1)
-    uniq, codes = np.unique(stacked, axis=0, return_inverse=True)
-    labels = [INTERSECTION.join(parts[j][1][c] for j, c in enumerate(row)) for row in uniq]
-    return codes.reshape(-1).astype(np.int64), labels
+    mixed = np.zeros(len(table), dtype=np.int64)
+    for c, labels in parts:
+        mixed = mixed * max(len(labels), 1) + c
+    uniq, codes = np.unique(mixed, return_inverse=True)
+    names = []
+    for u in uniq.tolist():  # one label per stratum, never per user
+        levels = []
+        for _, labels in reversed(parts):
+            u, c = divmod(u, max(len(labels), 1))
+            levels.append(labels[c])
+        names.append(INTERSECTION.join(reversed(levels)))
+    return codes.reshape(-1).astype(np.int64), names
 
 
 def sample_users(table: pd.DataFrame, frame: np.ndarray, config: SampleConfig) -> UserSample:
