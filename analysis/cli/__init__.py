@@ -17,6 +17,7 @@ from analysis.cli.console import EXIT_INCOMPLETE, EXIT_USER_ERROR, ProgressBars,
 from analysis.cli.data import run_datasets, run_ingest, run_synth
 from analysis.cli.embed import run_embed
 from analysis.cli.evaluate import run_evaluate
+from analysis.cli.import_run import run_import_run
 from analysis.cli.parser import build_parser
 from analysis.cli.remedies import run_blend, run_remedies
 from analysis.cli.rerank import run_rerank
@@ -37,6 +38,7 @@ COMMANDS = {
     "remedies": run_remedies,
     "taste": run_taste,
     "sasrec-emb": run_sasrec_emb,
+    "import-run": run_import_run,
 }
 
 def _terminated(signum, frame) -> None:

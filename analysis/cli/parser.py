@@ -308,4 +308,41 @@ def build_parser() -> argparse.ArgumentParser:
                      help="number of taste categories (k-means clusters, default 8)")
     cmd.add_argument("--workspace", metavar="PATH", default=None,
                      help="DuckDB workspace (default: the one the run names)")
+    add_import_run(sub)
     return parser
+
+
+def add_import_run(sub) -> None:
+    """``import-run``: an external recommender's rankings into a baseline run folder."""
+    cmd = sub.add_parser("import-run", help="analyse an external recommender's rankings "
+                         "(TREC, CSV or Parquet) like a trained baseline")
+    cmd.add_argument("--dataset", required=True, metavar="NAME",
+                     help="the workspace dataset the run ranked")
+    cmd.add_argument("--test", required=True, metavar="FILE", help="the test period's run")
+    cmd.add_argument("--validation", metavar="FILE", default=None,
+                     help="the validation period's run (selects the weak users)")
+    cmd.add_argument("--selection-half", action="store_true",
+                     help="only a test run: choose the weak-user threshold on a seeded random "
+                     "half of the users and judge the other half")
+    cmd.add_argument("--format", dest="fmt", default="auto",
+                     choices=["auto", "trec", "csv", "parquet"])
+    for role in ("user", "item", "rank", "score"):
+        cmd.add_argument(f"--{role}-col", default=None,
+                         help=f"the {role} column of a CSV/Parquet run (default: by name)")
+    cmd.add_argument("--name", default="imported", help="the model's name, e.g. prod-ranker-v7")
+    cmd.add_argument("--heldout", metavar="FILE", default=None,
+                     help="held-out test interactions (user_id, item_id[, rating]); default: "
+                     "the workspace split (--split)")
+    cmd.add_argument("--heldout-validation", metavar="FILE", default=None,
+                     help="held-out validation interactions (with --heldout)")
+    cmd.add_argument("--k", type=int, default=10)
+    cmd.add_argument("--candidates", type=int, default=20, help="list length C kept")
+    cmd.add_argument("--split", default="temporal", choices=["temporal", "random", "global"])
+    add_pairs_option(cmd, "--split-param", "split parameter", "n_test=5")
+    cmd.add_argument("--seed", type=int, default=0)
+    add_weak_rule_options(cmd, "--weak-")
+    cmd.set_defaults(weak_metric="ndcg")  # AUC over all items needs a score for every item
+    cmd.add_argument("--intersect", action="append", default=None, metavar="DIM1,DIM2",
+                     help="report two subgroup dimensions jointly, repeatable")
+    add_workspace(cmd)
+    cmd.add_argument("--out", required=True, metavar="DIR")
