@@ -49,8 +49,11 @@ def test_the_draw_is_seeded_stratified_and_weighted():
     assert (sample.weight[~sample.sampled] == 0).all()
     again, _ = _tiny()
     assert (again.sampled == sample.sampled).all()
-    other = sample_users(pd.DataFrame({"s": list("AAAABBBBBB")}), np.ones(10, bool),
-                         SampleConfig(size=5, by=("s",), seed=8))
+    other = sample_users(
+        pd.DataFrame({"s": list("AAAABBBBBB")}),
+        np.ones(10, bool),
+        SampleConfig(size=5, by=("s",), seed=8),
+    )
     assert (other.sampled != sample.sampled).any()
     pair = pd.DataFrame({"a": list("xxyy"), "b": pd.Categorical(list("pqqq"), ["q", "p"])})
     two = sample_users(pair, np.ones(4, bool), SampleConfig(size=4, by=("a", "b")))
@@ -140,8 +143,13 @@ def runs():
     synth = generate_synthetic(2000, 600, seed=5, mean_interactions=20.0)
     ds = dataset_from_frames(synth.interactions, synth.users, synth.items, name="synth")
     base = EvaluateConfig(model="pop", k=10, split="random", seed=0)
-    sampled = EvaluateConfig(model="pop", k=10, split="random", seed=0,
-                             sample=SampleConfig(fraction=0.3, by=("activity", "mainstream")))
+    sampled = EvaluateConfig(
+        model="pop",
+        k=10,
+        split="random",
+        seed=0,
+        sample=SampleConfig(fraction=0.3, by=("activity", "mainstream")),
+    )
     return run_pipeline(ds, base), run_pipeline(ds, sampled)
 
 
@@ -155,8 +163,9 @@ def test_a_sampled_run_evaluates_only_its_sample_and_projects_the_full_run(runs)
     assert (part.split.fold == UNSAMPLED).any()
     # the same model scores a sampled user the same in both runs
     both = evaluated & full.per_user["evaluated"].to_numpy(bool)
-    np.testing.assert_allclose(part.per_user.loc[both, "ndcg@10"],
-                               full.per_user.loc[both, "ndcg@10"])
+    np.testing.assert_allclose(
+        part.per_user.loc[both, "ndcg@10"], full.per_user.loc[both, "ndcg@10"]
+    )
     w = s.weak_users
     assert w.low <= full.weak.n_weak <= w.high, (full.weak.n_weak, w)
     assert s.overall.low <= full.evaluation.overall()["ndcg@10"] <= s.overall.high
