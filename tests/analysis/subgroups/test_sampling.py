@@ -174,3 +174,37 @@ def test_a_sampled_run_evaluates_only_its_sample_and_projects_the_full_run(runs)
     assert s.group_half_width_max >= s.group_half_width_median > 0
     j = s.to_json()
     assert j["n_sampled"] == s.sample.n_sampled and j["weak_users_projected"]["low"] == w.low
+
+
+def test_evaluate_sample_flags_print_the_sample_and_record_weights(tmp_path, capsys):
+    from analysis.cli import main
+
+    data, ws, out = tmp_path / "data", tmp_path / "ws.duckdb", tmp_path / "run"
+    assert main(["--quiet", "synth", "--users", "400", "--items", "150", "--out", str(data)]) == 0
+    args = [
+        "--quiet",
+        "evaluate",
+        "--interactions",
+        str(data / "interactions.parquet"),
+        "--model",
+        "pop",
+        "--split",
+        "random",
+        "--workspace",
+        str(ws),
+        "--out",
+        str(out),
+        "--sample-fraction",
+        "0.5",
+        "--sample-by",
+        "activity,inactive",
+        "--sample-seed",
+        "3",
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "sample: " in printed and "weak users projected to all users" in printed
+    per_user = pd.read_parquet(out / "per_user.parquet")
+    weights = per_user.loc[per_user["sampled"], "sample_weight"]
+    assert len(weights) and (weights >= 1.0).all()
+    assert not per_user.loc[~per_user["sampled"], "evaluated"].any()
