@@ -26,6 +26,10 @@ The budget cap bounds what a job can be billed, whatever goes wrong (definitions
   requests the server calls invalid (400, 404, 413, 422) after
   :data:`REQUEST_ERRORS_TO_STOP`; :data:`FAILURES_TO_STOP` paid attempts in a row that
   failed.
+* **Batches resumed, not paid twice**: a Message Batch submitted by a run that was then
+  killed keeps its reservations open (at worst case) in the workspace; the next run
+  adopts them (:meth:`JobBudget.adopt`), collects the batch and settles them with what the answers
+  cost, instead of submitting the requests again.
 """
 
 from __future__ import annotations
@@ -322,6 +326,22 @@ class JobBudget:
                 self._stop("fatal", OVERBILLED.format(what=over, usd=charge))
             return charge
 
+    def adopt(self, index: int, attempt_id: str, reserved_usd: float) -> None:
+        """Take over an earlier run's open reservation ``attempt_id`` of request ``index``
+        (its batch was submitted, then the run was killed): it moves from the earlier spend
+        to this run's open reservations, and the answer settles it (:meth:`answered`)."""
+        with self._lock:
+            attempt = _Attempt(attempt_id, int(index), float(reserved_usd))
+            self.spent_before_usd -= attempt.reserved_usd
+            self._reserved += attempt.reserved_usd
+            self._open[attempt.index] = attempt
+
+    def open_attempt(self, index: int) -> str | None:
+        """The id of request ``index``'s open attempt (None: none open)."""
+        with self._lock:
+            attempt = self._open.get(index)
+            return None if attempt is None else attempt.attempt_id
+
     def cancel(self) -> None:
         with self._lock:
             self._stop("cancelled", CANCELLED)
@@ -331,6 +351,11 @@ class JobBudget:
         with self._lock:
             for index in list(self._prepaid):
                 self._release_prepaid(index)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the charges settled so far (one transaction)."""
+        with self._lock:
             pending, self._pending = self._pending, []
         if self.ledger is not None and pending:
             self.ledger.settle(pending)

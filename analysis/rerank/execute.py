@@ -4,7 +4,12 @@
 every attempt is reserved at its worst case before it is sent
 (:mod:`analysis.rerank.budget`), so the cap is never exceeded. Every answer is stored in
 the cache the moment it arrives, so a killed job loses nothing paid for and a resumed one
-pays only for what is missing. Answers are parsed without trusting the model and merged
+pays only for what is missing. In batch mode every uncached prompt goes to the backend at
+once, which cuts it into Message Batches by the API's caps and reserves each batch just
+before creating it; each created batch is journalled in the workspace (``llm_batches``,
+:mod:`analysis.rerank.ledger`) with its requests' keys, so a killed job's next run collects
+its batches, adopting their open reservations, instead of submitting them again
+(:mod:`models.llm._anthropic_batch`). Answers are parsed without trusting the model and merged
 into the baseline's rankings (:mod:`analysis.gains.gain_report`), with the no-LLM controls on
 the same candidates.
 """
@@ -58,7 +63,15 @@ BUDGET_SPENT = surface_hints(
 )
 @dataclass(frozen=True)
 class RerankProgress:
-    """Live figures of a running job."""
+    """Live figures of a running job.
+
+    Attributes:
+        done: requests answered, fallen back or skipped (cached ones included).
+        total: requests of the plan.
+        batches_submitted: Message Batches created so far (batch mode; an earlier, killed
+            run's batches that this run collects included), else 0.
+        batches_ended: of those, batches whose results are read and stored.
+    """
 
     done: int
     total: int
@@ -67,6 +80,15 @@ class RerankProgress:
     output_tokens: int
     usd: float
     elapsed_s: float
+    batches_submitted: int = 0
+    batches_ended: int = 0
+
+    @property
+    def batches_note(self) -> str:
+        """``"2 of 5 batches ended"`` in batch mode, else ``""``."""
+        if not self.batches_submitted:
+            return ""
+        return f"{self.batches_ended} of {self.batches_submitted} batches ended"
 
     @property
     def eta_s(self) -> float | None:
@@ -84,14 +106,30 @@ class _Ledger:
         self.done = 0
         self.fallen_back = 0
         self.usage = Usage()
+        self.batches_submitted = 0
+        self.batches_ended = 0
+
+
+@dataclass
+class _Batches:
+    """A batch-mode job's journal: where batches are recorded, the batches a killed run
+    left to collect (``(batch_id, {custom_id: plan index})``), and who hears of them."""
+
+    plan: RerankPlan
+    budget: JobBudget
+    cache: CallCache
+    ledger: _Ledger
+    report: Callable[[], None]
+    resumed: list[tuple[str, dict[str, int]]]
 
 
 class _WaveGate:
     """The :class:`~models.llm.protocol.AttemptGate` of one wave: maps the backend's
-    positions in the wave to the plan's request indices."""
+    positions in the wave to the plan's request indices. In batch mode it is also the
+    :class:`~models.llm.protocol.BatchGate` that journals the job's batches."""
 
-    def __init__(self, budget: JobBudget, wave: list[int]) -> None:
-        self.budget, self.wave = budget, wave
+    def __init__(self, budget: JobBudget, wave: list[int], batches: _Batches | None = None):
+        self.budget, self.wave, self.batches = budget, wave, batches
 
     @property
     def stopping(self) -> bool:
@@ -105,6 +143,44 @@ class _WaveGate:
 
     def failed(self, index: int, *, status: int | None, reason: str, unusable: bool) -> None:
         self.budget.failed(self.wave[index], status=status, reason=reason, unusable=unusable)
+
+    # -- BatchGate (batch mode) ------------------------------------------------------------
+
+    def reserve_batch(self, indices: list[int]) -> tuple[list[int], str | None]:
+        rows = [self.wave[p] for p in indices]
+        n = len(self.budget.admit(rows))  # one write for the whole batch
+        for i in rows[:n]:
+            self.budget.reserve(i)  # the admitted attempt is now the open one
+        refused = self.budget.reserve(rows[n]) if n < len(rows) else None  # stops at the cap
+        return list(indices[:n]), refused
+
+    def submitted_batches(self) -> list[tuple[str, dict[str, int]]]:
+        if self.batches is None:
+            return []
+        pos = {i: p for p, i in enumerate(self.wave)}
+        return [
+            (b, {c: pos[i] for c, i in ids.items() if i in pos}) for b, ids in self.batches.resumed
+        ]
+
+    def batch_submitted(self, batch_id: str, ids: dict[str, int]) -> None:
+        if self.batches is None:
+            return
+        keys, budget = self.batches.plan.keys, self.budget
+        rows = [(c, keys[self.wave[p]], budget.open_attempt(self.wave[p])) for c, p in ids.items()]
+        budget.ledger.record_batch(budget.key, batch_id, rows)  # durable before the next one
+        with self.batches.ledger.lock:
+            self.batches.ledger.batches_submitted += 1
+        self.batches.report()
+
+    def batch_ended(self, batch_id: str) -> None:
+        if self.batches is None:
+            return
+        self.batches.cache.flush()  # its answers are stored, and its charges, before
+        self.budget.flush()  # the batch is marked collected
+        self.budget.ledger.batch_collected(batch_id)
+        with self.batches.ledger.lock:
+            self.batches.ledger.batches_ended += 1
+        self.batches.report()
 
 
 #: times an answer with no text (a non-text content block, an empty message) is asked again
@@ -180,6 +256,8 @@ def execute_rerank(
                     ledger.usage.output_tokens,
                     budget.charged_usd,
                     time.perf_counter() - t0,
+                    ledger.batches_submitted,
+                    ledger.batches_ended,
                 )
             progress(snap)
 
@@ -190,6 +268,11 @@ def execute_rerank(
             cached_flag[i] = True
             ledger.done += 1
     todo = deque(i for i in range(n) if completions[i] is None)
+    batches = None
+    if cfg.batch and not cfg.local and budget.ledger is not None:
+        resumed = _resume_batches(plan, budget, todo)
+        ledger.batches_submitted = len(resumed)
+        batches = _Batches(plan, budget, cache, ledger, lambda: report(), resumed)
     cheapest = budget.cheapest_blocked(list(todo))
     if cheapest is not None:
         spent = budget.spent_before_usd
@@ -248,7 +331,8 @@ def execute_rerank(
 
     scores: dict[int, np.ndarray] = {}
     with cache.writing():  # answers committed as they arrive, in groups, never held open
-        _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop)
+        _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop,
+                   batches)
     budget.close_wave()
     skipped = {i: budget.stop_kind or "budget" for i in range(n) if completions[i] is None}
     for i, comp in enumerate(completions):
@@ -275,16 +359,60 @@ def execute_rerank(
     return _finish(plan, run, answers)
 
 
-def _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop):
-    """Admit and send waves until every request is answered or the budget says stop."""
+def _resume_batches(plan: RerankPlan, budget: JobBudget, todo: deque) -> list:
+    """The batches a killed run of this job submitted and never collected, as ``(batch_id,
+    {custom_id: plan index})`` over the requests still unanswered: those leave ``todo`` (they
+    are collected, not sent again) and their open reservations are adopted, so their answers
+    settle them. A pending batch whose answers are all stored is marked collected."""
+    ledger = budget.ledger
+    pending = ledger.pending_batches(budget.key)
+    if not pending:
+        return []
+    free: dict[str, int] = {}
+    for i in todo:
+        free.setdefault(plan.keys[i], i)
+    out, adopt = [], []
+    for batch_id, rows in pending.items():
+        ids = {}
+        for cid, key, attempt_id in rows:
+            i = free.pop(key, None)
+            if i is not None:
+                ids[cid] = i
+                adopt.append((i, attempt_id))
+        if ids:
+            out.append((batch_id, ids))
+        else:
+            ledger.batch_collected(batch_id)
+    still_open = ledger.open_reservations([a for _, a in adopt])
+    for i, attempt_id in adopt:
+        if attempt_id in still_open:
+            budget.adopt(i, attempt_id, still_open[attempt_id])
+    taken = {i for _, ids in out for i in ids.values()}
+    remaining = [i for i in todo if i not in taken]
+    todo.clear()
+    todo.extend(remaining)
+    return out
+
+
+def _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop,
+               batches=None):  # fmt: skip
+    """Admit and send waves until every request is answered or the budget says stop. In
+    batch mode a wave is every request left (the backend reserves batch by batch)."""
     try:
-        while todo or requeue:
+        while todo or requeue or (batches is not None and batches.resumed):
             todo.extend(requeue)
             requeue.clear()
             if should_stop is not None and should_stop():
                 budget.cancel()
             if budget.stopping:
                 break
+            if batches is not None:
+                wave = [i for _, ids in batches.resumed for i in ids.values()] + list(todo)
+                todo.clear()
+                _send_wave(plan, backend, budget, wave, settle, scores, batches)
+                batches.resumed = []
+                budget.close_wave()
+                continue
             batch = [todo.popleft() for _ in range(min(wave_size, len(todo)))]
             wave = budget.admit(batch)
             todo.extendleft(reversed(batch[len(wave) :]))
@@ -296,7 +424,7 @@ def _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, 
         budget.close_wave()  # charges written even when the job is interrupted
 
 
-def _send_wave(plan, backend, budget, wave, settle, scores) -> None:
+def _send_wave(plan, backend, budget, wave, settle, scores, batches=None) -> None:
     """One wave of requests through the backend; each result goes to ``settle``."""
     reqs = [plan.requests[i] for i in wave]
     seen: set[int] = set()
@@ -313,7 +441,7 @@ def _send_wave(plan, backend, budget, wave, settle, scores) -> None:
             scores[i] = np.asarray(out[j], dtype=np.float64)
             cb(j, Completion(text="scored", latency_s=share, stop_reason="scored"))
     else:
-        backend.complete(reqs, on_result=cb, gate=_WaveGate(budget, wave))
+        backend.complete(reqs, on_result=cb, gate=_WaveGate(budget, wave, batches))
     for j in range(len(wave)):  # a backend that ignored on_result: nothing proves the cost
         if j not in seen:
             cb(j, Completion(text="", error="no result returned", usage_reported=False))

@@ -1,10 +1,18 @@
-"""The workspace's record of every LLM job's cap and every paid attempt.
+"""The workspace's record of every LLM job's cap, every paid attempt and every batch.
 
-Two tables (written only here): ``llm_jobs``, one row per job (:func:`analysis.rerank.budget.
-job_key`) with its cap, and ``llm_spend``, one row per attempt: reserved at its worst case
-before it is sent, then settled with what it was charged. What a job has spent is the sum of
+Three tables (written only here): ``llm_jobs``, one row per job (:func:`analysis.rerank.budget.
+job_key`) with its cap; ``llm_spend``, one row per attempt: reserved at its worst case
+before it is sent, then settled with what it was charged; and ``llm_batches``, one row per
+request of every Message Batch a job submitted (the batch id, the request's ``custom_id`` and
+cache key, and the attempt that paid for it), written the moment the API returns the batch id
+and marked collected once the batch's answers are stored. What a job has spent is the sum of
 its charges plus its reservations still open, counted at their worst case, so a job killed
-mid-call still counts that call (see :mod:`analysis.rerank.budget`).
+mid-call still counts that call (see :mod:`analysis.rerank.budget`); a job killed while its
+batches run leaves them pending here, and its next run collects them instead of submitting
+them again, settling their open reservations with what the answers cost.
+
+Rows are written in bulk from a DataFrame (DuckDB's ``executemany`` takes ~1 ms a row, far
+too slow for a batch of 100,000 requests).
 """
 
 from __future__ import annotations
@@ -13,9 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pandas as pd
+
 from analysis.workspace import Workspace
 
-__all__ = ["JobCap", "SpendLedger"]
+__all__ = ["BatchRow", "JobCap", "SpendLedger"]
+
+#: one request of a submitted batch: (custom_id, request_key, attempt_id)
+BatchRow = tuple[str, str, str | None]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_jobs (
@@ -37,6 +50,15 @@ CREATE TABLE IF NOT EXISTS llm_spend (
     reason VARCHAR,
     created_at TIMESTAMP,
     settled_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS llm_batches (
+    batch_id VARCHAR NOT NULL,
+    job_key VARCHAR NOT NULL,
+    custom_id VARCHAR NOT NULL,
+    request_key VARCHAR NOT NULL,
+    attempt_id VARCHAR,
+    submitted_at TIMESTAMP,
+    collected_at TIMESTAMP
 );
 """
 
@@ -119,27 +141,103 @@ class SpendLedger:
 
     def reserve(self, key: str, rows: Sequence[tuple[str, str, float]]) -> None:
         """Record reservations ``(attempt_id, request_key, worst_usd)`` before sending."""
+        if not rows:
+            return
         now = _now()
-        self._write(
-            "INSERT INTO llm_spend (attempt_id, job_key, request_key, state, reserved_usd, "
-            "created_at) VALUES (?, ?, ?, 'reserved', ?, ?)",
-            [(a, key, r, float(w), now) for a, r, w in rows],
+        df = pd.DataFrame(
+            {
+                "attempt_id": [a for a, _, _ in rows],
+                "request_key": [r for _, r, _ in rows],
+                "reserved_usd": [float(w) for _, _, w in rows],
+            }
         )
+        with self.workspace.connect() as con:
+            con.register("df", df)
+            con.execute(
+                "INSERT INTO llm_spend (attempt_id, job_key, request_key, state, reserved_usd, "
+                "created_at) SELECT attempt_id, ?, request_key, 'reserved', reserved_usd, ? "
+                "FROM df",
+                [key, now],
+            )
 
     def settle(self, rows: Sequence[tuple[str, str, float, int | None, str | None]]) -> None:
         """Record outcomes ``(attempt_id, state, charged_usd, status, reason)``."""
+        if not rows:
+            return
         now = _now()
-        self._write(
-            "UPDATE llm_spend SET state = ?, charged_usd = ?, status = ?, reason = ?, "
-            "settled_at = ? WHERE attempt_id = ?",
-            [(s, float(c), st, r, now, a) for a, s, c, st, r in rows],
+        df = pd.DataFrame(
+            {
+                "attempt_id": [r[0] for r in rows],
+                "state": [r[1] for r in rows],
+                "charged_usd": [float(r[2]) for r in rows],
+                "status": pd.array([r[3] for r in rows], dtype="Int32"),
+                "reason": pd.array([r[4] for r in rows], dtype="string"),
+            }
         )
+        with self.workspace.connect() as con:
+            con.register("df", df)
+            con.execute(
+                "UPDATE llm_spend SET state = df.state, charged_usd = df.charged_usd, "
+                "status = df.status, reason = df.reason, settled_at = ? FROM df "
+                "WHERE llm_spend.attempt_id = df.attempt_id",
+                [now],
+            )
 
-    def _write(self, sql: str, rows: list[tuple]) -> None:
-        """One short transaction for all ``rows`` (nothing when there are none)."""
-        if rows:
-            with self.workspace.connect() as con:
-                con.executemany(sql, rows)
+    # -- Message Batches -------------------------------------------------------------------
+
+    def record_batch(self, key: str, batch_id: str, rows: Sequence[BatchRow]) -> None:
+        """Record that job ``key`` submitted batch ``batch_id`` holding ``rows``
+        ``(custom_id, request_key, attempt_id)``, in one transaction."""
+        if not rows:
+            return
+        df = pd.DataFrame(
+            {
+                "custom_id": [r[0] for r in rows],
+                "request_key": [r[1] for r in rows],
+                "attempt_id": pd.array([r[2] for r in rows], dtype="string"),
+            }
+        )
+        with self.workspace.connect() as con:
+            con.register("df", df)
+            con.execute(
+                "INSERT INTO llm_batches SELECT ?, ?, custom_id, request_key, attempt_id, ?, "
+                "NULL FROM df",
+                [batch_id, key, _now()],
+            )
+
+    def batch_collected(self, batch_id: str) -> None:
+        """Mark batch ``batch_id`` collected: its answers are stored, no run reads it again."""
+        with self.workspace.connect() as con:
+            con.execute(
+                "UPDATE llm_batches SET collected_at = ? WHERE batch_id = ?", [_now(), batch_id]
+            )
+
+    def pending_batches(self, key: str) -> dict[str, list[BatchRow]]:
+        """The batches job ``key`` submitted and never collected (a killed run's), each as
+        its rows ``(custom_id, request_key, attempt_id)``, in submission order."""
+        with self.workspace.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT batch_id, custom_id, request_key, attempt_id FROM llm_batches "
+                "WHERE job_key = ? AND collected_at IS NULL ORDER BY submitted_at, batch_id",
+                [key],
+            ).fetchall()
+        out: dict[str, list[BatchRow]] = {}
+        for batch_id, cid, request_key, attempt_id in rows:
+            out.setdefault(batch_id, []).append((cid, request_key, attempt_id))
+        return out
+
+    def open_reservations(self, attempt_ids: Sequence[str]) -> dict[str, float]:
+        """The worst case of each attempt among ``attempt_ids`` still reserved (unsettled)."""
+        ids = [a for a in attempt_ids if a]
+        if not ids:
+            return {}
+        with self.workspace.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT attempt_id, reserved_usd FROM llm_spend WHERE state = 'reserved' AND "
+                "attempt_id IN (SELECT unnest(?))",
+                [ids],
+            ).fetchall()
+        return {a: float(w) for a, w in rows}
 
     def attempts(self, key: str):
         """Every attempt of job ``key`` as a DataFrame (tests and audits)."""

@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from analysis.errors import AnalysisError, surface_hints
-from models.llm._anthropic_batch import BATCH_MAX_REQUESTS, MessageBatches, custom_id
+from models.llm._anthropic_batch import (
+    BATCH_MAX_BYTES,
+    BATCH_MAX_REQUESTS,
+    MessageBatches,
+    custom_id,
+)
 from models.llm._anthropic_messages import message_completion, message_params, message_usage
 from models.llm._http import HTTPBackend, http_retry_policy
 from models.llm.protocol import AttemptGate, Completion, LLMRequest, OnResult
@@ -29,6 +34,7 @@ from models.llm.retry import (
 )
 
 __all__ = [
+    "BATCH_MAX_BYTES",
     "BATCH_MAX_REQUESTS",
     "NO_ANTHROPIC_KEY",
     "NO_ANTHROPIC_PACKAGE",
@@ -80,6 +86,10 @@ class AnthropicBackend(HTTPBackend, MessageBatches):
         prompt_cache: mark the shared system prompt ``cache_control: ephemeral`` so later
             requests read it from the cache (cache reads bill at a tenth of input).
         poll_interval_s: seconds between batch status polls.
+        batch_max_requests: requests per Message Batch at most (the API's 100,000 by
+            default; a job is split into as many batches as the caps need).
+        batch_max_bytes: request-body bytes per Message Batch at most (the API's 256 MB
+            by default); see :mod:`models.llm._anthropic_batch` for how a request is sized.
         backoff_base_s: first backoff ceiling (doubles per retry, full jitter).
         backoff_max_s: largest backoff ceiling.
         seed: seeds the jitter.
@@ -105,6 +115,8 @@ class AnthropicBackend(HTTPBackend, MessageBatches):
         batch: bool = False,
         prompt_cache: bool = False,
         poll_interval_s: float = 10.0,
+        batch_max_requests: int = BATCH_MAX_REQUESTS,
+        batch_max_bytes: int = BATCH_MAX_BYTES,
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 60.0,
         seed: int = 0,
@@ -121,6 +133,13 @@ class AnthropicBackend(HTTPBackend, MessageBatches):
             seed=seed,
         )
         check_setting("poll_interval_s", poll_interval_s, minimum=0)
+        check_setting("batch_max_requests", batch_max_requests, minimum=1, integer=True)
+        check_setting("batch_max_bytes", batch_max_bytes, minimum=1, integer=True)
+        if batch_max_requests > BATCH_MAX_REQUESTS or batch_max_bytes > BATCH_MAX_BYTES:
+            raise AnalysisError(
+                f"Bad LLM backend setting: a message batch holds at most "
+                f"{BATCH_MAX_REQUESTS:,} requests and {BATCH_MAX_BYTES:,} bytes."
+            )
         key = api_key if api_key else os.environ.get("ANTHROPIC_API_KEY")
         if not key or not key.strip():
             raise AnalysisError(NO_ANTHROPIC_KEY)
@@ -136,6 +155,8 @@ class AnthropicBackend(HTTPBackend, MessageBatches):
         self.batch = bool(batch)
         self.prompt_cache = bool(prompt_cache)
         self.poll_interval_s = float(poll_interval_s)
+        self.batch_max_requests = int(batch_max_requests)
+        self.batch_max_bytes = int(batch_max_bytes)
         self.policy = policy
         #: True when the last count_tokens answered every request from the API
         self.last_count_exact = False
@@ -158,8 +179,9 @@ class AnthropicBackend(HTTPBackend, MessageBatches):
         self, requests: list[LLMRequest], on_result: OnResult | None, gate: AttemptGate | None
     ) -> list[Completion]:
         """Live mode sends at most ``concurrency`` Messages calls at once; batch mode submits
-        Message Batches and polls them (each batch submission counts as one attempt of each
-        request in it)."""
+        as many Message Batches as the caps need and polls them (each batch submission
+        counts as one attempt of each request in it); see :mod:`models.llm._anthropic_batch`
+        for the caps, the budget and how a killed job's batches are resumed."""
         if self.batch:
             return self._complete_batch(requests, on_result, gate)
         return super()._complete_all(requests, on_result, gate)

@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "AttemptGate",
+    "BatchGate",
     "Completion",
     "LLMBackend",
     "LLMRequest",
@@ -130,6 +131,34 @@ class AttemptGate(Protocol):
             reason: one line, no key.
             unusable: the server answered (HTTP 200) but the body could not be read.
         """
+        ...
+
+
+@runtime_checkable
+class BatchGate(AttemptGate, Protocol):
+    """An :class:`AttemptGate` that also keeps a job's Message Batches: reserves a whole
+    batch in one go, journals every submitted batch so a killed job's next run collects it
+    instead of submitting it again, and hears when each batch ends (progress).
+
+    Indices are positions in the ``requests`` the backend was given.
+    """
+
+    def reserve_batch(self, indices: list[int]) -> tuple[list[int], str | None]:
+        """Reserve the first attempt of the longest prefix of ``indices`` that fits, in one
+        write; returns that prefix and, when it is shorter, why the rest must not be sent."""
+        ...
+
+    def submitted_batches(self) -> list[tuple[str, dict[str, int]]]:
+        """Batches an earlier run submitted and never collected: ``(batch_id, {custom_id:
+        index})``. Their requests are collected from them, never submitted again."""
+        ...
+
+    def batch_submitted(self, batch_id: str, ids: dict[str, int]) -> None:
+        """Batch ``batch_id`` (``{custom_id: index}``) was created: journal it durably."""
+        ...
+
+    def batch_ended(self, batch_id: str) -> None:
+        """Every result of batch ``batch_id`` went to ``on_result``: it is collected."""
         ...
 
 
