@@ -195,6 +195,32 @@ if clicked and not running:  # a second click queued before the button went grey
         st.rerun()
 _progress()
 
+with st.expander("Import rankings: analyse your own recommender's run"):
+    st.caption("TREC (`user Q0 item rank score tag`), CSV or Parquet (`user_id, item_id, rank` "
+               "or `score`) files on this server, judged on the split, k, C and seed above. "
+               "AUC over all items: not available for an imported run.")
+    c1, c2 = st.columns(2)
+    imp_test = c1.text_input("Test run file", key="import_test")
+    imp_val = c2.text_input("Validation run file (optional)", key="import_validation")
+    imp_name = c1.text_input("Model name", value="imported", key="import_name")
+    imp_half = c2.checkbox("Select on a random half of the users", key="import_half",
+                           help="Only a test run: the weak-user threshold is chosen on a seeded "
+                           "random half of the users; the other half is judged.")
+    if st.button("Import", key="import_run", icon=":material/upload:") and imp_test:
+        from analysis.external import ImportConfig, import_and_save
+
+        imp_config = ImportConfig(
+            name=imp_name.strip() or "imported", k=int(k), n_candidates=int(n_candidates),
+            split=split, split_params=split_params, seed=int(seed),
+            selection="random_half" if imp_half else "validation")
+        try:
+            info, notes = import_and_save(ws, dataset, imp_test.strip(), imp_val.strip(),
+                                          imp_config)
+        except AnalysisError as err:
+            show_error(err)
+        else:
+            st.success(f"Imported {info.run_id}. " + " ".join(notes))
+
 # -- the runs of this dataset ------------------------------------------------------------------
 st.subheader(f"Baseline runs of {md_escape(dataset)}")
 store = run_store()

@@ -39,6 +39,7 @@ from analysis.external._read import (
     run_format,
     unknown_lines,
 )
+from analysis.external._save import import_and_save
 
 __all__ = [
     "AUC_NOTE",
@@ -56,6 +57,7 @@ __all__ = [
     "RunColumns",
     "auc_heldout_from_ranks",
     "evaluate_rankings",
+    "import_and_save",
     "import_run",
     "listed_in",
     "read_pairs",
