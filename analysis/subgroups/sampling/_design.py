@@ -117,7 +117,10 @@ class SampleSummary:
             "n_weak_sampled": int(self.n_weak_sampled),
             "group_half_width_median": self.group_half_width_median,
             "group_half_width_max": self.group_half_width_max,
-            "strata": self.sample.strata.to_dict(orient="records"),
+            "strata": [
+                {"stratum": str(h), "population": int(big), "sampled": int(n), "weight": float(w)}
+                for h, big, n, w in self.sample.strata.itertuples(index=False)
+            ],
         }
 
 
