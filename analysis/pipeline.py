@@ -245,7 +245,11 @@ def run_pipeline(
             features.table.drop(columns=["n_train"], errors="ignore")
         )
         if sample is not None:  # the weights recorded in the per-user table
-            per_user = per_user.assign(sampled=sample.sampled, sample_weight=sample.weight)
+            per_user = per_user.assign(
+                sampled=sample.sampled,
+                sample_weight=sample.weight,
+                sample_stratum=sample.stratum_labels,
+            )
     metric = f"ndcg@{config.k}"
     with timer.stage("weak_users"):
         weak = select_weak_users(per_user, config.weak_rule, dimensions=list(features.dimensions))

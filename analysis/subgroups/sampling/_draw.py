@@ -110,6 +110,35 @@ class UserSample:
         w = self.strata["weight"].to_numpy(np.float64)
         return np.where(self.sampled, w[np.maximum(self.stratum, 0)], 0.0)
 
+    @property
+    def stratum_labels(self) -> pd.Categorical:
+        """Each user's stratum label (NaN outside the frame): ``per_user``'s
+        ``sample_stratum``, from which :meth:`from_columns` rebuilds the sample."""
+        return pd.Categorical.from_codes(self.stratum, categories=self.strata["stratum"])
+
+    @classmethod
+    def from_columns(
+        cls, stratum: pd.Series, sampled: np.ndarray, config: SampleConfig
+    ) -> UserSample:
+        """The sample recorded in a run's per-user table (``sample_stratum``, ``sampled``):
+        ``N_h`` and ``n_h`` are counted back, so a loaded run projects like a fresh one."""
+        cat = pd.Categorical(stratum)
+        codes = np.asarray(cat.codes, dtype=np.int64)
+        flags = np.asarray(sampled, dtype=bool)
+        n_strata = len(cat.categories)
+        inside = codes >= 0
+        pop = np.bincount(codes[inside], minlength=n_strata)
+        n_h = np.bincount(codes[inside & flags], minlength=n_strata)
+        strata = pd.DataFrame(
+            {
+                "stratum": [str(c) for c in cat.categories],
+                "population": pop,
+                "sampled": n_h,
+                "weight": pop / np.maximum(n_h, 1),
+            }
+        )
+        return cls(config=config, stratum=codes, sampled=flags & inside, strata=strata)
+
 
 def allocate(population: np.ndarray, size: int, m: int = DEFAULT_MIN_PER_STRATUM) -> np.ndarray:
     """Proportional allocation of ``size`` users to strata of ``population`` users, each at

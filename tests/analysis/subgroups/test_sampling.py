@@ -16,6 +16,7 @@ from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.subgroups.sampling import (
     UNSAMPLED,
     SampleConfig,
+    UserSample,
     allocate,
     domain_means,
     estimate_total,
@@ -174,6 +175,11 @@ def test_a_sampled_run_evaluates_only_its_sample_and_projects_the_full_run(runs)
     report = part.subgroups[0]
     assert {"population", "ci_half_width"} <= set(report.by_group.columns)
     assert s.group_half_width_max >= s.group_half_width_median > 0
+    back = UserSample.from_columns(
+        part.per_user["sample_stratum"], part.per_user["sampled"], s.sample.config
+    )
+    pd.testing.assert_frame_equal(back.strata, s.sample.strata)
+    np.testing.assert_array_equal(back.weight, s.sample.weight)
     j = json.loads(json.dumps(s.to_json()))  # plain JSON values only
     assert j["strata"][0]["population"] >= j["strata"][0]["sampled"] >= 2
     assert j["n_sampled"] == s.sample.n_sampled and j["weak_users_projected"]["low"] == w.low
