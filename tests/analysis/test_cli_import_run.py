@@ -19,10 +19,14 @@ from analysis.runs.baseline import load_run
 from analysis.weak_users import WeakRule
 from analysis.workspace import Workspace
 from models.llm import make_backend
-from tests.analysis.external.conftest import C
+from tests.analysis.external._fixtures import C, build_external
 
-pytest_plugins = ["tests.analysis.external.conftest"]
 MODEL = "claude-haiku-4-5"
+
+
+@pytest.fixture(scope="module")
+def ext(tmp_path_factory):
+    return build_external(tmp_path_factory.mktemp("ext"))
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from analysis.external import (
     unknown_lines,
 )
 from analysis.weak_users import WeakRule
-from tests.analysis.external.conftest import C
+from tests.analysis.external._fixtures import C
 
 
 def _ranx_per_user(ext, k):
