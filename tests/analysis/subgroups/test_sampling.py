@@ -217,3 +217,13 @@ def test_evaluate_sample_flags_print_the_sample_and_record_weights(tmp_path, cap
     weights = per_user.loc[per_user["sampled"], "sample_weight"]
     assert len(weights) and (weights >= 1.0).all()
     assert not per_user.loc[~per_user["sampled"], "evaluated"].any()
+    # read back from its folder, the run keeps its sample and projects its weak users
+    from analysis.runs.baseline import load_run
+
+    run = load_run(out)
+    table = run.per_user
+    back = UserSample.from_columns(table["sample_stratum"], table["sampled"], SampleConfig())
+    assert back.n_sampled == int(per_user["sampled"].sum())
+    assert (run.split.fold == UNSAMPLED).any()
+    weak = project_weak_users(back, table["weak"].to_numpy(bool))
+    assert weak.low <= weak.value <= weak.high and weak.value >= table["weak"].sum()
