@@ -415,10 +415,19 @@ class FakeAnthropicServer(_FakeBase):
         script: decides each paid call (see the module docstring).
         batch_polls: ``GET /v1/messages/batches/{id}`` answers ``in_progress`` this many
             times before ``ended``.
+        max_batch_requests: a batch create with more requests is refused with the API's
+            400 ``invalid_request_error`` (the real cap is 100,000).
+        max_batch_bytes: a batch create whose body has more bytes is refused with the
+            API's 413 ``request_too_large`` (the real cap is 256 MB).
+        hold_creates_from: batch creates from this one on (0-based) hang until
+            :meth:`release_creates` (or :data:`MAX_HANG_S`), then are refused with 529: no
+            batch is created (a client killed meanwhile never learns of one).
 
     Attributes:
         url: the base URL to give the client (``http://127.0.0.1:<port>``).
-        batches: submitted batches by id: ``{"requests": [...], "polls": int}``.
+        batches: created batches by id: ``{"requests": [...], "polls": int}``.
+        creates: batch create requests received (refused and held ones included).
+        result_reads: results downloads, by batch id.
     """
 
     paid_paths = ("/v1/messages",)
@@ -430,11 +439,24 @@ class FakeAnthropicServer(_FakeBase):
         api_key: str | None = None,
         script: Script | None = None,
         batch_polls: int = 1,
+        max_batch_requests: int | None = None,
+        max_batch_bytes: int | None = None,
+        hold_creates_from: int | None = None,
     ) -> None:
         super().__init__(api_key=api_key, script=script)
         self.batch_polls = batch_polls
+        self.max_batch_requests = max_batch_requests
+        self.max_batch_bytes = max_batch_bytes
+        self.hold_creates_from = hold_creates_from
         self.batches: dict[str, dict[str, Any]] = {}
+        self.creates = 0
+        self.result_reads: dict[str, int] = {}
+        self._released = threading.Event()
         self._cached_systems: set[str] = set()
+
+    def release_creates(self) -> None:
+        """Let held batch creates go on (see ``hold_creates_from``)."""
+        self._released.set()
 
     @property
     def url(self) -> str:
@@ -560,8 +582,24 @@ class FakeAnthropicServer(_FakeBase):
         }
 
     def _create_batch(self, handler: BaseHTTPRequestHandler, call: Call) -> None:
+        with self._lock:
+            number = self.creates
+            self.creates += 1
+        if self.hold_creates_from is not None and number >= self.hold_creates_from:
+            self._released.wait(MAX_HANG_S)
+            self._send_error(handler, 529, "overloaded_error", "held, then refused")
+            return
         requests = (call.body or {}).get("requests") or []
         ids = [r.get("custom_id") for r in requests]
+        size = int(call.headers.get("content-length") or 0)
+        if self.max_batch_bytes is not None and size > self.max_batch_bytes:
+            message = f"Request exceeds the maximum allowed number of bytes ({size:,})."
+            self._send_error(handler, 413, "request_too_large", message)
+            return
+        if self.max_batch_requests is not None and len(requests) > self.max_batch_requests:
+            message = f"requests: at most {self.max_batch_requests:,} items ({len(requests):,})"
+            self._send_error(handler, 400, "invalid_request_error", message)
+            return
         if not requests or len(set(ids)) != len(ids):
             self._send_error(handler, 400, "invalid_request_error", "bad or duplicate custom_id")
             return
@@ -580,6 +618,8 @@ class FakeAnthropicServer(_FakeBase):
         self._send(handler, 200, self._batch_json(batch_id))
 
     def _batch_results(self, handler: BaseHTTPRequestHandler, batch_id: str) -> None:
+        with self._lock:
+            self.result_reads[batch_id] = self.result_reads.get(batch_id, 0) + 1
         lines = []
         for item in reversed(self.batches[batch_id]["requests"]):  # order is not guaranteed
             params = item["params"]
