@@ -3,7 +3,8 @@
 Everything runs in DuckDB, in one transaction per :func:`ingest` call, so a bad file leaves
 the workspace exactly as it was and big files never pass whole through pandas:
 
-1. open the input (CSV/TSV/Parquet/DataFrame, or a MovieLens folder/zip: see
+1. open the input (CSV/TSV/Parquet/DataFrame, a folder of Parquet part files or a glob as
+   Spark/Hive export them (:mod:`analysis.ingest._parquet_set`), or a MovieLens folder/zip: see
    :mod:`analysis.ingest._formats` and :mod:`analysis.ingest._open`; any file name, decided
    by content; a header line or none, detected: see :mod:`analysis.ingest._sniff` and
    :mod:`analysis.ingest._text`) and resolve the column roles (:mod:`analysis.ingest._columns`);
@@ -49,6 +50,7 @@ from analysis.ingest._load import load_dataset
 from analysis.ingest._movielens import NOT_MOVIELENS
 from analysis.ingest._side import SIDE_NO_MATCH, SIDE_PARTIAL
 from analysis.ingest._stage import BAD_TIMESTAMP, NEGATIVE_COUNT, NOT_A_NUMBER, NULL_ID
+from analysis.ingest._table_sql import table_sql
 from analysis.ingest._text import WRONG_DELIMITER
 from analysis.ingest._text_rows import RAGGED_ROW
 
@@ -59,6 +61,7 @@ __all__ = [
     "detect_columns",
     "ingest",
     "load_dataset",
+    "table_sql",
     # message templates, so tests and callers can match errors
     "BAD_ENCODING",
     "BAD_KCORE",
