@@ -76,10 +76,12 @@ def add_paper_flags(cmd: argparse.ArgumentParser) -> None:
     )
 
 
-def add_weak_rule_options(cmd: argparse.ArgumentParser, prefix: str) -> None:
+def add_weak_rule_options(cmd: argparse.ArgumentParser, prefix: str,
+                          metric_default: str | None = "auc") -> None:
     """The weak-user rule's flags: ``{prefix}threshold``, ``{prefix}percentile`` or
     ``{prefix}preset`` (one of them), the paper preset's settings, ``{prefix}metric`` and
-    ``{prefix}inactive`` (``--weak-`` on evaluate, ``--`` on rerank)."""
+    ``{prefix}inactive`` (``--weak-`` on evaluate, ``--`` on rerank). ``metric_default``
+    None: the command picks it from the run (rerank: ndcg for an imported run)."""
     weak = cmd.add_mutually_exclusive_group()
     weak.add_argument(f"{prefix}threshold", type=float, help="weak: validation metric <= T")
     weak.add_argument(f"{prefix}percentile", type=float,
@@ -88,9 +90,10 @@ def add_weak_rule_options(cmd: argparse.ArgumentParser, prefix: str) -> None:
                       help="paper: Kaur & Shah's rule (AUC <= --paper-tp and inactive); not a "
                       "reproduction")
     add_paper_flags(cmd)
-    cmd.add_argument(f"{prefix}metric", default="auc", choices=list(RULE_METRICS),
+    cmd.add_argument(f"{prefix}metric", default=metric_default, choices=list(RULE_METRICS),
                      help="validation metric of the weak-user rule (default auc, as Kaur & "
-                     "Shah; auc-heldout: AUC within the user's held-out rated items)")
+                     "Shah; ndcg for an imported run, which has no AUC over all items; "
+                     "auc-heldout: AUC within the user's held-out rated items)")
     cmd.add_argument(f"{prefix}inactive", action="store_true",
                      help="weak users must also be inactive")
 
@@ -205,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--run", required=True, metavar="DIR", help="output folder of evaluate")
     cmd.add_argument("--backend", required=True, choices=["anthropic", "transformers", "openai"])
     cmd.add_argument("--model", required=True, help="model name, or a local path (transformers)")
-    add_weak_rule_options(cmd, "--")
+    add_weak_rule_options(cmd, "--", metric_default=None)
     cmd.add_argument("--candidates", type=int, default=20, help="candidate list length C")
     cmd.add_argument(
         "--protocol",

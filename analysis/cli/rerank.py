@@ -49,7 +49,7 @@ def run_rerank(args) -> int:
         weak_preset=args.preset,
         paper_tp=args.paper_tp,
         paper_auc=args.paper_auc,
-        weak_metric=args.metric,
+        weak_metric=args.metric or ("ndcg" if run.summary.is_imported else "auc"),
         weak_threshold=args.threshold,
         weak_percentile=args.percentile,
         weak_inactive=args.inactive,

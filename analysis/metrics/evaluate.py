@@ -14,11 +14,12 @@ rated below the relevance threshold). Validation metrics get a ``val_`` prefix; 
 weak-user rule selects on them and is judged on the test metrics.
 
 The rankings and the catalogue-wide AUCs of both splits come from one compiled kernel per
-block (``eval_block_kernel``, ``analysis/metrics/_kernels.py``) that reads each score once: the
-test split's extra exclusions (the validation items) are skipped by a sorted-index pointer instead of a
-second pass over a re-masked block. Its outputs are identical, bit for bit, to masking twice
-and calling :func:`~models.topk.topk_rows` and :func:`~analysis.metrics.auc_from_scores` per
-split (``tests/analysis/metrics/test_evaluate_fused.py`` checks this against the old loop).
+block (``eval_block_kernel``, ``analysis/metrics/_kernels.py``) that reads each score once:
+the test split's extra exclusions (the validation items) are skipped by a sorted-index pointer
+instead of a second pass over a re-masked block. Its outputs are identical, bit for bit, to
+masking twice and calling :func:`~models.topk.topk_rows` and
+:func:`~analysis.metrics.auc_from_scores` per split
+(``tests/analysis/metrics/test_evaluate_fused.py`` checks this against the old loop).
 """
 
 from __future__ import annotations
@@ -100,13 +101,16 @@ class Evaluation:
         ]
 
     def overall(self) -> dict[str, float]:
-        """Mean of every test metric over evaluated users, plus counts."""
+        """Mean of every test metric over evaluated users with a value (NaN: none has one,
+        e.g. the AUC over all items of an imported run), plus counts."""
         t = self.per_user
         ev = t["evaluated"].to_numpy()
-        out = {
-            m: float(np.nanmean(t[m].to_numpy()[ev])) if ev.any() else float("nan")
-            for m in self.metric_names
-        }
+
+        def mean(values: np.ndarray) -> float:
+            values = values[~np.isnan(values)]
+            return float(values.mean()) if len(values) else float("nan")
+
+        out = {m: mean(t[m].to_numpy(np.float64)[ev]) for m in self.metric_names}
         out["n_evaluated"] = int(ev.sum())
         out["n_excluded"] = int(len(t) - ev.sum())
         return out

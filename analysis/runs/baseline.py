@@ -130,12 +130,18 @@ class BaselineRun:
         parameters and seed, with a :data:`REFITTED` warning.
 
         Raises:
-            AnalysisError: ``model.npz`` unreadable (:data:`models.baselines.BAD_MODEL_FILE`).
+            AnalysisError: ``model.npz`` unreadable (:data:`models.baselines.BAD_MODEL_FILE`),
+                or an imported run (rankings only: :data:`analysis.external.NO_SCORER`).
         """
         from models.baselines import load_model, make_recommender
 
         if self.fitted is not None:
             return self.fitted
+        if self.summary.is_imported:  # rankings only: nothing can score an item
+            from analysis.external import NO_SCORER
+
+            raise AnalysisError(NO_SCORER.format(
+                name=self.model_name, what="the paper protocol (scoring sampled items)"))
         if self.model_file is not None:
             return load_model(self.model_file)
         folder = Path(self.path).name if self.path is not None else "(in memory)"

@@ -68,11 +68,10 @@ def test_rerank_dry_run_and_fake_rerank_of_an_imported_run(out, ext, capsys):
     assert result.summary.status == "complete" and result.summary.n_reranked == len(plan.users)
 
 
-@pytest.mark.xfail(strict=True, reason="needs BaselineRun.model to raise NO_SCORER for an "
-                   "imported run (analysis/runs/baseline.py, outside this helper's files)")
 def test_paper_protocol_refused_in_one_line(out, capsys):
     code = main(["rerank", "--run", str(out), "--backend", "anthropic", "--model", MODEL,
-                 "--metric", "ndcg", "--protocol", "paper", "--dry-run", "--workspace", str(out.parent / "w.duckdb")])
+                 "--protocol", "paper", "--dry-run", "--workspace",
+                 str(out.parent / "w.duckdb")])  # the rule's metric: ndcg, an imported run's
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("error: " + NO_SCORER.format(
