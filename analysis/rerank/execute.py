@@ -396,8 +396,10 @@ def _resume_batches(plan: RerankPlan, budget: JobBudget, todo: deque) -> list:
 
 def _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop,
                batches=None):  # fmt: skip
-    """Admit and send waves until every request is answered or the budget says stop. In
-    batch mode a wave is every request left (the backend reserves batch by batch)."""
+    """Admit and send waves until every request is answered or the budget says stop. A wave
+    is at least the backend's ``concurrency`` requests, so a server (or a fleet behind a load
+    balancer) gets that many in flight; in batch mode a wave is every request left (the
+    backend reserves batch by batch)."""
     try:
         while todo or requeue or (batches is not None and batches.resumed):
             todo.extend(requeue)
@@ -413,7 +415,8 @@ def _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, 
                 batches.resumed = []
                 budget.close_wave()
                 continue
-            batch = [todo.popleft() for _ in range(min(wave_size, len(todo)))]
+            size = max(wave_size, int(getattr(backend, "concurrency", 1)))  # all in flight
+            batch = [todo.popleft() for _ in range(min(size, len(todo)))]
             wave = budget.admit(batch)
             todo.extendleft(reversed(batch[len(wave) :]))
             if not wave:  # the cap is reached: nothing more starts

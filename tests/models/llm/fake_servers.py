@@ -656,20 +656,59 @@ class FakeOpenAIServer(_FakeBase):
         script: decides each call (see the module docstring).
         auto_cache: report a system prompt seen before as cached (vLLM prefix caching,
             OpenAI's automatic caching), in ``prompt_tokens_details.cached_tokens``.
+        latency_s: every completion takes this long (served concurrently, like a vLLM
+            server batching its requests).
+        gather: completions are held until this many have arrived (a round), then each
+            takes ``latency_s``; a round left short is let go after :data:`MAX_HANG_S`. With
+            ``gather = concurrency``, a client that keeps that many in flight shows it
+            however slowly its threads start, so a test need not depend on machine speed.
 
     Attributes:
         url: the base URL to give the client (``http://127.0.0.1:<port>/v1``).
+        spans: ``(arrived, answered)`` monotonic times of each completion, ``answered``
+            taken just before the answer is sent (so a client's next request, sent after
+            reading it, never overlaps it).
     """
 
     paid_paths = ("/v1/chat/completions",)
     request_id_header = "x-request-id"
 
     def __init__(
-        self, *, api_key: str | None = None, script: Script | None = None, auto_cache: bool = False
+        self,
+        *,
+        api_key: str | None = None,
+        script: Script | None = None,
+        auto_cache: bool = False,
+        latency_s: float = 0.0,
+        gather: int = 1,
     ) -> None:
         super().__init__(api_key=api_key, script=script)
         self.auto_cache = auto_cache
+        self.latency_s = latency_s
+        self.gather = gather
+        self.spans: list[tuple[float, float]] = []
         self._seen_systems: set[str] = set()
+        self._round = self._in_round = 0
+        self._rounds = threading.Condition()
+
+    def max_overlap(self) -> int:
+        """The most completions the server held at once (from :attr:`spans`)."""
+        with self._lock:
+            spans = list(self.spans)
+        return max((sum(a <= t < b for a, b in spans) for t, _ in spans), default=0)
+
+    def _hold(self) -> None:
+        """Wait for the round to fill (``gather``), then ``latency_s``."""
+        with self._rounds:
+            mine = self._round
+            self._in_round += 1
+            if self._in_round >= self.gather:
+                self._round, self._in_round = self._round + 1, 0
+                self._rounds.notify_all()
+            else:
+                self._rounds.wait_for(lambda: self._round != mine, timeout=MAX_HANG_S)
+        if self.latency_s > 0:
+            self._stop.wait(self.latency_s)
 
     @property
     def url(self) -> str:
@@ -693,6 +732,10 @@ class FakeOpenAIServer(_FakeBase):
             return
         reply = self._decide(call)
         self._wait(reply)
+        if self.gather > 1 or self.latency_s > 0:
+            self._hold()
+        with self._lock:
+            self.spans.append((call.at, time.monotonic()))
         if reply.status >= 400:
             self._send_error(
                 handler, reply.status, reply.error_type or "error", reply.message, reply.headers

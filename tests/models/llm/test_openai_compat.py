@@ -112,3 +112,22 @@ def test_repr_and_factory():
     assert repr(backend) == (
         "OpenAICompatBackend(model='m', base_url='http://127.0.0.1:9/v1', concurrency=8)"
     )
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_requests_in_flight_rise_with_concurrency(concurrency):
+    """Against a server with a fixed latency (50 ms a request, served concurrently), the
+    client keeps ``concurrency`` requests in flight: 16 requests take 16 / concurrency
+    latency rounds, so throughput rises with it. Counted by the server (its most requests
+    held at once), never timed: the server gathers each round of ``concurrency`` requests
+    before answering, so slow thread start-up cannot hide a client that does overlap."""
+    reqs = [request(n) for n in range(16)]
+    with FakeOpenAIServer(latency_s=0.05, gather=concurrency) as server:
+        out = OpenAICompatBackend("m", base_url=server.url, concurrency=concurrency).complete(reqs)
+        overlap = server.max_overlap()
+        spans = list(server.spans)
+    assert all(c.ok for c in out) and len(spans) == 16
+    assert overlap == concurrency
+    # every request overlapped concurrency - 1 others: 16 / concurrency rounds of latency
+    others = [sum(a <= t < b for a, b in spans) - 1 for t, _ in spans]
+    assert max(others) == concurrency - 1
