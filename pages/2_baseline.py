@@ -4,6 +4,9 @@ active run (``st.session_state["run_id"]``)."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import streamlit as st
 
 from analysis.errors import AnalysisError
@@ -118,6 +121,8 @@ def _param_input(param, model: str):
 
 
 _adopt_finished_job()
+if adopted := st.session_state.pop("baseline_adopt", None):  # an imported run
+    st.session_state["run_id"] = st.session_state["sidebar_run"] = adopted
 sidebar()
 st.title("Baseline")
 if flash := st.session_state.pop("baseline_flash", None):
@@ -197,29 +202,47 @@ _progress()
 
 with st.expander("Import rankings: analyse your own recommender's run"):
     st.caption("TREC (`user Q0 item rank score tag`), CSV or Parquet (`user_id, item_id, rank` "
-               "or `score`) files on this server, judged on the split, k, C and seed above. "
-               "AUC over all items: not available for an imported run.")
+               "or `score`), uploaded or a file or folder of Parquet files on this server, "
+               "judged on the split, k, C and seed above. AUC over all items: not available "
+               "for an imported run.")
     c1, c2 = st.columns(2)
-    imp_test = c1.text_input("Test run file", key="import_test")
-    imp_val = c2.text_input("Validation run file (optional)", key="import_validation")
+    RUN_TYPES = ["trec", "txt", "run", "csv", "tsv", "parquet"]
+    up_test = c1.file_uploader("Test run", type=RUN_TYPES, key="import_test_upload")
+    up_val = c2.file_uploader("Validation run (optional)", type=RUN_TYPES,
+                              key="import_validation_upload")
+    imp_test = c1.text_input("or a test run path on this server", key="import_test")
+    imp_val = c2.text_input("or a validation run path on this server", key="import_validation")
     imp_name = c1.text_input("Model name", value="imported", key="import_name")
     imp_half = c2.checkbox("Select on a random half of the users", key="import_half",
                            help="Only a test run: the weak-user threshold is chosen on a seeded "
                            "random half of the users; the other half is judged.")
-    if st.button("Import", key="import_run", icon=":material/upload:") and imp_test:
+    if st.button("Import", key="import_run", icon=":material/upload:",
+                 disabled=not (up_test or imp_test.strip())):
         from analysis.external import ImportConfig, import_and_save
 
         imp_config = ImportConfig(
             name=imp_name.strip() or "imported", k=int(k), n_candidates=int(n_candidates),
             split=split, split_params=split_params, seed=int(seed),
             selection="random_half" if imp_half else "validation")
-        try:
-            info, notes = import_and_save(ws, dataset, imp_test.strip(), imp_val.strip(),
-                                          imp_config)
-        except AnalysisError as err:
-            show_error(err)
-        else:
-            st.success(f"Imported {info.run_id}. " + " ".join(notes))
+        with tempfile.TemporaryDirectory(prefix="weakspot-import-") as tmp:
+            def _file(upload, path: str) -> str:  # an upload lands under its own name
+                if upload is None:
+                    return path.strip()
+                target = Path(tmp) / Path(upload.name).name
+                target.write_bytes(upload.getvalue())
+                return str(target)
+
+            try:
+                info, notes = import_and_save(ws, dataset, _file(up_test, imp_test),
+                                              _file(up_val, imp_val), imp_config)
+            except AnalysisError as err:
+                show_error(err)
+            else:  # adopted before the sidebar on the rerun, as a finished training job is
+                st.session_state["baseline_adopt"] = info.run_id
+                st.session_state["baseline_flash"] = (
+                    "success", f"Imported `{info.run_id}`; it is now the active run. "
+                    + md_escape(" ".join(notes)))
+                st.rerun()
 
 # -- the runs of this dataset ------------------------------------------------------------------
 st.subheader(f"Baseline runs of {md_escape(dataset)}")

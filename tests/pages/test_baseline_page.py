@@ -281,7 +281,7 @@ def test_import_rankings_path_lists_an_imported_run(ws, tmp_path):
     run.write_text("\n".join(lines) + "\n")
     at = _page()
     at.text_input(key="import_test").input(str(run))
-    at.text_input(key="import_name").input("prod-ranker-v7")
+    at.text_input(key="import_name").input("prod-ranker-v7").run()
     _click(at, "import_run")
     assert at.error[0].value.startswith(ONLY_TEST)
     at.checkbox(key="import_half").check()
@@ -290,3 +290,18 @@ def test_import_rankings_path_lists_an_imported_run(ws, tmp_path):
     assert "AUC over all items: not available" in at.success[0].value
     runs = RunStore(ws).list_runs("syn", kind="baseline")
     assert runs["label"].str.startswith("prod-ranker-v7").any()
+    imported = runs[runs["label"].str.startswith("prod-ranker-v7")]["run_id"].iloc[0]
+    assert at.session_state["run_id"] == imported  # the active run now
+    assert "is now the active run" in at.success[0].value
+
+    # the same file uploaded through the browser imports the same way
+    at = _page()
+    at.text_input(key="import_name").input("prod-ranker-v8")
+    at.checkbox(key="import_half").check()
+    next(u for u in at.file_uploader if u.key == "import_test_upload").set_value(
+        ("prod.run", run.read_bytes(), "text/plain"))
+    at.run()
+    _click(at, "import_run")
+    assert not at.error, [e.value for e in at.error]
+    labels = RunStore(ws).list_runs("syn", kind="baseline")["label"]
+    assert labels.str.startswith("prod-ranker-v8").any()
