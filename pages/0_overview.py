@@ -6,6 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from analysis.errors import AnalysisError
+from analysis.formatting import fmt_metric
 from analysis.subgroups import MIN_GROUP_SIZE, subgroup_report
 from analysis.subgroups.cohorts import read_cohorts
 from analysis.subgroups.distributions import (
@@ -89,7 +90,8 @@ st.subheader(f"{md_escape(dataset.name)}: {dataset.n_users:,} users, {dataset.n_
 cols = st.columns(4)
 cols[0].metric(f"NDCG@{k}", f"{overall[f'ndcg@{k}']:.3f}", help=metric_help(f"ndcg@{k}"))
 cols[1].metric(f"Recall@{k}", f"{overall[f'recall@{k}']:.3f}", help=metric_help(f"recall@{k}"))
-cols[2].metric("AUC", f"{overall['auc']:.3f}", help=metric_help("auc"))
+cols[2].metric("AUC", fmt_metric(overall.get("auc"), 3),
+               help=metric_help("auc") + " n/a: an imported run (no scorer).")
 cols[3].metric("Weak users", f"{weak['n_weak']:,} ({weak['share']:.0%})",
                help="Users at or below the weak-user threshold on the validation split; "
                     "tune it on the Weak users page.")

@@ -42,8 +42,17 @@ RULE_EDITOR = RuleEditor(prefix="wu_", cut_key="mode", cuts=("Percentile", "Abso
                          compact=False, follow=False)
 BACKENDS = ["anthropic"]
 DEFAULT_MODEL = "claude-haiku-4-5"
-#: the widest rule: everyone with a validation value; any narrower rule is priced from it
-WIDEST = WeakRule(metric="auc", percentile=100.0)
+
+
+def _pricing_config(run_id: str, backend: str, model: str) -> RerankConfig:
+    """The rerank that prices every user: the widest rule, everyone with a validation value
+    (AUC's, or NDCG's for a run without AUC over all items, an imported one; any narrower
+    rule is priced from it), the default C or the run's own when it stored fewer."""
+    run = loaded_run(run_id)
+    metrics = validation_metrics(run.per_user, run.k)
+    widest = WeakRule(metric="auc" if "auc" in metrics else metrics[0], percentile=100.0)
+    return RerankConfig(backend=backend, model=model, rule=widest,
+                        n_candidates=min(RerankConfig.n_candidates, run.n_candidates))
 
 
 @st.cache_resource(max_entries=8, show_spinner="Preparing the weak-user selector...")
@@ -60,7 +69,7 @@ def _histogram(ws_path: str, run_id: str, column: str):
 @st.cache_resource(max_entries=8, show_spinner="Sizing every prompt once to price them...")
 def _plan(ws_path: str, run_id: str):
     """Every user's prompt, sized once per run (built only for a token-count sample)."""
-    config = RerankConfig(backend=BACKENDS[0], model=DEFAULT_MODEL, rule=WIDEST)
+    config = _pricing_config(run_id, BACKENDS[0], DEFAULT_MODEL)
     return plan_rerank(loaded_run(run_id), config,
                        ApproxTokenCounter(config.backend, config.model),
                        CallCache(workspace()), PriceTable(), pricing_only=True)
@@ -70,7 +79,7 @@ def _plan(ws_path: str, run_id: str):
 def _per_user_cost(ws_path: str, run_id: str, backend: str, model: str, batch: bool):
     plan = _plan(ws_path, run_id)
     if (backend, model) != (plan.config.backend, plan.config.model):  # cache looked up again
-        config = RerankConfig(backend=backend, model=model, rule=WIDEST)
+        config = _pricing_config(run_id, backend, model)
         plan = reprice_plan(plan, config, ApproxTokenCounter(backend, model),
                             CallCache(workspace()), PriceTable())
     return per_user_cost_estimate(plan, PriceTable().price(model), batch=batch)

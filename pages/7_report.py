@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.errors import AnalysisError
+from analysis.formatting import fmt_metric
 from analysis.gains.remedies import compare_remedies
 from analysis.report import build_report, per_user_results, to_csv_bytes, to_parquet_bytes
 from analysis.runs.remedy import remedies_of_run
@@ -96,7 +97,8 @@ headline = report.headline
 st.subheader(f"{md_escape(headline['dataset'])} · {md_escape(headline['model'])}")
 cols = st.columns(4)
 cols[0].metric("NDCG", f"{headline['ndcg']:.3f}", help=metric_help("ndcg"))
-cols[1].metric("AUC", f"{headline['auc']:.3f}", help=metric_help("auc"))
+cols[1].metric("AUC", fmt_metric(headline["auc"], 3),
+               help=metric_help("auc") + " n/a: an imported run (no scorer).")
 cols[2].metric("Weak users", f"{headline['n_weak']:,} ({fmt_share(headline['weak_share'])})",
                help="Weak on validation under the run's rule, judged on test.")
 cols[3].metric("Evaluated users", f"{headline['n_evaluated']:,} of {headline['n_users']:,}",

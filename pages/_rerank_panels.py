@@ -1,6 +1,6 @@
 """The LLM rerank page's panels: the backend and model picker (with prices the table lacks),
-the taste option, a dry run's figures, and a rerank job's live progress. Display only: the settings they read
-become a backend and a job in :mod:`analysis.rerank.settings`."""
+the taste option, a dry run's figures, and a rerank job's live progress. Display only: the
+settings they read become a backend and a job in :mod:`analysis.rerank.settings`."""
 
 from __future__ import annotations
 

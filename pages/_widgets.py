@@ -48,9 +48,10 @@ def weak_rule_text(rule: WeakRule, threshold_value: float | None = None) -> str:
 
 
 def validation_metrics(per_user: pd.DataFrame, k: int) -> list[str]:
-    """The metrics a weak-user rule can select on: those the run has on validation."""
+    """The metrics a weak-user rule can select on: those the run has on validation, for at
+    least one user (an imported run has no AUC over all items)."""
     return [name for name in (f"ndcg@{k}", "auc", "auc@heldout")
-            if f"val_{name}" in per_user.columns]
+            if f"val_{name}" in per_user.columns and per_user[f"val_{name}"].notna().any()]
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def build_report(
     per_user = read_per_user(run_file(baseline, "per_user.parquet").parent)
     charts = Charts()
     headline = _headline(baseline, summary)
-    title = f"Weakspot report: {baseline.dataset}, {summary.model.name}"
+    title = f"Weakspot report: {baseline.dataset}, {summary.model.name}" + (
+        " (imported rankings)" if summary.is_imported else "")
     runs = [{"label": "Baseline run", "id": baseline.run_id,
              "created": stamp(baseline.created_at)}]
     base_view, figures = baseline_section(baseline, summary, per_user, charts)
@@ -132,7 +133,8 @@ def _headline(baseline: RunInfo, summary: BaselineSummary) -> dict:
     return {
         "dataset": baseline.dataset, "model": summary.model.name,
         "n_users": int(summary.dataset["n_users"]), "n_evaluated": int(overall["n_evaluated"]),
-        "ndcg": float(overall[f"ndcg@{summary.k}"]), "auc": float(overall["auc"]),
+        "ndcg": float(overall[f"ndcg@{summary.k}"]),
+        "auc": float("nan") if overall.get("auc") is None else float(overall["auc"]),
         "n_weak": int(weak.n_weak), "weak_share": float(weak.share),
     }
 
@@ -152,7 +154,21 @@ def _rerank_headline(run: RerankRun, k: int) -> dict:
 
 
 def _model_view(summary: BaselineSummary) -> dict:
-    """The model's parameters as fitted: its defaults with the run's overrides applied."""
+    """The model's parameters as fitted: its defaults with the run's overrides applied; for
+    an imported run, what was imported and what it cannot have."""
+    if summary.is_imported:
+        imported = summary.imported
+        files = {f"{split} run": (info or {}).get("file") for split, info
+                 in (imported.get("files") or {}).items() if info}
+        notes = " ".join(imported.get("notes") or [])
+        return {
+            "text": (f"{summary.model.name}: an external recommender's rankings, imported (no "
+                     f"model was fitted; nothing can score an item, so the paper protocol and "
+                     f"the AUC over all items are not available). {notes}"),
+            "table": mapping_table({**files, "unavailable metrics": ", ".join(
+                imported.get("unavailable_metrics") or []) or "none",
+                "held-out items": (imported.get("heldout") or {}).get("source")}, "setting"),
+        }
     overrides = ", ".join(sorted(summary.model_overrides)) or "none"
     return {
         "text": (f"{summary.model.name} as fitted: the model's defaults with the run's "

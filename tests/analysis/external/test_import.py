@@ -158,3 +158,21 @@ def test_heldout_file_defines_the_test_fold(ext, tmp_path):
     assert (res.split.test != ext.split.test).nnz == 0
     assert "1 rows name users not in dataset syn (held.csv, first: 'ghost')" in res.notes
     assert res.imported["seen_in_earlier_interactions"]["test"] > 0  # validation items now train
+
+
+def test_the_report_of_an_imported_run_says_what_it_is(ext):
+    """The HTML report names the model as given, says the rankings were imported, and what an
+    imported run cannot have."""
+    import html
+
+    from analysis.external import import_and_save
+    from analysis.report import build_report
+    from analysis.workspace import Workspace
+
+    info, _ = import_and_save(Workspace(ext.ws_path), "syn", str(ext.trec), str(ext.val_trec),
+                              ImportConfig(name="prod-ranker-v7", n_candidates=C))
+    text = html.unescape(build_report(info).html)
+    assert "Weakspot report: syn, prod-ranker-v7 (imported rankings)" in text
+    assert ("prod-ranker-v7: an external recommender's rankings, imported (no model was "
+            "fitted; nothing can score an item") in text
+    assert "<td>test.run</td>" in text and "<td>auc, val_auc</td>" in text
