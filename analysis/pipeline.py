@@ -314,7 +314,16 @@ def settings_text(config: EvaluateConfig) -> str:
         f"evaluate model={config.model}({params}) split={config.split}({split_params}) "
         f"k={config.k} candidates={config.n_candidates} seed={config.seed} "
         f"weak=val_{rule.metric} {cut}{' and inactive' if rule.require_inactive else ''}"
+        + _sample_text(config.sample)
     )
+
+
+def _sample_text(sample: SampleConfig | None) -> str:
+    """`` sample=N|F by=DIM,DIM seed=S`` for a sampled run, else ``""``."""
+    if sample is None:
+        return ""
+    size = sample.size if sample.size is not None else f"{sample.fraction:g}"
+    return f" sample={size} by={','.join(sample.by)} seed={sample.seed}"
 
 
 def per_user_frame(result: PipelineResult) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pytest
 from analysis.errors import AnalysisError
 from analysis.ingest import dataset_from_frames
 from analysis.ingest.synthetic import generate_synthetic
-from analysis.pipeline import EvaluateConfig, run_pipeline
+from analysis.pipeline import EvaluateConfig, run_pipeline, settings_text
 from analysis.subgroups.sampling import (
     UNSAMPLED,
     SampleConfig,
@@ -180,6 +180,7 @@ def test_a_sampled_run_evaluates_only_its_sample_and_projects_the_full_run(runs)
     )
     pd.testing.assert_frame_equal(back.strata, s.sample.strata)
     np.testing.assert_array_equal(back.weight, s.sample.weight)
+    assert settings_text(part.config).endswith(" sample=0.3 by=activity,mainstream seed=0")
     j = json.loads(json.dumps(s.to_json()))  # plain JSON values only
     assert j["strata"][0]["population"] >= j["strata"][0]["sampled"] >= 2
     assert j["n_sampled"] == s.sample.n_sampled and j["weak_users_projected"]["low"] == w.low
