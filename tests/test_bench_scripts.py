@@ -22,6 +22,8 @@ CASES = {
     "pipeline": (["bench/bench_pipeline.py", "--users", "500", "--items", "200",
                   "--mean-interactions", "5"], "| evaluate, synthetic 500 users"),
     "ingest": (["bench/bench_ingest.py", "2000", "300"], "ingest: "),
+    "sample": (["bench/bench_sample.py", "--users", "600", "--items", "100", "--fractions",
+                "0.3", "--model", "pop", "--out", os.devnull], '"peak_rss_gb"'),
     "generator": (["bench/synth_scale.py", "300", "100", "5"], "300 users x 100 items"),
     "decision": (["bench/bench_decision.py", "--users", "600", "--items", "200",
                   "--mean-interactions", "6"], "| **file to costed decision** | "),

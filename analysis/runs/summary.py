@@ -107,6 +107,8 @@ class BaselineSummary:
             its files, the ids they name that the dataset lacks, the metrics it cannot have
             (``unavailable_metrics``) and how weak users were selected; None for a trained
             baseline.
+        sample: for a run over a stratified sample of users (:mod:`analysis.subgroups.
+            sampling`): its size, strata, weights and the projected figures; None otherwise.
         json: the summary as read or written (what :meth:`to_json` returns).
     """
 
@@ -125,6 +127,7 @@ class BaselineSummary:
     source: RunSource | None = None
     provenance: dict | None = None
     imported: dict | None = None
+    sample: dict | None = None
     json: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -166,6 +169,7 @@ class BaselineSummary:
             source=None if not source else RunSource(**_known(RunSource, source)),
             provenance=d.get("provenance"),
             imported=d.get("imported"),
+            sample=d.get("sample"),
             json=dict(d),
         )
 
@@ -242,6 +246,8 @@ def baseline_summary_json(result: PipelineResult, *, source: RunSource | None = 
     imported = getattr(result, "imported", None)  # analysis.external's ImportedResult
     if imported is not None:
         out["imported"] = jsonable(imported)
+    if getattr(result, "sample", None) is not None:  # a sampled run
+        out["sample"] = result.sample.to_json()
     if source is not None:
         out["source"] = asdict(source)
     if provenance is not None:

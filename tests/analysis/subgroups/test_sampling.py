@@ -228,3 +228,5 @@ def test_evaluate_sample_flags_print_the_sample_and_record_weights(tmp_path, cap
     assert (run.split.fold == UNSAMPLED).any()
     weak = project_weak_users(back, table["weak"].to_numpy(bool))
     assert weak.low <= weak.value <= weak.high and weak.value >= table["weak"].sum()
+    recorded = run.summary.sample  # summary.json carries the sample and its projections
+    assert recorded is not None and recorded["n_sampled"] == back.n_sampled
