@@ -231,6 +231,9 @@ def job_panel(job_id: str | None) -> None:
     cols[4].metric("Elapsed", f"{detail.get('elapsed_s', 0.0):,.0f} s")
     eta = detail.get("eta_s")
     cols[5].metric("Remaining", "n/a" if eta is None else f"~{eta:,.0f} s")
+    if detail.get("batches_submitted"):  # batch mode: the API's batches, as they end
+        st.caption(f"{detail.get('batches_ended', 0):,} of {detail['batches_submitted']:,} "
+                   "message batches ended.")
     if job.active:
         if st.button("Cancel", key="rr_cancel", icon=":material/cancel:",
                      help="Stops after the calls in flight; paid answers are kept."):

@@ -129,7 +129,8 @@ def run_rerank(args) -> int:
         bars(
             "rerank",
             now.done / max(now.total, 1),
-            f"{now.done}/{now.total} users, {now.fallen_back} fell back, ${now.usd:,.4f}{eta}",
+            f"{now.done}/{now.total} users, {now.fallen_back} fell back, ${now.usd:,.4f}{eta}"
+            + (f", {now.batches_note}" if now.batches_note else ""),
         )
 
     result = execute_rerank(plan, run, backend, cache, prices, progress=show)

@@ -107,11 +107,14 @@ def rerank_task(
         plan = plan_rerank(run, config, backend, cache, prices)
 
         def show(p) -> None:  # the calls, then saving the run, then done (100%)
+            note = f", {p.batches_note}" if p.batches_note else ""  # batch mode: per batch
             ctx.progress(SAVE_AT * p.done / max(p.total, 1),
-                         f"{p.done}/{p.total} users, {p.fallen_back} fell back",
+                         f"{p.done}/{p.total} users, {p.fallen_back} fell back{note}",
                          done=p.done, total=p.total, fallen_back=p.fallen_back,
                          input_tokens=p.input_tokens, output_tokens=p.output_tokens,
-                         usd=p.usd, elapsed_s=p.elapsed_s, eta_s=p.eta_s)
+                         usd=p.usd, elapsed_s=p.elapsed_s, eta_s=p.eta_s,
+                         batches_submitted=p.batches_submitted,
+                         batches_ended=p.batches_ended)
 
         result = execute_rerank(plan, run, backend, cache, prices, progress=show,
                                 should_stop=lambda: ctx.cancelled)
