@@ -239,6 +239,55 @@ def run_pipeline(
             n_candidates=config.n_candidates,
             progress=stage_cb("evaluate"),
         )
+    analysis = analyse_evaluation(split, evaluation, config, sample=sample, timer=timer)
+    if progress is not None:
+        progress("done", 1.0, "done")
+    return PipelineResult(
+        config=config,
+        dataset=dataset,
+        split=split,
+        model=model,
+        evaluation=evaluation,
+        features=analysis.features,
+        per_user=analysis.per_user,
+        subgroups=analysis.subgroups,
+        skipped_dimensions=analysis.skipped_dimensions,
+        weak=analysis.weak,
+        cohorts=analysis.cohorts,
+        timings=dict(timer.timings),
+        p_tests=analysis.p_tests,
+        sample=analysis.sample,
+    )
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Steps 5-6 on an evaluation: what :func:`analyse_evaluation` returns (the fields of a
+    :class:`PipelineResult` of the same names)."""
+
+    features: UserFeatures
+    per_user: pd.DataFrame
+    weak: WeakUsers
+    subgroups: list[SubgroupReport]
+    skipped_dimensions: list[str]
+    p_tests: pd.DataFrame
+    cohorts: CohortReport
+    sample: SampleSummary | None = None
+
+
+def analyse_evaluation(split: Split, evaluation: Evaluation, config: EvaluateConfig, *,
+                       sample: UserSample | None = None,
+                       timer: _Timer | None = None) -> Analysis:
+    """Subgroups, weak users and weak cohorts of an evaluation: the steps every baseline run
+    (:func:`run_pipeline`) and every imported run (:mod:`analysis.external`) share.
+
+    The per-user table is the evaluation's joined with the users' features (and, for a
+    sampled run, the sample's weights); the weak users follow ``config.weak_rule`` (selected
+    on validation); every subgroup dimension with at most ``MAX_REPORT_GROUPS`` groups, and
+    each pair of ``config.intersections``, is reported; a sampled run's reports carry the
+    design-based means and intervals.
+    """
+    timer = timer or _Timer()
     with timer.stage("features"):
         features = compute_user_features(split)
         per_user = evaluation.per_user.join(
@@ -284,24 +333,9 @@ def run_pipeline(
         cohorts = discover_weak_cohorts(
             per_user, metric=metric, max_depth=config.cohort_max_depth, seed=config.seed
         )
-    if progress is not None:
-        progress("done", 1.0, "done")
-    return PipelineResult(
-        config=config,
-        dataset=dataset,
-        split=split,
-        model=model,
-        evaluation=evaluation,
-        features=features,
-        per_user=per_user,
-        subgroups=reports,
-        skipped_dimensions=skipped,
-        weak=weak,
-        cohorts=cohorts,
-        timings=dict(timer.timings),
-        p_tests=p_tests,
-        sample=sampled,
-    )
+    return Analysis(features=features, per_user=per_user, weak=weak, subgroups=reports,
+                    skipped_dimensions=skipped, p_tests=p_tests, cohorts=cohorts,
+                    sample=sampled)
 
 
 def settings_text(config: EvaluateConfig) -> str:

@@ -20,16 +20,10 @@ from analysis.errors import AnalysisError, surface_hints
 from analysis.external._evaluate import ListCounts, evaluate_rankings
 from analysis.external._read import Rankings, RunColumns, read_pairs, read_rankings, unknown_lines
 from analysis.metrics.evaluate import VAL_PREFIX, Evaluation
-from analysis.pipeline import MAX_REPORT_GROUPS, EvaluateConfig, PipelineResult
+from analysis.pipeline import EvaluateConfig, PipelineResult, analyse_evaluation
 from analysis.split import TEST, VALIDATION, Split, make_split
-from analysis.subgroups import (
-    MIN_GROUP_SIZE,
-    compute_user_features,
-    kruskal_family,
-    subgroup_report,
-)
-from analysis.subgroups.cohorts import discover_weak_cohorts
-from analysis.weak_users import WeakRule, select_weak_users
+from analysis.subgroups import MIN_GROUP_SIZE
+from analysis.weak_users import WeakRule
 
 __all__ = [
     "AUC_NOTE",
@@ -230,28 +224,14 @@ def _random_half(evaluation: Evaluation, rule: WeakRule, seed: int) -> tuple[Eva
 
 def _analyse(dataset: Dataset, split: Split, model: ImportedRanker, evaluation: Evaluation,
              config: EvaluateConfig, imported: dict) -> ImportedResult:
-    """Steps 5-6 on the imported lists' evaluation, as :func:`analysis.pipeline.run_pipeline`
-    runs them on a trained baseline's."""
-    features = compute_user_features(split)
-    per_user = evaluation.per_user.join(features.table.drop(columns=["n_train"],
-                                                            errors="ignore"))
-    dims = list(features.dimensions)
-    weak = select_weak_users(per_user, config.weak_rule, dimensions=dims)
-    metric = f"ndcg@{config.k}"
-    skipped = [d for d in dims if per_user[d].nunique() > MAX_REPORT_GROUPS]
-    kept = [d for d in dims if d not in skipped]
-    pairs = [tuple(p) for p in config.intersections]
-    reports = [subgroup_report(per_user, metric, dim, weak=weak.mask, seed=config.seed,
-                               min_group_size=config.min_group_size)
-               for dim in [*kept, *pairs]]
-    p_tests = kruskal_family(per_user, metric, kept, extra=pairs,
-                             min_group_size=config.min_group_size)
-    cohorts = discover_weak_cohorts(per_user, metric=metric, max_depth=config.cohort_max_depth,
-                                    seed=config.seed)
+    """Steps 5-6 on the imported lists' evaluation, the same as a trained baseline's
+    (:func:`analysis.pipeline.analyse_evaluation`)."""
+    a = analyse_evaluation(split, evaluation, config)
     return ImportedResult(
         config=config, dataset=dataset, split=split, model=model, evaluation=evaluation,
-        features=features, per_user=per_user, subgroups=reports, skipped_dimensions=skipped,
-        weak=weak, cohorts=cohorts, timings={}, p_tests=p_tests, imported=imported,
+        features=a.features, per_user=a.per_user, subgroups=a.subgroups,
+        skipped_dimensions=a.skipped_dimensions, weak=a.weak, cohorts=a.cohorts, timings={},
+        p_tests=a.p_tests, imported=imported,
     )
 
 

@@ -154,7 +154,8 @@ def _source_sql(path: Path, fmt: str) -> str:
     """A DuckDB table expression over the file."""
     if fmt == "parquet":
         if path.is_dir():
-            return f"read_parquet({_literal(str(path) + '/**/*.parquet')}, hive_partitioning = true)"
+            files = _literal(str(path) + "/**/*.parquet")
+            return f"read_parquet({files}, hive_partitioning = true)"
         return f"read_parquet({_literal(str(path))})"
     if fmt == "csv":
         return f"read_csv({_literal(str(path))}, header = true)"
