@@ -78,6 +78,8 @@ def run_rerank(args) -> int:
     # a dry run needs no key: without one it counts tokens approximately
     backend = estimate_backend(choice) if args.dry_run else make_rerank_backend(choice)
     cache = CallCache(workspace)
+    from analysis.gains.sampled import population_bill
+
     bars("plan", 0.0, "prompts and estimate")
     plan = plan_rerank(run, cfg, backend, cache, prices)
     bars.close()
@@ -112,6 +114,16 @@ def run_rerank(args) -> int:
         f"estimated cost: ${est.expected_usd:,.4f} expected, ${est.upper_bound_usd:,.4f} at "
         f"most (${est.per_user_usd:,.5f} per user; {est.note})"
     )
+    try:  # a model without a price (a local server) gets no projection, not an error
+        bill = population_bill(run, plan, None if cfg.local else prices.price(cfg.model),
+                               batch=cfg.batch)
+    except AnalysisError:
+        bill = None
+    if bill is not None:  # a sampled run: what every user's weak users would cost
+        w, usd = bill.weak, bill.usd
+        print(f"sampled run ({bill.n_sampled:,} of {bill.n_frame:,} users): every user's weak "
+              f"users ~{w.value:,.0f} (95% CI {w.low:,.0f} to {w.high:,.0f}), reranking them "
+              f"~${usd.value:,.2f} (95% CI ${usd.low:,.2f} to ${usd.high:,.2f})")
     for row in plan.history_tokens.itertuples():
         mark = " (chosen)" if row.chosen else ""
         print(f"  history {row.strategy}: ~{row.prompt_tokens:,.0f} prompt tokens per user{mark}")

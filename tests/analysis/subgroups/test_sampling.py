@@ -230,3 +230,9 @@ def test_evaluate_sample_flags_print_the_sample_and_record_weights(tmp_path, cap
     assert weak.low <= weak.value <= weak.high and weak.value >= table["weak"].sum()
     recorded = run.summary.sample  # summary.json carries the sample and its projections
     assert recorded is not None and recorded["n_sampled"] == back.n_sampled
+    # the rerank's dry run projects the weak users and their bill to every user
+    assert main(["--quiet", "rerank", "--run", str(out), "--backend", "anthropic", "--model",
+                 "claude-haiku-4-5", "--dry-run"]) == 0, capsys.readouterr().err
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("sampled run"))
+    assert line.startswith(f"sampled run ({back.n_sampled:,} of {back.n_frame:,} users): every "
+                           f"user's weak users ~{weak.value:,.0f} (95% CI {weak.low:,.0f} to ")
