@@ -17,6 +17,7 @@ from analysis.runs.compare import (
     compare_baseline_runs,
     compare_weak_users,
 )
+from analysis.subgroups.sampling import SampleConfig
 from models.baselines import MODEL_NAMES, describe_params
 from pages._shared import (
     datasets,
@@ -181,6 +182,22 @@ with right:
     seed = cols[2].number_input("Seed", value=0, step=1, key="baseline_seed",
                                 help="One seed for the split, the model and the bootstrap.")
 
+with st.expander("Sample users: evaluate a stratified sample (very large datasets)"):
+    st.caption("Evaluate a seeded stratified random sample of the users: every subgroup "
+               "figure then carries the sampling error in its interval, and the weak users "
+               "and the LLM cost are projected to every user with their intervals "
+               "(docs/metrics.md, Sampled users). The model still trains on every user.")
+    sample = None
+    if st.toggle("Sample the users", key="baseline_sample"):
+        c1, c2 = st.columns(2)
+        fraction = c1.slider("Share of users", 0.01, 1.0, 0.1, 0.01, key="baseline_sample_f")
+        by = c2.multiselect("Strata", ["activity", "inactive", "mainstream"],
+                            default=["activity"], key="baseline_sample_by",
+                            help="Subgroup dimensions whose crossed levels are the strata "
+                            "(proportional allocation, at least 2 users each).")
+        sample = SampleConfig(fraction=float(fraction), by=tuple(by) or ("activity",),
+                              seed=int(seed))
+
 running = bool(st.session_state.get("baseline_job"))
 clicked = st.button("Train", key="baseline_train", type="primary",
                     icon=":material/play_arrow:", disabled=running)
@@ -188,11 +205,12 @@ if clicked and not running:  # a second click queued before the button went grey
     try:
         config = baseline_config(ws, dataset, model=model, model_params=params, split=split,
                                  split_params=split_params, k=k, n_candidates=n_candidates,
-                                 seed=seed)
+                                 seed=seed, sample=sample)
     except AnalysisError as err:
         show_error(err)
     else:
-        title = f"{dataset}: {config.model}, {config.split} split, k={config.k}"
+        title = f"{dataset}: {config.model}, {config.split} split, k={config.k}" + (
+            f", {sample.fraction:.0%} sample" if sample is not None else "")
         # the same training already running (another tab, a double submit): follow it
         same = [j for j in jobs().active() if j.kind == "baseline" and j.title == title]
         st.session_state["baseline_job"] = same[0].job_id if same else jobs().submit(

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.errors import AnalysisError
-from analysis.subgroups import MIN_GROUP_SIZE, kruskal_family, subgroup_report
+from analysis.subgroups import MIN_GROUP_SIZE, kruskal_family
 from analysis.subgroups.cohorts import read_cohorts
 from analysis.subgroups.distributions import (
     MAX_LINE_GROUPS,
@@ -27,6 +27,7 @@ from analysis.subgroups.distributions import (
     metric_range,
     subgroup_dimensions,
 )
+from analysis.subgroups.sampling import report_of_table, sample_of_table
 from analysis.subgroups.taste import SOURCE_NAMES, TASTE_DIMENSIONS_NOTE, taste_sources, taste_table
 from pages._charts import group_colors, plot_escape, plot_labels
 from pages._shared import (
@@ -113,8 +114,8 @@ def _view(ws_path: str, run_id: str, taste, dims: tuple[str, ...], metric: str, 
     view."""
     table = _table(ws_path, run_id, taste)
     grouping = dims[0] if len(dims) == 1 else dims
-    report = subgroup_report(table, metric, grouping, weak=table["weak"].to_numpy(bool),
-                             min_group_size=min_size)
+    report = report_of_table(table, metric, grouping, weak=table["weak"].to_numpy(bool),
+                             min_group_size=min_size)  # design-based for a sampled run
     order = group_order(report.by_group, min_size)
     ecdf = ecdf_by_group(table, metric, grouping)
     hist = histogram_by_group(table, metric, grouping, bins=BINS)
@@ -301,9 +302,12 @@ cards[5].metric(f"{adjust}-adjusted p", _num(p_adj, ".2g"), help=DISPARITY_HELP[
 if report.worst_group is not None:
     st.caption(f"Worst group: **{md_escape(report.worst_group)}** (mean {md_escape(metric)} "
                f"{report.group_min:.3f}).")
+sample = sample_of_table(loaded_run(run_id).per_user)
 st.caption(f"{int(report.overall['size']):,} evaluated users, overall mean "
            f"{md_escape(metric)} {report.overall['mean']:.3f}; {report.n_excluded:,} users "
-           f"without a value are left out. {metric_help(metric)}")
+           f"without a value are left out. {metric_help(metric)}" + ("" if sample is None else
+           f" A sample of {sample.n_sampled:,} of {sample.n_frame:,} users: means and 95% "
+           "intervals are design-based (stratified, with the finite population correction)."))
 if report.n_small_groups:
     st.caption(f"{report.n_small_groups:,} of {len(report.by_group):,} groups have fewer than "
                f"{min_size:,} evaluated users: they are listed below (Reliable unticked) but "

@@ -21,6 +21,7 @@ from analysis.errors import AnalysisError
 from analysis.pipeline import EvaluateConfig
 from analysis.runs.store import RunStore
 from analysis.split import NO_TIMESTAMPS, UNKNOWN_STRATEGY, SplitStrategy
+from analysis.subgroups.sampling import SampleConfig
 from analysis.weak_users import WeakRule, select_weak_users
 from analysis.workspace import Workspace
 from models.baselines import resolve_params
@@ -101,6 +102,7 @@ def baseline_config(
     k: int,
     n_candidates: int,
     seed: int,
+    sample: SampleConfig | None = None,
 ) -> EvaluateConfig:
     """A baseline run's settings, checked before a job starts (cheap checks only).
 
@@ -119,6 +121,7 @@ def baseline_config(
         k: list length of the metrics.
         n_candidates: candidate list length C (>= k).
         seed: the run's seed.
+        sample: evaluate a stratified sample of the users (None: every user).
 
     Returns:
         The :class:`~analysis.pipeline.EvaluateConfig`.
@@ -145,6 +148,7 @@ def baseline_config(
         split=split,
         split_params=dict(split_params),
         seed=_whole("Seed", seed, 0),
+        sample=sample,
     )
 
 

@@ -165,6 +165,10 @@ class RunStore:
         headline = {"overall": summary["overall"], "weak_users": summary["weak_users"],
                     "timings_s": summary["timings_s"]}
         label = f"{cfg.model} · {cfg.split} split · k={cfg.k} · seed {cfg.seed}"
+        if cfg.sample is not None:  # a stratified sample of the users was evaluated
+            s = cfg.sample
+            label += (f" · {s.fraction:.0%} sample" if s.fraction is not None
+                      else f" · {s.size:,}-user sample")
         info = RunInfo(run_id, "baseline", result.dataset.name, None, label,
                        datetime.now(UTC), self.root / run_id, cfg.to_dict(), headline)
         return self._save(info, lambda out: write_run_outputs(result, out,

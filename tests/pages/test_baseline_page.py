@@ -305,3 +305,20 @@ def test_import_rankings_path_lists_an_imported_run(ws, tmp_path):
     assert not at.error, [e.value for e in at.error]
     labels = RunStore(ws).list_runs("syn", kind="baseline")["label"]
     assert labels.str.startswith("prod-ranker-v8").any()
+
+
+def test_a_sampled_run_trains_from_the_page(ws):
+    """'Sample the users': the run evaluates a stratified sample, says so in its label and
+    records the sample in its summary."""
+    from analysis.runs.baseline import read_summary
+
+    at = _page()
+    at.selectbox(key="baseline_model").set_value("pop")
+    at.toggle(key="baseline_sample").set_value(True).run()
+    at.slider(key="baseline_sample_f").set_value(0.5)
+    status = _train_and_wait(at, ws)
+    assert status.state == "done", status.error
+    info = RunStore(ws).get(status.run_id)
+    assert info.label.endswith(" · 50% sample")
+    sample = read_summary(info.path).sample
+    assert sample is not None and 0 < sample["n_sampled"] < sample["n_frame"]

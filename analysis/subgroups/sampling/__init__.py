@@ -19,7 +19,13 @@ Estimators (stratified SRSWOR, ``f_h = n_h / N_h``, ``s^2`` with ``ddof = 1``, n
 A census stratum (``n_h = N_h``) adds no variance (the finite population correction is 0).
 """
 
-from analysis.subgroups.sampling._design import SampleSummary, design_report, summarise_sample
+from analysis.subgroups.sampling._design import (
+    SampleSummary,
+    design_report,
+    report_of_table,
+    sample_of_table,
+    summarise_sample,
+)
 from analysis.subgroups.sampling._draw import (
     DEFAULT_MIN_PER_STRATUM,
     DEFAULT_SAMPLE_BY,
@@ -56,6 +62,8 @@ __all__ = [
     "evaluation_frame",
     "project_llm_cost",
     "project_weak_users",
+    "report_of_table",
+    "sample_of_table",
     "sample_users",
     "sampled_split",
     "summarise_sample",

@@ -10,10 +10,32 @@ import pandas as pd
 
 from analysis.subgroups._grouping import INTERSECTION, crossed_codes
 from analysis.subgroups._report import SubgroupReport
-from analysis.subgroups.sampling._draw import UserSample
+from analysis.subgroups.sampling._draw import SampleConfig, UserSample
 from analysis.subgroups.sampling._estimate import Estimate, domain_means, project_weak_users
 
-__all__ = ["SampleSummary", "design_report", "summarise_sample"]
+__all__ = ["SampleSummary", "design_report", "report_of_table", "sample_of_table",
+           "summarise_sample"]
+
+
+def sample_of_table(table: pd.DataFrame) -> UserSample | None:
+    """The sample a run's per-user table records (``sample_stratum``, ``sampled``), or None
+    for a run over every user."""
+    if "sample_stratum" not in table or "sampled" not in table:
+        return None
+    return UserSample.from_columns(table["sample_stratum"], table["sampled"].to_numpy(bool),
+                                   SampleConfig())
+
+
+def report_of_table(table: pd.DataFrame, metric: str, grouping, *, weak: np.ndarray,
+                    min_group_size: int, seed: int = 0) -> SubgroupReport:
+    """:func:`analysis.subgroups.subgroup_report` of a run's per-user table, design-based
+    (:func:`design_report`) when the run evaluated a sample: what a page shows of any run."""
+    from analysis.subgroups import subgroup_report
+
+    report = subgroup_report(table, metric, grouping, weak=weak, seed=seed,
+                             min_group_size=min_group_size)
+    sample = sample_of_table(table)
+    return report if sample is None else design_report(report, table, sample, weak=weak)
 
 
 def design_report(

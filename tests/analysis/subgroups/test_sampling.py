@@ -236,3 +236,17 @@ def test_evaluate_sample_flags_print_the_sample_and_record_weights(tmp_path, cap
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("sampled run"))
     assert line.startswith(f"sampled run ({back.n_sampled:,} of {back.n_frame:,} users): every "
                            f"user's weak users ~{weak.value:,.0f} (95% CI {weak.low:,.0f} to ")
+
+
+def test_a_page_report_of_a_sampled_table_is_the_pipelines_design_report(runs):
+    """report_of_table (what the Subgroups page shows) equals the sampled run's own reports."""
+    from analysis.subgroups.sampling import report_of_table, sample_of_table
+
+    full, sampled = runs
+    table = sampled.per_user
+    assert sample_of_table(full.per_user) is None
+    stored = sampled.subgroups[0]
+    again = report_of_table(table, stored.metric, stored.dimension, weak=sampled.weak.mask,
+                            min_group_size=sampled.config.min_group_size,
+                            seed=sampled.config.seed)
+    pd.testing.assert_frame_equal(again.by_group, stored.by_group)
