@@ -5,11 +5,9 @@ every attempt is reserved at its worst case before it is sent
 (:mod:`analysis.rerank.budget`), so the cap is never exceeded. Every answer is stored in
 the cache the moment it arrives, so a killed job loses nothing paid for and a resumed one
 pays only for what is missing. In batch mode every uncached prompt goes to the backend at
-once, which cuts it into Message Batches by the API's caps and reserves each batch just
-before creating it; each created batch is journalled in the workspace (``llm_batches``,
-:mod:`analysis.rerank.ledger`) with its requests' keys, so a killed job's next run collects
-its batches, adopting their open reservations, instead of submitting them again
-(:mod:`models.llm._anthropic_batch`). Answers are parsed without trusting the model and merged
+once, which cuts it into Message Batches, each reserved just before it is created,
+journalled, and collected rather than sent again after a kill
+(:mod:`analysis.rerank.batches`). Answers are parsed without trusting the model and merged
 into the baseline's rankings (:mod:`analysis.gains.gain_report`), with the no-LLM controls on
 the same candidates.
 """
@@ -34,6 +32,7 @@ from analysis.gains.cost import (
 )
 from analysis.gains.merge import merge_rerank
 from analysis.rerank.answers import JobAnswers, answer_table, calls_table
+from analysis.rerank.batches import BatchJournal, WaveGate, resume_batches
 from analysis.rerank.budget import JobBudget, SpendLedger, input_bounds, overbilled
 from analysis.rerank.cache import CallCache
 from analysis.rerank.plan import RerankPlan
@@ -61,6 +60,8 @@ BUDGET_SPENT = surface_hints(
     "are reused).",
     cli="Raise --budget-usd to go further (answers already paid for are reused).",
 )
+
+
 @dataclass(frozen=True)
 class RerankProgress:
     """Live figures of a running job.
@@ -98,7 +99,8 @@ class RerankProgress:
 
 
 class _Ledger:
-    """Thread-safe running totals of one job, for its progress line."""
+    """Thread-safe running totals of one job, for its progress line (its batch counts are
+    the :class:`~analysis.rerank.batches.BatchCounts` of batch mode)."""
 
     def __init__(self, total: int) -> None:
         self.lock = threading.Lock()
@@ -108,79 +110,6 @@ class _Ledger:
         self.usage = Usage()
         self.batches_submitted = 0
         self.batches_ended = 0
-
-
-@dataclass
-class _Batches:
-    """A batch-mode job's journal: where batches are recorded, the batches a killed run
-    left to collect (``(batch_id, {custom_id: plan index})``), and who hears of them."""
-
-    plan: RerankPlan
-    budget: JobBudget
-    cache: CallCache
-    ledger: _Ledger
-    report: Callable[[], None]
-    resumed: list[tuple[str, dict[str, int]]]
-
-
-class _WaveGate:
-    """The :class:`~models.llm.protocol.AttemptGate` of one wave: maps the backend's
-    positions in the wave to the plan's request indices. In batch mode it is also the
-    :class:`~models.llm.protocol.BatchGate` that journals the job's batches."""
-
-    def __init__(self, budget: JobBudget, wave: list[int], batches: _Batches | None = None):
-        self.budget, self.wave, self.batches = budget, wave, batches
-
-    @property
-    def stopping(self) -> bool:
-        return self.budget.stopping
-
-    def reserve(self, index: int) -> str | None:
-        return self.budget.reserve(self.wave[index])
-
-    def release(self, index: int) -> None:
-        self.budget.release(self.wave[index])
-
-    def failed(self, index: int, *, status: int | None, reason: str, unusable: bool) -> None:
-        self.budget.failed(self.wave[index], status=status, reason=reason, unusable=unusable)
-
-    # -- BatchGate (batch mode) ------------------------------------------------------------
-
-    def reserve_batch(self, indices: list[int]) -> tuple[list[int], str | None]:
-        rows = [self.wave[p] for p in indices]
-        n = len(self.budget.admit(rows))  # one write for the whole batch
-        for i in rows[:n]:
-            self.budget.reserve(i)  # the admitted attempt is now the open one
-        refused = self.budget.reserve(rows[n]) if n < len(rows) else None  # stops at the cap
-        return list(indices[:n]), refused
-
-    def submitted_batches(self) -> list[tuple[str, dict[str, int]]]:
-        if self.batches is None:
-            return []
-        pos = {i: p for p, i in enumerate(self.wave)}
-        return [
-            (b, {c: pos[i] for c, i in ids.items() if i in pos}) for b, ids in self.batches.resumed
-        ]
-
-    def batch_submitted(self, batch_id: str, ids: dict[str, int]) -> None:
-        if self.batches is None:
-            return
-        keys, budget = self.batches.plan.keys, self.budget
-        rows = [(c, keys[self.wave[p]], budget.open_attempt(self.wave[p])) for c, p in ids.items()]
-        budget.ledger.record_batch(budget.key, batch_id, rows)  # durable before the next one
-        with self.batches.ledger.lock:
-            self.batches.ledger.batches_submitted += 1
-        self.batches.report()
-
-    def batch_ended(self, batch_id: str) -> None:
-        if self.batches is None:
-            return
-        self.batches.cache.flush()  # its answers are stored, and its charges, before
-        self.budget.flush()  # the batch is marked collected
-        self.budget.ledger.batch_collected(batch_id)
-        with self.batches.ledger.lock:
-            self.batches.ledger.batches_ended += 1
-        self.batches.report()
 
 
 #: times an answer with no text (a non-text content block, an empty message) is asked again
@@ -270,9 +199,9 @@ def execute_rerank(
     todo = deque(i for i in range(n) if completions[i] is None)
     batches = None
     if cfg.batch and not cfg.local and budget.ledger is not None:
-        resumed = _resume_batches(plan, budget, todo)
+        resumed = resume_batches(plan, budget, todo)
         ledger.batches_submitted = len(resumed)
-        batches = _Batches(plan, budget, cache, ledger, lambda: report(), resumed)
+        batches = BatchJournal(plan, budget, cache, ledger, lambda: report(), resumed)
     cheapest = budget.cheapest_blocked(list(todo))
     if cheapest is not None:
         spent = budget.spent_before_usd
@@ -359,41 +288,6 @@ def execute_rerank(
     return _finish(plan, run, answers)
 
 
-def _resume_batches(plan: RerankPlan, budget: JobBudget, todo: deque) -> list:
-    """The batches a killed run of this job submitted and never collected, as ``(batch_id,
-    {custom_id: plan index})`` over the requests still unanswered: those leave ``todo`` (they
-    are collected, not sent again) and their open reservations are adopted, so their answers
-    settle them. A pending batch whose answers are all stored is marked collected."""
-    ledger = budget.ledger
-    pending = ledger.pending_batches(budget.key)
-    if not pending:
-        return []
-    free: dict[str, int] = {}
-    for i in todo:
-        free.setdefault(plan.keys[i], i)
-    out, adopt = [], []
-    for batch_id, rows in pending.items():
-        ids = {}
-        for cid, key, attempt_id in rows:
-            i = free.pop(key, None)
-            if i is not None:
-                ids[cid] = i
-                adopt.append((i, attempt_id))
-        if ids:
-            out.append((batch_id, ids))
-        else:
-            ledger.batch_collected(batch_id)
-    still_open = ledger.open_reservations([a for _, a in adopt])
-    for i, attempt_id in adopt:
-        if attempt_id in still_open:
-            budget.adopt(i, attempt_id, still_open[attempt_id])
-    taken = {i for _, ids in out for i in ids.values()}
-    remaining = [i for i in todo if i not in taken]
-    todo.clear()
-    todo.extend(remaining)
-    return out
-
-
 def _run_waves(plan, backend, budget, todo, requeue, settle, scores, wave_size, should_stop,
                batches=None):  # fmt: skip
     """Admit and send waves until every request is answered or the budget says stop. A wave
@@ -444,7 +338,7 @@ def _send_wave(plan, backend, budget, wave, settle, scores, batches=None) -> Non
             scores[i] = np.asarray(out[j], dtype=np.float64)
             cb(j, Completion(text="scored", latency_s=share, stop_reason="scored"))
     else:
-        backend.complete(reqs, on_result=cb, gate=_WaveGate(budget, wave, batches))
+        backend.complete(reqs, on_result=cb, gate=WaveGate(budget, wave, batches))
     for j in range(len(wave)):  # a backend that ignored on_result: nothing proves the cost
         if j not in seen:
             cb(j, Completion(text="", error="no result returned", usage_reported=False))
