@@ -21,6 +21,8 @@ One module per part of the job, in the order it runs:
 * :mod:`~analysis.rerank.budget` and :mod:`~analysis.rerank.ledger`: every attempt reserved
   at its worst case, the job's spend across runs;
 * :mod:`~analysis.rerank.execute`: the job (send within the budget, resume);
+* :mod:`~analysis.rerank.batches`: batch mode (each Message Batch reserved, journalled,
+  collected after a kill);
 * :mod:`~analysis.rerank.parsing` (with :mod:`~analysis.rerank.title_match`) and
   :mod:`~analysis.rerank.answers`: answers read without trusting the model;
 * :mod:`~analysis.rerank.explain`: one stored call, why one user gained or lost.
