@@ -17,11 +17,11 @@ bounded by DuckDB's limit plus one block, whatever the number of users.
 Conventions: a user's list is their ranking rows with ``rank <= k`` ordered by ``(rank,
 item_id)``, placed from position 1 (ranks need not be dense; rows past ``k`` after equal
 ranks are dropped); a held-out ``(user, item)`` given twice keeps its largest gain; held-out
-rows with ``gain <= 0`` or NULL are not relevant and dropped. A user with held-out relevant
-items but no ranking is evaluated with an empty list (every metric 0); a user with a ranking
-but no relevant held-out item is not evaluated (NaN metrics, left out of the means). Only
-list metrics are computed: AUC needs the model's scores of every item, which an exported
-top-k run does not hold.
+rows with ``gain <= 0`` or NULL are not relevant and dropped; rows with a NULL id are
+skipped. A user with held-out relevant items but no ranking is evaluated with an empty list
+(every metric 0); a user with a ranking but no relevant held-out item is not evaluated (NaN
+metrics, left out of the means). Only list metrics are computed: AUC needs the model's
+scores of every item, which an exported top-k run does not hold.
 """
 
 from __future__ import annotations
@@ -257,11 +257,12 @@ def evaluate_streaming(
         h_sql = _source_sql(con, heldout, "_ws_heldout")
         _check_columns(con, r_sql, _RANK_COLS, "the rankings", str(rankings))
         _check_columns(con, h_sql, _HELDOUT_COLS, "the held-out interactions", str(heldout))
+        ids = "user_id IS NOT NULL AND item_id IS NOT NULL"
         sql = (
             f"SELECT user_id, item_id, 0 AS kind, CAST(rank AS DOUBLE) AS rank, "
-            f"0.0 AS gain FROM {r_sql} WHERE rank <= {k} "
+            f"0.0 AS gain FROM {r_sql} WHERE rank <= {k} AND {ids} "
             f"UNION ALL SELECT user_id, item_id, 1, 0.0, max(CAST(gain AS DOUBLE)) "
-            f"FROM {h_sql} WHERE gain > 0 GROUP BY user_id, item_id "
+            f"FROM {h_sql} WHERE gain > 0 AND {ids} GROUP BY user_id, item_id "
             f"ORDER BY user_id, kind, rank, item_id"
         )
         try:

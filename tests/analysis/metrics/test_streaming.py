@@ -64,6 +64,25 @@ def test_hand_computed(tmp_path):
     assert res.std_errors["recall@3"] == pytest.approx(0.5 / np.sqrt(3))
 
 
+def test_text_ids_duplicates_and_nulls(tmp_path):
+    # user "a": list [x, y]; held out y (gains 1 and 3: the largest is kept) and z (gain 2)
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT * FROM (VALUES ('a', 'x', 1), ('a', 'y', 2), (NULL, 'x', 1)) "
+            f"t(user_id, item_id, rank)) TO '{tmp_path / 'r.csv'}' (HEADER)"
+        )
+        con.execute(
+            f"COPY (SELECT * FROM (VALUES ('a', 'y', 1.0), ('a', 'y', 3.0), ('a', 'z', 2.0), "
+            f"('a', NULL, 5.0)) t(user_id, item_id, gain)) TO '{tmp_path / 'h.parquet'}'"
+        )
+    res = evaluate_streaming(tmp_path / "r.csv", tmp_path / "h.parquet", tmp_path / "out", k=2)
+    t = _read(tmp_path / "out")
+    d2 = 1 / np.log2(3)
+    assert t["user_id"].tolist() == ["a"] and res.n_users == 1
+    assert t["n_relevant"].tolist() == [2]
+    assert t["ndcg_graded@2"][0] == pytest.approx(3 * d2 / (3 + 2 * d2))
+
+
 def _random_run(rng: np.random.Generator, n_users: int, n_items: int, c: int):
     ranks = np.argsort(rng.random((n_users, n_items)), axis=1)[:, :c]
     truth = sp.random(n_users, n_items, density=0.05, format="csr", random_state=rng)
