@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from analysis.metrics import auc_heldout_from_scores, candidate_recall, compute_user_metrics
-from analysis.metrics.evaluate import AUC_HELDOUT, VAL_PREFIX, Evaluation
+from analysis.metrics.evaluate import AUC_HELDOUT, VAL_PREFIX, Evaluation, nonrelevant_items
 from analysis.split import TEST, VALIDATION, Split
 
 __all__ = ["ListCounts", "auc_heldout_from_ranks", "evaluate_rankings", "listed_in"]
@@ -83,17 +83,6 @@ def auc_heldout_from_ranks(
     return out
 
 
-def _nonrelevant(split: Split, fold: int) -> sp.csr_matrix:
-    ds = split.dataset
-    mask = (split.fold == fold) & ~(ds.gain > 0)
-    m = sp.csr_matrix(
-        (np.ones(int(mask.sum()), np.float32), (ds.user_idx[mask], ds.item_idx[mask])),
-        shape=(ds.n_users, ds.n_items),
-    )
-    m.sum_duplicates()
-    return m
-
-
 @dataclass(frozen=True)
 class ListCounts:
     """What the lists hold that a run of unseen items should not, per split (counted, kept:
@@ -155,7 +144,7 @@ def evaluate_rankings(
                 cols[prefix + name] = values
         cols[prefix + "auc"] = nan.copy()
         cols[prefix + AUC_HELDOUT] = auc_heldout_from_ranks(recs, truth,
-                                                            _nonrelevant(split, fold))
+                                                            nonrelevant_items(split, fold))
         if not prefix:
             cols[f"candidate_recall@{c}"] = candidate_recall(recs, truth, c)
     if validation_items is None:

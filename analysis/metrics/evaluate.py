@@ -43,7 +43,7 @@ from analysis.split import TEST, VALIDATION, Split
 from models.base import Progress, Recommender
 from models.topk import batch_size_for, mask_rows
 
-__all__ = ["AUC_HELDOUT", "VAL_PREFIX", "Evaluation", "evaluate_recommender"]
+__all__ = ["AUC_HELDOUT", "VAL_PREFIX", "Evaluation", "evaluate_recommender", "nonrelevant_items"]
 
 VAL_PREFIX = "val_"
 #: per-user AUC within the user's held-out rated items (relevant vs not relevant)
@@ -116,7 +116,7 @@ class Evaluation:
         return out
 
 
-def _nonrelevant(split: Split, fold: int) -> sp.csr_matrix:
+def nonrelevant_items(split: Split, fold: int) -> sp.csr_matrix:
     """n_users x n_items, 1.0 at the held-out interactions of ``fold`` that are not relevant."""
     ds = split.dataset
     mask = (split.fold == fold) & ~(ds.gain > 0)
@@ -215,8 +215,8 @@ def _score_users(
     ds = split.dataset
     train, val, test = split.train, split.validation, split.test
     val_seen = split.validation_seen
-    val_neg = _nonrelevant(split, VALIDATION)
-    test_neg = _nonrelevant(split, TEST)
+    val_neg = nonrelevant_items(split, VALIDATION)
+    test_neg = nonrelevant_items(split, TEST)
     out = _UserScores.unscored(ds.n_users, k, c)
     bs = batch_size or batch_size_for(ds.n_items)
     for start in range(0, len(users), bs):  # loop over batches, not users

@@ -17,11 +17,11 @@ import scipy.sparse as sp
 from analysis.metrics import auc_heldout_from_scores
 from analysis.metrics.evaluate import (
     AUC_HELDOUT,
-    _nonrelevant,
     _per_user_table,
     _rank_block,
     _UserScores,
     evaluate_recommender,
+    nonrelevant_items,
 )
 from analysis.split import TEST, VALIDATION, make_split
 from models.baselines import make_recommender
@@ -143,8 +143,8 @@ def old_evaluate(model, split, k, c, batch_size=None):
     val_seen = split.validation_seen
     users = np.flatnonzero((np.diff(val.indptr) > 0) | (np.diff(test.indptr) > 0))
     out = _UserScores.unscored(split.dataset.n_users, k, c)
-    val_neg = _nonrelevant(split, VALIDATION)
-    test_neg = _nonrelevant(split, TEST)
+    val_neg = nonrelevant_items(split, VALIDATION)
+    test_neg = nonrelevant_items(split, TEST)
     bs = batch_size or batch_size_for(split.dataset.n_items)
     for start in range(0, len(users), bs):
         batch = users[start : start + bs]
