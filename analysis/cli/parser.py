@@ -104,6 +104,21 @@ def add_pairs_option(cmd: argparse.ArgumentParser, flag: str, what: str, example
                      help=f"{what}, repeatable (e.g. {flag} {example})")
 
 
+def add_evaluation_options(cmd: argparse.ArgumentParser, candidates_help: str) -> None:
+    """How a run's lists are judged, for a trained (``evaluate``) or imported (``import-run``)
+    run alike: ``--k``, ``--candidates``, the split, the seed, the weak-user rule
+    (``--weak-*``) and the subgroup pairs reported jointly (``--intersect``)."""
+    cmd.add_argument("--k", type=int, default=10)
+    cmd.add_argument("--candidates", type=int, default=20, help=candidates_help)
+    cmd.add_argument("--split", default="temporal", choices=["temporal", "random", "global"])
+    add_pairs_option(cmd, "--split-param", "split parameter", "n_test=5")
+    cmd.add_argument("--seed", type=int, default=0)
+    add_weak_rule_options(cmd, "--weak-")
+    cmd.add_argument("--intersect", action="append", default=None, metavar="DIM1,DIM2",
+                     help="report two subgroup dimensions jointly, repeatable (default: "
+                     "inactive,mainstream)")
+
+
 def add_remedy_options(cmd: argparse.ArgumentParser) -> None:
     """What every remedy command reads: the baseline run, the users it serves, the item-text
     encoder and the workspace holding the run's dataset and the cached vectors."""
@@ -180,19 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--model", default="als",
                      choices=["als", "bpr", "lmf", "itemknn", "pop", "sasrec"])
     add_pairs_option(cmd, "--param", "model hyperparameter", "factors=128")
-    cmd.add_argument("--k", type=int, default=10)
-    cmd.add_argument("--candidates", type=int, default=20, help="candidate list length C")
-    cmd.add_argument("--split", default="temporal", choices=["temporal", "random", "global"])
-    add_pairs_option(cmd, "--split-param", "split parameter", "n_test=5")
-    cmd.add_argument("--seed", type=int, default=0)
-    add_weak_rule_options(cmd, "--weak-")
-    cmd.add_argument(
-        "--intersect",
-        action="append",
-        default=None,
-        metavar="DIM1,DIM2",
-        help="report two subgroup dimensions jointly, repeatable (default: inactive,mainstream)",
-    )
+    add_evaluation_options(cmd, "candidate list length C")
     sample = cmd.add_mutually_exclusive_group()  # a stratified user sample (issue 13, point 3)
     sample.add_argument("--sample-size", type=int, metavar="N",
                         help="evaluate a stratified sample of N users, with design-based CIs")
@@ -338,14 +341,7 @@ def add_import_run(sub) -> None:
                      "the workspace split (--split)")
     cmd.add_argument("--heldout-validation", metavar="FILE", default=None,
                      help="held-out validation interactions (with --heldout)")
-    cmd.add_argument("--k", type=int, default=10)
-    cmd.add_argument("--candidates", type=int, default=20, help="list length C kept")
-    cmd.add_argument("--split", default="temporal", choices=["temporal", "random", "global"])
-    add_pairs_option(cmd, "--split-param", "split parameter", "n_test=5")
-    cmd.add_argument("--seed", type=int, default=0)
-    add_weak_rule_options(cmd, "--weak-")
+    add_evaluation_options(cmd, "list length C kept")
     cmd.set_defaults(weak_metric="ndcg")  # AUC over all items needs a score for every item
-    cmd.add_argument("--intersect", action="append", default=None, metavar="DIM1,DIM2",
-                     help="report two subgroup dimensions jointly, repeatable")
     add_workspace(cmd)
     cmd.add_argument("--out", required=True, metavar="DIR")

@@ -19,7 +19,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from analysis.metrics import auc_heldout_from_scores, candidate_recall, compute_user_metrics
-from analysis.metrics.evaluate import AUC_HELDOUT, VAL_PREFIX, Evaluation, nonrelevant_items
+from analysis.metrics.evaluate import (
+    AUC_HELDOUT,
+    VAL_PREFIX,
+    Evaluation,
+    nonrelevant_items,
+    user_columns,
+)
 from analysis.split import TEST, VALIDATION, Split
 
 __all__ = ["ListCounts", "auc_heldout_from_ranks", "evaluate_rankings", "listed_in"]
@@ -125,15 +131,7 @@ def evaluate_rankings(
     ds = split.dataset
     c = test_items.shape[1]
     val, test = split.validation, split.test
-    n_val, n_test = np.diff(val.indptr), np.diff(test.indptr)
-    cols: dict[str, np.ndarray] = {
-        "user_idx": np.arange(ds.n_users, dtype=np.int32),
-        "user_id": ds.user_ids,
-        "n_train": split.n_train.astype(np.int64),
-        "n_validation": n_val.astype(np.int64),
-        "n_test": n_test.astype(np.int64),
-        "evaluated": n_test > 0,
-    }
+    cols = user_columns(split)
     nan = np.full(ds.n_users, np.nan)
     splits = [("", test, test_items, TEST)]
     if validation_items is not None:
@@ -156,12 +154,12 @@ def evaluate_rankings(
     unranked_val = 0
     if validation_items is not None:
         seen_val = int(listed_in(validation_items, split.train).sum())
-        unranked_val = int(((n_val > 0) & (validation_items[:, 0] < 0)).sum())
+        unranked_val = int(((cols["n_validation"] > 0) & (validation_items[:, 0] < 0)).sum())
     counts = ListCounts(
         seen_test=int((listed_in(test_items, split.train)
                        | listed_in(test_items, split.validation_seen)).sum()),
         seen_validation=seen_val,
-        unranked_test=int(((n_test > 0) & (test_items[:, 0] < 0)).sum()),
+        unranked_test=int((cols["evaluated"] & (test_items[:, 0] < 0)).sum()),
         unranked_validation=unranked_val,
     )
     evaluation = Evaluation(

@@ -19,6 +19,8 @@ The raw file is never loaded into pandas: DuckDB reads, joins, orders and cuts i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,6 +283,20 @@ def unknown_lines(r: Rankings, dataset: str) -> list[str]:
     return out
 
 
+@contextmanager
+def _reading(p: Path, fmt: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private in-memory DuckDB connection for reading file ``p``; a DuckDB error becomes
+    the one-line :data:`UNREADABLE` naming the file; the connection is always closed."""
+    con = duckdb.connect()
+    try:
+        yield con
+    except duckdb.Error as exc:
+        detail = str(exc).splitlines()[0][:160]
+        raise AnalysisError(UNREADABLE.format(file=p.name, fmt=fmt, detail=detail)) from exc
+    finally:
+        con.close()
+
+
 def read_rankings(
     path: str | Path,
     dataset: Dataset,
@@ -308,8 +324,7 @@ def read_rankings(
     p = Path(path)
     fmt = run_format(p, fmt)
     c = int(n_candidates)
-    con = duckdb.connect()
-    try:
+    with _reading(p, fmt) as con:
         order_by = _open(con, p, fmt, columns, need_order=True)
         _register_ids(con, dataset)
         _joined(con)
@@ -332,11 +347,6 @@ def read_rankings(
         got = con.execute(
             "SELECT user_idx, item_idx, score, pos FROM ranked WHERE pos <= ?", [c]
         ).fetchnumpy()
-    except duckdb.Error as exc:
-        detail = str(exc).splitlines()[0][:160]
-        raise AnalysisError(UNREADABLE.format(file=p.name, fmt=fmt, detail=detail)) from exc
-    finally:
-        con.close()
     if n_known == 0:
         raise AnalysisError(NOTHING_RANKED.format(file=p.name, n_rows=n_rows,
                                                   dataset=dataset.name))
@@ -369,8 +379,7 @@ def read_pairs(
     fmt = run_format(p, fmt)
     if fmt == "trec":
         fmt = "csv"
-    con = duckdb.connect()
-    try:
+    with _reading(p, fmt) as con:
         _open(con, p, fmt, columns, need_order=False)
         _register_ids(con, dataset)
         _joined(con)
@@ -379,11 +388,6 @@ def read_pairs(
             "SELECT DISTINCT user_idx, item_idx FROM joined "
             "WHERE user_idx IS NOT NULL AND item_idx IS NOT NULL"
         ).fetchnumpy()
-    except duckdb.Error as exc:
-        detail = str(exc).splitlines()[0][:160]
-        raise AnalysisError(UNREADABLE.format(file=p.name, fmt=fmt, detail=detail)) from exc
-    finally:
-        con.close()
     info = Rankings(
         file=p.name, items=np.empty((0, 0), np.int32), scores=np.empty((0, 0), np.float32),
         order_by="", n_rows=int(n_rows), n_unknown_user_rows=int(n_u),

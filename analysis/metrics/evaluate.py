@@ -43,7 +43,8 @@ from analysis.split import TEST, VALIDATION, Split
 from models.base import Progress, Recommender
 from models.topk import batch_size_for, mask_rows
 
-__all__ = ["AUC_HELDOUT", "VAL_PREFIX", "Evaluation", "evaluate_recommender", "nonrelevant_items"]
+__all__ = ["AUC_HELDOUT", "VAL_PREFIX", "Evaluation", "evaluate_recommender", "nonrelevant_items",
+           "user_columns"]
 
 VAL_PREFIX = "val_"
 #: per-user AUC within the user's held-out rated items (relevant vs not relevant)
@@ -234,20 +235,26 @@ def _score_users(
     return out
 
 
-def _per_user_table(split: Split, k: int, c: int, scored: _UserScores) -> pd.DataFrame:
-    """:attr:`Evaluation.per_user` from the scoring pass's arrays."""
+def user_columns(split: Split) -> dict[str, np.ndarray]:
+    """The per-user table's leading columns, whatever ranked the lists: ``user_idx``,
+    ``user_id``, ``n_train``, ``n_validation``, ``n_test`` and ``evaluated`` (has test
+    items)."""
     ds = split.dataset
-    val, test = split.validation, split.test
-    n_val = np.diff(val.indptr)
-    n_test = np.diff(test.indptr)
-    cols: dict[str, np.ndarray] = {
+    n_test = np.diff(split.test.indptr)
+    return {
         "user_idx": np.arange(ds.n_users, dtype=np.int32),
         "user_id": ds.user_ids,
         "n_train": split.n_train.astype(np.int64),
-        "n_validation": n_val.astype(np.int64),
+        "n_validation": np.diff(split.validation.indptr).astype(np.int64),
         "n_test": n_test.astype(np.int64),
         "evaluated": n_test > 0,
     }
+
+
+def _per_user_table(split: Split, k: int, c: int, scored: _UserScores) -> pd.DataFrame:
+    """:attr:`Evaluation.per_user` from the scoring pass's arrays."""
+    val, test = split.validation, split.test
+    cols = user_columns(split)
     splits = (
         ("", test, scored.test_recs, scored.test_auc, scored.test_auc_heldout),
         (VAL_PREFIX, val, scored.val_recs, scored.val_auc, scored.val_auc_heldout),

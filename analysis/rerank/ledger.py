@@ -151,14 +151,19 @@ class SpendLedger:
                 "reserved_usd": [float(w) for _, _, w in rows],
             }
         )
+        self._write_frame(
+            df,
+            "INSERT INTO llm_spend (attempt_id, job_key, request_key, state, reserved_usd, "
+            "created_at) SELECT attempt_id, ?, request_key, 'reserved', reserved_usd, ? FROM df",
+            [key, now],
+        )
+
+    def _write_frame(self, df: pd.DataFrame, sql: str, params: list) -> None:
+        """Run one statement over the rows of ``df`` (registered as ``df``), in one
+        transaction: a row at a time, DuckDB took 17 s for 20,000 rows."""
         with self.workspace.connect() as con:
             con.register("df", df)
-            con.execute(
-                "INSERT INTO llm_spend (attempt_id, job_key, request_key, state, reserved_usd, "
-                "created_at) SELECT attempt_id, ?, request_key, 'reserved', reserved_usd, ? "
-                "FROM df",
-                [key, now],
-            )
+            con.execute(sql, params)
 
     def settle(self, rows: Sequence[tuple[str, str, float, int | None, str | None]]) -> None:
         """Record outcomes ``(attempt_id, state, charged_usd, status, reason)``."""
@@ -174,14 +179,13 @@ class SpendLedger:
                 "reason": pd.array([r[4] for r in rows], dtype="string"),
             }
         )
-        with self.workspace.connect() as con:
-            con.register("df", df)
-            con.execute(
-                "UPDATE llm_spend SET state = df.state, charged_usd = df.charged_usd, "
-                "status = df.status, reason = df.reason, settled_at = ? FROM df "
-                "WHERE llm_spend.attempt_id = df.attempt_id",
-                [now],
-            )
+        self._write_frame(
+            df,
+            "UPDATE llm_spend SET state = df.state, charged_usd = df.charged_usd, "
+            "status = df.status, reason = df.reason, settled_at = ? FROM df "
+            "WHERE llm_spend.attempt_id = df.attempt_id",
+            [now],
+        )
 
     # -- Message Batches -------------------------------------------------------------------
 
@@ -197,13 +201,12 @@ class SpendLedger:
                 "attempt_id": pd.array([r[2] for r in rows], dtype="string"),
             }
         )
-        with self.workspace.connect() as con:
-            con.register("df", df)
-            con.execute(
-                "INSERT INTO llm_batches SELECT ?, ?, custom_id, request_key, attempt_id, ?, "
-                "NULL FROM df",
-                [batch_id, key, _now()],
-            )
+        self._write_frame(
+            df,
+            "INSERT INTO llm_batches SELECT ?, ?, custom_id, request_key, attempt_id, ?, "
+            "NULL FROM df",
+            [batch_id, key, _now()],
+        )
 
     def batch_collected(self, batch_id: str) -> None:
         """Mark batch ``batch_id`` collected: its answers are stored, no run reads it again."""
