@@ -49,42 +49,34 @@ def _copy(con: duckdb.DuckDBPyConnection, select: str, out: Path, by: str, rg: i
 def generate(folder: Path, n_users: int, c: int, n_interactions: int, seed: int) -> dict:
     """Write the three datasets (skipping those already there); their sizes on disk."""
     folder.mkdir(parents=True, exist_ok=True)
+    exports = {  # name: (the rows, the partition column, the row-group size)
+        "rankings": (
+            f"SELECT u AS user_id, (u * 7919 + j * 104729 + {seed}) % {N_ITEMS} AS item_id, "
+            f"CAST(j + 1 AS INTEGER) AS rank, u % 16 AS bucket "
+            f"FROM range({n_users}) a(u), range({c}) b(j)", "bucket", 122_880),
+        "heldout": (
+            f"SELECT u AS user_id, (u * 7919 + (hash(u, h, {seed}) % 200) * 104729 + {seed})"
+            f" % {N_ITEMS} AS item_id, CAST(1 + hash(h, u, {seed}) % 5 AS DOUBLE) AS gain, "
+            f"u % 16 AS bucket FROM range({n_users}) a(u), range(5) b(h)", "bucket", 50_000),
+        "interactions": (
+            f"SELECT hash(i, {seed}) % {max(n_users, 1)} AS user_id, "
+            f"hash(i, {seed} + 1) % 50000 AS item_id, "
+            f"CAST(1 + hash(i, {seed} + 2) % 5 AS DOUBLE) AS rating, "
+            f"1700000000 + i % 2592000 AS ts, CAST(i % 30 AS INTEGER) AS day "
+            f"FROM range({n_interactions}) t(i)", "day", 100_000),
+    }  # fmt: skip
+    if not n_interactions:
+        del exports["interactions"]
     timings = {}
     with duckdb.connect() as con:
         con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = false")
-        if not (folder / "rankings").exists():
+        for name, (select, by, row_group) in exports.items():
+            if (folder / name).exists():
+                continue
             t = time.perf_counter()
-            _copy(
-                con,
-                f"SELECT u AS user_id, (u * 7919 + j * 104729 + {seed}) % {N_ITEMS} AS item_id, "
-                f"CAST(j + 1 AS INTEGER) AS rank, u % 16 AS bucket "
-                f"FROM range({n_users}) a(u), range({c}) b(j)",
-                folder / "rankings", "bucket", 122_880,
-            )  # fmt: skip
-            timings["gen_rankings_s"] = round(time.perf_counter() - t, 1)
-        if not (folder / "heldout").exists():
-            t = time.perf_counter()
-            _copy(
-                con,
-                f"SELECT u AS user_id, (u * 7919 + (hash(u, h, {seed}) % 200) * 104729 + {seed})"
-                f" % {N_ITEMS} AS item_id, CAST(1 + hash(h, u, {seed}) % 5 AS DOUBLE) AS gain, "
-                f"u % 16 AS bucket FROM range({n_users}) a(u), range(5) b(h)",
-                folder / "heldout", "bucket", 50_000,
-            )  # fmt: skip
-            timings["gen_heldout_s"] = round(time.perf_counter() - t, 1)
-        if n_interactions and not (folder / "interactions").exists():
-            t = time.perf_counter()
-            _copy(
-                con,
-                f"SELECT hash(i, {seed}) % {max(n_users, 1)} AS user_id, "
-                f"hash(i, {seed} + 1) % 50000 AS item_id, "
-                f"CAST(1 + hash(i, {seed} + 2) % 5 AS DOUBLE) AS rating, "
-                f"1700000000 + i % 2592000 AS ts, CAST(i % 30 AS INTEGER) AS day "
-                f"FROM range({n_interactions}) t(i)",
-                folder / "interactions", "day", 100_000,
-            )  # fmt: skip
-            timings["gen_interactions_s"] = round(time.perf_counter() - t, 1)
+            _copy(con, select, folder / name, by, row_group)
+            timings[f"gen_{name}_s"] = round(time.perf_counter() - t, 1)
     sizes = {
         f"{name}_mb": round(sum(p.stat().st_size for p in (folder / name).rglob("*")) / 2**20)
         for name in ("rankings", "heldout", "interactions")
