@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.jobs.manager import get_job_manager
 from tests.analysis._fixtures_report import build_runs
+from tests.pages._app import open_page
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,11 +26,7 @@ def runs(tmp_path_factory):
 
 
 def _open(runs, monkeypatch) -> AppTest:
-    monkeypatch.setenv("WEAKSPOT_WORKSPACE", runs.workspace.path)
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(runs.workspace.path, PAGE, monkeypatch)
 
 
 def _finish(at: AppTest, runs) -> AppTest:

@@ -13,6 +13,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from tests.analysis._fixtures_report import build_runs, save_blend_remedy
+from tests.pages._app import open_page
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,11 +42,7 @@ def downloads(monkeypatch) -> dict[str, bytes]:
 
 
 def _open(runs, monkeypatch) -> AppTest:
-    monkeypatch.setenv("WEAKSPOT_WORKSPACE", runs.workspace.path)
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(runs.workspace.path, PAGE, monkeypatch)
 
 
 def test_report_page_previews_and_exports(runs, monkeypatch, downloads):
