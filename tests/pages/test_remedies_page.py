@@ -5,7 +5,6 @@ one line."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -14,9 +13,6 @@ from analysis.jobs.manager import get_job_manager
 from tests.analysis._fixtures_report import build_runs
 from tests.pages._app import open_page
 
-REPO = Path(__file__).resolve().parents[2]
-
-APP = str(REPO / "app.py")
 PAGE = "pages/6_remedies.py"
 
 

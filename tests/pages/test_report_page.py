@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,9 +14,6 @@ from streamlit.testing.v1 import AppTest
 from tests.analysis._fixtures_report import build_runs, save_blend_remedy
 from tests.pages._app import open_page
 
-REPO = Path(__file__).resolve().parents[2]
-
-APP = str(REPO / "app.py")
 PAGE = "pages/7_report.py"
 
 
