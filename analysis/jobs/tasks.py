@@ -1,5 +1,5 @@
 """The app's long jobs as plain functions for :class:`~analysis.jobs.manager.JobManager`: train and
-evaluate a baseline, rerank a run's weak users, run another remedy for them (a content blend,
+evaluate a baseline, import an external recommender's run, rerank a run's weak users, run another remedy for them (a content blend,
 SASRec with a text item table). Each saves its run and returns its id.
 
 A job reads what it needs from the workspace at its start and writes its run at its end;
@@ -10,10 +10,13 @@ it will be listed as soon as the workspace is free (:data:`analysis.runs.store.R
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from analysis.errors import AnalysisError
+from analysis.external import ImportConfig, import_run
 from analysis.gains.cost import PriceTable
 from analysis.ingest import load_dataset
 from analysis.ingest.demo import DEMO_NAME, ensure_demo_dataset
@@ -27,8 +30,8 @@ from analysis.runs.store import RUN_NOT_LISTED_YET, RunInfo, RunStore
 from analysis.workspace import Workspace
 from models.llm.protocol import LLMBackend
 
-__all__ = ["REMEDY_KINDS", "STAGE_WEIGHTS", "baseline_task", "ensure_demo_run", "remedy_task",
-           "rerank_task"]
+__all__ = ["IMPORT_STAGES", "REMEDY_KINDS", "STAGE_WEIGHTS", "baseline_task", "ensure_demo_run",
+           "import_task", "remedy_task", "rerank_task"]
 
 #: the remedies :func:`remedy_task` runs
 REMEDY_KINDS = ("content_blend", "sasrec_text")
@@ -84,6 +87,56 @@ def baseline_task(
             raise
         ctx.progress(SAVE_AT, "saving the run")
         return _saved(ctx, RunStore(workspace).save_baseline(result))
+
+    return fn
+
+
+#: an import job's stages: where each starts on the bar, and its progress line
+IMPORT_STAGES = {"read": (0.0, "reading the dataset"),
+                 "judge": (0.1, "reading and judging the run files"),
+                 "save": (SAVE_AT, "saving the run")}
+
+
+def import_task(
+    workspace: Workspace,
+    dataset: str,
+    test_path: str | Path,
+    validation_path: str | Path | None,
+    config: ImportConfig,
+    *,
+    owned_dir: str | Path | None = None,
+) -> Callable[[JobContext], str | None]:
+    """Import an external recommender's run of ``dataset`` (TREC, CSV or Parquet files: see
+    :func:`analysis.external.import_run`) and save it as a baseline run.
+
+    Stages (:data:`IMPORT_STAGES`): reading the dataset, reading and judging the run files,
+    saving the run. A cancel is honoured between stages (reading and judging runs to its
+    end) and nothing is saved. The import's one-line notes (unknown ids, the AUC and
+    selection statements) are left in the job's ``detail["notes"]`` (a list of str).
+
+    Args:
+        owned_dir: a folder the job owns (uploaded files): removed when the job ends,
+            whether it saved, failed or was cancelled.
+
+    Raises:
+        AnalysisError: as :func:`analysis.external.import_run` (the job's one-line error).
+    """
+
+    def fn(ctx: JobContext) -> str | None:
+        try:
+            ctx.progress(*IMPORT_STAGES["read"])
+            ds = load_dataset(workspace, dataset)
+            if ctx.cancelled:
+                return None
+            ctx.progress(*IMPORT_STAGES["judge"])
+            result = import_run(ds, test_path, validation_path or None, config)
+            if ctx.cancelled:
+                return None
+            ctx.progress(*IMPORT_STAGES["save"], notes=list(result.notes))
+            return _saved(ctx, RunStore(workspace).save_baseline(result))
+        finally:
+            if owned_dir is not None:
+                shutil.rmtree(owned_dir, ignore_errors=True)
 
     return fn
 

@@ -1,7 +1,7 @@
 """Tests of analysis/jobs/tasks.py: the app's long jobs as plain functions (train and save a
-baseline, rerank a run's weak users and save the rerank, the demo run made once), their
-progress bar (monotone, 100% only when the job has ended), called directly and through the
-job manager."""
+baseline, import an external run, rerank a run's weak users and save the rerank, the demo run
+made once), their progress bar (monotone, 100% only when the job has ended), cancels and
+one-line failures, called directly and through the job manager."""
 
 from __future__ import annotations
 
@@ -184,3 +184,107 @@ def test_a_sasrec_baseline_job_cancelled_mid_fit_saves_nothing(ws):
         next(m for m in messages if "epoch 1/3" in m)]
     assert "saving the run" not in messages
     assert len(RunStore(ws).list_runs(kind="baseline")) == before
+
+
+class DetailRecorder(Recorder):
+    """A recorder that also keeps the details and can be cancelled after ``stop_after`` calls."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        super().__init__()
+        self.detail: dict = {}
+        self.stop_after = stop_after
+
+    def progress(self, fraction: float, message: str = "", **detail) -> None:
+        super().progress(fraction, message)
+        self.detail.update(detail)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stop_after is not None and len(self.calls) >= self.stop_after
+
+
+@pytest.fixture
+def ext(tmp_path):
+    """A small workspace dataset and a known recommender's TREC runs of it."""
+    from tests.analysis.external._fixtures import build_external
+
+    return build_external(tmp_path)
+
+
+def _owned(tmp_path, ext):
+    """A folder the job owns holding a copy of the test run (as an upload is kept)."""
+    owned = tmp_path / "upload"
+    (owned / "test").mkdir(parents=True)
+    copy = owned / "test" / "test.run"
+    copy.write_bytes(ext.trec.read_bytes())
+    return owned, copy
+
+
+def test_an_import_task_saves_the_run_in_three_stages_and_removes_its_folder(tmp_path, ext):
+    from analysis.external import AUC_NOTE, ImportConfig
+    from analysis.jobs.tasks import IMPORT_STAGES, import_task
+    from analysis.workspace import Workspace
+    from tests.analysis.external._fixtures import C
+
+    ws = Workspace(ext.ws_path)
+    owned, copy = _owned(tmp_path, ext)
+    ctx = DetailRecorder()
+    config = ImportConfig(name="prod-ranker", n_candidates=C)
+    run_id = import_task(ws, "syn", copy, ext.val_trec, config, owned_dir=owned)(ctx)
+    info = RunStore(ws).get(run_id)
+    assert (info.kind, info.dataset) == ("baseline", "syn")
+    assert info.label.startswith("prod-ranker")
+    assert ctx.calls == [(0.0, "reading the dataset"), (0.1, "reading and judging the run files"),
+                         (SAVE_AT, "saving the run")]
+    assert ctx.calls == list(IMPORT_STAGES.values())
+    assert AUC_NOTE in ctx.detail["notes"]
+    assert not owned.exists()
+
+
+def test_an_import_task_cancelled_between_stages_saves_nothing(tmp_path, ext):
+    from analysis.external import ImportConfig
+    from analysis.jobs.tasks import import_task
+    from analysis.workspace import Workspace
+    from tests.analysis.external._fixtures import C
+
+    ws = Workspace(ext.ws_path)
+    owned, copy = _owned(tmp_path, ext)
+    ctx = DetailRecorder(stop_after=1)  # cancelled while the dataset is read
+    config = ImportConfig(n_candidates=C)
+    assert import_task(ws, "syn", copy, ext.val_trec, config, owned_dir=owned)(ctx) is None
+    assert [m for _, m in ctx.calls] == ["reading the dataset"]
+    assert RunStore(ws).list_runs("syn", kind="baseline").empty
+    assert not owned.exists()
+
+
+def test_an_import_job_fails_with_the_one_line_error_and_removes_its_folder(tmp_path, ext):
+    """A file that is no TREC run and a test run alone (no random half) fail the job with the
+    app's one line; the uploads' folder is removed either way."""
+    from analysis.external import ONLY_TEST, ImportConfig
+    from analysis.jobs.tasks import import_task
+    from analysis.workspace import Workspace
+    from tests.analysis.external._fixtures import C
+
+    ws = Workspace(ext.ws_path)
+    jm = JobManager(ws)
+    owned = tmp_path / "upload"
+    owned.mkdir()
+    bad = owned / "bad.run"
+    bad.write_text("not a run\n")
+    half = ImportConfig(n_candidates=C, selection="random_half")
+    job = jm.submit("import", "bad", import_task(ws, "syn", bad, None, half, owned_dir=owned))
+    status = jm.wait(job, timeout=600)
+    assert status.state == "failed"
+    assert status.error == ("bad.run: 1 lines are not TREC run lines (user Q0 item rank score "
+                            "tag), e.g. 'not a run'; give a TREC run or pick the csv/parquet "
+                            "format.")
+    assert not owned.exists()
+
+    job = jm.submit("import", "only test",
+                    import_task(ws, "syn", ext.trec, None, ImportConfig(n_candidates=C)))
+    status = jm.wait(job, timeout=600)
+    assert status.state == "failed" and status.run_id is None
+    assert status.error == (f"{ONLY_TEST} Add a validation run, or tick 'Select on a random half "
+                            "of the users'.")
+    assert "\n" not in status.error
+    assert RunStore(ws).list_runs("syn", kind="baseline").empty
