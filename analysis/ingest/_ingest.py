@@ -7,11 +7,19 @@ transaction that copies the finished tables in and adds the catalog row
 (:mod:`analysis.ingest._commit`). So the workspace stays free for the app and other commands
 while a large file is read (DuckDB lets one process write a file at a time), and it is
 unchanged whenever the ingest refuses.
+
+The private database is held to a memory limit (:func:`staging_memory_limit`: at most
+:data:`MEMORY_CAP`, at most half the machine's RAM, or the environment variable
+:data:`MEMORY_ENV`); past it DuckDB spills its sorts, joins and aggregates to a folder beside
+the private file, removed with it. ``preserve_insertion_order`` is off there: the stored
+tables are read back in sorted order (:func:`analysis.ingest.load_dataset`), so the order in
+which DuckDB writes their rows changes no result.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from contextlib import ExitStack
@@ -39,6 +47,15 @@ from analysis.workspace import NAME_TAKEN, Workspace, validate_dataset_name
 
 BAD_KCORE = "kcore must be a whole number >= 0, got {k!r}."
 BAD_THRESHOLD = "relevance_threshold must be a finite number, got {t!r}."
+BAD_MEMORY = (
+    "{env}={value!r} is not a memory size DuckDB understands; use e.g. 4GB or 512MB, or unset "
+    "it for the default."
+)
+
+#: environment variable overriding the ingest's DuckDB memory limit (a DuckDB size: "4GB")
+MEMORY_ENV = "WEAKSPOT_DUCKDB_MEMORY"
+#: the most memory the ingest's private database takes by default, in bytes (4 GiB)
+MEMORY_CAP = 4 * 2**30
 
 
 @library_errors("interactions")
@@ -127,6 +144,7 @@ def _stage_dataset(
     with ExitStack() as stack:
         con = stack.enter_context(duckdb.connect(str(stage_path)))
         con.execute("SET TimeZone = 'UTC'")
+        _limit_memory(con, stage_path.parent / "spill")
         opened = open_interactions(con, stack, interactions, fmt, delimiter, header, quoting)
         src = opened.interactions
         if src.fixed_mapping:
@@ -154,6 +172,40 @@ def _stage_dataset(
             con, name, src, m, types, threshold, kcore, side_users, side_items,
             opened.source_text, warnings, t0,
         )  # fmt: skip
+
+
+def staging_memory_limit() -> str:
+    """The DuckDB memory limit of an ingest's private database.
+
+    ``$WEAKSPOT_DUCKDB_MEMORY`` (:data:`MEMORY_ENV`) when set and not blank, as given (any
+    DuckDB size: ``"4GB"``, ``"512MB"``); otherwise ``min(MEMORY_CAP, RAM / 2)`` in whole
+    MiB (RAM: the machine's physical memory; :data:`MEMORY_CAP` when it cannot be read).
+    The limit covers DuckDB's buffers; the process also holds Python and the libraries.
+    """
+    value = os.environ.get(MEMORY_ENV, "").strip()
+    if value:
+        return value
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        ram = 2 * MEMORY_CAP
+    return f"{min(MEMORY_CAP, ram // 2) // 2**20}MiB"
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
+    """Hold ``con`` to :func:`staging_memory_limit`, spilling to ``spill``, without
+    insertion order (see the module docstring).
+
+    Raises:
+        AnalysisError: :data:`MEMORY_ENV` holds no size DuckDB understands (:data:`BAD_MEMORY`).
+    """
+    limit = staging_memory_limit()
+    try:
+        con.execute("SET memory_limit = ?", [limit])
+    except duckdb.Error as exc:
+        raise AnalysisError(BAD_MEMORY.format(env=MEMORY_ENV, value=limit)) from exc
+    con.execute("SET temp_directory = ?", [str(spill)])
+    con.execute("SET preserve_insertion_order = false")
 
 
 @library_errors("path_or_frame")
