@@ -10,6 +10,8 @@ the same subgroup, weak-user, rerank and report steps as a trained baseline's.
 * :func:`evaluate_rankings` (``_evaluate``): per-user metrics of the lists;
   :func:`auc_heldout_from_ranks`: the AUC within held-out rated items, from ranks.
 * :func:`import_run` (``_import``): the whole import into an :class:`ImportedResult`.
+* :func:`analyse_export` (``_scale``): an export too big for memory, analysed in place by
+  DuckDB end to end (per-user metrics, subgroups, weak users, the LLM bill).
 """
 
 from analysis.external._evaluate import (
@@ -40,9 +42,13 @@ from analysis.external._read import (
     unknown_lines,
 )
 from analysis.external._save import import_and_save
+from analysis.external._scale import ExportFiles, ScaleAnalysis, ScaleConfig, analyse_export
 
 __all__ = [
     "AUC_NOTE",
+    "ExportFiles",
+    "ScaleAnalysis",
+    "ScaleConfig",
     "AUC_UNAVAILABLE",
     "NO_SCORER",
     "ONLY_TEST",
@@ -55,6 +61,7 @@ __all__ = [
     "ListCounts",
     "Rankings",
     "RunColumns",
+    "analyse_export",
     "auc_heldout_from_ranks",
     "evaluate_rankings",
     "import_and_save",

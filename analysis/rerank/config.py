@@ -82,6 +82,12 @@ class RerankConfig:
         return int(self.max_tokens) if self.max_tokens else 8 * int(self.n_candidates) + 64
 
     @property
+    def expected_output_tokens(self) -> int:
+        """Expected answer length of one call: ``5 C + 10`` tokens when the model writes its
+        ranking (``generate``), 0 when it is scored (``likelihood``)."""
+        return 5 * int(self.n_candidates) + 10 if self.mode == "generate" else 0
+
+    @property
     def local(self) -> bool:
         return self.backend == "transformers"
 

@@ -298,8 +298,7 @@ def _priced(config: RerankConfig, backend: LLMBackend, cache: CallCache, prices:
     counts, exact, count_note, calibration = count_tokens(backend, book, todo, rendered)
     input_tokens = np.zeros(len(book.sizes.user_chars), dtype=np.int64)
     input_tokens[todo] = counts
-    expected_out = 5 * config.n_candidates + 10 if mode == "generate" else 0
-    common = {"expected_output_tokens": expected_out, "model": config.model,
+    common = {"expected_output_tokens": config.expected_output_tokens, "model": config.model,
               "n_cached": len(cached), "exact_tokens": exact}
     if config.local:  # priced by GPU time
         est = estimate_cost(

@@ -43,7 +43,14 @@ import numpy as np
 from analysis.errors import AnalysisError
 from analysis.rerank.prompts import NO_CANDIDATE_TEXTS, PromptTemplate, clean_text
 
-__all__ = ["PromptSizes", "TokenCalibration", "calibrate_tokens", "prompt_sizes", "text_lengths"]
+__all__ = [
+    "PromptSizes",
+    "TokenCalibration",
+    "calibrate_tokens",
+    "prompt_sizes",
+    "sizes_from_totals",
+    "text_lengths",
+]
 
 #: the rating scale's top as prompts show it (``4/5``): ``render_prompt``'s default
 RATING_MAX = 5.0
@@ -162,24 +169,51 @@ def prompt_sizes(
     text_len = np.asarray(text_len, dtype=np.int64)
     shown = np.asarray(shown_items)
     hist = np.asarray(history_items)
-    n = shown.shape[0]
+    cand_ok = shown >= 0
+    hist_ok = hist >= 0
+    return sizes_from_totals(
+        template,
+        history_order=history_order,
+        n_candidates=cand_ok.sum(axis=1),
+        candidate_chars=np.where(cand_ok, text_len[np.where(cand_ok, shown, 0)], 0).sum(axis=1),
+        n_history=hist_ok.sum(axis=1),
+        history_chars=np.where(hist_ok, text_len[np.where(hist_ok, hist, 0)], 0).sum(axis=1)
+        + np.where(hist_ok, _rating_lengths(history_ratings), 0).sum(axis=1),
+        taste_len=taste_len,
+    )
+
+
+def sizes_from_totals(
+    template: PromptTemplate,
+    *,
+    history_order: str,
+    n_candidates: np.ndarray,
+    candidate_chars: np.ndarray,
+    n_history: np.ndarray,
+    history_chars: np.ndarray,
+    taste_len: np.ndarray | None = None,
+) -> PromptSizes:
+    """:func:`prompt_sizes` from each row's totals (what a SQL ``GROUP BY`` gives at scale).
+
+    Args:
+        template, history_order, taste_len: as :func:`prompt_sizes`.
+        n_candidates: int (n,) candidates shown; ``candidate_chars`` the sum of their texts'
+            lengths.
+        n_history: int (n,) history items; ``history_chars`` the sum of their texts' lengths
+            plus their ratings' (``len(": 4/5")``, 0 without a rating).
+    """
+    n_cand = np.asarray(n_candidates, dtype=np.int64)
+    n_hist = np.asarray(n_history, dtype=np.int64)
+    n = n_cand.shape[0]
     order = clean_text(history_order)
     system_chars = len(template.system.format(history_order=order))
-
-    cand_ok = shown >= 0
-    n_cand = cand_ok.sum(axis=1).astype(np.int64)
     if n and (n_cand == 0).any():
         raise AnalysisError(NO_CANDIDATE_TEXTS)
     per_line = 3 if template.id_style == "bracket" else 2  # "[i] " or "i. "
-    cand_text = np.where(cand_ok, text_len[np.where(cand_ok, shown, 0)], 0).sum(axis=1)
     digit_sums = _digit_sums(int(n_cand.max(initial=0)))
-    cand_block = cand_text + digit_sums[n_cand] + per_line * n_cand + np.maximum(n_cand - 1, 0)
-
-    hist_ok = hist >= 0
-    n_hist = hist_ok.sum(axis=1).astype(np.int64)
-    hist_text = np.where(hist_ok, text_len[np.where(hist_ok, hist, 0)], 0).sum(axis=1)
-    rated = np.where(hist_ok, _rating_lengths(history_ratings), 0).sum(axis=1)
-    hist_block = hist_text + rated + np.maximum(n_hist - 1, 0)
+    cand_block = (np.asarray(candidate_chars, dtype=np.int64) + digit_sums[n_cand]
+                  + per_line * n_cand + np.maximum(n_cand - 1, 0))
+    hist_block = np.asarray(history_chars, dtype=np.int64) + np.maximum(n_hist - 1, 0)
     if taste_len is not None:
         t = np.asarray(taste_len, dtype=np.int64)
         hist_block = hist_block + np.where(t > 0, t + (n_hist > 0), 0)
