@@ -1,6 +1,6 @@
-"""Baseline: pick a model, its hyperparameters and the split, train it in the background with
-live progress, and compare every baseline run of the dataset. A finished run becomes the
-active run (``st.session_state["run_id"]``)."""
+"""Baseline: pick a model, its hyperparameters and the split, train it (or import an external
+recommender's run) in the background with live progress, and compare every baseline run of the
+dataset. A finished run becomes the active run (``st.session_state["run_id"]``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.errors import AnalysisError
-from analysis.jobs.tasks import baseline_task
+from analysis.jobs.tasks import baseline_task, import_task
 from analysis.runs.compare import (
     SPLIT_PARAMS,
     baseline_config,
@@ -59,7 +59,8 @@ SPLIT_PARAM_HELP = {
 
 
 def _adopt_finished_job() -> None:
-    """When this session's job is done, make its run the active run (before the sidebar)."""
+    """When this session's job (a training or an import) is done, make its run the active run
+    (before the sidebar); an import's flash carries its notes."""
     job_id = st.session_state.get("baseline_job")
     if not job_id:
         return
@@ -74,8 +75,11 @@ def _adopt_finished_job() -> None:
     if status.state == "done" and status.run_id:
         st.session_state["run_id"] = status.run_id
         st.session_state["sidebar_run"] = status.run_id
-        st.session_state["baseline_flash"] = (
-            "success", f"Run `{status.run_id}` is ready and is now the active run.")
+        text = f"Run `{status.run_id}` is ready and is now the active run."
+        if status.kind == "import":  # with the import's notes (unknown ids, AUC, selection)
+            text = (f"Imported `{status.run_id}`; it is now the active run. "
+                    + md_escape(" ".join(status.detail.get("notes", []))))
+        st.session_state["baseline_flash"] = ("success", text)
     elif status.state == "failed":
         st.session_state["baseline_flash"] = ("error", status.error or "The job failed.")
     else:
@@ -122,8 +126,6 @@ def _param_input(param, model: str):
 
 
 _adopt_finished_job()
-if adopted := st.session_state.pop("baseline_adopt", None):  # an imported run
-    st.session_state["run_id"] = st.session_state["sidebar_run"] = adopted
 sidebar()
 st.title("Baseline")
 if flash := st.session_state.pop("baseline_flash", None):
@@ -235,32 +237,34 @@ with st.expander("Import rankings: analyse your own recommender's run"):
                            help="Only a test run: the weak-user threshold is chosen on a seeded "
                            "random half of the users; the other half is judged.")
     if st.button("Import", key="import_run", icon=":material/upload:",
-                 disabled=not (up_test or imp_test.strip())):
-        from analysis.external import ImportConfig, import_and_save
+                 disabled=running or not (up_test or imp_test.strip())) and not running:
+        from analysis.external import ImportConfig
 
         imp_config = ImportConfig(
             name=imp_name.strip() or "imported", k=int(k), n_candidates=int(n_candidates),
             split=split, split_params=split_params, seed=int(seed),
             selection="random_half" if imp_half else "validation")
-        with tempfile.TemporaryDirectory(prefix="weakspot-import-") as tmp:
-            def _file(upload, path: str) -> str:  # an upload lands under its own name
+        shown = up_test.name if up_test is not None else imp_test.strip()  # no server path
+        title = f"{dataset}: import {imp_config.name} from {Path(shown).name}, k={imp_config.k}"
+        # the same import already running (another tab, a double submit): follow it
+        same = [j for j in jobs().active() if j.kind == "import" and j.title == title]
+        if same:
+            st.session_state["baseline_job"] = same[0].job_id
+        else:  # uploads go to a folder the job owns and removes when it ends
+            owned = tempfile.mkdtemp(prefix="weakspot-import-") if up_test or up_val else None
+
+            def _file(upload, path: str, role: str) -> str:  # an upload keeps its own name
                 if upload is None:
                     return path.strip()
-                target = Path(tmp) / Path(upload.name).name
+                target = Path(owned) / role / Path(upload.name).name
+                target.parent.mkdir()
                 target.write_bytes(upload.getvalue())
                 return str(target)
 
-            try:
-                info, notes = import_and_save(ws, dataset, _file(up_test, imp_test),
-                                              _file(up_val, imp_val), imp_config)
-            except AnalysisError as err:
-                show_error(err)
-            else:  # adopted before the sidebar on the rerun, as a finished training job is
-                st.session_state["baseline_adopt"] = info.run_id
-                st.session_state["baseline_flash"] = (
-                    "success", f"Imported `{info.run_id}`; it is now the active run. "
-                    + md_escape(" ".join(notes)))
-                st.rerun()
+            st.session_state["baseline_job"] = jobs().submit("import", title, import_task(
+                ws, dataset, _file(up_test, imp_test, "test"),
+                _file(up_val, imp_val, "validation") or None, imp_config, owned_dir=owned))
+        st.rerun()
 
 # -- the runs of this dataset ------------------------------------------------------------------
 st.subheader(f"Baseline runs of {md_escape(dataset)}")

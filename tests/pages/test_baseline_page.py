@@ -264,49 +264,6 @@ def test_training_the_same_settings_twice_follows_the_running_job(ws):
         manager.wait(first, timeout=JOB_WAIT_S)
 
 
-def test_import_rankings_path_lists_an_imported_run(ws, tmp_path):
-    """Import rankings: a test-only TREC run on this server, the random half ticked, is saved
-    as a baseline run under the model name given; only a test run alone is one line."""
-    import numpy as np
-
-    from analysis.external import ONLY_TEST
-    from analysis.ingest import load_dataset
-
-    ds = load_dataset(ws, "syn")
-    rng = np.random.default_rng(0)
-    lines = [f"{ds.user_ids[u]} Q0 {ds.item_ids[i]} {r + 1} {20 - r} t"
-             for u in range(ds.n_users)
-             for r, i in enumerate(rng.permutation(ds.n_items)[:20])]
-    run = tmp_path / "prod.run"
-    run.write_text("\n".join(lines) + "\n")
-    at = _page()
-    at.text_input(key="import_test").input(str(run))
-    at.text_input(key="import_name").input("prod-ranker-v7").run()
-    _click(at, "import_run")
-    assert at.error[0].value.startswith(ONLY_TEST)
-    at.checkbox(key="import_half").check()
-    _click(at, "import_run")
-    assert not at.error, [e.value for e in at.error]
-    assert "AUC over all items: not available" in at.success[0].value
-    runs = RunStore(ws).list_runs("syn", kind="baseline")
-    assert runs["label"].str.startswith("prod-ranker-v7").any()
-    imported = runs[runs["label"].str.startswith("prod-ranker-v7")]["run_id"].iloc[0]
-    assert at.session_state["run_id"] == imported  # the active run now
-    assert "is now the active run" in at.success[0].value
-
-    # the same file uploaded through the browser imports the same way
-    at = _page()
-    at.text_input(key="import_name").input("prod-ranker-v8")
-    at.checkbox(key="import_half").check()
-    next(u for u in at.file_uploader if u.key == "import_test_upload").set_value(
-        ("prod.run", run.read_bytes(), "text/plain"))
-    at.run()
-    _click(at, "import_run")
-    assert not at.error, [e.value for e in at.error]
-    labels = RunStore(ws).list_runs("syn", kind="baseline")["label"]
-    assert labels.str.startswith("prod-ranker-v8").any()
-
-
 def test_a_sampled_run_trains_from_the_page(ws):
     """'Sample the users': the run evaluates a stratified sample, says so in its label and
     records the sample in its summary."""
