@@ -1,5 +1,5 @@
 """Command line: ``python -m analysis COMMAND ...`` (synth, ingest, datasets, evaluate, rerank,
-embed, blend, remedies, taste).
+embed, blend, remedies, taste, sasrec-emb, import-run, analyse-export).
 
 A user error prints one line (``error: ...``, the message with the CLI's flag hints, see
 :func:`analysis.errors.surface_hints`) on stderr and exits with code 2, never a traceback; a
@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from analysis.cli.analyse_export import run_analyse_export
 from analysis.cli.console import EXIT_INCOMPLETE, EXIT_USER_ERROR, ProgressBars, SaidOnce
 from analysis.cli.data import run_datasets, run_ingest, run_synth
 from analysis.cli.embed import run_embed
@@ -39,6 +40,7 @@ COMMANDS = {
     "taste": run_taste,
     "sasrec-emb": run_sasrec_emb,
     "import-run": run_import_run,
+    "analyse-export": run_analyse_export,
 }
 
 def _terminated(signum, frame) -> None:

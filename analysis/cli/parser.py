@@ -315,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--workspace", metavar="PATH", default=None,
                      help="DuckDB workspace (default: the one the run names)")
     add_import_run(sub)
+    add_analyse_export(sub)
     return parser
 
 
@@ -345,3 +346,45 @@ def add_import_run(sub) -> None:
     cmd.set_defaults(weak_metric="ndcg")  # AUC over all items needs a score for every item
     add_workspace(cmd)
     cmd.add_argument("--out", required=True, metavar="DIR")
+
+
+def add_analyse_export(sub) -> None:
+    """``analyse-export``: an export too big for memory, analysed in place end to end."""
+    cmd = sub.add_parser("analyse-export", help="analyse an external recommender's export too "
+                         "big for memory (Parquet folders, read in place by DuckDB)")
+    cmd.add_argument("--test-run", required=True, metavar="PATH",
+                     help="user_id, item_id, rank of the test period (file, folder or glob)")
+    cmd.add_argument("--test-heldout", required=True, metavar="PATH",
+                     help="user_id, item_id, gain: held-out test interactions")
+    cmd.add_argument("--validation-run", metavar="PATH", default=None,
+                     help="the validation period's run (selects the weak users)")
+    cmd.add_argument("--validation-heldout", metavar="PATH", default=None)
+    cmd.add_argument("--history", metavar="PATH", default=None,
+                     help="earlier interactions user_id, item_id[, rating][, timestamp]: "
+                     "activity and the prompts' history")
+    cmd.add_argument("--users", metavar="PATH", default=None,
+                     help="user attributes: user_id and one column per attribute")
+    cmd.add_argument("--items", metavar="PATH", default=None,
+                     help="item_id, title[, genres]: the prompts' item texts")
+    cmd.add_argument("--name", default="imported", help="the model's name, e.g. prod-ranker-v7")
+    cmd.add_argument("--k", type=int, default=10)
+    cmd.add_argument("--candidates", type=int, default=20,
+                     help="the LLM's candidates: the run's top C (default 20)")
+    weak = cmd.add_mutually_exclusive_group()
+    weak.add_argument("--weak-threshold", type=float, help="weak: validation metric <= T")
+    weak.add_argument("--weak-percentile", type=float,
+                      help="weak: validation metric <= its P-th percentile (default 20)")
+    cmd.add_argument("--weak-metric", default="ndcg",
+                     choices=["ndcg", "ndcg_graded", "recall", "precision", "hit", "mrr", "ap"])
+    cmd.add_argument("--seed", type=int, default=0,
+                     help="the random half's seed (without a validation run) and the bootstrap's")
+    cmd.add_argument("--min-group-size", type=int, default=20)
+    cmd.add_argument("--model", default="claude-haiku-4-5", help="the LLM priced in the dry run")
+    cmd.add_argument("--batch", action="store_true", help="price at the batch discount")
+    cmd.add_argument("--prices", default=None, metavar="FILE", help="JSON price table overrides")
+    cmd.add_argument("--memory-limit", default="2GB",
+                     help="DuckDB's memory limit; sorts and joins spill to disk past it")
+    cmd.add_argument("--block-users", type=int, default=100_000,
+                     help="users measured at once (lower it for long lists)")
+    cmd.add_argument("--threads", type=int, default=None)
+    cmd.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")

@@ -65,6 +65,9 @@ HALF_NOTE = ("Only a test run: the weak-user threshold was chosen on the test {m
              "seeded random half of the users ({n_selection:,}, not judged); the other half "
              "({n_judged:,}) is judged, its weak users selected and measured on the same test "
              "lists, so their low test figures are partly by construction.")
+TIES_NOTE = ("{share:.1%} of the users who could be weak are at or below the {percentile:g}th "
+             "percentile ({value:.4g}): many users share that value, so the rule takes all of "
+             "them; a threshold below it, or another metric, selects fewer.")
 AUC_NOTE = ("AUC: not computed (an exported top-k run has no score for every item); weak "
             "users are selected on a list metric.")
 
@@ -281,6 +284,10 @@ def _analyse(files, out, final, config, metric, prices, spill_dir) -> ScaleAnaly
             f"FROM _ws_base) TO '{out / 'per_user'}' (FORMAT parquet, PER_THREAD_OUTPUT)")
         con.execute(f"CREATE VIEW _ws_pu AS SELECT * FROM read_parquet('{out}/per_user/*')")
         n_weak = con.execute("SELECT count_if(weak) FROM _ws_pu").fetchone()[0]
+        p = config.weak_percentile
+        if p is not None and n_judged and n_weak / n_judged > p / 100 + 0.05:
+            notes.append(TIES_NOTE.format(share=n_weak / n_judged, percentile=p,
+                                          value=threshold))
         con.execute(f"COPY (SELECT user_id, {_quote(sel)}, {_quote(metric)} FROM _ws_pu "
                     f"WHERE weak ORDER BY user_id) TO '{out / 'weak_users.parquet'}' "
                     f"(FORMAT parquet)")
