@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from analysis.external._import import ImportConfig, import_run
@@ -20,17 +21,31 @@ def import_and_save(
     config: ImportConfig,
     *,
     heldout_test: str | Path | None = None,
-) -> tuple[RunInfo, list[str]]:
+    stage: Callable[[str, list[str]], bool] | None = None,
+) -> tuple[RunInfo, list[str]] | None:
     """Import a run of the workspace dataset ``dataset`` (:func:`import_run`) and save it as a
     baseline run of the workspace (:meth:`RunStore.save_baseline`).
 
+    Args:
+        stage: called before each step with its name (``"read"`` the dataset, ``"judge"``
+            the run files, ``"save"`` the run) and the notes so far; when it returns False
+            the import stops there and nothing is saved (a background job's progress and
+            cancel).
+
     Returns:
         (the saved run, the one-line notes to show: unknown ids, listed training items,
-        the AUC and selection statements).
+        the AUC and selection statements), or None when ``stage`` stopped it.
 
     Raises:
         AnalysisError: as :func:`import_run`.
     """
-    result = import_run(load_dataset(workspace, dataset), test, validation or None, config,
-                        heldout_test=heldout_test or None)
+    go = stage or (lambda name, notes: True)
+    if not go("read", []):
+        return None
+    ds = load_dataset(workspace, dataset)
+    if not go("judge", []):
+        return None
+    result = import_run(ds, test, validation or None, config, heldout_test=heldout_test or None)
+    if not go("save", list(result.notes)):
+        return None
     return RunStore(workspace).save_baseline(result), result.notes

@@ -1,6 +1,7 @@
 """The app's long jobs as plain functions for :class:`~analysis.jobs.manager.JobManager`: train and
-evaluate a baseline, import an external recommender's run, rerank a run's weak users, run another remedy for them (a content blend,
-SASRec with a text item table). Each saves its run and returns its id.
+evaluate a baseline, import an external recommender's run, rerank a run's weak users, run
+another remedy for them (a content blend, SASRec with a text item table). Each saves its run
+and returns its id.
 
 A job reads what it needs from the workspace at its start and writes its run at its end;
 it holds no workspace connection while it trains or waits on a model. If another process
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from analysis.errors import AnalysisError
-from analysis.external import ImportConfig, import_run
+from analysis.external import ImportConfig, import_and_save
 from analysis.gains.cost import PriceTable
 from analysis.ingest import load_dataset
 from analysis.ingest.demo import DEMO_NAME, ensure_demo_dataset
@@ -123,17 +124,16 @@ def import_task(
     """
 
     def fn(ctx: JobContext) -> str | None:
+        def stage(name: str, notes: list[str]) -> bool:  # progress, or stop when cancelled
+            if ctx.cancelled:
+                return False
+            ctx.progress(*IMPORT_STAGES[name], **({"notes": notes} if notes else {}))
+            return True
+
         try:
-            ctx.progress(*IMPORT_STAGES["read"])
-            ds = load_dataset(workspace, dataset)
-            if ctx.cancelled:
-                return None
-            ctx.progress(*IMPORT_STAGES["judge"])
-            result = import_run(ds, test_path, validation_path or None, config)
-            if ctx.cancelled:
-                return None
-            ctx.progress(*IMPORT_STAGES["save"], notes=list(result.notes))
-            return _saved(ctx, RunStore(workspace).save_baseline(result))
+            done = import_and_save(workspace, dataset, test_path, validation_path, config,
+                                   stage=stage)
+            return None if done is None else _saved(ctx, done[0])
         finally:
             if owned_dir is not None:
                 shutil.rmtree(owned_dir, ignore_errors=True)

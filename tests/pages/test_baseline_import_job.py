@@ -139,17 +139,17 @@ def test_the_same_import_is_followed_not_submitted_twice_and_cancel_stops_it(
     """While the first session's import reads the dataset (held here until released), a second
     session submitting the same import follows that job; Cancel ends it before judging, saves
     nothing, and the uploads' folder is removed."""
-    from analysis.jobs import tasks
+    from analysis.external import _save as saving
 
     release, entered = threading.Event(), threading.Event()
-    real = tasks.load_dataset
+    real = saving.load_dataset
 
     def held(*args, **kwargs):
         entered.set()
         release.wait(JOB_WAIT_S)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tasks, "load_dataset", held)
+    monkeypatch.setattr(saving, "load_dataset", held)
     manager = get_job_manager(Workspace(ext.ws_path))
     n_runs = len(RunStore(Workspace(ext.ws_path)).list_runs("syn", kind="baseline"))
     try:
