@@ -267,7 +267,10 @@ class MessageBatches:
         """Poll every pending batch each ``poll_interval_s`` until it ends (the API ends
         every batch within 24 h, expiring what it did not process), reading each one's
         results as soon as it ends. A batch that cannot be polled or read fails its requests
-        at their worst case (it may have been billed) and stays pending in the journal."""
+        at their worst case (it may have been billed). It stays pending in the journal, so
+        a later run collects it, unless the API answered 404: a batch it does not know will
+        never end, so it is marked collected and a later run sends its requests again (under
+        the cap: their worst case is already charged)."""
         batches = self._client.messages.batches
         secret = self._secret()
         polls = {batch_id: 0 for batch_id, _ in pending}
@@ -286,6 +289,8 @@ class MessageBatches:
                 )
                 if outcome.error is not None:
                     self._lost(batch_id, ids, outcome.error, start, finish)
+                    if outcome.status == 404 and journal is not None:
+                        journal.batch_ended(batch_id)
                 elif outcome.value.processing_status == "ended":
                     self._read_results(batch_id, ids, polls[batch_id], start, finish, journal)
                 else:
