@@ -83,7 +83,7 @@ def _check_match(
     n_cov = con.execute(f"SELECT count(DISTINCT {key}) FROM _ws_agg").fetchall()[0][0]
     if n_match == 0:
         example = con.execute(
-            f"SELECT CAST({sql_ident(id_col)} AS VARCHAR) FROM {src.from_sql} LIMIT 1"
+            f"SELECT min(CAST({sql_ident(id_col)} AS VARCHAR)) FROM {src.from_sql}"
         ).fetchall()
         other = con.execute(f"SELECT CAST(min({key}) AS VARCHAR) FROM _ws_agg").fetchall()[0][0]
         raise AnalysisError(

@@ -121,7 +121,7 @@ def locate(
     if src.kind == "csv":
         bad = con.execute(
             f"SELECT DISTINCT raw FROM ({staged_select(src.from_sql, m, types, raw)}) "
-            f"WHERE {condition} LIMIT 100"
+            f"WHERE {condition} ORDER BY raw LIMIT 100"
         ).fetchall()
         bad_set = {b[0] for b in bad}
         hit = find_text_row(src, column, lambda v: v in bad_set)

@@ -89,7 +89,7 @@ def checked_ts_scale(
             row, value = locate(con, src, m, types, col, smaller)
             row2, value2 = locate(con, src, m, types, col, f"abs(ts_num) > {below!r}")
             (small,) = con.execute(
-                f"SELECT abs(ts_num) FROM _ws_stage WHERE {smaller} LIMIT 1"
+                f"SELECT min(abs(ts_num)) FROM _ws_stage WHERE {smaller}"
             ).fetchall()[0]
             unit = next(u for limit, _, u in _TS_BANDS if small <= limit)
             raise AnalysisError(
