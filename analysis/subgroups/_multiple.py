@@ -17,7 +17,13 @@ from analysis.errors import AnalysisError
 from analysis.subgroups._grouping import INTERSECTION
 from analysis.subgroups._report import MIN_GROUP_SIZE, subgroup_report
 
-__all__ = ["P_ADJUST_METHODS", "adjust_p_values", "dimension_pairs", "kruskal_family"]
+__all__ = [
+    "P_ADJUST_METHODS",
+    "adjust_p_values",
+    "dimension_pairs",
+    "family_table",
+    "kruskal_family",
+]
 
 #: ``holm`` (family-wise error rate, the default) or ``bh`` (false discovery rate)
 P_ADJUST_METHODS = ("holm", "bh")
@@ -131,6 +137,12 @@ def kruskal_family(
         r = subgroup_report(table, metric, by, n_boot=0, min_group_size=min_group_size)
         n_groups = int(r.by_group["reliable"].sum())
         rows.append((_label(by), n_groups, r.kruskal_h, r.kruskal_p))
+    return family_table(rows)
+
+
+def family_table(rows: Sequence[tuple[str, int, float, float]]) -> pd.DataFrame:
+    """A family of tests ``(dimension, n_groups, kruskal_h, kruskal_p)`` with its adjusted
+    p-values: :func:`kruskal_family`'s columns."""
     out = pd.DataFrame(rows, columns=["dimension", "n_groups", "kruskal_h", "kruskal_p"])
     p = out["kruskal_p"].to_numpy(dtype=np.float64)
     out["p_holm"] = adjust_p_values(p, "holm")

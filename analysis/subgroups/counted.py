@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.subgroups._grouping import INTERSECTION
-from analysis.subgroups._multiple import adjust_p_values
+from analysis.subgroups._multiple import family_table
 from analysis.subgroups._report import _STAT_COLUMNS, MIN_GROUP_SIZE, SubgroupReport
 from analysis.subgroups._statistics import EXACT_BOOTSTRAP_MAX, bootstrap_mean_ci
 
@@ -206,11 +206,7 @@ def counted_report(
 def counted_family(reports: list[SubgroupReport]) -> pd.DataFrame:
     """The Kruskal-Wallis tests of several counted reports adjusted as one family, in the
     columns of :func:`~analysis.subgroups.kruskal_family`."""
-    rows = [(r.dimension if isinstance(r.dimension, str) else INTERSECTION.join(r.dimension),
-             int(r.by_group["reliable"].sum()), r.kruskal_h, r.kruskal_p) for r in reports]
-    out = pd.DataFrame(rows, columns=["dimension", "n_groups", "kruskal_h", "kruskal_p"])
-    p = out["kruskal_p"].to_numpy(dtype=np.float64)
-    out["p_holm"] = adjust_p_values(p, "holm")
-    out["p_bh"] = adjust_p_values(p, "bh")
-    out["family_size"] = int((~np.isnan(p)).sum())
-    return out
+    return family_table([(r.dimension if isinstance(r.dimension, str)
+                          else INTERSECTION.join(r.dimension),
+                          int(r.by_group["reliable"].sum()), r.kruskal_h, r.kruskal_p)
+                         for r in reports])
