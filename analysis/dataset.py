@@ -68,6 +68,11 @@ class Dataset:
             ``title`` (str) and ``genres`` (str, ``|``-separated), nulls where unknown.
         kind: feedback kind, see :data:`FeedbackKind`.
         relevance_threshold: the rating threshold used for ``gain`` (explicit only).
+        scenario: optional int16 scenario code per interaction (the surface, domain or
+            category it happened in: ``scenario_names[code]``); None when the input has no
+            scenario column. A (user, item) pair seen in several scenarios keeps the scenario
+            of its latest interaction (ingest counts such pairs in ``meta``).
+        scenario_names: the scenarios' names, indexed by code (empty without scenarios).
     """
 
     name: str
@@ -83,6 +88,30 @@ class Dataset:
     kind: FeedbackKind = "explicit"
     relevance_threshold: float = 4.0
     meta: dict = field(default_factory=dict)
+    scenario: np.ndarray | None = None
+    scenario_names: tuple[str, ...] = ()
+
+    @property
+    def has_scenarios(self) -> bool:
+        return self.scenario is not None
+
+    def pair_scenarios(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """int16 scenario code of each (user_idx, item_idx) pair, ``-1`` where the pair is not
+        an interaction (or the dataset has no scenarios); any matching shapes."""
+        u = np.asarray(users, dtype=np.int64)
+        i = np.asarray(items, dtype=np.int64)
+        out = np.full(np.broadcast(u, i).shape, -1, dtype=np.int16)
+        if self.scenario is None or not self.n_interactions:
+            return out
+        keys = self.user_idx.astype(np.int64) * self.n_items + self.item_idx
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        want = (u * self.n_items + i).ravel()
+        pos = np.minimum(np.searchsorted(sorted_keys, want), len(sorted_keys) - 1)
+        hit = (sorted_keys[pos] == want) & (want >= 0)
+        flat = out.ravel()
+        flat[hit] = self.scenario[order[pos[hit]]]
+        return flat.reshape(out.shape)
 
     @property
     def n_users(self) -> int:
@@ -125,4 +154,5 @@ class Dataset:
             "interactions_per_item_mean": float(per_item.mean()) if self.n_items else 0.0,
             "has_user_attributes": self.users is not None,
             "has_item_table": self.items is not None,
+            "n_scenarios": len(self.scenario_names),
         }

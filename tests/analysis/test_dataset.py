@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from analysis.dataset import compute_gain
+from analysis.dataset import Dataset, compute_gain
 from tests.datasets import make_dataset
 
 
@@ -53,3 +53,20 @@ def test_side_tables_are_reported():
                               "items": pd.DataFrame({"item_id": [1000]})})
     s = with_tables.stats()
     assert s["has_user_attributes"] and s["has_item_table"]
+
+
+def test_pair_scenarios_look_up_each_interaction():
+    ds = Dataset(
+        name="s", user_idx=np.array([0, 0, 1, 2], np.int32),
+        item_idx=np.array([1, 2, 1, 0], np.int32), value=None, timestamp=None,
+        gain=np.ones(4, np.float32), user_ids=np.array(["a", "b", "c"]),
+        item_ids=np.array(["x", "y", "z"]), kind="implicit",
+        scenario=np.array([0, 1, 1, 0], np.int16), scenario_names=("home", "search"),
+    )
+    assert ds.has_scenarios and ds.stats()["n_scenarios"] == 2
+    got = ds.pair_scenarios(np.array([[0, 0, 0], [1, 2, 2]]), np.array([[1, 2, 0], [1, 0, 2]]))
+    np.testing.assert_array_equal(got, [[0, 1, -1], [1, 0, -1]])
+    plain = Dataset(name="p", user_idx=ds.user_idx, item_idx=ds.item_idx, value=None,
+                    timestamp=None, gain=ds.gain, user_ids=ds.user_ids, item_ids=ds.item_ids)
+    assert not plain.has_scenarios and plain.stats()["n_scenarios"] == 0
+    np.testing.assert_array_equal(plain.pair_scenarios(np.array([0]), np.array([1])), [-1])
