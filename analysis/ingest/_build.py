@@ -4,7 +4,8 @@ side tables; and the report of what they hold.
 Private helper of :mod:`analysis.ingest`, run on the ingest's private database (see
 :mod:`analysis.ingest._ingest`). Duplicate (user, item) rows merge: explicit ratings keep the
 latest rating by timestamp (ties: the higher rating; no timestamps: the mean), counts are
-summed, the timestamp is the latest. The optional k-core filter repeats until every user and
+summed, the timestamp is the latest, the scenario that of the latest row (see
+:mod:`analysis.ingest._scenario`). The optional k-core filter repeats until every user and
 item has at least k interactions.
 """
 
@@ -19,6 +20,7 @@ from analysis.dataset import FeedbackKind
 from analysis.errors import AnalysisError, surface_hints
 from analysis.ingest._columns import ColumnMapping
 from analysis.ingest._formats import NO_DATA_ROWS, Source
+from analysis.ingest._scenario import check_scenarios, scenario_merge_sql
 from analysis.ingest._side import store_side
 from analysis.ingest._stage import decide_id_type, raise_problem, staged_select
 from analysis.ingest._text_rows import diagnose_text_failure
@@ -71,6 +73,9 @@ class IngestReport:
         user_id_type, item_id_type: ``"BIGINT"`` or ``"VARCHAR"``.
         seconds: wall time of the ingest.
         warnings: notes for the user (ambiguous columns, partial attribute coverage, ...).
+        n_scenarios: distinct scenarios stored (0 without a scenario column).
+        pairs_in_several_scenarios: stored (user, item) pairs whose rows were in more than
+            one scenario (they keep the latest one's).
     """
 
     name: str
@@ -92,6 +97,12 @@ class IngestReport:
     item_id_type: str
     seconds: float
     warnings: tuple[str, ...]
+    n_scenarios: int = 0
+    pairs_in_several_scenarios: int = 0
+
+    @property
+    def has_scenarios(self) -> bool:
+        return self.mapping.scenario is not None
 
 
 def check_relevant(
@@ -154,10 +165,11 @@ def _merge_duplicates(
         if m.timestamp
         else "CAST(NULL AS BIGINT)"
     )
+    scen_col, scen_agg = scenario_merge_sql(m)
     con.execute(
         f"CREATE TEMP TABLE _ws_agg AS SELECT user_id, item_id, {value_agg} AS rating, "
-        f"max(ts) AS ts FROM (SELECT {ucast} AS user_id, {icast} AS item_id, value, "
-        f"{ts_sql} AS ts FROM _ws_stage) GROUP BY user_id, item_id"
+        f"max(ts) AS ts{scen_agg} FROM (SELECT {ucast} AS user_id, {icast} AS item_id, value, "
+        f"{ts_sql} AS ts{scen_col} FROM _ws_stage) GROUP BY user_id, item_id"
     )
     con.execute("DROP TABLE _ws_stage")
     return con.execute("SELECT count(*) FROM _ws_agg").fetchall()[0][0]
@@ -209,6 +221,7 @@ def build_tables(
     if scale != 1.0:
         unit = {1e3: "milliseconds", 1e6: "microseconds", 1e9: "nanoseconds"}[scale]
         warnings.append(f"{src.label}: timestamps in {m.timestamp!r} read as {unit}")
+    check_scenarios(con, src, m)
     kind: FeedbackKind = m.value_kind  # type: ignore[assignment]
     n_groups = _merge_duplicates(con, m, scale, ucast, icast)
     n_removed = _kcore(con, kcore, n_groups, src.label)
@@ -218,9 +231,16 @@ def build_tables(
         [threshold],
     ).fetchall()[0]
     check_relevant(con, src, m, threshold, n_relevant)
+    n_scen = n_several = 0
+    if m.scenario:
+        n_scen, n_several = con.execute(
+            "SELECT count(DISTINCT scenario), count(*) FILTER (WHERE several_scenarios) "
+            "FROM _ws_agg"
+        ).fetchall()[0]
     con.execute(
         "CREATE TABLE interactions AS SELECT user_id, item_id, "
-        "CAST(rating AS DOUBLE) AS rating, CAST(ts AS BIGINT) AS ts FROM _ws_agg"
+        "CAST(rating AS DOUBLE) AS rating, CAST(ts AS BIGINT) AS ts"
+        f"{', scenario' if m.scenario else ''} FROM _ws_agg"
     )
     if side_users is not None:
         store_side(con, side_users, "user", user_type, "users", warnings)
@@ -247,4 +267,6 @@ def build_tables(
         item_id_type=item_type,
         seconds=round(time.perf_counter() - t0, 3),
         warnings=tuple(warnings),
+        n_scenarios=int(n_scen),
+        pairs_in_several_scenarios=int(n_several),
     )

@@ -47,6 +47,13 @@ TITLE_SYNONYMS = (
     "book_title", "item_title",
 )  # fmt: skip
 GENRE_SYNONYMS = ("genres", "genre", "categories", "category", "tags", "tag")
+#: the scenario (surface, domain, category) an interaction happened in; detected only among
+#: the columns no other role took, never by position; ``page``, ``context`` or ``market``
+#: are too often something else (a page number, a free-text context) to be guessed: map them
+SCENARIO_SYNONYMS = (
+    "scenario", "scenario_name", "scenario_id", "domain", "surface", "category", "channel",
+    "placement",
+)  # fmt: skip
 
 _ROLES = {
     "user": (USER_SYNONYMS, "--user-col"),
@@ -96,6 +103,9 @@ class ColumnMapping:
         value_kind: ``"explicit"`` (ratings), ``"count"``, ``"implicit"`` (ignore any value
             column), or ``"auto"`` (rating synonyms -> explicit, count synonyms -> count,
             none -> implicit).
+        scenario: the scenario (surface, domain, category) each interaction happened in;
+            ``None`` detects it by :data:`SCENARIO_SYNONYMS` among the columns the other roles
+            left, ``""`` means no scenario column. After resolution ``None`` means none.
     """
 
     user: str | None = None
@@ -103,6 +113,7 @@ class ColumnMapping:
     rating: str | None = None
     timestamp: str | None = None
     value_kind: ValueKind = "auto"
+    scenario: str | None = None
 
 
 def _norm(name: str) -> str:
@@ -195,7 +206,8 @@ def resolve_mapping(
             raise AnalysisError(
                 MISSING_COLUMN.format(file=label, role=role, found=found, flag=flag)
             )
-    roles = [r for r in _ROLES if chosen.get(r) is not None]
+    chosen["scenario"] = _scenario_column(columns, mapping, chosen, label, found, warnings)
+    roles = [r for r in (*_ROLES, "scenario") if chosen.get(r) is not None]
     for a_pos, a in enumerate(roles):
         for b in roles[a_pos + 1 :]:
             if chosen[a] == chosen[b]:
@@ -219,5 +231,39 @@ def resolve_mapping(
         rating=None if kind == "implicit" else chosen["rating"],
         timestamp=chosen["timestamp"],
         value_kind=kind,
+        scenario=chosen["scenario"],
     )
     return resolved, tuple(warnings)
+
+
+def _scenario_column(
+    columns: list[str],
+    mapping: ColumnMapping,
+    chosen: dict[str, str | None],
+    label: str,
+    found: str,
+    warnings: list[str],
+) -> str | None:
+    """The scenario column: the mapped one, none for ``""``, else the first free column
+    matching :data:`SCENARIO_SYNONYMS` (never one another role took, even by position).
+
+    Raises:
+        AnalysisError: the mapped column is absent (:data:`MAPPED_COLUMN_ABSENT`).
+    """
+    if mapping.scenario == "":
+        return None
+    if mapping.scenario is not None:
+        col = _lookup(columns, mapping.scenario)
+        if col is None:
+            raise AnalysisError(
+                MAPPED_COLUMN_ABSENT.format(
+                    file=label, role="scenario", column=mapping.scenario, found=found,
+                    flag="--scenario-col",
+                )
+            )  # fmt: skip
+        return col
+    taken = {c for c in chosen.values() if c is not None}
+    cands = [c for c in find_column(columns, SCENARIO_SYNONYMS) if c not in taken]
+    if len(cands) > 1:
+        warnings.append(AMBIGUOUS.format(file=label, role="scenario", cands=cands, chosen=cands[0]))
+    return cands[0] if cands else None

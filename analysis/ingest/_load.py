@@ -15,6 +15,9 @@ def load_dataset(workspace: Workspace, name: str) -> Dataset:
 
     Dense indices follow the sorted raw ids (``user_idx = dense_rank() over (order by
     user_id) - 1``, likewise items); interactions come sorted by ``(user_idx, item_idx)``.
+    A dataset stored with a scenario column gets ``scenario`` codes in sorted name order
+    (``scenario_names[code]``) and ``meta["pairs_in_several_scenarios"]``; one stored without
+    (or before scenarios existed) gets ``scenario=None``.
 
     Args:
         workspace: the workspace holding it.
@@ -37,10 +40,26 @@ def load_dataset(workspace: Workspace, name: str) -> Dataset:
             f"i AS (SELECT item_id, CAST(row_number() OVER (ORDER BY item_id) - 1 AS INTEGER) "
             f"AS item_idx FROM (SELECT DISTINCT item_id FROM {p}_interactions)) "
         )
+        columns = {r[0] for r in con.execute(f"DESCRIBE {p}_interactions").fetchall()}
+        names: tuple[str, ...] = ()
+        scen_sql = scen_join = ""
+        if "scenario" in columns:
+            names = tuple(
+                r[0]
+                for r in con.execute(
+                    f"SELECT DISTINCT scenario FROM {p}_interactions ORDER BY scenario"
+                ).fetchall()
+            )
+            vocab += (
+                f", s AS (SELECT scenario, CAST(row_number() OVER (ORDER BY scenario) - 1 AS "
+                f"SMALLINT) AS scenario_code FROM (SELECT DISTINCT scenario FROM "
+                f"{p}_interactions)) "
+            )
+            scen_sql, scen_join = ", s.scenario_code", " JOIN s USING (scenario)"
         arrays = con.execute(
-            f"{vocab} SELECT u.user_idx, i.item_idx, CAST(t.rating AS FLOAT) AS value, t.ts "
-            f"FROM {p}_interactions t JOIN u USING (user_id) JOIN i USING (item_id) "
-            f"ORDER BY u.user_idx, i.item_idx"
+            f"{vocab} SELECT u.user_idx, i.item_idx, CAST(t.rating AS FLOAT) AS value, t.ts"
+            f"{scen_sql} FROM {p}_interactions t JOIN u USING (user_id) JOIN i USING (item_id)"
+            f"{scen_join} ORDER BY u.user_idx, i.item_idx"
         ).fetchnumpy()
         user_ids = con.execute(
             f"SELECT DISTINCT user_id FROM {p}_interactions ORDER BY user_id"
@@ -64,6 +83,16 @@ def load_dataset(workspace: Workspace, name: str) -> Dataset:
     ts = np.asarray(arrays["ts"], dtype=np.int64) if stats.get("has_timestamps") else None
     threshold = float(info["relevance_threshold"])
     n = len(arrays["user_idx"])
+    meta = {
+        "source": info["source"],
+        "created_at": str(info["created_at"]),
+        "workspace": workspace.path,
+        "ingest": stats,
+    }
+    scenario = None
+    if "scenario" in columns:
+        scenario = np.asarray(arrays["scenario_code"], dtype=np.int16)
+        meta["pairs_in_several_scenarios"] = int(stats.get("pairs_in_several_scenarios", 0))
     gain = compute_gain(value, kind, threshold) if value is not None else np.ones(n, np.float32)
     return Dataset(
         name=info["name"],
@@ -78,10 +107,7 @@ def load_dataset(workspace: Workspace, name: str) -> Dataset:
         items=items,
         kind=kind,
         relevance_threshold=threshold,
-        meta={
-            "source": info["source"],
-            "created_at": str(info["created_at"]),
-            "workspace": workspace.path,
-            "ingest": stats,
-        },
+        meta=meta,
+        scenario=scenario,
+        scenario_names=names,
     )

@@ -164,7 +164,7 @@ def column_types(
     types = {r[0]: r[1] for r in rows}
     if m is not None:
         roles = (("user id", m.user), ("item id", m.item), ("rating", m.rating),
-                 ("timestamp", m.timestamp))  # fmt: skip
+                 ("timestamp", m.timestamp), ("scenario", m.scenario))  # fmt: skip
         for role, col in roles:
             typ = types.get(col) if col else None
             if typ and (typ.startswith(_NESTED_PREFIXES) or typ.endswith("]")):

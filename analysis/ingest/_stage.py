@@ -2,8 +2,9 @@
 a bad row is and what it holds, and the final type of the id columns.
 
 Private helper of :mod:`analysis.ingest`. The interactions are staged once into the temporary
-table ``_ws_stage`` with columns ``user_id``, ``item_id``, ``value``, ``ts_num``, ``ts_dt`` and
-``problem`` (0 fine, 1 null user id, 2 null item id, 3 not a number, 4 negative count,
+table ``_ws_stage`` with columns ``user_id``, ``item_id``, ``value``, ``ts_num``, ``ts_dt``,
+``scenario`` (only with a scenario column: its text, trimmed; a NULL or blank value reads as
+:data:`UNKNOWN_SCENARIO`) and ``problem`` (0 fine, 1 null user id, 2 null item id, 3 not a number, 4 negative count,
 5 not a timestamp, 7 negative rating); the first problem is reported with its row.
 """
 
@@ -41,6 +42,9 @@ NEGATIVE_RATING = (
     ">= 0 (they are the relevance gains): shift the scale (e.g. -10..10 to 0..20) and the "
     "threshold with it."
 )
+
+#: the scenario of a row whose scenario value is NULL or blank
+UNKNOWN_SCENARIO = "unknown"
 
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
 _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
@@ -87,6 +91,10 @@ def staged_select(src_sql: str, m: ColumnMapping, types: dict[str, str], extra: 
         if m.timestamp
         else ("CAST(NULL AS DOUBLE)", "CAST(NULL AS BIGINT)")
     )
+    scen = ""
+    if m.scenario:
+        text = f"NULLIF(trim(CAST({sql_ident(m.scenario)} AS VARCHAR)), '')"
+        scen = f", coalesce({text}, {sql_str(UNKNOWN_SCENARIO)}) AS scenario"
     checks = ["WHEN user_id IS NULL THEN 1", "WHEN item_id IS NULL THEN 2"]
     if m.rating:
         checks.append("WHEN value IS NULL OR NOT isfinite(value) THEN 3")
@@ -99,7 +107,7 @@ def staged_select(src_sql: str, m: ColumnMapping, types: dict[str, str], extra: 
     return (
         f"SELECT *, CAST(CASE {' '.join(checks)} ELSE 0 END AS UTINYINT) AS problem FROM ("
         f"SELECT {u} AS user_id, {i} AS item_id, {v} AS value, {tn} AS ts_num, {td} AS ts_dt"
-        f"{extra} FROM {src_sql})"
+        f"{scen}{extra} FROM {src_sql})"
     )
 
 

@@ -23,6 +23,11 @@ later step (baseline, per-user metrics, subgroups, weak users) has something rea
   55% are >= 4). **Timestamps** are Unix seconds: each user is active in a window inside a
   two-year span, and their interactions are spread over it.
 * No (user, item) pair repeats. Users and items get ids ``1..n``.
+* **Scenarios** (optional, ``n_scenarios > 0``): surfaces such as ``home``, ``search``,
+  ``email`` over one shared catalogue; a share of users is active in several, and one
+  (``hard_scenario``) follows a popularity-free taste unrelated to the user's taste elsewhere,
+  so a shared model serves it worse: see :mod:`analysis.ingest._synth_scenarios`. Without
+  scenarios the log is byte-identical to what the same seed gave before they existed.
 
 Everything is drawn from one ``numpy.random.Generator`` seeded by ``seed``, with whole-array
 operations only (no loop per user or item), so the same seed gives identical frames and 1M
@@ -33,15 +38,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from analysis.dataset import Dataset
 from analysis.errors import AnalysisError, surface_hints
 from analysis.ingest._synth_catalog import GENRES, Catalog, draw_catalog, genre_log_weights
 from analysis.ingest._synth_log import TasteModel, draw_pairs, draw_ratings, draw_timestamps
+from analysis.ingest._synth_scenarios import SCENARIO_NAMES, PlantedScenarios, plant_scenarios
 from analysis.ingest._synth_users import (
     AGE_BANDS,
     COUNTRIES,
@@ -59,6 +66,8 @@ __all__ = [
     "AGE_BANDS",
     "COUNTRIES",
     "GENRES",
+    "SCENARIO_NAMES",
+    "PlantedScenarios",
     "SyntheticData",
     "generate_synthetic",
     "write_synthetic",
@@ -83,13 +92,14 @@ class SyntheticData:
     Attributes:
         interactions: one row per (user, item), sorted by ``user_id`` then ``timestamp``;
             columns ``user_id`` (int64), ``item_id`` (int64), ``rating`` (float32, 1-5),
-            ``timestamp`` (int64, Unix seconds).
+            ``timestamp`` (int64, Unix seconds), and ``scenario`` (str) with scenarios.
         users: one row per user; ``user_id`` (int64), ``age_band``, ``gender``, ``country`` (str).
         items: one row per item; ``item_id`` (int64), ``title`` (str, unique), ``genres``
             (str, ``|``-separated).
         niche_user_ids: sorted int64 ids of the planted niche users (ground truth; deliberately
             not a column of ``users``).
         params: the generator's parameters and a few realised statistics, JSON-able.
+        scenarios: the planted scenarios (ground truth), None without scenarios.
     """
 
     interactions: pd.DataFrame
@@ -97,6 +107,29 @@ class SyntheticData:
     items: pd.DataFrame
     niche_user_ids: np.ndarray
     params: dict = field(default_factory=dict)
+    scenarios: PlantedScenarios | None = None
+
+    def to_dataset(self, name: str = "synthetic") -> Dataset:
+        """The log as a :class:`~analysis.dataset.Dataset` (ingested by the same rules as a
+        file, :func:`analysis.ingest.dataset_from_frames`), the ground truth in
+        ``meta["planted"]``: ``niche_user_ids`` (raw ids), and with scenarios
+        ``hard_scenario`` (name), ``scenario_names``, ``active`` (``(n_users, S)`` bool by
+        user_idx, which scenarios each user is active in) and ``cross_scenario_user_ids``."""
+        from analysis.ingest._ingest import dataset_from_frames
+
+        ds = dataset_from_frames(self.interactions, self.users, self.items, name=name)
+        planted: dict = {"niche_user_ids": self.niche_user_ids}
+        sc = self.scenarios
+        if sc is not None:
+            pos = np.searchsorted(self.users["user_id"].to_numpy(), ds.user_ids)
+            active = sc.active[pos]
+            planted.update(
+                hard_scenario=sc.names[sc.hard],
+                scenario_names=sc.names,
+                active=active,
+                cross_scenario_user_ids=ds.user_ids[active.sum(axis=1) > 1],
+            )
+        return replace(ds, meta={**ds.meta, "planted": planted})
 
 
 def _check(ok: bool, name: str, rule: str, value: object) -> None:
@@ -158,6 +191,10 @@ def generate_synthetic(
     niche_cluster_users: int = 10,
     niche_cluster_items: int = 40,
     niche_mainstream_share: float = 0.25,
+    n_scenarios: int = 0,
+    hard_scenario: str | None = None,
+    cross_scenario_share: float = 0.4,
+    hard_noise: float = 0.5,
 ) -> SyntheticData:
     """Draw a synthetic log with planted mainstream and niche users (see module docstring).
 
@@ -184,6 +221,11 @@ def generate_synthetic(
         niche_cluster_users: about how many niche users share one cluster of tail items.
         niche_cluster_items: items per niche cluster.
         niche_mainstream_share: share of a niche user's picks that follow the mainstream model.
+        n_scenarios: scenarios to plant, 0 (none) to 8: the first of :data:`SCENARIO_NAMES`.
+        hard_scenario: the scenario planted hard for a shared model (default: the last).
+        cross_scenario_share: share of users active in several scenarios, in [0, 1].
+        hard_noise: share of the hard scenario's picks uniform over the catalogue (the rest
+            from the user's hard cluster), in [0, 1].
 
     Returns:
         A :class:`SyntheticData`.
@@ -214,12 +256,27 @@ def generate_synthetic(
     u_idx, i_idx = draw_pairs(rng, model, want, n_items)
     rating = draw_ratings(rng, model, u_idx, i_idx, user_bias, head_share)
     order, ts = draw_timestamps(rng, u_idx, n_users)
+    planted = None
+    if n_scenarios:
+        params["scenarios"] = _scenario_params(n_scenarios, hard_scenario, cross_scenario_share,
+                                               hard_noise)  # fmt: skip
+        planted = plant_scenarios(
+            seed, u_idx[order], i_idx[order], n_users, n_items, int(n_scenarios),
+            SCENARIO_NAMES.index(params["scenarios"]["hard_scenario"]),
+            float(cross_scenario_share), float(hard_noise), min(n_genres, n_items),
+        )  # fmt: skip
+        order, ts = order[planted.keep], ts[planted.keep]
     interactions = pd.DataFrame({
         "user_id": u_idx[order] + 1,
-        "item_id": i_idx[order] + 1,
+        "item_id": (i_idx[order] if planted is None else planted.item_idx) + 1,
         "rating": rating[order],
         "timestamp": ts,
     })
+    if planted is not None:
+        interactions["scenario"] = pd.array(
+            np.asarray(planted.names)[planted.scenario], dtype="str"
+        )
+        u_idx, rating = u_idx[order], rating[order]
     params["realised"] = {
         "n_interactions": len(u_idx),
         "n_niche_users": n_niche,
@@ -233,7 +290,30 @@ def generate_synthetic(
         items=_items_frame(catalog),
         niche_user_ids=(np.nonzero(is_niche)[0] + 1).astype(np.int64),
         params=params,
+        scenarios=planted,
     )
+
+
+def _scenario_params(
+    n_scenarios: int, hard_scenario: str | None, cross_share: float, hard_noise: float
+) -> dict:
+    """The scenario parameters, checked (JSON-able).
+
+    Raises:
+        AnalysisError: a parameter out of range (:data:`BAD_PARAM`).
+    """
+    n_max = len(SCENARIO_NAMES)
+    _check(isinstance(n_scenarios, (int, np.integer)) and 0 <= n_scenarios <= n_max,
+           "n_scenarios", f"an integer between 0 and {n_max}", n_scenarios)  # fmt: skip
+    names = SCENARIO_NAMES[:n_scenarios]
+    hard = names[-1] if hard_scenario is None else hard_scenario
+    _check(hard in names, "hard_scenario", f"one of {', '.join(names)}", hard_scenario)
+    _check(0 <= cross_share <= 1, "cross_scenario_share", "in [0, 1]", cross_share)
+    _check(0 <= hard_noise <= 1, "hard_noise", "in [0, 1]", hard_noise)
+    return {
+        "names": list(names), "hard_scenario": hard,
+        "cross_scenario_share": float(cross_share), "hard_noise": float(hard_noise),
+    }  # fmt: skip
 
 
 def _users_frame(attributes: Attributes) -> pd.DataFrame:
