@@ -23,6 +23,7 @@ from analysis.cli.parser import build_parser
 from analysis.cli.remedies import run_blend, run_remedies
 from analysis.cli.rerank import run_rerank
 from analysis.cli.sasrec_emb import run_sasrec_emb
+from analysis.cli.scenarios import run_scenarios
 from analysis.cli.taste import run_taste
 from analysis.errors import AnalysisError
 
@@ -41,6 +42,7 @@ COMMANDS = {
     "sasrec-emb": run_sasrec_emb,
     "import-run": run_import_run,
     "analyse-export": run_analyse_export,
+    "scenarios": run_scenarios,
 }
 
 def _terminated(signum, frame) -> None:

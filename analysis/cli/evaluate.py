@@ -126,5 +126,9 @@ def run_evaluate(args) -> int:
         f"vs {weak.test_mean_rest:.4f} for the rest"
     )
     print_sample(result)
+    if dataset.has_scenarios:  # issue 14: the worst scenario (analysis.scenarios)
+        from analysis.scenarios import worst_scenario_line
+
+        print(worst_scenario_line(result.run))
     print(f"wrote {args.out} in {result.timings['total']:.1f} s")
     return 0

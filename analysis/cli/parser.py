@@ -316,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="DuckDB workspace (default: the one the run names)")
     add_import_run(sub)
     add_analyse_export(sub)
+    add_scenarios(sub)
     return parser
 
 
@@ -388,3 +389,21 @@ def add_analyse_export(sub) -> None:
                      help="users measured at once (lower it for long lists)")
     cmd.add_argument("--threads", type=int, default=None)
     cmd.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
+
+
+def add_scenarios(sub) -> None:
+    """``scenarios``: a run's per-scenario report (issue 14)."""
+    cmd = sub.add_parser("scenarios", help="a run's metrics per scenario, cross-scenario users "
+                         "and weak (user, scenario) pairs")
+    cmd.add_argument("--run", required=True, metavar="DIR", help="a baseline run folder")
+    cmd.add_argument("--mode", default="catalogue", choices=["catalogue", "scenario"],
+                     help="lists: the run's own top-k (catalogue) or its top-C candidates "
+                     "filtered to the scenario's items (scenario)")
+    cmd.add_argument("--by", default="activity", help="the heat map's user dimension")
+    weak = cmd.add_mutually_exclusive_group()
+    weak.add_argument("--weak-threshold", type=float, help="weak pair: validation NDCG <= T")
+    weak.add_argument("--weak-percentile", type=float,
+                      help="weak pair: validation NDCG <= its P-th percentile (default: the "
+                      "run's rule)")
+    cmd.add_argument("--min-group-size", type=int, default=None,
+                     help="smallest scenario or cell named worst (default: the run's)")
