@@ -30,6 +30,7 @@ from analysis.subgroups.distributions import (
 from analysis.subgroups.sampling import report_of_table, sample_of_table
 from analysis.subgroups.taste import SOURCE_NAMES, TASTE_DIMENSIONS_NOTE, taste_sources, taste_table
 from pages._charts import group_colors, plot_escape, plot_labels
+from pages._scenarios import subgroups_section
 from pages._shared import (
     loaded_run,
     md_escape,
@@ -391,6 +392,8 @@ else:
                "validation, each judged on the test split it never saw. Groups no single "
                "dimension shows; they do not follow the metric picked above.")
     cohort_table(cohorts, f"NDCG@{k}", key="sg_cohorts")
+
+subgroups_section(ws_path, run_id, min_size)  # only when the run's dataset has scenarios
 
 st.download_button("Download the per-user table (CSV)", data=_csv(ws_path, run_id),
                    file_name=f"{run_id}-per_user.csv", mime="text/csv", key="sg_download",

@@ -24,6 +24,7 @@ from analysis.subgroups.distributions import (
 )
 from analysis.weak_users import WeakRule, WeakUserSelector
 from pages._charts import PALETTE, plot_escape, plot_labels
+from pages._scenarios import weak_pairs_section
 from pages._shared import (
     current_weak_rule,
     fmt_share,
@@ -221,6 +222,8 @@ if selector.dimensions:
                "a group can be larger there (its table shows both).")
 else:
     st.info("This run has no subgroup dimension to break the weak users down by.")
+
+weak_pairs_section(ws_path, run_id)  # only when the run's dataset has scenarios
 
 st.subheader("What an LLM pass over them would cost")
 prices = PriceTable()

@@ -64,7 +64,7 @@ class ScenarioReport:
 
 def with_scenario_users(per_user: pd.DataFrame, pairs: ScenarioPairs) -> pd.DataFrame:
     """``per_user`` (index user_idx) with the users' ``scenario_users`` column."""
-    return per_user.assign(**{USERS_DIMENSION: pairs.users.reindex(per_user.index).to_numpy()})
+    return per_user.assign(**{USERS_DIMENSION: pairs.users.reindex(per_user.index).values})
 
 
 def scenario_report(pairs: ScenarioPairs, per_user: pd.DataFrame, *, seed: int = 0,
