@@ -152,7 +152,9 @@ def _datasets_section(catalog) -> None:
                          "for implicit feedback.")
     st.caption(f"{stats.kind} feedback · timestamps: {'yes' if stats.has_timestamps else 'no'}"
                f" · user attributes: {'yes' if stats.has_users else 'no'}"
-               f" · item table: {'yes' if stats.has_items else 'no'}")
+               f" · item table: {'yes' if stats.has_items else 'no'}"
+               + (f" · scenarios: {stats.n_scenarios:,} ({stats.pairs_in_several_scenarios:,} "
+                  "pairs seen in several keep their latest)" if stats.n_scenarios else ""))
     left, right = st.columns(2)
     fig = px.bar(stats.activity, x="label", y="n_users",
                  labels={"label": "interactions per user (log-spaced bins)",
@@ -273,7 +275,7 @@ def _upload_tab() -> None:
             mapping = ColumnMapping()
         else:
             st.caption("Columns as detected; change any that are wrong.")
-            fields = st.columns(5)
+            fields = st.columns(6)
 
             def pick(col, label, value, key, optional):
                 # ingest detects an unmapped (None) role itself, so "(none)" is offered
@@ -286,6 +288,12 @@ def _upload_tab() -> None:
             item = pick(fields[1], "Item id", guess.item, "data_map_item", False)
             rating = pick(fields[2], "Rating / count", guess.rating, "data_map_rating", True)
             timestamp = pick(fields[3], "Timestamp", guess.timestamp, "data_map_timestamp", True)
+            scen_opts = [NONE] + cols  # (none) always: no scenario column is a real choice
+            scenario = fields[5].selectbox(
+                "Scenario", scen_opts, key="data_map_scenario",
+                index=scen_opts.index(guess.scenario) if guess.scenario in scen_opts else 0,
+                help="The surface, domain or category each interaction happened in (optional): "
+                     "the analysis then reports each scenario.")  # fmt: skip
             kinds = ["explicit", "count", "implicit"]
             kind = fields[4].selectbox(
                 "Feedback", kinds, key="data_map_kind",
@@ -293,7 +301,8 @@ def _upload_tab() -> None:
                 help="explicit: ratings (relevant at or above the threshold); count: plays "
                           "or clicks (relevant when > 0); implicit: every row is relevant.")
             mapping = ColumnMapping(user, item, None if rating == NONE else rating,
-                                    None if timestamp == NONE else timestamp, kind)
+                                    None if timestamp == NONE else timestamp, kind,
+                                    "" if scenario == NONE else scenario)
         threshold_col, kcore_col = st.columns(2)
         threshold = threshold_col.number_input("Relevant if rating >=", value=4.0, step=0.5,
                                                key="data_threshold",

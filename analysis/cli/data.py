@@ -51,6 +51,7 @@ def column_mapping(args):
         rating=args.rating_col,
         timestamp=args.timestamp_col,
         value_kind=args.value_kind,
+        scenario=getattr(args, "scenario_col", None),
     )
 
 
@@ -97,15 +98,29 @@ def run_synth(args) -> int:
         seed=args.seed,
         mean_interactions=args.mean_interactions,
         niche_share=args.niche_share,
+        n_scenarios=args.scenarios,
+        hard_scenario=args.hard_scenario,
     )
     paths = write_synthetic(data, args.out)
     print(
         f"wrote {len(data.interactions):,} interactions, {len(data.users):,} users, "
         f"{len(data.items):,} items to {args.out} in {time.perf_counter() - started:.1f} s"
     )
+    if data.scenarios is not None:
+        sc = data.params["scenarios"]
+        print(f"scenarios: {', '.join(sc['names'])} (planted hard: {sc['hard_scenario']})")
     for name, path in paths.items():
         print(f"  {name}: {path}")
     return 0
+
+
+def scenario_line(report) -> str:
+    """The ingest's scenario line: how many, from which column, pairs in several."""
+    return (
+        f"scenarios: {report.n_scenarios:,} from column {report.mapping.scenario!r}; "
+        f"{report.pairs_in_several_scenarios:,} (user, item) pairs seen in several scenarios "
+        f"keep their latest one's"
+    )
 
 
 def run_ingest(args) -> int:
@@ -114,6 +129,8 @@ def run_ingest(args) -> int:
         f"dataset {report.name!r}: {report.n_interactions:,} interactions, "
         f"{report.n_users:,} users, {report.n_items:,} items ({report.kind})"
     )
+    if report.has_scenarios:
+        print(scenario_line(report))
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0

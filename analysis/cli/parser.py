@@ -44,6 +44,9 @@ def add_ingest_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--rating-col",
                      help="name of the rating or count column (default: auto-detect)")
     cmd.add_argument("--timestamp-col", help="name of the timestamp column (default: auto-detect)")
+    cmd.add_argument("--scenario-col",
+                     help='name of the scenario (surface, domain, category) column (default: '
+                     'auto-detect; "" for none)')
     cmd.add_argument(
         "--value-kind",
         default="auto",
@@ -168,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--mean-interactions", type=float, default=20.0)
     cmd.add_argument("--niche-share", type=float, default=0.1)
     cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--scenarios", type=int, default=0,
+                     help="plant this many scenarios (home, search, email, ...; default 0)")
+    cmd.add_argument("--hard-scenario", default=None,
+                     help="the scenario planted hard for a shared model (default: the last)")
     cmd.add_argument("--out", required=True, metavar="PATH")
 
     cmd = sub.add_parser("ingest", help="load a dataset into the workspace")

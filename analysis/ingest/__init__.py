@@ -16,7 +16,8 @@ the workspace exactly as it was and big files never pass whole through pandas:
    nanoseconds; date/datetime strings are parsed as UTC);
 4. merge duplicate (user, item) rows: explicit ratings keep the latest rating by timestamp
    (ties: the higher rating; no timestamps: the mean), counts are summed, the timestamp is
-   the latest;
+   the latest, an optional scenario column keeps the latest row's scenario
+   (:mod:`analysis.ingest._scenario`);
 5. optional k-core filter, repeated until every user and item has >= k interactions;
 6. users/items tables keyed by the same ids; a side table whose ids match nothing fails.
 """
@@ -48,6 +49,7 @@ from analysis.ingest._ingest import (
 )
 from analysis.ingest._load import load_dataset
 from analysis.ingest._movielens import NOT_MOVIELENS
+from analysis.ingest._scenario import MAX_SCENARIOS, TOO_MANY_SCENARIOS
 from analysis.ingest._side import SIDE_NO_MATCH, SIDE_PARTIAL
 from analysis.ingest._stage import BAD_TIMESTAMP, NEGATIVE_COUNT, NOT_A_NUMBER, NULL_ID
 from analysis.ingest._table_sql import table_sql
@@ -84,6 +86,8 @@ __all__ = [
     "SAME_COLUMN",
     "SIDE_NO_MATCH",
     "SIDE_PARTIAL",
+    "MAX_SCENARIOS",
+    "TOO_MANY_SCENARIOS",
     "UNREADABLE",
     "WRONG_DELIMITER",
 ]

@@ -26,7 +26,7 @@ MAX_SCENARIOS = 1000
 TOO_MANY_SCENARIOS = surface_hints(
     "{file}: the scenario column {column!r} holds {n:,} distinct values (at most {limit:,}); it "
     "looks like an id, not a scenario; pick another column.",
-    app="Pick another column under Scenario on the Data page, or (none).",
+    app="Choose another column under Scenario on the Data page, or (none).",
     cli='Name another column with --scenario-col NAME, or pass --scenario-col "" for none.',
 )
 

@@ -34,6 +34,10 @@ class DatasetStats:
             (``ceil(0.2 * n_items)`` items; 0.0 without interactions).
         activity: log-binned histogram of interactions per user (:func:`activity_histogram`).
         popularity: long-tail curve of interactions per item (:func:`popularity_curve`).
+        n_scenarios: distinct scenarios (0 without a scenario column, or for a dataset
+            ingested before scenarios existed).
+        pairs_in_several_scenarios: (user, item) pairs seen in several scenarios (they keep
+            the latest one's).
     """
 
     name: str
@@ -49,6 +53,8 @@ class DatasetStats:
     top20_share: float
     activity: pd.DataFrame
     popularity: pd.DataFrame
+    n_scenarios: int = 0
+    pairs_in_several_scenarios: int = 0
 
     @property
     def sparsity(self) -> float:
@@ -178,4 +184,6 @@ def dataset_stats(
         top20_share=head_share(np.asarray(item_counts), 0.2),
         activity=activity_histogram(np.asarray(user_counts), n_bins),
         popularity=popularity_curve(np.asarray(item_counts), max_points),
+        n_scenarios=int(stats.get("n_scenarios", 0)),
+        pairs_in_several_scenarios=int(stats.get("pairs_in_several_scenarios", 0)),
     )

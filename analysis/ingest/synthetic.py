@@ -341,6 +341,12 @@ _README = (
 )
 
 
+_SCENARIO_README = (
+    " interactions.parquet also has a scenario column (home, search, ...); params.scenarios "
+    "names the hard scenario planted for a shared model (ground truth)."
+)
+
+
 def write_synthetic(data: SyntheticData, out: str | Path) -> dict[str, Path]:
     """Write the frames as Parquet plus ``params.json`` into folder ``out`` (created if needed).
 
@@ -372,8 +378,9 @@ def write_synthetic(data: SyntheticData, out: str | Path) -> dict[str, Path]:
         data.users.to_parquet(paths["users"], index=False)
         data.items.to_parquet(paths["items"], index=False)
         planted.to_parquet(paths["planted"], index=False)
+        readme = _README + (_SCENARIO_README if data.scenarios else "")
         paths["params"].write_text(
-            json.dumps({"readme": _README, "params": data.params}, indent=2) + "\n",
+            json.dumps({"readme": readme, "params": data.params}, indent=2) + "\n",
             encoding="utf-8",
         )
     except OSError as exc:
