@@ -175,7 +175,7 @@ def _ndcg_of_order(order: np.ndarray, labels: np.ndarray, k: int) -> float:
 def fit_head(
     x: np.ndarray, scen: np.ndarray, users: np.ndarray, labels: np.ndarray, valid: np.ndarray,
     *, fit_rows: np.ndarray, check_rows: np.ndarray, scenario_source, user_source, k: int,
-    cfg: HeadConfig = HeadConfig(),
+    cfg: HeadConfig | None = None,
 ) -> HeadFit:  # fmt: skip
     """Fit the head on ``fit_rows`` and keep the epoch best on ``check_rows``.
 
@@ -193,6 +193,7 @@ def fit_head(
     """
     import torch
 
+    cfg = cfg or HeadConfig()
     with _deterministic():
         torch.manual_seed(cfg.seed)
         module = _module(x.shape[2], scenario_source, user_source, cfg)

@@ -19,7 +19,7 @@ encodes only the prompts the store lacks and records the spend under ``<dataset>
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ class Knowledge:
     uses_llm: bool
     one_off_usd: float = 0.0
     plan: KnowledgePlan | None = None
-    usage: EncodeUsage = EncodeUsage()
+    usage: EncodeUsage = field(default_factory=EncodeUsage)
 
     @property
     def label(self) -> str:

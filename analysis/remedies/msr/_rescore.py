@@ -181,7 +181,7 @@ def _apply(fit, cand: Candidates, k: int) -> np.ndarray:
     return np.take_along_axis(cand.items, order, axis=1).astype(np.int32)
 
 
-def rescore_scenarios(run, knowledge: Knowledge, *, config: HeadConfig = HeadConfig(),
+def rescore_scenarios(run, knowledge: Knowledge, *, config: HeadConfig | None = None,
                       heads=HEADS) -> MsrRescore:
     """Fit each head on the run's validation candidates and judge it on test (module
     docstring), every user with test items rescored.
@@ -190,6 +190,7 @@ def rescore_scenarios(run, knowledge: Knowledge, *, config: HeadConfig = HeadCon
         AnalysisError: no scenarios, knowledge of the wrong shape, or no validation user to
             fit on.
     """
+    config = config or HeadConfig()
     ds, split, k = run.dataset, run.split, run.k
     if ds.scenario is None:
         raise AnalysisError(NO_SCENARIOS.format(name=ds.name))
@@ -205,7 +206,7 @@ def rescore_scenarios(run, knowledge: Knowledge, *, config: HeadConfig = HeadCon
     if len(usable) == 0:
         raise AnalysisError(NO_FIT_USERS.format(c=run.n_candidates))
     perm = np.random.default_rng([config.seed, 7]).permutation(usable)
-    n_check = max(1, int(round(0.2 * len(perm)))) if len(perm) > 1 else 0
+    n_check = max(1, round(0.2 * len(perm))) if len(perm) > 1 else 0
     check, fit_rows = np.sort(perm[:n_check]), np.sort(perm[n_check:])
     if n_check == 0:
         check = fit_rows
