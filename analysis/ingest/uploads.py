@@ -263,6 +263,7 @@ def ingest_synthetic(
     mean_interactions: float,
     seed: int = 0,
     replace: bool = False,
+    n_scenarios: int = 0,
 ) -> IngestReport:
     """Generate a synthetic dataset (:func:`analysis.ingest.synthetic.generate_synthetic`) and ingest it.
 
@@ -274,6 +275,7 @@ def ingest_synthetic(
         name: dataset name.
         n_users, n_items, mean_interactions, seed: the generator's size and seed.
         replace: overwrite a dataset of the same name.
+        n_scenarios: scenarios planted (0: none; the last one hard for a shared model).
 
     Returns:
         The ingest report.
@@ -282,7 +284,8 @@ def ingest_synthetic(
         AnalysisError: a bad size, a bad or taken name.
     """
     data = generate_synthetic(
-        int(n_users), int(n_items), seed=int(seed), mean_interactions=float(mean_interactions)
+        int(n_users), int(n_items), seed=int(seed), mean_interactions=float(mean_interactions),
+        n_scenarios=int(n_scenarios),
     )
     with tempfile.TemporaryDirectory(prefix="weakspot-synth-") as tmp:
         paths = write_synthetic(data, Path(tmp) / "synth")

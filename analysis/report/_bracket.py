@@ -42,15 +42,15 @@ def dry_run_bracket(run: BaselineRun) -> dict | None:
     return {**found, "n_users": len(users), "n_candidates": n_candidates, "k": k}
 
 
-def bracket_or_none(baseline: RunInfo, loaded: BaselineRun | None) -> dict | None:
-    """:func:`dry_run_bracket` of ``loaded``, or of the run read from ``baseline``'s folder;
-    None when that run cannot be loaded (its dataset gone or changed)."""
-    if loaded is None:
-        try:
-            loaded = load_run(baseline.path)
-        except AnalysisError:  # dataset gone or changed: the report goes without a bracket
-            return None
-    return dry_run_bracket(loaded)
+def loaded_or_none(baseline: RunInfo, loaded: BaselineRun | None) -> BaselineRun | None:
+    """``loaded``, or the run read from ``baseline``'s folder; None when that run cannot be
+    loaded (its dataset gone or changed: the report goes without the sections needing it)."""
+    if loaded is not None:
+        return loaded
+    try:
+        return load_run(baseline.path)
+    except AnalysisError:
+        return None
 
 
 def bracket_view(found: dict) -> dict:

@@ -11,18 +11,20 @@ from markupsafe import Markup
 
 from analysis.gains.remedies import RemedyComparison
 from analysis.report._baseline import baseline_section
-from analysis.report._bracket import bracket_or_none, bracket_view
+from analysis.report._bracket import bracket_view, dry_run_bracket, loaded_or_none
 from analysis.report._charts import Charts
 from analysis.report._cost import cost_section
 from analysis.report._html import json_block, mapping_table, render, stamp
 from analysis.report._inputs import check_runs, run_file
 from analysis.report._remedies import remedies_section
 from analysis.report._rerank import rerank_section
+from analysis.report._scenarios import scenarios_section
 from analysis.report._verdict import verdict
 from analysis.runs.baseline import BaselineRun, read_per_user, read_summary
 from analysis.runs.rerank import RerankRun, load_rerank_run
 from analysis.runs.store import RunInfo
 from analysis.runs.summary import BaselineSummary
+from analysis.scenarios import analyse_scenarios
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,13 @@ def build_report(
         rerank_view, rerank_figures = rerank_section(rerank_run, charts, summary.min_group_size)
         figures.update(rerank_figures)
         cost = cost_section(rerank_run.summary)
-    else:
-        free_bracket = bracket_or_none(baseline, loaded)
+    run = loaded_or_none(baseline, loaded)
+    if rerank is None:
+        free_bracket = None if run is None else dry_run_bracket(run)
         free_bracket_view = None if free_bracket is None else bracket_view(free_bracket)
+    scenarios = None
+    if run is not None and run.dataset.has_scenarios:
+        scenarios = scenarios_section(analyse_scenarios(run))
     verdict_view = verdict(summary, None if rerank_run is None else rerank_run.summary,
                           free_bracket)
     headline["verdict"] = verdict_view["answer"]
@@ -120,7 +126,7 @@ def build_report(
         verdict=verdict_view, base=base_view, rerank=rerank_view, bracket=free_bracket_view,
         charts=figures, cost=cost, model=_model_view(summary),
         remedies=None if remedies is None else remedies_section(remedies, target_gain),
-        settings=_settings(summary, rerank_run),
+        scenarios=scenarios, settings=_settings(summary, rerank_run),
     )
     return Report(html=doc, baseline_run_id=baseline.run_id,
                   rerank_run_id=None if rerank is None else rerank.run_id,
