@@ -19,6 +19,7 @@ from analysis.cli.data import run_datasets, run_ingest, run_synth
 from analysis.cli.embed import run_embed
 from analysis.cli.evaluate import run_evaluate
 from analysis.cli.import_run import run_import_run
+from analysis.cli.msr import run_msr
 from analysis.cli.parser import build_parser
 from analysis.cli.remedies import run_blend, run_remedies
 from analysis.cli.rerank import run_rerank
@@ -43,6 +44,7 @@ COMMANDS = {
     "import-run": run_import_run,
     "analyse-export": run_analyse_export,
     "scenarios": run_scenarios,
+    "msr": run_msr,
 }
 
 def _terminated(signum, frame) -> None:

@@ -324,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_run(sub)
     add_analyse_export(sub)
     add_scenarios(sub)
+    add_msr(sub)
     return parser
 
 
@@ -414,3 +415,20 @@ def add_scenarios(sub) -> None:
                       "run's rule)")
     cmd.add_argument("--min-group-size", type=int, default=None,
                      help="smallest scenario or cell named worst (default: the run's)")
+
+
+def add_msr(sub) -> None:
+    """``msr``: the LLM4MSR-style scenario-aware re-scorer for a run with scenarios."""
+    cmd = sub.add_parser("msr", help="scenario and user knowledge from a frozen encoder, a "
+                         "rescoring head over the run's candidates vs learned ids (LLM4MSR)")
+    add_remedy_options(cmd)
+    cmd.add_argument("--dry-run", action="store_true",
+                     help="say how many prompts, their tokens and the one-off cost; encode "
+                     "nothing")
+    cmd.add_argument("--top-items", type=int, default=10,
+                     help="popular items named in a scenario prompt (default 10)")
+    cmd.add_argument("--recent-items", type=int, default=5,
+                     help="recent items per scenario in a user prompt (default 5)")
+    cmd.add_argument("--epochs", type=int, default=None, help="head epochs (default 40)")
+    cmd.add_argument("--save", action="store_true",
+                     help="list the head and its id control under the baseline run")
