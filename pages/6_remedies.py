@@ -9,6 +9,7 @@ import streamlit as st
 from analysis.errors import AnalysisError
 from analysis.gains.remedies import compare_remedies
 from analysis.jobs.tasks import remedy_task
+from analysis.remedies.msr import msr_task
 from analysis.remedies.targets import TARGETS
 from analysis.runs.remedy import remedies_of_run
 from models.encoders import ENCODERS
@@ -24,7 +25,8 @@ from pages._shared import (
     workspace,
 )
 
-REMEDIES = {"content_blend": "Content blend", "sasrec_text": "SASRec with item embeddings"}
+REMEDIES = {"content_blend": "Content blend", "sasrec_text": "SASRec with item embeddings",
+            "msr_rescorer": "Scenario-aware re-scorer (LLM4MSR)"}
 REMEDY_HELP = {
     "content_blend": "Each served user's history embedding (the mean of their items' vectors) "
     "scored against every item and blended into the baseline's scores; the weight is chosen "
@@ -32,6 +34,10 @@ REMEDY_HELP = {
     "sasrec_text": "SASRec whose item table comes from the items' text embeddings (LLMEmb: "
     "PCA to SASRec's width behind a trained adapter), fitted beside the same SASRec with a "
     "random table (its no-LLM control); the served users get its list.",
+    "msr_rescorer": "A prompt per scenario and per user, encoded once (the knowledge), "
+    "conditions a small head that reorders the baseline's candidates; fitted on validation, "
+    "judged on test, beside the same head with learned ids (its no-LLM control). Only for "
+    "data with scenarios; see docs/llm4msr.md.",
 }
 ENCODER_HELP = {
     "tfidf": "TF-IDF over the item text, reduced by truncated SVD: no LLM, no cost (the control).",
@@ -65,7 +71,8 @@ def _encoder_settings(encoder: str) -> dict:
 
 def _launch_form() -> None:
     cols = st.columns(3)
-    kind = cols[0].selectbox("Remedy", list(REMEDIES), format_func=REMEDIES.get, key="rm_kind")
+    kinds = [k for k in REMEDIES if k != "msr_rescorer" or run.dataset.has_scenarios]
+    kind = cols[0].selectbox("Remedy", kinds, format_func=REMEDIES.get, key="rm_kind")
     target = cols[1].selectbox("Users served", TARGETS, key="rm_target",
                                format_func=lambda t: t.replace("_", " ") + " users",
                                help="The run's weak users (its rule, chosen on validation), "
@@ -93,9 +100,11 @@ def _launch_form() -> None:
     if st.button("Run the remedy", type="primary", icon=":material/play_arrow:",
                  key="rm_run", disabled=bool(missing)):
         title = f"{kind.replace('_', ' ')} for {run.dataset.name}"
-        st.session_state["remedy_job"] = jobs().submit(
-            "remedy", title, remedy_task(workspace(), run_id, kind, encoder, config,
-                                         target=target, **options))
+        task = (msr_task(workspace(), run_id, encoder, config, target=target,
+                         seed=int(run.summary.seed)) if kind == "msr_rescorer"
+                else remedy_task(workspace(), run_id, kind, encoder, config, target=target,
+                                 **options))
+        st.session_state["remedy_job"] = jobs().submit("remedy", title, task)
 
 
 @st.fragment(run_every=1.0)

@@ -20,6 +20,7 @@ from analysis.remedies.msr._rescore import (
     rescore_scenarios,
     scenario_ndcg,
 )
+from analysis.remedies.msr._task import msr_task
 
 __all__ = [
     "HEADS",
@@ -34,6 +35,7 @@ __all__ = [
     "build_candidates",
     "build_prompts",
     "encode_knowledge",
+    "msr_task",
     "plan_knowledge",
     "rescore_scenarios",
     "scenario_ndcg",

@@ -188,8 +188,6 @@ def test_tiny_transformers_model_makes_the_knowledge(small_run, tmp_path):
                                         gpu_usd_per_hour=3.6), tmp_path)
     assert k.scenario.shape == (3, 16) and k.user.shape == (60, 16) and k.uses_llm
     assert plan.tokens > 0 and plan.cost_usd == pytest.approx(plan.seconds / 1000.0)
-    result = rescore_scenarios(small_run, k, config=HeadConfig(epochs=2), heads=("knowledge",))
-    assert len(result.heads["knowledge"].per_user) == 60
 
 
 def test_openai_compatible_server_makes_the_knowledge(small_run, tmp_path):
