@@ -10,9 +10,15 @@ Not a test; run by hand. Generates, seeded and with DuckDB SQL only (never panda
 * ``interactions/day=D/*.parquet``: ``M`` interactions (user, item, rating 1..5, timestamp)
   over 30 day partitions, written with two row-group sizes;
 
+* ``heldout_val/``: the validation period's held-out items (the same lists judged on other
+  items), ``users/`` (country, age), ``items/`` (a title per item);
+
 then times, each in a child process with its own peak RSS (``os.wait4``'s ``ru_maxrss``):
-:func:`analysis.metrics.streaming.evaluate_streaming` of the run, and
-:func:`analysis.ingest.ingest` of the interactions folder into a fresh workspace.
+:func:`analysis.metrics.streaming.evaluate_streaming` of the run (``eval``), the whole
+analysis of the export (:func:`analysis.external.analyse_export`, ``export``: both periods'
+metrics, the per-user table, weak users, every subgroup dimension and pair, the LLM bill; the
+interactions are its history), and :func:`analysis.ingest.ingest` of the interactions folder
+into a fresh workspace (``ingest``).
 
 Usage::
 
@@ -58,6 +64,18 @@ def generate(folder: Path, n_users: int, c: int, n_interactions: int, seed: int)
             f"SELECT u AS user_id, (u * 7919 + (hash(u, h, {seed}) % 200) * 104729 + {seed})"
             f" % {N_ITEMS} AS item_id, CAST(1 + hash(h, u, {seed}) % 5 AS DOUBLE) AS gain, "
             f"u % 16 AS bucket FROM range({n_users}) a(u), range(5) b(h)", "bucket", 50_000),
+        "heldout_val": (  # the validation period: the same lists, other held-out items
+            f"SELECT u AS user_id, (u * 7919 + (hash(u, h, {seed} + 1) % 200) * 104729 + "
+            f"{seed}) % {N_ITEMS} AS item_id, CAST(1 + hash(h, u, {seed} + 1) % 5 AS DOUBLE) "
+            f"AS gain, u % 16 AS bucket FROM range({n_users}) a(u), range(5) b(h)",
+            "bucket", 50_000),
+        "users": (
+            f"SELECT u AS user_id, ['de', 'fr', 'us', 'br', 'in', 'jp', 'ng'][1 + "
+            f"CAST(hash(u, {seed} + 3) % 7 AS BIGINT)] AS country, CAST(18 + hash(u, {seed} + 4) % 60 AS "
+            f"INTEGER) AS age, u % 16 AS bucket FROM range({n_users}) a(u)", "bucket", 100_000),
+        "items": (
+            f"SELECT i AS item_id, 'Item title number ' || i || ' (' || (1950 + i % 70) || ')' "
+            f"AS title, i % 4 AS part FROM range({N_ITEMS}) t(i)", "part", 100_000),
         "interactions": (
             f"SELECT hash(i, {seed}) % {max(n_users, 1)} AS user_id, "
             f"hash(i, {seed} + 1) % 50000 AS item_id, "
@@ -79,7 +97,7 @@ def generate(folder: Path, n_users: int, c: int, n_interactions: int, seed: int)
             timings[f"gen_{name}_s"] = round(time.perf_counter() - t, 1)
     sizes = {
         f"{name}_mb": round(sum(p.stat().st_size for p in (folder / name).rglob("*")) / 2**20)
-        for name in ("rankings", "heldout", "interactions")
+        for name in exports
         if (folder / name).exists()
     }
     return {**timings, **sizes}
@@ -93,6 +111,27 @@ r = evaluate_streaming({r!r}, {h!r}, {out!r}, k={k}, block_users={block},
                        memory_limit={mem!r}, threads={threads})
 print(json.dumps({{"n_users": r.n_users, "n_evaluated": r.n_evaluated, "n_blocks": r.n_blocks,
                   "means": {{m: round(v, 6) for m, v in r.means.items()}}}}))
+"""
+
+_EXPORT = """
+import json, sys
+sys.path.insert(0, {root!r})
+from analysis.external import ExportFiles, ScaleConfig, analyse_export
+f = {folder!r}
+files = ExportFiles(test_run=f + "/rankings", test_heldout=f + "/heldout",
+                    validation_run=f + "/rankings", validation_heldout=f + "/heldout_val",
+                    history=f + "/interactions", users=f + "/users", items=f + "/items")
+r = analyse_export(files, {out!r}, ScaleConfig(k={k}, block_users={block},
+                   memory_limit={mem!r}, threads={threads}))
+wr = r.weak_vs_rest.by_group.set_index("group")
+print(json.dumps({{"n_users": r.test.n_users, "n_weak": r.n_weak, "n_judged": r.n_judged,
+                  "threshold": r.threshold, "ndcg": round(r.test.means["ndcg@{k}"], 6),
+                  "weak_test_ndcg": round(float(wr.loc["weak", "mean"]), 6),
+                  "rest_test_ndcg": round(float(wr.loc["rest", "mean"]), 6),
+                  "n_tests": len(r.tests), "prompts": r.bill.n_prompts,
+                  "mean_input_tokens": round(r.bill.mean_input_tokens, 1),
+                  "expected_usd": round(r.bill.estimate.expected_usd, 2),
+                  "seconds": {{s: round(v, 1) for s, v in r.seconds.items()}}}}))
 """
 
 _INGEST = """
@@ -134,7 +173,7 @@ def main() -> None:
     p.add_argument("--memory-limit", default="4GB")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip", choices=["eval", "ingest"], action="append", default=[])
+    p.add_argument("--skip", choices=["eval", "export", "ingest"], action="append", default=[])
     a = p.parse_args()
     folder = a.dir / f"u{a.users}_c{a.top}_m{a.interactions}_s{a.seed}"
     print(json.dumps({"step": "generate", **generate(folder, a.users, a.top, a.interactions,
@@ -147,6 +186,12 @@ def main() -> None:
             out=str(out), k=a.k, block=a.block_users, mem=a.memory_limit, threads=a.threads,
         )  # fmt: skip
         print(json.dumps({"step": "evaluate_streaming", **_child(code)}), flush=True)
+    if "export" not in a.skip and a.interactions:
+        out = folder / f"analysis_k{a.k}"
+        subprocess.run(["rm", "-rf", str(out)], check=True)
+        code = _EXPORT.format(root=str(ROOT), folder=str(folder), out=str(out), k=a.k,
+                              block=a.block_users, mem=a.memory_limit, threads=a.threads)
+        print(json.dumps({"step": "analyse_export", **_child(code)}), flush=True)
     if "ingest" not in a.skip and a.interactions:
         ws = folder / "ws.duckdb"
         ws.unlink(missing_ok=True)
