@@ -29,6 +29,7 @@ __all__ = [
     "WeakUserSelector",
     "WeakUsers",
     "select_weak_users",
+    "ties_note",
 ]
 
 #: the two per-user AUC definitions the paper preset can use -> their per-user column
@@ -131,6 +132,23 @@ class WeakRule:
         return cls(metric=PAPER_AUC[auc], threshold=t_p, require_inactive=True)
 
 
+#: how far a percentile rule's weak share may exceed its P before the ties are called out
+TIES_MARGIN = 0.05
+TIES_NOTE = (
+    "{share:.1%} are at or below the {percentile:g}th percentile ({value:.4g}), not "
+    "{percentile:g}%: many share that value and the rule takes all of them; a threshold below "
+    "it, or another metric, selects fewer."
+)
+
+
+def ties_note(share: float, percentile: float | None, value: float) -> str | None:
+    """:data:`TIES_NOTE` when a percentile rule selected more than ``percentile`` % plus
+    :data:`TIES_MARGIN` (ties at the threshold), else None."""
+    if percentile is None or not np.isfinite(share) or share <= percentile / 100 + TIES_MARGIN:
+        return None
+    return TIES_NOTE.format(share=share, percentile=percentile, value=value)
+
+
 @dataclass(frozen=True)
 class WeakUsers:
     """The weak users a rule selects.
@@ -162,6 +180,12 @@ class WeakUsers:
     breakdown: dict[str, pd.DataFrame]
     test_mean_weak: float
     test_mean_rest: float
+
+    @property
+    def ties_note(self) -> str | None:
+        """A sentence when ties at a percentile threshold made far more users weak than the
+        percentile asks (:func:`ties_note`); None otherwise."""
+        return ties_note(self.share, self.rule.percentile, self.threshold_value)
 
 
 def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:

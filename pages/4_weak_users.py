@@ -142,6 +142,8 @@ cards[2].metric("Weak, validation", _mean(tuning.mean_weak),
 cards[3].metric("Rest, validation", _mean(tuning.mean_rest),
                 help=f"Mean validation {metric} of the other users. "
                      + metric_help(f"val_{metric}"))
+if weak.ties_note:
+    st.warning(weak.ties_note, icon=":material/warning:")
 
 with st.container(border=True, key="wu_heldout"):
     judged_rule = st.session_state["wu_judged_rule"]

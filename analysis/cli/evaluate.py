@@ -125,6 +125,8 @@ def run_evaluate(args) -> int:
         f"on validation), test {weak.rule.metric} {weak.test_mean_weak:.4f} "
         f"vs {weak.test_mean_rest:.4f} for the rest"
     )
+    if weak.ties_note:
+        print(weak.ties_note)
     print_sample(result)
     if dataset.has_scenarios:  # issue 14: the worst scenario (analysis.scenarios)
         from analysis.scenarios import worst_scenario_line

@@ -65,4 +65,6 @@ def run_scenarios(args) -> int:
               f"items ({w.n_unselectable:,} cannot be selected); val {sel.rule.metric} <= "
               f"{sel.threshold_value:.4f}; test {sel.rule.metric} {_fmt(sel.test_mean_weak)} "
               f"vs {_fmt(sel.test_mean_rest)} for the other pairs")
+        if sel.ties_note:
+            print(sel.ties_note)
     return 0

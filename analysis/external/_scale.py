@@ -51,6 +51,7 @@ from analysis.metrics.streaming import StreamedMetrics, evaluate_streaming
 from analysis.subgroups import MIN_GROUP_SIZE, SubgroupReport
 from analysis.subgroups._grouping import INTERSECTION
 from analysis.subgroups.counted import counted_family, counted_report
+from analysis.weak_users import ties_note
 
 __all__ = ["ExportFiles", "ScaleAnalysis", "ScaleConfig", "analyse_export"]
 
@@ -65,9 +66,6 @@ HALF_NOTE = ("Only a test run: the weak-user threshold was chosen on the test {m
              "seeded random half of the users ({n_selection:,}, not judged); the other half "
              "({n_judged:,}) is judged, its weak users selected and measured on the same test "
              "lists, so their low test figures are partly by construction.")
-TIES_NOTE = ("{share:.1%} of the users who could be weak are at or below the {percentile:g}th "
-             "percentile ({value:.4g}): many users share that value, so the rule takes all of "
-             "them; a threshold below it, or another metric, selects fewer.")
 AUC_NOTE = ("AUC: not computed (an exported top-k run has no score for every item); weak "
             "users are selected on a list metric.")
 
@@ -284,10 +282,10 @@ def _analyse(files, out, final, config, metric, prices, spill_dir) -> ScaleAnaly
             f"FROM _ws_base) TO '{out / 'per_user'}' (FORMAT parquet, PER_THREAD_OUTPUT)")
         con.execute(f"CREATE VIEW _ws_pu AS SELECT * FROM read_parquet('{out}/per_user/*')")
         n_weak = con.execute("SELECT count_if(weak) FROM _ws_pu").fetchone()[0]
-        p = config.weak_percentile
-        if p is not None and n_judged and n_weak / n_judged > p / 100 + 0.05:
-            notes.append(TIES_NOTE.format(share=n_weak / n_judged, percentile=p,
-                                          value=threshold))
+        tied = ties_note(n_weak / n_judged if n_judged else float("nan"),
+                         config.weak_percentile, threshold)
+        if tied:
+            notes.append(tied)
         con.execute(f"COPY (SELECT user_id, {_quote(sel)}, {_quote(metric)} FROM _ws_pu "
                     f"WHERE weak ORDER BY user_id) TO '{out / 'weak_users.parquet'}' "
                     f"(FORMAT parquet)")

@@ -8,7 +8,7 @@ import pytest
 
 from analysis import weak_users as W
 from analysis.errors import AnalysisError
-from analysis.weak_users import WeakRule, WeakUserSelector, select_weak_users
+from analysis.weak_users import WeakRule, WeakUserSelector, select_weak_users, ties_note
 
 
 def _table() -> pd.DataFrame:
@@ -189,3 +189,18 @@ class TestPaperPreset:
         assert w.mask.tolist() == [True, False, False, False]  # user 3 is not inactive
         assert w.test_mean_weak == 0.4 and w.test_mean_rest == pytest.approx(0.8)
         assert select_weak_users(t, WeakRule.paper(0.9, "heldout")).n_weak == 2
+
+
+def test_ties_at_a_percentile_are_called_out():
+    """8 of 10 users at validation NDCG 0: the 20th percentile is 0 and the rule takes all 8
+    (80%, not 20%): the note says so; without ties, or with a threshold rule, no note."""
+    table = pd.DataFrame({"user_idx": np.arange(10),
+                          "val_ndcg@10": [0.0] * 8 + [0.5, 0.9],
+                          "ndcg@10": np.linspace(0, 1, 10)})
+    weak = select_weak_users(table, WeakRule(metric="ndcg@10", percentile=20))
+    assert weak.n_weak == 8
+    assert weak.ties_note == ("80.0% are at or below the 20th percentile (0), not 20%: many "
+                              "share that value and the rule takes all of them; a threshold "
+                              "below it, or another metric, selects fewer.")
+    assert select_weak_users(table, WeakRule(metric="ndcg@10", threshold=0.0)).ties_note is None
+    assert ties_note(0.25, 20, 0.1) is None and ties_note(0.26, 20, 0.1) is not None

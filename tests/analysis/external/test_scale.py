@@ -38,8 +38,8 @@ def test_end_to_end_equals_in_memory_definitions(export, tmp_path):
     weak = np.nan_to_num(val, nan=np.inf) <= threshold
     assert r.n_weak == int(weak.sum()) == (pu["weak"]).sum()
     assert r.n_judged == int((~np.isnan(val)).sum())
-    assert any(n.startswith(f"{r.n_weak / r.n_judged:.1%} of the users who could be weak are "
-                            f"at or below the 20th percentile (0)") for n in r.notes)
+    assert any(n.startswith(f"{r.n_weak / r.n_judged:.1%} are at or below the 20th "
+                            f"percentile (0), not 20%") for n in r.notes)
     saved = pd.read_parquet(tmp_path / "run" / "weak_users.parquet")
     assert saved["user_id"].tolist() == pu.loc[weak, "user_id"].tolist()
     # subgroups: subgroup_report of the in-memory table with the same features
