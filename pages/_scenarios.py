@@ -42,6 +42,21 @@ def _selector(ws_path: str, run_id: str, mode: str) -> WeakPairSelector:
     return WeakPairSelector(_pairs(ws_path, run_id, mode))
 
 
+def _groups_table(rep, count: str, metric: str, key: str) -> None:
+    """A report's groups: size, mean with its 95% interval, small groups marked."""
+    table = rep.by_group[["group", "size", "mean", "ci_low", "ci_high", "reliable"]]
+    st.dataframe(table, hide_index=True, key=key, column_config={
+        "group": st.column_config.TextColumn("Group"),
+        "size": st.column_config.NumberColumn(count, format="%d"),
+        "mean": st.column_config.NumberColumn(f"Mean {metric}", format="%.4f"),
+        "ci_low": st.column_config.NumberColumn("95% CI low", format="%.4f"),
+        "ci_high": st.column_config.NumberColumn("95% CI high", format="%.4f"),
+        "reliable": st.column_config.CheckboxColumn(
+            "Reliable", help=f"At least {rep.min_group_size} observations: only reliable "
+            "groups are ranked or named worst."),
+    })
+
+
 def _mode(key: str) -> str:
     return st.segmented_control("Lists", MODES, key=key, default="catalogue", required=True,
                                 help=MODE_HELP)
@@ -64,10 +79,10 @@ def subgroups_section(ws_path: str, run_id: str, min_size: int) -> None:
     st.caption(f"Mean {md_escape(metric)} per (user, scenario) pair, {mode} lists: each user "
                "measured on their held-out items of each scenario. Worst reliable scenario: "
                + (f"**{md_escape(worst)}**." if worst else "none (every scenario is small)."))
-    st.dataframe(report.by_scenario.by_group, hide_index=True, key="sg_scen_table")
+    _groups_table(report.by_scenario, "Pairs", metric, "sg_scen_table")
     st.caption("Cross-scenario users (training interactions in two or more scenarios) against "
                f"single-scenario users, on their own {md_escape(metric)}.")
-    st.dataframe(report.by_users.by_group, hide_index=True, key="sg_scen_users")
+    _groups_table(report.by_users, "Users", metric, "sg_scen_users")
     dims = [d for d in subgroup_dimensions(run.per_user)]
     if not dims:
         return
@@ -103,6 +118,10 @@ def weak_pairs_section(ws_path: str, run_id: str) -> None:
     t = st.slider(f"Weak pair: validation {metric} at or below", 0.0, 1.0, 0.0, 0.01,
                   key="wu_scen_threshold")
     weak = selector.select(WeakRule(metric=metric, threshold=float(t)))
+    st.caption(f"A pair is weak when the user's validation {md_escape(metric)} on that "
+               "scenario's items is at or below the threshold (chosen on validation), and is "
+               f"judged on its test {md_escape(metric)}. At 0, every pair whose validation "
+               "items were all missed is weak.")
     sel = weak.selection
     cols = st.columns(3)
     cols[0].metric("Weak pairs", f"{weak.n_weak:,}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -50,6 +51,27 @@ def prepare(d: AppDriver, title: str) -> None:
     d.wait_idle()
 
 
+#: the dataset ``--scenarios`` opens
+SCENARIO_DATASET = "scenarios-demo"
+
+
+def scenario_run(workspace: Path) -> None:
+    """A synthetic dataset with three planted scenarios (the last hard for a shared model)
+    and its ALS baseline, in ``workspace`` before the app starts."""
+    sys.path.insert(0, str(REPO))
+    from analysis.ingest import load_dataset
+    from analysis.ingest.uploads import ingest_synthetic
+    from analysis.pipeline import EvaluateConfig, run_pipeline
+    from analysis.runs.store import RunStore
+    from analysis.workspace import Workspace
+
+    ws = Workspace(workspace)
+    ingest_synthetic(ws, SCENARIO_DATASET, n_users=1500, n_items=500, mean_interactions=15,
+                     seed=0, n_scenarios=3)
+    RunStore(ws).save_baseline(run_pipeline(load_dataset(ws, SCENARIO_DATASET),
+                                            EvaluateConfig(model="als")))
+
+
 def shrink(path: Path, max_kb: int) -> None:
     """Re-save ``path`` with a 256-colour palette when it is larger than ``max_kb``."""
     if path.stat().st_size <= max_kb * 1024:
@@ -72,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--max-height", type=int, default=2600)
     parser.add_argument("--max-kb", type=int, default=290)
+    parser.add_argument("--scenarios", action="store_true",
+                        help="open a synthetic dataset with three planted scenarios and its ALS "
+                        "run instead of the demo (its scenario sections shown)")
     args = parser.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
@@ -87,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if args.scenarios:
+            scenario_run(tmp / "workspace.duckdb")
         server = AppServer(tmp / "workspace.duckdb", tmp / "streamlit.log")
         with server, sync_playwright() as pw:
             browser = launch_chromium(pw)
@@ -95,6 +122,10 @@ def main(argv: list[str] | None = None) -> None:
                 page.set_default_timeout(120_000)
                 d = AppDriver(page, server.url, args.out)
                 d.open(timeout=300)
+                if args.scenarios:
+                    d.widget("sidebar_run").click()
+                    page.get_by_role("option", name=re.compile(SCENARIO_DATASET)).click()
+                    d.wait_idle()
                 for n, (title, _) in enumerate(PAGES):
                     if slug(title) not in wanted:
                         continue
