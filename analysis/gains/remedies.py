@@ -11,7 +11,8 @@ users a remedy served that have test items; everyone else keeps the baseline's l
   paired per user: an LLM rerank against its best no-LLM reordering of the same candidates
   (``net_gain_ndcg@k`` of its table, :mod:`analysis.gains.controls`); SASRec with text item
   embeddings against the same SASRec randomly initialised; a content blend over an LLM
-  encoder's vectors against the blend over TF-IDF's. A remedy that uses no LLM is itself a
+  encoder's vectors against the blend over TF-IDF's; the scenario re-scorer fed by an LLM's
+  knowledge vectors against the same head with learned scenario and user ids. A remedy that uses no LLM is itself a
   control: its net gain is its gain over the baseline. An LLM remedy whose control was not run
   has no net gain (shown as missing, never as its raw gain).
 * **gain / net gain (everyone)**: the sum over target users divided by every evaluated user

@@ -57,7 +57,10 @@ class RemedySummary:
 
     Attributes:
         kind: ``content_blend``, ``sasrec_text`` (SASRec with its item table initialised from
-            text embeddings) or ``sasrec_random`` (the same SASRec, random initialisation).
+            text embeddings), ``sasrec_random`` (the same SASRec, random initialisation),
+            ``msr_rescorer`` (the scenario-aware re-scorer fed by frozen-LLM scenario and user
+            knowledge, :mod:`analysis.remedies.msr`) or ``msr_ids`` (the same head with learned
+            scenario and user ids instead).
         label: a short human label (kind, encoder, target).
         uses_llm: whether an LLM (or an LLM encoder) produced any of its inputs.
         control: the ``kind`` of the no-LLM remedy its gain is measured against (None: it is

@@ -34,6 +34,7 @@ from analysis.remedies.msr._candidates import Candidates, build_candidates
 from analysis.remedies.msr._knowledge import NO_SCENARIOS, Knowledge
 from analysis.remedies.targets import select_targets
 from analysis.runs.remedy import RemedyRun, RemedySummary
+from analysis.scenarios import compute_pair_metrics
 from models.rescorer import HeadConfig, fit_head, rerank_order
 
 __all__ = ["HEADS", "MsrHead", "MsrRescore", "rescore_scenarios", "scenario_ndcg"]
@@ -133,21 +134,21 @@ class MsrRescore:
 
 def scenario_ndcg(topk: np.ndarray, users: np.ndarray, split, k: int) -> pd.DataFrame:
     """Per scenario, the mean NDCG@k of ``users``' lists against their test items of that
-    scenario (module docstring): ``scenario``, ``name``, ``n_users``, ``ndcg@k`` (NaN: no
-    user)."""
+    scenario: the catalogue-mode pair metric of :func:`analysis.scenarios.
+    compute_pair_metrics` over those users' pairs. Columns ``scenario``, ``name``,
+    ``n_users`` (pairs with test items), ``ndcg@k`` (NaN: none)."""
+    users = np.asarray(users, np.int64)
     ds = split.dataset
-    truth = split.test[np.asarray(users, np.int64)].tocoo()
-    pair = ds.pair_scenarios(np.asarray(users, np.int64)[truth.row], truth.col)
-    out = []
-    for s, name in enumerate(ds.scenario_names):
-        keep = pair == s
-        t = sp.csr_matrix((truth.data[keep], (truth.row[keep], truth.col[keep])),
-                          shape=truth.shape)
-        m = compute_user_metrics(topk, t, k)
-        values = m.values[f"ndcg@{k}"][m.evaluated]
-        out.append({"scenario": s, "name": name, "n_users": m.n_evaluated,
-                    f"ndcg@{k}": float(values.mean()) if len(values) else float("nan")})
-    return pd.DataFrame(out)
+    lists = np.full((ds.n_users, topk.shape[1]), -1, dtype=np.int64)
+    lists[users] = topk
+    pairs = compute_pair_metrics(split, lists, None, k).table
+    pairs = pairs[np.isin(pairs["user_idx"], users) & pairs[f"ndcg@{k}"].notna()]
+    by = pairs.groupby("scenario_code")[f"ndcg@{k}"].agg(["size", "mean"])
+    by = by.reindex(range(len(ds.scenario_names)))
+    return pd.DataFrame({"scenario": np.arange(len(ds.scenario_names)),
+                         "name": list(ds.scenario_names),
+                         "n_users": by["size"].fillna(0).astype(np.int64).to_numpy(),
+                         f"ndcg@{k}": by["mean"].to_numpy(dtype=np.float64)})
 
 
 def _standardise_columns(v: np.ndarray) -> np.ndarray:

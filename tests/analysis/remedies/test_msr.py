@@ -23,7 +23,7 @@ from analysis.remedies.msr import (
     scenario_ndcg,
 )
 from analysis.runs.remedy import load_remedy_run, write_remedy_outputs
-from analysis.split import make_split
+from analysis.split import TEST, TRAIN, make_split
 from analysis.workspace import Workspace
 from models.encoders import make_encoder
 from models.rescorer import HeadConfig
@@ -72,9 +72,11 @@ def test_per_scenario_ndcg_by_hand():
                  item_ids=np.array(["w", "x", "y", "z"], dtype=object), kind="implicit",
                  scenario=np.array([0, 1, 1, 0, 0], np.int16), scenario_names=("s0", "s1"))
 
-    class FakeSplit:  # test items: user a: 1 (s1), 2 (s1); user b: 3 (s0)
+    class FakeSplit:  # test items: user a: 1 (s1), 2 (s1); user b: 3 (s0); train: the rest
         dataset = ds
         test = sp.csr_matrix((np.ones(3), ([0, 0, 1], [1, 2, 3])), shape=(2, 4))
+        validation = sp.csr_matrix((2, 4))
+        fold = np.array([TRAIN, TEST, TEST, TRAIN, TEST], np.int8)
 
     topk = np.array([[2, 0], [3, 1]])
     table = scenario_ndcg(topk, np.array([0, 1]), FakeSplit, 2)
