@@ -1,20 +1,20 @@
-"""A workspace holding a small dataset whose loads carry scenarios, and a baseline run of it,
-for the CLI and page tests.
+"""A workspace holding a small dataset with a scenario column, and a baseline run of it, for
+the CLI and page tests.
 
-Ingest does not keep a scenario column yet (issue 14, point 1, in progress), so the run's
-dataset gets its scenarios on every load through a patched ``load_dataset`` (the code
-``item_idx % 2``: ``feed`` and ``search``), the same on every load.
+The synthetic log gets the column ``scenario`` = ``feed`` for even item ids and ``search``
+for odd ones, and is ingested like any file with a scenario column (the ingest maps item ids
+``0..n-1`` to the same ``item_idx``, so the code is ``item_idx % 2``).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
-import analysis.runs.baseline as baseline_module
-from analysis.ingest import load_dataset
-from analysis.ingest.uploads import ingest_synthetic
+from analysis.ingest import ingest, load_dataset
+from analysis.ingest.synthetic import generate_synthetic, write_synthetic
 from analysis.pipeline import EvaluateConfig, run_pipeline
 from analysis.runs.store import RunStore
 from analysis.workspace import Workspace
@@ -23,30 +23,22 @@ NAME = "scen"
 PLAIN = "plain"
 
 
-def with_scenarios(ds):
-    if ds.name != NAME:
-        return ds
-    return dataclasses.replace(ds, scenario=(ds.item_idx % 2).astype(np.int16),
-                               scenario_names=("feed", "search"))
-
-
-def patch_loads(mp) -> None:
-    """Loads of the dataset ``scen`` carry scenarios (``mp``: a MonkeyPatch)."""
-    mp.setattr(baseline_module, "load_dataset", lambda ws, name: with_scenarios(
-        load_dataset(ws, name)))
-
-
-def build(path, mp):
+def build(path, mp=None):
     """The workspace at ``path`` with a run of ``scen`` (scenarios) and one of ``plain``
-    (none); returns their RunInfos."""
-    patch_loads(mp)
+    (none); returns their RunInfos. ``mp`` is unused (kept for the callers' signature)."""
     ws = Workspace(path)
     store = RunStore(ws)
     config = EvaluateConfig(model="als", model_params={"factors": 8, "iterations": 3},
                             split="random", min_group_size=5)
+    data = generate_synthetic(150, 80, seed=1, mean_interactions=12)
     infos = []
-    for name in (NAME, PLAIN):
-        ingest_synthetic(ws, name, n_users=150, n_items=80, mean_interactions=12, seed=1)
-        ds = with_scenarios(load_dataset(ws, name))
-        infos.append(store.save_baseline(run_pipeline(ds, config)))
+    with tempfile.TemporaryDirectory(prefix="weakspot-scen-") as tmp:
+        for name in (NAME, PLAIN):
+            if name == NAME:
+                item = data.interactions["item_id"].to_numpy()
+                data.interactions["scenario"] = np.where(item % 2 == 0, "feed", "search")
+            paths = write_synthetic(data, Path(tmp) / name)
+            ingest(ws, name, paths["interactions"], users=paths["users"], items=paths["items"])
+            data.interactions.drop(columns="scenario", inplace=True, errors="ignore")
+            infos.append(store.save_baseline(run_pipeline(load_dataset(ws, name), config)))
     return infos
