@@ -347,7 +347,7 @@ def _upload_tab() -> None:
 def _synthetic_tab() -> None:
     st.caption("A synthetic log with planted structure: Zipf popularity, genres, heavy-tailed "
                "activity and a niche-taste group that collaborative filtering serves badly.")
-    fields = st.columns(5)
+    fields = st.columns(6)
     synth_name = fields[0].text_input("Dataset name", value="synthetic", key="data_synth_name")
     n_users = fields[1].number_input("Users", min_value=10, max_value=2_000_000, value=2000,
                                      step=500, key="data_synth_users")
@@ -356,17 +356,23 @@ def _synthetic_tab() -> None:
     mean_inter = fields[3].number_input("Mean interactions per user", min_value=3.0, value=20.0,
                                         step=5.0, key="data_synth_mean")
     seed = fields[4].number_input("Seed", min_value=0, value=0, step=1, key="data_synth_seed")
+    n_scen = fields[5].number_input(
+        "Scenarios", min_value=0, max_value=8, value=0, step=1, key="data_synth_scenarios",
+        help="0: none. Otherwise surfaces such as home, search, email in a scenario column; "
+             "users active in one or several, the last scenario planted hard for a shared "
+             "model (its items follow a taste unrelated to the user's elsewhere).")
     if not st.button("Create synthetic dataset", key="data_synth_create", type="primary",
                      icon=":material/science:"):
         return
     name = synth_name.strip()
-    request = (name, int(n_users), int(n_items), float(mean_inter), int(seed))
+    request = (name, int(n_users), int(n_items), float(mean_inter), int(seed), int(n_scen))
     if _done_before("synthetic", request, name):
         return
     try:
         with st.spinner("Generating and ingesting..."):
             report = ingest_synthetic(ws, name, n_users=int(n_users), n_items=int(n_items),
-                                      mean_interactions=mean_inter, seed=int(seed))
+                                      mean_interactions=mean_inter, seed=int(seed),
+                                      n_scenarios=int(n_scen))
             message = (f"Created {md_escape(repr(report.name))}: {report.n_users:,} users, "
                        f"{report.n_items:,} items, {report.n_interactions:,} interactions.")
             _record("synthetic", request, message)

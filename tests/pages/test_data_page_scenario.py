@@ -55,3 +55,17 @@ def test_scenario_select_detects_stores_and_can_be_switched_off(app):
     at.selectbox(key="data_map_scenario").set_value("(none)")
     _ingest(at, "plain")
     assert load_dataset(ws, "plain").scenario is None
+
+
+def test_synthetic_dataset_with_scenarios(app):
+    at, ws = app
+    at.text_input(key="data_synth_name").set_value("multi")
+    at.number_input(key="data_synth_users").set_value(60)
+    at.number_input(key="data_synth_items").set_value(40)
+    at.number_input(key="data_synth_mean").set_value(8.0)
+    at.number_input(key="data_synth_scenarios").set_value(3)
+    next(b for b in at.button if b.key == "data_synth_create").click()
+    at.run()
+    assert not at.exception, at.exception
+    ds = load_dataset(ws, "multi")
+    assert ds.scenario_names == ("email", "home", "search") and ds.has_scenarios
