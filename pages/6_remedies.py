@@ -69,6 +69,19 @@ def _encoder_settings(encoder: str) -> dict:
     return {"base_url": url.strip(), "model": model.strip(), "usd_per_mtok": float(price)}
 
 
+@st.cache_data(max_entries=8, show_spinner="Counting the knowledge prompts...")
+def _knowledge_plan(ws_path: str, run_id: str, encoder: str, config: tuple):
+    """The knowledge's dry run (prompts, tokens, one-off cost) for this run and encoder."""
+    from analysis.embeddings import EmbeddingStore
+    from analysis.remedies.msr import build_prompts, plan_knowledge
+    from models.encoders import make_encoder
+
+    ws = workspace()
+    run = run_store().load_baseline(run_id)
+    return plan_knowledge(build_prompts(run.split), make_encoder(encoder, **dict(config)),
+                          EmbeddingStore(ws))
+
+
 def _launch_form() -> None:
     cols = st.columns(3)
     kinds = [k for k in REMEDIES if k != "msr_rescorer" or run.dataset.has_scenarios]
@@ -93,6 +106,15 @@ def _launch_form() -> None:
         st.caption("Fits SASRec twice on the run's split, with the text table and with a "
                    "random one (its no-LLM control); on CPU this takes minutes on large data.")
     missing = [name for name in ("model", "base_url") if name in config and not config[name]]
+    if kind == "msr_rescorer" and not missing:
+        try:
+            plan = _knowledge_plan(workspace().path, run_id, encoder, tuple(sorted(
+                config.items())))
+        except AnalysisError as err:
+            show_error(err)
+        else:
+            st.caption("Dry run of the knowledge (nothing encoded yet): " + md_escape(
+                "; ".join(plan.lines())) + ". Serving needs no LLM call.")
     if missing:
         st.caption("Give the " + " and the ".join(
             {"model": "model" if encoder == "openai" else "model folder",

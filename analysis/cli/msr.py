@@ -17,16 +17,6 @@ def _fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.4f}"
 
 
-def _plan_lines(plan) -> list[str]:
-    return [
-        f"encoder {plan.encoder_id}",
-        (f"{plan.n_scenario_prompts} scenario prompts + {plan.n_user_prompts} user prompts: "
-         f"{plan.n_distinct} distinct, {plan.n_cached} cached, {plan.n_to_encode} to encode"),
-        (f"~{plan.tokens} tokens, ~{plan.seconds:.1f} s at {plan.tokens_per_s:g} tokens/s, "
-         f"~${plan.cost_usd:.4f} one-off ({plan.pricing}); nothing per request"),
-    ]
-
-
 def run_msr(args) -> int:
     from analysis.embeddings import EmbeddingStore
     from analysis.remedies.msr import (
@@ -54,7 +44,7 @@ def run_msr(args) -> int:
         bars.close(clear=True)
         print(f"dry run of the scenario and user knowledge of {run.dataset.name}: nothing "
               "encoded")
-        for line in _plan_lines(plan):
+        for line in plan.lines():
             print(line)
         return 0
     bars("knowledge", 0.0, args.encoder)
@@ -64,7 +54,7 @@ def run_msr(args) -> int:
     head = HeadConfig(seed=args.seed, **({} if args.epochs is None else {"epochs": args.epochs}))
     result = rescore_scenarios(run, knowledge, config=head)
     bars.close(clear=True)
-    for line in _plan_lines(knowledge.plan):
+    for line in knowledge.plan.lines():
         print(f"planned: {line}")
     u = knowledge.usage
     print(f"knowledge: {knowledge.scenario.shape[0]} scenarios and {knowledge.user.shape[0]} "

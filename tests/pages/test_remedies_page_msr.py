@@ -36,7 +36,11 @@ def test_the_rescorer_runs_from_the_page_and_joins_the_comparison(workspace, mon
     at.selectbox(key="sidebar_run").set_value(run_id).run()
     assert label in at.selectbox(key="rm_kind").options
     at.selectbox(key="rm_kind").set_value("msr_rescorer").run()
-    at.number_input(key="rm_dim").set_value(8)
+    at.number_input(key="rm_dim").set_value(8).run()
+    # the dry run first: one prompt per scenario and per user, nothing encoded yet
+    dry = next(c.value for c in at.caption if c.value.startswith("Dry run of the knowledge"))
+    n_users = workspace.dataset_info(RunStore(workspace).get(run_id).dataset)["n_users"]
+    assert f"scenario prompts + {n_users} user prompts" in dry and "0 cached" in dry
     at.button(key="rm_run").click().run()
     assert not at.exception, at.exception
     status = get_job_manager(workspace).wait(at.session_state["remedy_job"], timeout=600)

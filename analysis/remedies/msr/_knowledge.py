@@ -78,6 +78,17 @@ class KnowledgePlan:
     cost_usd: float
     pricing: str
 
+    def lines(self) -> list[str]:
+        """The dry run in three lines (the CLI prints them, the Remedies page shows them)."""
+        return [
+            f"encoder {self.encoder_id}",
+            (f"{self.n_scenario_prompts} scenario prompts + {self.n_user_prompts} user "
+             f"prompts: {self.n_distinct} distinct, {self.n_cached} cached, "
+             f"{self.n_to_encode} to encode"),
+            (f"~{self.tokens} tokens, ~{self.seconds:.1f} s at {self.tokens_per_s:g} tokens/s, "
+             f"~${self.cost_usd:.4f} one-off ({self.pricing}); nothing per request"),
+        ]
+
 
 @dataclass(frozen=True)
 class Knowledge:
