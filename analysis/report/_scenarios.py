@@ -60,6 +60,17 @@ def scenarios_section(found: ScenarioAnalysis) -> dict:
                 f"validation items cannot be selected); their test {metric} "
                 f"{fmt_metric(sel.test_mean_weak)} against {fmt_metric(sel.test_mean_rest)} "
                 f"for the other pairs.")
+    heat = heat_table = None
+    if found.heatmap is not None:
+        h = found.heatmap
+        cell = h.worst
+        heat = (f"Scenario by {h.by}: mean {metric} per cell (cells under {h.min_group_size} "
+                "pairs left blank). " + ("No cell is large enough to name a worst one."
+                                        if cell is None else
+                                        f"Worst cell: {cell[0]} x {cell[1]}."))
+        grid = h.grid().rename_axis(columns=None).reset_index()
+        heat_table = table(grid)
     return {"headline": headline, "mode": MODES.get(rep.mode, rep.mode),
             "table": table(_groups(by)), "users": table(_groups(rep.by_users)), "weak": weak,
+            "heat": heat, "heat_table": heat_table,
             "note": NOTE.format(size=by.min_group_size)}

@@ -28,6 +28,8 @@ def test_section_names_the_planted_hard_scenario(tmp_path, runs):
     assert "Worst scenario: email, ndcg@10 " in section
     assert "Cross-scenario against single-scenario users" in section
     assert "weak (user, scenario) pairs of" in section
+    assert "Scenario by activity: mean ndcg@10 per cell" in section and "Worst cell: email x " \
+        in section
     assert '<a href="#scenarios">Scenarios</a>' in html
     # a run without scenarios: no section, no link
     plain = build_report(runs.baseline, generated_at=WHEN).html
