@@ -63,7 +63,10 @@ def run_msr(args) -> int:
     k = result.k
     print(f"heads fitted on {result.n_fit:,} validation users, epoch chosen on {result.n_check:,} "
           f"(baseline check ndcg@{k} {result.check_baseline_ndcg:.4f}): " + "; ".join(
-              f"{h.head} epoch {h.best_epoch}, {h.check_ndcg:.4f}"
+              f"{h.head} epoch {h.best_epoch}, {h.check_ndcg:.4f}" + (
+                  "" if h.unproven_epoch is None else
+                  f" (epoch {h.unproven_epoch} scored higher, gain not established: baseline "
+                  "order kept)")
               for h in result.heads.values()))
     print(f"per scenario, test ndcg@{k} of every user's list against their items of that "
           "scenario:")

@@ -20,8 +20,11 @@ the rest of the head is the same, so any difference is the knowledge's.
 Training: listwise softmax cross-entropy over each user's candidates (only users with at least
 one relevant candidate), Adam, seeded minibatches of users; the state kept is the one with the
 best mean NDCG@k on the held-aside check users (epoch 0, the baseline's order, included; ties
-to the earlier epoch). Deterministic for a seed: one torch thread (single-threaded CPU
-kernels sum in a fixed order) while it fits and scores.
+to the earlier epoch), and only when its gain over epoch 0 on those users is established: the
+lower end of the 95% t-interval of the paired per-user differences is above 0. Otherwise the
+head keeps epoch 0, the baseline's order: a small validation set picks noisy epochs, and a
+remedy must not reorder lists on a gain it cannot show. Deterministic for a seed: one torch
+thread (single-threaded CPU kernels sum in a fixed order) while it fits and scores.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class HeadConfig:
         weight_decay: Adam's L2 penalty.
         check_every: epochs between two checks of the check users' NDCG@k.
         seed: initialisation and minibatch order.
+        require_established: keep a trained epoch only when its check gain over epoch 0 is
+            established (module docstring); False: keep the best check mean whatever.
     """
 
     hidden: int = 16
@@ -57,6 +62,7 @@ class HeadConfig:
     weight_decay: float = 1e-4
     check_every: int = 2
     seed: int = 0
+    require_established: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,11 +73,15 @@ class HeadFit:
         module: the torch module (eval mode).
         best_epoch: the epoch kept (0: the baseline's own order).
         curve: ``(epoch, check NDCG@k)`` pairs, in order.
+        best_mean_epoch: the epoch with the best check mean (kept unless its gain was not
+            established); check_gain_low: the lower end of that gain's 95% interval.
     """
 
     module: object
     best_epoch: int
     curve: tuple[tuple[int, float], ...]
+    best_mean_epoch: int = 0
+    check_gain_low: float = float("nan")
 
     def score(self, x: np.ndarray, scen: np.ndarray, users: np.ndarray) -> np.ndarray:
         """float32 ``(n, C)`` scores of candidates ``x`` ``(n, C, F)`` shown in scenarios
@@ -160,16 +170,33 @@ def rerank_order(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.argsort(-s, axis=1, kind="stable")
 
 
-def _ndcg_of_order(order: np.ndarray, labels: np.ndarray, k: int) -> float:
-    """Mean binary NDCG@k of each row's reordered candidates (rows with no label skipped;
-    the ideal list is over the row's labelled candidates, at most k)."""
+def _ndcg_rows(order: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Binary NDCG@k of each row's reordered candidates, NaN for a row with no label (the
+    ideal list is over the row's labelled candidates, at most k)."""
     hits = np.take_along_axis(labels, order, axis=1)[:, :k]
     disc = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = (hits * disc).sum(axis=1)
     n_rel = np.minimum(labels.sum(axis=1), k).astype(int)
     ideal = np.concatenate(([0.0], np.cumsum(disc)))[n_rel]
-    ok = n_rel > 0
-    return float((dcg[ok] / ideal[ok]).mean()) if ok.any() else float("nan")
+    return np.divide(dcg, ideal, out=np.full(len(dcg), np.nan), where=n_rel > 0)
+
+
+def _ndcg_of_order(order: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Mean of :func:`_ndcg_rows` over the rows with a label (NaN without one)."""
+    rows = _ndcg_rows(order, labels, k)
+    return float(np.nanmean(rows)) if (~np.isnan(rows)).any() else float("nan")
+
+
+def _gain_low(after: np.ndarray, before: np.ndarray) -> float:
+    """Lower end of the 95% t-interval of the mean paired difference (rows with a value);
+    NaN below two rows."""
+    d = (after - before)[~np.isnan(before)]
+    if len(d) < 2:
+        return float("nan")
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return float(d.mean() - half)
 
 
 def fit_head(
@@ -208,14 +235,19 @@ def fit_head(
         opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         gen = np.random.default_rng(cfg.seed)
 
-        def check_ndcg() -> float:
+        def check_rows_ndcg() -> np.ndarray:
             module.eval()
             with torch.no_grad():
                 s = module(xt[check], st[check], ut[check]).numpy()
             module.train()
-            return _ndcg_of_order(rerank_order(s, valid[check]), labels[check], k)
+            return _ndcg_rows(rerank_order(s, valid[check]), labels[check], k)
 
-        best = (check_ndcg(), 0, {n: t.clone() for n, t in module.state_dict().items()})
+        def mean(rows: np.ndarray) -> float:
+            return float(np.nanmean(rows)) if (~np.isnan(rows)).any() else float("nan")
+
+        base_rows = check_rows_ndcg()
+        initial = {n: t.clone() for n, t in module.state_dict().items()}
+        best = (mean(base_rows), 0, initial, base_rows)
         curve = [(0, best[0])]
         module.train()
         for epoch in range(1, cfg.epochs + 1):
@@ -229,11 +261,18 @@ def fit_head(
                 loss.backward()
                 opt.step()
             if epoch % cfg.check_every == 0 or epoch == cfg.epochs:
-                value = check_ndcg()
+                rows_now = check_rows_ndcg()
+                value = mean(rows_now)
                 curve.append((epoch, value))
                 if value > best[0]:
-                    best = (value, epoch, {n: t.clone() for n, t in module.state_dict().items()})
-        module.load_state_dict(best[2])
+                    best = (value, epoch, {n: t.clone() for n, t in module.state_dict().items()},
+                            rows_now)
+        low = _gain_low(best[3], base_rows) if best[1] else float("nan")
+        kept, state = best[1], best[2]
+        if cfg.require_established and kept and not low > 0:
+            kept, state = 0, initial  # the gain is not established: the baseline's order
+        module.load_state_dict(state)
         module.eval()
-    return HeadFit(module=module, best_epoch=best[1], curve=tuple(curve))
+    return HeadFit(module=module, best_epoch=kept, curve=tuple(curve), best_mean_epoch=best[1],
+                   check_gain_low=low)
 

@@ -57,6 +57,8 @@ class MsrHead:
         topk: int ``(len(per_user), k)`` item_idx after, best first.
         best_epoch: the epoch kept (0: the baseline's order).
         check_ndcg: the kept epoch's mean NDCG@k on the check users (validation).
+        unproven_epoch: the epoch with the best check mean when its gain was not established
+            and the baseline's order was kept instead (None otherwise).
     """
 
     head: str
@@ -64,6 +66,7 @@ class MsrHead:
     topk: np.ndarray
     best_epoch: int
     check_ndcg: float
+    unproven_epoch: int | None = None
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,8 @@ def rescore_scenarios(run, knowledge: Knowledge, *, config: HeadConfig | None = 
             per[f"after_{m}"] = after[m].to_numpy()
             per[f"gain_{m}"] = after[m].to_numpy() - before[m].to_numpy()
         check_ndcg = dict(fit.curve)[fit.best_epoch]
-        results[head] = MsrHead(head, per, topk, fit.best_epoch, check_ndcg)
+        unproven = fit.best_mean_epoch if fit.best_mean_epoch != fit.best_epoch else None
+        results[head] = MsrHead(head, per, topk, fit.best_epoch, check_ndcg, unproven)
         by_scen[head] = scenario_ndcg(topk, test_users, split, k)[f"ndcg@{k}"].to_numpy()
     n_evaluated = int(run.per_user["evaluated"].to_numpy(bool).sum())
     return MsrRescore(k=k, candidates=run.n_candidates, heads=results, by_scenario=by_scen,

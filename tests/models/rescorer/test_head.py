@@ -52,3 +52,20 @@ def test_fit_is_deterministic_for_a_seed_and_keeps_epoch_zero_when_nothing_helps
     best = max(v for _, v in a.curve)
     assert dict(a.curve)[a.best_epoch] == best
     assert a.best_epoch == min(e for e, v in a.curve if v == best)  # ties: the earlier epoch
+
+
+def test_a_check_gain_that_is_not_established_keeps_the_baseline_order():
+    """Seed 3: the best check mean is at epoch 3 (0.326 -> 0.463 over 10 check users), but the
+    paired gain's 95% interval starts below 0, so the head keeps epoch 0; without the rule it
+    keeps epoch 3."""
+    x, scen, users, labels, valid = _data(seed=3)
+    kw = {"fit_rows": np.arange(30), "check_rows": np.arange(30, 40), "scenario_source": 3,
+          "user_source": 40, "k": 3}
+    cfg = HeadConfig(epochs=6, batch_users=8, check_every=1)
+    kept = fit_head(x, scen, users, labels, valid, cfg=cfg, **kw)
+    assert (kept.best_mean_epoch, kept.best_epoch) == (3, 0) and kept.check_gain_low < 0
+    np.testing.assert_array_equal(kept.score(x, scen, users), x[:, :, 0])  # the baseline
+    loose = fit_head(x, scen, users, labels, valid, **kw,
+                     cfg=HeadConfig(epochs=6, batch_users=8, check_every=1,
+                                    require_established=False))
+    assert loose.best_epoch == 3
