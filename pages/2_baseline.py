@@ -224,7 +224,9 @@ with st.expander("Import rankings: analyse your own recommender's run"):
     st.caption("TREC (`user Q0 item rank score tag`), CSV or Parquet (`user_id, item_id, rank` "
                "or `score`), uploaded or a file or folder of Parquet files on this server, "
                "judged on the split, k, C and seed above. AUC over all items: not available "
-               "for an imported run.")
+               "for an imported run. An export bigger than this machine's memory (billions "
+               "of rows) is analysed in place from the command line: `python -m analysis "
+               "analyse-export` (README, \"Your own recommender, at your scale\").")
     c1, c2 = st.columns(2)
     RUN_TYPES = ["trec", "txt", "run", "csv", "tsv", "parquet"]
     up_test = c1.file_uploader("Test run", type=RUN_TYPES, key="import_test_upload")
