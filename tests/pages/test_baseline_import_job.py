@@ -18,11 +18,10 @@ from analysis.runs.store import RunStore
 from analysis.workspace import Workspace
 from pages._shared import md_escape
 from tests.analysis.external._fixtures import C, build_external
+from tests.pages._app import JOB_WAIT_S, wait_adopted
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/2_baseline.py"
-#: the longest a test waits for a background job: generous, so a loaded machine only slows it
-JOB_WAIT_S = 600
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +75,7 @@ def _submitted(at, ws_path) -> str:
 
 def _wait(at, ws_path, job_id):
     """Wait for the job to end (no fixed sleep), then let the page adopt it."""
-    status = get_job_manager(Workspace(ws_path)).wait(job_id, timeout=JOB_WAIT_S)
-    assert not status.active, f"job still {status.state} after {JOB_WAIT_S} s"
-    if "baseline_job" in at.session_state:
-        at.run()
-        assert not at.exception, at.exception
-    assert "baseline_job" not in at.session_state
-    return status
+    return wait_adopted(at, get_job_manager(Workspace(ws_path)), job_id)
 
 
 def test_an_uploaded_trec_run_is_imported_in_the_background_and_becomes_active(ext, uploads_dir):

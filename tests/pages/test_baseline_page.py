@@ -16,6 +16,7 @@ from analysis.runs.compare import BAD_INT
 from analysis.runs.store import RunStore
 from analysis.split import NO_TIMESTAMPS
 from analysis.workspace import Workspace
+from tests.pages._app import JOB_WAIT_S, wait_adopted
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/2_baseline.py"
@@ -52,8 +53,6 @@ def _click(at, key):
     assert not at.exception, at.exception
 
 
-#: the longest a test waits for a background job: generous, so a loaded machine only slows it
-JOB_WAIT_S = 600
 
 
 def _train_and_wait(at, ws):
@@ -69,13 +68,7 @@ def _train_and_wait(at, ws):
     _click(at, "baseline_train")
     job_id = at.session_state["baseline_job"] if "baseline_job" in at.session_state else next(
         j.job_id for j in manager.jobs(kind="baseline") if j.job_id not in before)
-    status = manager.wait(job_id, timeout=JOB_WAIT_S)
-    assert not status.active, f"job still {status.state} after {JOB_WAIT_S} s"
-    if "baseline_job" in at.session_state:
-        at.run()
-        assert not at.exception, at.exception
-    assert "baseline_job" not in at.session_state
-    return status
+    return wait_adopted(at, manager, job_id)
 
 
 def test_hyperparameter_form_follows_the_model(ws):
