@@ -56,6 +56,11 @@ def run_blend(args) -> int:
     print(f"weight {blend.weight:g} chosen on validation: mean {ndcg} {chosen[blend.weight]:.4f} "
           f"against {chosen[0.0]:.4f} for the baseline (weight 0), over "
           f"{int(blend.grid['n_users'].iloc[0]):,} users")
+    if blend.unproven_weight is not None:
+        w = blend.unproven_weight
+        print(f"weight {w:g} scored higher on validation ({chosen[w]:.4f}) but its gain over "
+              "the baseline was not established (95% paired interval reaches 0): the blend "
+              "keeps the baseline's lists")
     print(f"on test, {len(blend.per_user):,} users: {ndcg} {before:.4f} -> {after:.4f}, gain "
           f"{blend.mean_gain_target:+.4f} (95% CI {low:+.4f} to {high:+.4f}); over all "
           f"{blend.n_evaluated:,} evaluated users {blend.mean_gain_all:+.5f}")

@@ -14,7 +14,11 @@ encoder of :mod:`analysis.embeddings`; rows L2-normalised here, a zero vector st
 
 The weight is the grid value with the best mean validation NDCG@k over the target users that
 have validation items (training items masked, as the run's validation pass does); ties go to
-the smaller weight, so a blend that does not help stays the baseline. Test rankings mask the
+the smaller weight, so a blend that does not help stays the baseline. A non-zero weight is
+kept only when its validation gain over ``w = 0`` is established: the lower end of the 95%
+t-interval of the paired per-user differences is above 0; otherwise the blend is ``w = 0``
+(the baseline's lists), and the weight that scored best is recorded as unproven. A remedy
+does not reorder anyone's list on a gain it cannot show on validation. Test rankings mask the
 training and validation items (the run's test convention), so "before" equals the run's own
 per-user test NDCG@k. Every other user keeps the baseline ranking: gain 0.
 """
@@ -65,6 +69,8 @@ class ContentBlend:
         n_evaluated: users of the run with test items (the "everyone" denominator).
         topk: int ``(len(per_user), k)``: each target user's test list after the blend.
         n_target: target users, with or without test items.
+        unproven_weight: the weight with the best validation mean when its gain over ``w = 0``
+            was not established (the blend then keeps ``w = 0``); None otherwise.
     """
 
     target: str
@@ -75,6 +81,7 @@ class ContentBlend:
     n_evaluated: int
     topk: np.ndarray | None = None
     n_target: int = 0
+    unproven_weight: float | None = None
 
     @property
     def mean_gain_target(self) -> float:
@@ -109,7 +116,8 @@ class ContentBlend:
             encoder=encoder, settings={"weight": self.weight},
             validation={"weight": self.weight, f"val_ndcg@{self.k}": float(chosen[self.weight]),
                         f"baseline_val_ndcg@{self.k}": float(chosen.get(0.0, np.nan)),
-                        "n_users": int(self.grid["n_users"].iloc[0])},
+                        "n_users": int(self.grid["n_users"].iloc[0]),
+                        "unproven_weight": self.unproven_weight},
             seed=seed, wall_s=wall_s)
         return RemedyRun(summary=summary, per_user=self.per_user, topk=self.topk)
 
@@ -206,6 +214,12 @@ def blend_content(run: BaselineRun, vectors: np.ndarray, *, target: str = "weak"
                 split.validation[val_users], k)
     means = val.mean(axis=1)
     best = int(np.flatnonzero(means == means.max())[0])  # ties: the smaller weight
+    unproven = None
+    if weights[best] != 0.0 and 0.0 in weights:  # keep it only on an established gain
+        zero = weights.index(0.0)
+        _, low, _ = mean_ci(val[best] - val[zero])
+        if not low > 0:
+            unproven, best = weights[best], zero
     grid = pd.DataFrame({"weight": weights, f"val_ndcg@{k}": means, "n_users": len(val_users)})
 
     test_users = users[np.diff(split.test.indptr)[users] > 0]
@@ -224,4 +238,5 @@ def blend_content(run: BaselineRun, vectors: np.ndarray, *, target: str = "weak"
         per_user[f"gain_{m}"] = after[m] - before[m]
     n_evaluated = int(run.per_user["evaluated"].to_numpy(bool).sum())
     return ContentBlend(target=target, weight=weights[best], grid=grid, per_user=per_user, k=k,
-                        n_evaluated=n_evaluated, topk=topk, n_target=len(users))
+                        n_evaluated=n_evaluated, topk=topk, n_target=len(users),
+                        unproven_weight=unproven)

@@ -62,9 +62,15 @@ def test_the_weight_is_chosen_on_validation_and_zero_is_the_baseline(run):
     vectors = rng.normal(size=(run.dataset.n_items, 8)).astype(np.float32)
     blend = cb.blend_content(run, vectors, target="weak")
     grid = blend.grid.set_index("weight")["val_ndcg@10"]
-    assert blend.weight == grid.index[int(np.argmax(grid.to_numpy()))]  # first best: smallest
+    best = grid.index[int(np.argmax(grid.to_numpy()))]  # first best: the smallest weight
     users = select_targets(run.per_user, "weak")
     users = users[np.diff(run.split.validation.indptr)[users] > 0]
+    # kept only when its paired validation gain over the baseline is established
+    diff = _val_ndcg(run, users, vectors, best) - _val_ndcg(run, users, vectors, 0.0)
+    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+    established = best != 0.0 and diff.mean() - half > 0
+    assert blend.weight == (best if established else 0.0)
+    assert blend.unproven_weight == (None if established or best == 0.0 else best)
     for weight in (0.0, blend.weight, 1.0):
         assert grid[weight] == pytest.approx(_val_ndcg(run, users, vectors, weight).mean(),
                                              abs=1e-12)
