@@ -158,8 +158,9 @@ def _comparison(ws_path: str, baseline_id: str, children: tuple, users: float,
     """Every rerank and remedy of the run (``children`` keys the cache: a new run of either
     compares again)."""
     reranks, remedies = remedies_of_run(run_store(), baseline_id, run.dataset)
+    notes = list(dict.fromkeys(n for r in remedies if (n := r.summary.unproven_note())))
     return compare_remedies(run, reranks=reranks, remedies=remedies, users_per_month=users,
-                            refreshes_per_month=refreshes)
+                            refreshes_per_month=refreshes), notes
 
 
 st.subheader("Run a remedy")
@@ -183,11 +184,14 @@ target_gain = cols[2].number_input("Target net NDCG gain", 0.0, 1.0, 0.01, step=
                                    "cheapest remedy reaching it.")
 try:
     children = tuple(run_children(run_id))
-    comparison = _comparison(workspace().path, run_id, children, float(users), float(refreshes))
+    comparison, unproven = _comparison(workspace().path, run_id, children, float(users),
+                                       float(refreshes))
 except AnalysisError as err:
     show_error(err)
     st.stop()
 st.info(md_escape(comparison.verdict(float(target_gain))), icon=":material/balance:")
+for note in unproven:  # a validation choice without an established gain: the baseline kept
+    st.caption(md_escape(note))
 # one column per remedy: the figures read down, and a handful of remedies fits the width
 figures = comparison.shown().set_index("remedy").T.rename_axis("figure")
 st.dataframe(figures, width="stretch", height=35 * (len(figures) + 1) + 3)  # every row shown

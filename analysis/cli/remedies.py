@@ -107,4 +107,7 @@ def run_remedies(args) -> int:
     shown = cmp.shown().set_index("remedy").T
     print(shown.to_string())
     print(cmp.verdict(args.target_gain))
+    for note in dict.fromkeys(n for r in remedies + saved_remedies
+                              if (n := r.summary.unproven_note())):
+        print(note)
     return 0

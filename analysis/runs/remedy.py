@@ -97,6 +97,20 @@ class RemedySummary:
     def to_json(self) -> dict:
         return jsonable(asdict(self))
 
+    def unproven_note(self) -> str | None:
+        """A sentence when the choice made on validation (a blend weight, a head's epoch)
+        scored higher there without an established gain, so the remedy kept the baseline's
+        lists; None otherwise."""
+        weight = self.validation.get("unproven_weight")
+        epoch = self.validation.get("unproven_epoch")
+        if weight is not None:
+            return (f"{self.label}: weight {weight:g} scored best on validation, but its gain "
+                    "over the baseline was not established, so it keeps the baseline's lists.")
+        if epoch is not None:
+            return (f"{self.label}: its best epoch on validation ({epoch}) did not establish a "
+                    "gain over the baseline, so it keeps the baseline's order.")
+        return None
+
     @classmethod
     def from_json(cls, d: dict) -> RemedySummary:
         names = {f.name for f in fields(cls)}

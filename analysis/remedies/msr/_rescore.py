@@ -129,7 +129,8 @@ class MsrRescore:
                 settings={**settings, "best_epoch": head.best_epoch, **extra},
                 validation={f"check_{nd}": head.check_ndcg,
                             f"baseline_check_{nd}": self.check_baseline_ndcg,
-                            "n_fit": self.n_fit, "n_check": self.n_check},
+                            "n_fit": self.n_fit, "n_check": self.n_check,
+                            "unproven_epoch": head.unproven_epoch},
                 seed=self.config.seed)
             runs.append(RemedyRun(summary=summary, per_user=per, topk=head.topk[keep]))
         return runs[0], runs[1]

@@ -111,3 +111,22 @@ def test_bad_inputs_say_what_is_wrong(run):
         cb.blend_content(run, good[:5])
     with pytest.raises(AnalysisError, match=r"Blend weights must lie in \[0, 1\]"):
         cb.blend_content(run, good, weights=(0.0, 1.5))
+
+
+def test_an_unproven_weight_is_said_in_the_saved_remedy():
+    from analysis.runs.remedy import RemedySummary
+
+    summary = RemedySummary(kind="content_blend", label="content blend (tfidf, weak users)",
+                            uses_llm=False, control=None, target="weak", k=10, n_target=5,
+                            n_evaluated=9, validation={"unproven_weight": 0.2})
+    assert summary.unproven_note() == (
+        "content blend (tfidf, weak users): weight 0.2 scored best on validation, but its gain "
+        "over the baseline was not established, so it keeps the baseline's lists.")
+    head = RemedySummary(kind="msr_rescorer", label="MSR", uses_llm=True, control="msr_ids",
+                         target="weak", k=10, n_target=5, n_evaluated=9,
+                         validation={"unproven_epoch": 14})
+    assert "best epoch on validation (14) did not establish" in head.unproven_note()
+    proven = RemedySummary(kind="content_blend", label="b", uses_llm=False, control=None,
+                           target="weak", k=10, n_target=5, n_evaluated=9,
+                           validation={"unproven_weight": None})
+    assert proven.unproven_note() is None
