@@ -201,9 +201,9 @@ def run_pipeline(
         dataset: from :func:`analysis.ingest.load_dataset` or the synthetic generator.
         config: the run's settings.
         progress: optional ``progress(stage, fraction, message)`` callback.
-        should_stop: optional; a model that can stop mid-fit (SASRec, asked before every
-            training batch) ends with its ``AnalysisError`` once it returns True. implicit's
-            models run their fit to the end.
+        should_stop: optional cancel hook passed to the model's fit: ALS, BPR and LMF ask it
+            after every iteration, SASRec before every batch, and end with their
+            ``AnalysisError`` once it returns True; item-kNN and most-popular ignore it.
 
     Returns:
         A :class:`PipelineResult`.
@@ -229,8 +229,8 @@ def run_pipeline(
     with timer.stage("fit"):
         model = make_recommender(config.model, seed=config.seed, **config.model_params)
         sequences = split.train_sequences if model.uses_sequences else None  # SASRec's input
-        stop = {"should_stop": should_stop} if should_stop and model.uses_sequences else {}
-        model.fit(split.train, progress=stage_cb("fit"), sequences=sequences, **stop)
+        model.fit(split.train, progress=stage_cb("fit"), sequences=sequences,
+                  should_stop=should_stop)
     with timer.stage("evaluate"):
         evaluation = evaluate_recommender(
             model,

@@ -72,9 +72,10 @@ def _saved(ctx: JobContext, info: RunInfo) -> str:
 def baseline_task(
     workspace: Workspace, dataset: str, config: EvaluateConfig
 ) -> Callable[[JobContext], str | None]:
-    """Train, evaluate and save a baseline run of ``dataset``. A cancel stops a model that
-    can stop mid-fit (SASRec) before its next batch, and nothing is saved; the other
-    models fit to the end and their run is saved."""
+    """Train, evaluate and save a baseline run of ``dataset``. A cancel stops an iterative
+    model mid-fit (ALS, BPR, LMF after the current iteration, SASRec before its next batch)
+    and nothing is saved; item-kNN and most-popular fit in one pass, so their cancel takes
+    effect before the run is saved."""
 
     def fn(ctx: JobContext) -> str:
         ctx.progress(0.0, "loading the dataset")
@@ -83,9 +84,11 @@ def baseline_task(
             result = run_pipeline(ds, config, progress=_stage_progress(ctx),
                                   should_stop=lambda: ctx.cancelled)
         except AnalysisError:
-            if ctx.cancelled:  # a fit stopped mid-way (SASRec): nothing to save
+            if ctx.cancelled:  # a fit stopped mid-way: nothing to save
                 return None
             raise
+        if ctx.cancelled:  # a one-pass model finished before the cancel was seen
+            return None
         ctx.progress(SAVE_AT, "saving the run")
         return _saved(ctx, RunStore(workspace).save_baseline(result))
 

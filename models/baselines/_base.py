@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -138,6 +139,8 @@ class BaselineRecommender:
 
     #: whether implicit has a CUDA version of this model
     _has_gpu_version = False
+    #: the running fit's cancel hook (``fit(..., should_stop=f)``), None outside a fit
+    _should_stop: Callable[[], bool] | None = None
     #: whether ``fit`` reads ``sequences`` (checked and passed to :meth:`_fit_sequences`)
     _uses_sequences = False
 
@@ -191,6 +194,7 @@ class BaselineRecommender:
         progress: Progress | None = None,
         *,
         sequences: tuple[np.ndarray, np.ndarray] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> BaselineRecommender:
         """Fit on the n_users x n_items train matrix (values are confidences).
 
@@ -202,6 +206,10 @@ class BaselineRecommender:
                 :attr:`analysis.split.Split.train_sequences` gives them; every entry must be
                 a cell of ``train``. Sequential models (SASRec) need it; the others ignore it
                 (unchecked).
+            should_stop: optional cancel hook: the iterative models ask it after every
+                iteration (ALS, BPR, LMF) or before every batch (SASRec) and stop when it
+                returns True, keeping nothing (their one-line error says where); item-kNN and
+                most-popular fit in one pass and ignore it.
 
         Returns:
             ``self``, fitted.
@@ -211,10 +219,14 @@ class BaselineRecommender:
                 demanded (``use_gpu=True``) but none is available.
         """
         csr = check_train(train)
-        if sequences is not None and self._uses_sequences:
-            self._fit_sequences(csr, check_sequences(sequences, csr), progress)
-        else:
-            self._fit(csr, progress)
+        self._should_stop = should_stop
+        try:
+            if sequences is not None and self._uses_sequences:
+                self._fit_sequences(csr, check_sequences(sequences, csr), progress)
+            else:
+                self._fit(csr, progress)
+        finally:
+            self._should_stop = None
         self._shape = csr.shape
         return self
 

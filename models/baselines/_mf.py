@@ -32,7 +32,15 @@ from ._base import report
 from ._device import resolve_device
 from ._factor import FactorModel
 
-__all__ = ["ALS", "BPR", "FIT_FAILED", "LMF"]
+__all__ = ["ALS", "BPR", "FIT_FAILED", "FIT_STOPPED", "LMF"]
+
+FIT_STOPPED = (
+    "The {name} fit was cancelled after iteration {iteration}/{iterations}: nothing was kept."
+)
+
+
+class _Stopped(Exception):
+    """Raised from implicit's per-iteration callback when the fit is cancelled."""
 
 FIT_FAILED = (
     "Model {name!r} diverged while fitting ({error}): lower learning_rate or raise regularization."
@@ -69,6 +77,8 @@ class _ImplicitMF(FactorModel):
         def callback(iteration: int, *_: Any) -> None:
             last[0] = (iteration + 1) / total
             report(progress, last[0], f"{self.name}: iteration {iteration + 1}/{total}")
+            if self._should_stop is not None and self._should_stop():
+                raise _Stopped(iteration + 1)
 
         # implicit asks for single-threaded BLAS; its own kernels use num_threads cores
         with threadpool_limits(1, "blas"):
@@ -77,6 +87,9 @@ class _ImplicitMF(FactorModel):
                 model.fit(train, show_progress=False, callback=callback)
             except ModelFitError as exc:
                 raise AnalysisError(FIT_FAILED.format(name=self.name, error=exc)) from exc
+            except _Stopped as stop:  # nothing of this fit is kept
+                raise AnalysisError(FIT_STOPPED.format(
+                    name=self.name, iteration=stop.args[0], iterations=total)) from None
         if gpu:
             model = model.to_cpu()
         self._user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)

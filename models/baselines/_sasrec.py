@@ -241,11 +241,10 @@ class SASRec(FactorModel):
         """
         text = check_text(item_vectors, text_table, train.shape[1])
         self._text, self.text_state = (None if text is None else (text, text_table)), None
-        self._should_stop = should_stop
         try:
-            super().fit(train, progress, sequences=sequences)
+            super().fit(train, progress, sequences=sequences, should_stop=should_stop)
         finally:
-            self._text = self._should_stop = None
+            self._text = None
         return self
 
     def _resolve_device(self, use_gpu: Any) -> bool:

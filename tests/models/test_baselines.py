@@ -633,3 +633,26 @@ def test_ml100k_als_matches_implicit():
     ids, sc = model.recommend(probe, 10, exclude=train)
     np.testing.assert_allclose(sc, ref_sc, rtol=1e-4, atol=1e-5)
     assert (ids == ref_ids).mean() > 0.99  # identical up to near-ties
+
+
+@pytest.mark.parametrize("name", ["als", "bpr", "lmf"])
+def test_an_iterative_fit_stops_when_asked_and_keeps_nothing(name):
+    """``should_stop`` is asked after every iteration; True after the second stops the fit
+    there with its one line, and the model holds no factors; a hook that never says stop
+    changes nothing (the same factors as without it)."""
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) >= 2
+
+    model = make_recommender(name, seed=0, iterations=6)
+    with pytest.raises(AnalysisError) as err:
+        model.fit(DATA.train, should_stop=stop)
+    assert str(err.value) == (f"The {name} fit was cancelled after iteration 2/6: nothing "
+                              "was kept.")
+    assert len(asked) == 2 and model.item_factors is None and model._should_stop is None
+    plain = make_recommender(name, seed=0, iterations=6).fit(DATA.train)
+    hooked = make_recommender(name, seed=0, iterations=6).fit(DATA.train,
+                                                              should_stop=lambda: False)
+    np.testing.assert_array_equal(plain.item_factors, hooked.item_factors)

@@ -132,9 +132,9 @@ def test_a_rerank_job_reaches_100_only_when_done(ws, monkeypatch):
     assert progress[-2] < 1.0 == progress[-1]
 
 
-def _cancelled_at_epoch_1(jm, task, messages: list[str]):
+def _cancelled_at_epoch_1(jm, task, messages: list[str], marker: str = "epoch 1/3"):
     """``task`` as a job function that records every progress message and asks the manager
-    to cancel the job once the fit reports its first epoch (of 3)."""
+    to cancel the job once the fit reports ``marker`` (its first epoch of 3)."""
 
     def fn(ctx):
         report = ctx.progress
@@ -142,7 +142,7 @@ def _cancelled_at_epoch_1(jm, task, messages: list[str]):
         def progress(fraction, message="", **detail):
             messages.append(message)
             report(fraction, message, **detail)
-            if "epoch 1/3" in message:
+            if marker in message:
                 jm.cancel(ctx.job_id)
 
         ctx.progress = progress
@@ -182,6 +182,23 @@ def test_a_sasrec_baseline_job_cancelled_mid_fit_saves_nothing(ws):
     assert (status.state, status.run_id, status.error) == ("cancelled", None, None)
     assert [m for m in messages if "epoch" in m] == [
         next(m for m in messages if "epoch 1/3" in m)]
+    assert "saving the run" not in messages
+    assert len(RunStore(ws).list_runs(kind="baseline")) == before
+
+
+def test_an_als_baseline_job_cancelled_mid_fit_saves_nothing(ws):
+    """ALS asks the cancel flag after every iteration: set after the first of 5, the fit
+    stops at its end and nothing is saved."""
+    ensure_demo_run(ws)
+    jm = JobManager(ws)
+    before = len(RunStore(ws).list_runs(kind="baseline"))
+    task = baseline_task(ws, DEMO_NAME, EvaluateConfig(model="als",
+                                                       model_params={"iterations": 5}))
+    messages: list[str] = []
+    status = jm.wait(jm.submit("baseline", "als", _cancelled_at_epoch_1(
+        jm, task, messages, marker="iteration 1/5")), timeout=300)
+    assert (status.state, status.run_id, status.error) == ("cancelled", None, None)
+    assert [m for m in messages if "iteration" in m] == ["fit: als: iteration 1/5"]
     assert "saving the run" not in messages
     assert len(RunStore(ws).list_runs(kind="baseline")) == before
 
