@@ -210,7 +210,6 @@ class SASRec(FactorModel):
     _uses_sequences = True
     text_state: TextState | None = None
     _text: tuple[np.ndarray, str] | None = None
-    _should_stop: Callable[[], bool] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
