@@ -219,10 +219,11 @@ def _cohorts(ws_path: str, run_id: str):
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _csv(ws_path: str, run_id: str) -> bytes:
-    """The per-user table as CSV, shared (bytes never change): ``cache_data`` would unpickle
-    a copy on every rerun, about 100 ms per interaction for a million users' table."""
-    return loaded_run(run_id).per_user.to_csv(index=False).encode()
+def _csv(ws_path: str, run_id: str, taste) -> bytes:
+    """The per-user table as CSV, with the taste dimensions when they are shown, shared
+    (bytes never change): ``cache_data`` would unpickle a copy on every rerun, about 100 ms
+    per interaction for a million users' table."""
+    return _table(ws_path, run_id, taste).to_csv(index=False).encode()
 
 
 run_id, run = page_start("Subgroups", "Which groups of users does the baseline serve worst? "
@@ -395,6 +396,7 @@ else:
 
 subgroups_section(ws_path, run_id, min_size)  # only when the run's dataset has scenarios
 
-st.download_button("Download the per-user table (CSV)", data=_csv(ws_path, run_id),
-                   file_name=f"{run_id}-per_user.csv", mime="text/csv", key="sg_download",
+st.download_button("Download the per-user table (CSV)", data=_csv(ws_path, run_id, taste),
+                   file_name=f"{run_id}-per_user{'-taste' if taste else ''}.csv",
+                   mime="text/csv", key="sg_download",
                    icon=":material/download:", on_click="ignore")

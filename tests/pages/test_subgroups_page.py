@@ -246,8 +246,21 @@ def test_taste_categories_are_two_more_dimensions_computed_once(at, demo, monkey
     monkeypatch.setattr(taste_module, "taste_categories", counted)
     assert "taste_category" not in at.multiselect(key="sg_dims").options
     assert at.selectbox(key="sg_taste_source").disabled  # set once the toggle is on
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    served = {}  # file name -> the bytes a download button serves
+    real_store = MemoryMediaFileStorage.load_and_get_id
+
+    def store(self, path_or_data, mimetype, kind, filename=None):
+        served[filename] = path_or_data
+        return real_store(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", store)
     at.toggle(key="sg_taste").set_value(True).run()
     assert not at.exception, at.exception
+    # the download then carries the taste columns
+    header = served[f"{info.run_id}-per_user-taste.csv"].split(b"\n", 1)[0].decode()
+    assert {"taste_category", "taste_focus"} <= set(header.split(","))
     assert at.selectbox(key="sg_taste_source").options == [
         "the run's item factors", "TF-IDF of the item texts"]  # the run is ALS: factors first
     assert at.selectbox(key="sg_taste_source").value == "factors"
