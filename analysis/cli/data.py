@@ -80,6 +80,8 @@ def ingest_as(args, name: str):
             kcore=args.kcore,
             replace=bool(args.replace),
             delimiter=args.delimiter,
+            header=args.header,
+            quoting=args.quoting,
         )
     except AnalysisError as err:
         if str(err) != str(AnalysisError(NAME_TAKEN.format(name=name, path=workspace.path))):

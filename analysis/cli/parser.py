@@ -39,6 +39,12 @@ def add_ingest_options(cmd: argparse.ArgumentParser) -> None:
         choices=["auto", "csv", "tsv", "parquet", "movielens"],
     )
     cmd.add_argument("--delimiter", help="field separator of a CSV/TSV file (default: detect)")
+    cmd.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                     help="whether a text file's first line names its columns (default: "
+                     "detect); --no-header maps the columns by position")
+    cmd.add_argument("--quoting", action=argparse.BooleanOptionalAction, default=None,
+                     help="process CSV quotes in a text file (default: for comma and "
+                     "semicolon files only; tab, pipe and :: files are read literally)")
     cmd.add_argument("--user-col", help="name of the user id column (default: auto-detect)")
     cmd.add_argument("--item-col", help="name of the item id column (default: auto-detect)")
     cmd.add_argument("--rating-col",

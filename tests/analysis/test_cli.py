@@ -280,6 +280,27 @@ def test_ingest_reads_a_path_with_glob_characters_exactly(tmp_path, capsys):
     assert "3 users" in capsys.readouterr().out
 
 
+def test_header_and_quoting_flags_reach_the_ingest(tmp_path, capsys):
+    """A headerless comma file: --no-header keeps its first line as a row (3 users, not 2);
+    with quotes processed ``"1"`` and ``1`` are one user, with --no-quoting two."""
+    from analysis.ingest import load_dataset
+    from analysis.workspace import Workspace
+
+    ws = tmp_path / "ws.duckdb"
+    (tmp_path / "r.csv").write_text("1,10,5,1700000000\n2,11,4,1700000001\n3,12,3,1700000002\n")
+    args = ["ingest", "--interactions", str(tmp_path / "r.csv"), "--workspace", str(ws)]
+    assert main([*args, "--name", "a", "--no-header"]) == 0
+    assert load_dataset(Workspace(ws), "a").n_users == 3
+    (tmp_path / "q.csv").write_text('user,item,rating,ts\n"1",10,5,1700000000\n'
+                                    '1,11,4,1700000001\n')
+    args = ["ingest", "--interactions", str(tmp_path / "q.csv"), "--workspace", str(ws)]
+    assert main([*args, "--name", "quoted"]) == 0
+    assert main([*args, "--name", "literal", "--no-quoting"]) == 0
+    assert load_dataset(Workspace(ws), "quoted").n_users == 1
+    assert sorted(load_dataset(Workspace(ws), "literal").user_ids) == ['"1"', "1"]
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize(
     ("data", "needles"),
     [
