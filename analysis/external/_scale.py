@@ -44,6 +44,7 @@ import pandas as pd
 from analysis.errors import AnalysisError
 from analysis.external._scale_bill import ScaleBill, weak_user_bill
 from analysis.external._scale_features import Dimension, _quote, dimensions_sql
+from analysis.external._scale_report import export_report
 from analysis.gains.cost import PriceTable
 from analysis.ingest import table_sql
 from analysis.metrics._ranking import METRIC_NAMES
@@ -130,7 +131,7 @@ class ScaleAnalysis:
 
     Attributes:
         output: the run folder: ``per_user/`` (Parquet parts), ``weak_users.parquet``,
-            ``subgroups.csv``, ``tests.csv``, ``summary.json``.
+            ``subgroups.csv``, ``tests.csv``, ``summary.json`` and ``report.html``.
         test, validation: the streamed metrics (validation None without a validation run).
         threshold: the weak-user threshold on the selection metric.
         n_weak: weak users; ``n_judged`` users who could be weak (those with the selection
@@ -403,3 +404,4 @@ def _write(r: ScaleAnalysis, out: Path) -> None:
         "seconds": {k: round(v, 3) for k, v in r.seconds.items()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "report.html").write_text(export_report(r))

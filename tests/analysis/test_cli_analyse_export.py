@@ -32,7 +32,7 @@ def test_writes_the_run_and_prints_the_figures(files, tmp_path, capsys):
     assert "val_ndcg@10 <= " in printed and "country: worst " in printed
     assert f"{summary['llm_bill']['prompts']:,} prompts" in printed
     assert sorted(p.name for p in out.iterdir()) == [
-        "per_user", "subgroups.csv", "summary.json", "test_metrics", "tests.csv",
+        "per_user", "report.html", "subgroups.csv", "summary.json", "test_metrics", "tests.csv",
         "validation_metrics", "weak_users.parquet"]
 
 

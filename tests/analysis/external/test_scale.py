@@ -67,6 +67,11 @@ def test_end_to_end_equals_in_memory_definitions(export, tmp_path):
     assert wr.loc["rest", "mean"] == pytest.approx(np.nanmean(x[~weak]), rel=1e-12)
     # the bill: render_prompt of every weak user's prompt, tokens counted the offline way
     _check_bill(r, frames, pu.loc[weak, "user_id"].to_numpy())
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert f"prod-v7 fails {r.n_weak:,} of {r.n_judged:,} users" in html
+    for dim in ("activity", "inactive", "country"):
+        assert f"<h3>{dim}</h3>" in html
+    assert "Kruskal-Wallis p" in html and "Holm" in html and "<script" not in html
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["name"] == "prod-v7" and summary["weak"]["n_weak"] == r.n_weak
     assert summary["users"] == N_USERS and summary["llm_bill"]["prompts"] == r.n_weak
