@@ -79,7 +79,7 @@ def _knowledge_plan(ws_path: str, run_id: str, encoder: str, config: tuple):
     ws = workspace()
     run = run_store().load_baseline(run_id)
     return plan_knowledge(build_prompts(run.split), make_encoder(encoder, **dict(config)),
-                          EmbeddingStore(ws))
+                          EmbeddingStore(ws), dataset_name=run.dataset.name)
 
 
 def _launch_form() -> None:

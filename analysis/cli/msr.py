@@ -40,7 +40,8 @@ def run_msr(args) -> int:
     prompts = build_prompts(run.split, top_items=args.top_items, recent_items=args.recent_items)
     encoder = make_encoder(args.encoder, **config)
     if args.dry_run:
-        plan = plan_knowledge(prompts, encoder, store, tokens_per_s=args.tokens_per_s)
+        plan = plan_knowledge(prompts, encoder, store, dataset_name=run.dataset.name,
+                              tokens_per_s=args.tokens_per_s)
         bars.close(clear=True)
         print(f"dry run of the scenario and user knowledge of {run.dataset.name}: nothing "
               "encoded")

@@ -28,8 +28,8 @@ from analysis.errors import AnalysisError
 from models.encoders.protocol import EncodeUsage, TextEncoder
 
 __all__ = [
-    "TOKENS_PER_S", "EmbedPlan", "ItemEmbeddings", "embed_items", "encoder_label",
-    "plan_embedding",
+    "TOKENS_PER_S", "EmbedPlan", "EncodedTexts", "ItemEmbeddings", "embed_items",
+    "encode_texts", "encoder_label", "plan_embedding", "plan_texts",
 ]
 
 #: assumed encoding throughput (tokens per second) for the dry run's time, per encoder/device.
@@ -130,16 +130,35 @@ def price(encoder: TextEncoder, tokens: int, seconds: float) -> tuple[float, str
     return 0.0, "free (CPU, no model)"
 
 
-def _prepare(dataset: Dataset, encoder: TextEncoder, max_chars: int):
-    texts = build_item_texts(dataset, max_chars=max_chars)
+@dataclass(frozen=True)
+class EncodedTexts:
+    """Texts encoded through the store (:func:`encode_texts`).
+
+    Attributes:
+        vectors: float32 ``(len(texts), dim)``, one row per input text.
+        plan: the dry run made before encoding.
+        usage: what this call encoded (zeros when everything was cached).
+        cost_usd: what this call cost; total_usd: the spend recorded under the name, all runs.
+    """
+
+    vectors: np.ndarray
+    plan: EmbedPlan
+    usage: EncodeUsage
+    cost_usd: float
+    total_usd: float
+
+
+def _unique(encoder: TextEncoder, texts) -> tuple[list[str], dict[str, str]]:
+    """Fit a corpus-fitted encoder on ``texts``; their hashes and the first text per hash."""
+    texts = list(texts)
     if not encoder.per_item:
-        encoder.fit(list(texts))
+        encoder.fit(texts)
     hashes = text_sha256(texts)
-    unique = dict(zip(hashes, texts, strict=True))  # first text per hash, in item order
-    return texts, hashes, unique
+    return hashes, dict(zip(hashes, texts, strict=True))
 
 
-def _plan(dataset, encoder, store, unique, cached, tokens_per_s) -> EmbedPlan:
+def _plan(name: str, n_texts: int, encoder: TextEncoder, unique: dict, cached: dict,
+          tokens_per_s: float | None) -> EmbedPlan:
     if tokens_per_s is None:
         tokens_per_s = TOKENS_PER_S[_throughput_key(encoder)]
     if not tokens_per_s > 0:
@@ -149,39 +168,34 @@ def _plan(dataset, encoder, store, unique, cached, tokens_per_s) -> EmbedPlan:
     seconds = tokens / float(tokens_per_s)
     cost, basis = price(encoder, tokens, seconds)
     return EmbedPlan(
-        dataset.name, encoder.id, dataset.n_items, len(unique), len(unique) - len(missing),
+        name, encoder.id, n_texts, len(unique), len(unique) - len(missing),
         len(missing), tokens, float(tokens_per_s), seconds, cost, basis,
     )  # fmt: skip
 
 
-def plan_embedding(
-    dataset: Dataset, encoder: TextEncoder, store: EmbeddingStore, *,
-    max_chars: int = 1000, tokens_per_s: float | None = None,
-) -> EmbedPlan:  # fmt: skip
-    """The dry run: what :func:`embed_items` would encode and cost; encodes nothing.
+def plan_texts(name: str, texts, encoder: TextEncoder, store: EmbeddingStore, *,
+               tokens_per_s: float | None = None) -> EmbedPlan:
+    """The dry run of :func:`encode_texts`: what it would encode and cost; encodes nothing
+    (a corpus-fitted encoder is fitted, which is cheap and needed to name it)."""
+    hashes, unique = _unique(encoder, texts)
+    return _plan(name, len(hashes), encoder, unique, store.get(encoder.id, list(unique)),
+                 tokens_per_s)
+
+
+def encode_texts(name: str, texts, encoder: TextEncoder, store: EmbeddingStore, *,
+                 tokens_per_s: float | None = None) -> EncodedTexts:
+    """Every text's vector, encoding only the distinct texts the store lacks for this encoder;
+    this call's spend is recorded once under ``name`` (a dataset's catalogue, or
+    ``<dataset>#msr`` for the scenario knowledge).
 
     Raises:
-        AnalysisError: a bad throughput or item text setting.
+        AnalysisError: a bad throughput, the encoder failed, or it answered vectors of a
+            length other than the stored ones.
     """
-    _, _, unique = _prepare(dataset, encoder, max_chars)
-    cached = store.get(encoder.id, list(unique))
-    return _plan(dataset, encoder, store, unique, cached, tokens_per_s)
-
-
-def embed_items(
-    dataset: Dataset, encoder: TextEncoder, store: EmbeddingStore, *,
-    max_chars: int = 1000, tokens_per_s: float | None = None,
-) -> ItemEmbeddings:  # fmt: skip
-    """Every item's vector, encoding only texts the store lacks for this encoder.
-
-    Raises:
-        AnalysisError: the encoder failed, or answered vectors of a length other than the
-            stored ones.
-    """
-    texts, hashes, unique = _prepare(dataset, encoder, max_chars)
+    hashes, unique = _unique(encoder, texts)
     encoder_id = encoder.id
     cached = store.get(encoder_id, list(unique))
-    plan = _plan(dataset, encoder, store, unique, cached, tokens_per_s)
+    plan = _plan(name, len(hashes), encoder, unique, cached, tokens_per_s)
     missing = [h for h in unique if h not in cached]
     before = encoder.usage
     if missing:
@@ -193,7 +207,7 @@ def embed_items(
                         u.seconds - before.seconds, u.calls - before.calls)  # fmt: skip
     cost, _ = price(encoder, usage.tokens, usage.seconds)
     if missing:
-        store.record_cost(dataset.name, encoder_id, n_items=len(texts), n_computed=len(missing),
+        store.record_cost(name, encoder_id, n_items=len(hashes), n_computed=len(missing),
                           tokens=usage.tokens, seconds=usage.seconds, cost_usd=cost)  # fmt: skip
     dims = {len(v) for v in cached.values()}
     if len(dims) > 1:
@@ -202,5 +216,35 @@ def embed_items(
             "expected one length."
         )
     vectors = np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False)
-    total = store.catalogue_cost(dataset.name, encoder_id).cost_usd
-    return ItemEmbeddings(vectors, encoder_id, plan, usage, cost, total)
+    total = store.catalogue_cost(name, encoder_id).cost_usd
+    return EncodedTexts(vectors, plan, usage, cost, total)
+
+
+def plan_embedding(
+    dataset: Dataset, encoder: TextEncoder, store: EmbeddingStore, *,
+    max_chars: int = 1000, tokens_per_s: float | None = None,
+) -> EmbedPlan:  # fmt: skip
+    """The dry run: what :func:`embed_items` would encode and cost; encodes nothing.
+
+    Raises:
+        AnalysisError: a bad throughput or item text setting.
+    """
+    texts = build_item_texts(dataset, max_chars=max_chars)
+    return plan_texts(dataset.name, texts, encoder, store, tokens_per_s=tokens_per_s)
+
+
+def embed_items(
+    dataset: Dataset, encoder: TextEncoder, store: EmbeddingStore, *,
+    max_chars: int = 1000, tokens_per_s: float | None = None,
+) -> ItemEmbeddings:  # fmt: skip
+    """Every item's vector (:func:`encode_texts` of the item texts, recorded under the
+    dataset's name).
+
+    Raises:
+        AnalysisError: the encoder failed, or answered vectors of a length other than the
+            stored ones.
+    """
+    texts = build_item_texts(dataset, max_chars=max_chars)
+    done = encode_texts(dataset.name, texts, encoder, store, tokens_per_s=tokens_per_s)
+    return ItemEmbeddings(done.vectors, encoder.id, done.plan, done.usage, done.cost_usd,
+                          done.total_usd)

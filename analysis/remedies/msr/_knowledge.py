@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.embeddings.embed import TOKENS_PER_S, encoder_label, price
-from analysis.embeddings.store import EmbeddingStore, text_sha256
+from analysis.embeddings.embed import EmbedPlan, encode_texts, encoder_label, plan_texts
+from analysis.embeddings.store import EmbeddingStore
 from analysis.errors import AnalysisError
 from analysis.split import TRAIN, Split
 from models.encoders.protocol import EncodeUsage, TextEncoder
@@ -55,38 +55,29 @@ class KnowledgePrompts:
 
 @dataclass(frozen=True)
 class KnowledgePlan:
-    """The dry run of the knowledge: what encoding its prompts would take.
+    """The dry run of the knowledge: one prompt per scenario and per user, and what encoding
+    them would take.
 
     Attributes:
-        encoder_id: the encoder.
         n_scenario_prompts, n_user_prompts: prompts (one per scenario, one per user).
-        n_distinct: distinct prompt texts; n_cached: of them already stored.
-        n_to_encode: distinct texts to encode.
-        tokens: their tokens (the encoder's count); tokens_per_s, seconds: the assumed time.
-        cost_usd: the one-off cost estimate; pricing: its basis in words.
+        encoding: the prompts' :class:`~analysis.embeddings.embed.EmbedPlan` (``n_texts``:
+            distinct prompts; ``n_cached``, ``n_to_encode``, ``tokens``, ``seconds``,
+            ``cost_usd``, ``pricing`` as for item embeddings).
     """
 
-    encoder_id: str
     n_scenario_prompts: int
     n_user_prompts: int
-    n_distinct: int
-    n_cached: int
-    n_to_encode: int
-    tokens: int
-    tokens_per_s: float
-    seconds: float
-    cost_usd: float
-    pricing: str
+    encoding: EmbedPlan
 
     def lines(self) -> list[str]:
         """The dry run in three lines (the CLI prints them, the Remedies page shows them)."""
+        e = self.encoding
         return [
-            f"encoder {self.encoder_id}",
+            f"encoder {e.encoder_id}",
             (f"{self.n_scenario_prompts} scenario prompts + {self.n_user_prompts} user "
-             f"prompts: {self.n_distinct} distinct, {self.n_cached} cached, "
-             f"{self.n_to_encode} to encode"),
-            (f"~{self.tokens} tokens, ~{self.seconds:.1f} s at {self.tokens_per_s:g} tokens/s, "
-             f"~${self.cost_usd:.4f} one-off ({self.pricing}); nothing per request"),
+             f"prompts: {e.n_texts} distinct, {e.n_cached} cached, {e.n_to_encode} to encode"),
+            (f"~{e.tokens} tokens, ~{e.seconds:.1f} s at {e.tokens_per_s:g} tokens/s, "
+             f"~${e.cost_usd:.4f} one-off ({e.pricing}); nothing per request"),
         ]
 
 
@@ -185,76 +176,36 @@ def build_prompts(split: Split, *, top_items: int = 10, recent_items: int = 5) -
     return KnowledgePrompts(scenario=scenario, user=user)
 
 
-def _throughput(encoder: TextEncoder, tokens_per_s: float | None) -> float:
-    if tokens_per_s is not None:
-        if not tokens_per_s > 0:
-            raise AnalysisError(f"Bad encoding throughput {tokens_per_s!r}: give tokens per "
-                                "second > 0.")
-        return float(tokens_per_s)
-    if encoder.name == "transformers":
-        device = str(getattr(encoder, "device", "cpu"))
-        return TOKENS_PER_S["transformers:cuda" if device.startswith("cuda")
-                            else "transformers:cpu"]
-    return TOKENS_PER_S.get(encoder.name, TOKENS_PER_S["openai"])
+def _name(dataset_name: str) -> str:
+    """Where the knowledge's spend is recorded in the embedding store."""
+    return f"{dataset_name}#msr"
 
 
-def _prepare(prompts: KnowledgePrompts, encoder: TextEncoder, store: EmbeddingStore):
-    texts = prompts.all
-    if not encoder.per_item:
-        encoder.fit(texts)
-    hashes = text_sha256(texts)
-    unique = dict(zip(hashes, texts, strict=True))
-    return hashes, unique, store.get(encoder.id, list(unique))
-
-
-def _plan(prompts, encoder, unique, cached, tokens_per_s) -> KnowledgePlan:
-    missing = [t for h, t in unique.items() if h not in cached]
-    tokens = int(sum(encoder.count_tokens(missing))) if missing else 0
-    speed = _throughput(encoder, tokens_per_s)
-    cost, basis = price(encoder, tokens, tokens / speed)
-    return KnowledgePlan(encoder.id, len(prompts.scenario), len(prompts.user), len(unique),
-                         len(unique) - len(missing), len(missing), tokens, speed,
-                         tokens / speed, cost, basis)
+def _plan(prompts: KnowledgePrompts, encoding: EmbedPlan) -> KnowledgePlan:
+    return KnowledgePlan(len(prompts.scenario), len(prompts.user), encoding)
 
 
 def plan_knowledge(prompts: KnowledgePrompts, encoder: TextEncoder, store: EmbeddingStore, *,
-                   tokens_per_s: float | None = None) -> KnowledgePlan:
+                   dataset_name: str, tokens_per_s: float | None = None) -> KnowledgePlan:
     """The dry run: what :func:`encode_knowledge` would encode and cost; encodes nothing."""
-    _, unique, cached = _prepare(prompts, encoder, store)
-    return _plan(prompts, encoder, unique, cached, tokens_per_s)
+    return _plan(prompts, plan_texts(_name(dataset_name), prompts.all, encoder, store,
+                                     tokens_per_s=tokens_per_s))
 
 
 def encode_knowledge(prompts: KnowledgePrompts, encoder: TextEncoder, store: EmbeddingStore,
                      dataset_name: str, *, tokens_per_s: float | None = None) -> Knowledge:
-    """Every prompt's vector, encoding only the prompts the store lacks for this encoder; the
-    spend is recorded once under ``<dataset_name>#msr``.
+    """Every prompt's vector through :func:`analysis.embeddings.embed.encode_texts`: only the
+    prompts the store lacks for this encoder are encoded, the spend recorded once under
+    ``<dataset_name>#msr``.
 
     Raises:
-        AnalysisError: the encoder failed or answered vectors of differing lengths.
+        AnalysisError: a bad throughput, the encoder failed, or it answered vectors of
+            differing lengths.
     """
-    hashes, unique, cached = _prepare(prompts, encoder, store)
-    encoder_id = encoder.id
-    plan = _plan(prompts, encoder, unique, cached, tokens_per_s)
-    missing = [h for h in unique if h not in cached]
-    before = encoder.usage
-    if missing:
-        fresh = np.asarray(encoder.encode([unique[h] for h in missing]), np.float32)
-        store.put(encoder_id, missing, fresh)
-        cached.update(zip(missing, fresh, strict=True))
-    u = encoder.usage
-    usage = EncodeUsage(u.texts - before.texts, u.tokens - before.tokens,
-                        u.seconds - before.seconds, u.calls - before.calls)
-    if missing:
-        cost, _ = price(encoder, usage.tokens, usage.seconds)
-        store.record_cost(f"{dataset_name}#msr", encoder_id, n_items=len(hashes),
-                          n_computed=len(missing), tokens=usage.tokens, seconds=usage.seconds,
-                          cost_usd=cost)
-    if len({len(v) for v in cached.values()}) > 1:
-        raise AnalysisError(f"Stored vectors of encoder {encoder_id!r} have differing lengths; "
-                            "expected one length.")
-    vectors = np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False)
+    done = encode_texts(_name(dataset_name), prompts.all, encoder, store,
+                        tokens_per_s=tokens_per_s)
     n_scen = len(prompts.scenario)
-    total = store.catalogue_cost(f"{dataset_name}#msr", encoder_id).cost_usd
-    return Knowledge(scenario=vectors[:n_scen], user=vectors[n_scen:], encoder_id=encoder_id,
-                     uses_llm=encoder.name != "tfidf", one_off_usd=total, plan=plan,
-                     usage=usage)
+    return Knowledge(scenario=done.vectors[:n_scen], user=done.vectors[n_scen:],
+                     encoder_id=encoder.id, uses_llm=encoder.name != "tfidf",
+                     one_off_usd=done.total_usd, plan=_plan(prompts, done.plan),
+                     usage=done.usage)

@@ -157,13 +157,15 @@ def _encoded_twice(run, encoder_factory, tmp_path):
     store = EmbeddingStore(Workspace(tmp_path / "ws.duckdb"))
     prompts = build_prompts(run.split)
     first = Counting(encoder_factory())
-    plan = plan_knowledge(prompts, first, store)
+    plan = plan_knowledge(prompts, first, store, dataset_name=run.dataset.name)
     k1 = encode_knowledge(prompts, first, store, run.dataset.name)
     second = Counting(encoder_factory())
     k2 = encode_knowledge(prompts, second, store, run.dataset.name)
     assert plan.n_scenario_prompts == 3 and plan.n_user_prompts == run.dataset.n_users
-    assert plan.n_cached == 0 and first.texts == plan.n_to_encode == plan.n_distinct > 0
-    assert second.texts == 0 and k2.plan.n_cached == plan.n_distinct  # never recomputed
+    e = plan.encoding
+    assert e.n_cached == 0 and first.texts == e.n_to_encode == e.n_texts > 0
+    assert e.dataset == f"{run.dataset.name}#msr" and e.n_items == 3 + run.dataset.n_users
+    assert second.texts == 0 and k2.plan.encoding.n_cached == e.n_texts  # never recomputed
     assert k2.usage.texts == 0
     np.testing.assert_array_equal(k1.user, k2.user)
     np.testing.assert_array_equal(k1.scenario, k2.scenario)
@@ -178,7 +180,7 @@ def small_run():
 def test_tfidf_knowledge_is_cached(small_run, tmp_path):
     k, plan = _encoded_twice(small_run, lambda: make_encoder("tfidf", dim=8), tmp_path)
     assert k.scenario.shape == (3, 8) and k.user.shape == (60, 8) and not k.uses_llm
-    assert plan.cost_usd == 0.0
+    assert plan.encoding.cost_usd == 0.0
 
 
 def test_tiny_transformers_model_makes_the_knowledge(small_run, tmp_path):
@@ -186,10 +188,11 @@ def test_tiny_transformers_model_makes_the_knowledge(small_run, tmp_path):
 
     folder = build_tiny_bert(tmp_path / "bert")
     k, plan = _encoded_twice(
-        small_run, lambda: make_encoder("transformers", model=str(folder), device="cpu", max_length=32,
-                                        gpu_usd_per_hour=3.6), tmp_path)
+        small_run, lambda: make_encoder("transformers", model=str(folder), device="cpu",
+                                        max_length=32, gpu_usd_per_hour=3.6), tmp_path)
     assert k.scenario.shape == (3, 16) and k.user.shape == (60, 16) and k.uses_llm
-    assert plan.tokens > 0 and plan.cost_usd == pytest.approx(plan.seconds / 1000.0)
+    e = plan.encoding
+    assert e.tokens > 0 and e.cost_usd == pytest.approx(e.seconds / 1000.0)
 
 
 def test_openai_compatible_server_makes_the_knowledge(small_run, tmp_path):
@@ -201,4 +204,4 @@ def test_openai_compatible_server_makes_the_knowledge(small_run, tmp_path):
                                             usd_per_mtok=2.0), tmp_path)
     prompts = build_prompts(small_run.split)
     np.testing.assert_allclose(k.scenario[1], fake_vector(prompts.scenario[1], 6), rtol=1e-6)
-    assert k.one_off_usd == pytest.approx(plan.tokens / 1e6 * 2.0, rel=0.5)
+    assert k.one_off_usd == pytest.approx(plan.encoding.tokens / 1e6 * 2.0, rel=0.5)
