@@ -62,13 +62,20 @@ def _mode(key: str) -> str:
                                 help=MODE_HELP)
 
 
+def _opened(run_id: str, title: str, key: str) -> str | None:
+    """A section's heading and list-mode control; None (nothing shown) without scenarios."""
+    if not loaded_run(run_id).dataset.has_scenarios:
+        return None
+    st.subheader(title)
+    return _mode(key)
+
+
 def subgroups_section(ws_path: str, run_id: str, min_size: int) -> None:
     """Per-scenario table, cross vs single users and the scenario x subgroup heat map."""
-    run = loaded_run(run_id)
-    if not run.dataset.has_scenarios:
+    mode = _opened(run_id, "Scenarios", "sg_scen_mode")
+    if mode is None:
         return
-    st.subheader("Scenarios")
-    mode = _mode("sg_scen_mode")
+    run = loaded_run(run_id)
     try:
         report = _report(ws_path, run_id, mode, min_size)
     except AnalysisError as err:
@@ -104,11 +111,10 @@ def subgroups_section(ws_path: str, run_id: str, min_size: int) -> None:
 
 def weak_pairs_section(ws_path: str, run_id: str) -> None:
     """Weak (user, scenario) pairs: a validation threshold, counts, the pairs, a download."""
-    run = loaded_run(run_id)
-    if not run.dataset.has_scenarios:
+    mode = _opened(run_id, "Weak (user, scenario) pairs", "wu_scen_mode")
+    if mode is None:
         return
-    st.subheader("Weak (user, scenario) pairs")
-    mode = _mode("wu_scen_mode")
+    run = loaded_run(run_id)
     try:
         selector = _selector(ws_path, run_id, mode)
     except AnalysisError as err:

@@ -305,22 +305,34 @@ def subgroup_report(
     by_group = _by_group(
         members, levels, dims, _intervals(members, n_boot, ci, seed), min_group_size
     )
+    return assemble_report(
+        metric, dims[0] if len(dims) == 1 else (dims[0], dims[1]),
+        _overall(x_all, w_eval, n_boot, ci, seed), by_group, gini=gini(x_all),
+        kruskal=_kruskal([xs for xs in members.values if len(xs) >= min_group_size]),
+        n_excluded=int(len(values) - n_eval), min_group_size=min_group_size)
+
+
+def assemble_report(metric: str, dimension: str | tuple[str, str], overall: pd.Series,
+                    by_group: pd.DataFrame, *, gini: float, kruskal: tuple[float, float],
+                    n_excluded: int, min_group_size: int) -> SubgroupReport:
+    """A :class:`SubgroupReport` from its group rows: the extremes, the worst group, the
+    difference, the ratio and the small groups follow from ``by_group`` (its ``reliable``
+    rows), the same wherever the rows were computed (here, or from counts at scale)."""
     worst_group, gmin, gmax = _extremes(by_group)
-    h, p = _kruskal([xs for xs in members.values if len(xs) >= min_group_size])
     return SubgroupReport(
         metric=metric,
-        dimension=dims[0] if len(dims) == 1 else (dims[0], dims[1]),
-        overall=_overall(x_all, w_eval, n_boot, ci, seed),
+        dimension=dimension,
+        overall=overall,
         by_group=by_group,
         group_min=gmin,
         group_max=gmax,
         worst_group=worst_group,
         difference=gmax - gmin,
         ratio=gmin / gmax if gmax != 0 else float("nan"),
-        gini=gini(x_all),
-        kruskal_h=h,
-        kruskal_p=p,
-        n_excluded=int(len(values) - n_eval),
-        min_group_size=min_group_size,
+        gini=gini,
+        kruskal_h=kruskal[0],
+        kruskal_p=kruskal[1],
+        n_excluded=int(n_excluded),
+        min_group_size=int(min_group_size),
         n_small_groups=int((~by_group["reliable"]).sum()),
     )

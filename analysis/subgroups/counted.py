@@ -31,7 +31,12 @@ from scipy import stats
 
 from analysis.subgroups._grouping import INTERSECTION
 from analysis.subgroups._multiple import family_table
-from analysis.subgroups._report import _STAT_COLUMNS, MIN_GROUP_SIZE, SubgroupReport
+from analysis.subgroups._report import (
+    _STAT_COLUMNS,
+    MIN_GROUP_SIZE,
+    SubgroupReport,
+    assemble_report,
+)
 from analysis.subgroups._statistics import EXACT_BOOTSTRAP_MAX, bootstrap_mean_ci
 
 __all__ = ["counted_family", "counted_quantile_edges", "counted_report"]
@@ -176,31 +181,12 @@ def counted_report(
     everyone = _Sorted(value, n, weak)
     size, mean, median, share = everyone.summary()
     low, high = everyone.interval(n_boot, ci, np.random.default_rng((seed, 0)))
-    reliable = [g for g in groups if g.size >= min_group_size]
-    means = by_group.loc[by_group["reliable"], "mean"].to_numpy()
-    gmin = float(means.min()) if len(means) else float("nan")
-    gmax = float(means.max()) if len(means) else float("nan")
-    worst = (str(by_group.loc[by_group["reliable"], "group"].iloc[int(np.argmin(means))])
-             if len(means) else None)
-    h, p = _kruskal(reliable)
-    return SubgroupReport(
-        metric=metric,
-        dimension=dimension,
-        overall=pd.Series([size, mean, median, low, high, share], index=_STAT_COLUMNS,
-                          name="overall"),
-        by_group=by_group,
-        group_min=gmin,
-        group_max=gmax,
-        worst_group=worst,
-        difference=gmax - gmin,
-        ratio=gmin / gmax if gmax != 0 else float("nan"),
-        gini=everyone.gini(),
-        kruskal_h=h,
-        kruskal_p=p,
-        n_excluded=int(n_excluded),
-        min_group_size=int(min_group_size),
-        n_small_groups=int((~by_group["reliable"]).sum()),
-    )
+    overall = pd.Series([size, mean, median, low, high, share], index=_STAT_COLUMNS,
+                        name="overall")
+    return assemble_report(
+        metric, dimension, overall, by_group, gini=everyone.gini(),
+        kruskal=_kruskal([g for g in groups if g.size >= min_group_size]),
+        n_excluded=n_excluded, min_group_size=min_group_size)
 
 
 def counted_family(reports: list[SubgroupReport]) -> pd.DataFrame:
